@@ -1,0 +1,91 @@
+"""Event data classes users receive and return (compat with ``dranspose.event``).
+
+Ownership: ``StreamData.frames`` are the ZeroMQ frames as received (``zmq.Frame``, zero-copy)
+or ``bytes`` when read from files. They stay valid as long as the object is referenced; user
+code must not write into them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import zmq
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+from dranspose.protocol import EventNumber, HashDigest, StreamName, WorkerName
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class StreamData(BaseModel):
+    """The frames of one stream in one event; ``typ`` names the protocol (e.g. ``STINS``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    typ: str
+    frames: list[zmq.Frame] | list[bytes]
+
+    @field_validator("frames", mode="before")
+    @classmethod
+    def _coerce_frames(cls, v: Any) -> Any:
+        return [f.encode() if isinstance(f, str) else f for f in v]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def length(self) -> int:
+        return len(self.frames)
+
+    def get_bytes(self) -> "StreamData":
+        """A copy whose frames are ``bytes`` (for pickling and dumping)."""
+        frames = [f.bytes if isinstance(f, zmq.Frame) else bytes(f) for f in self.frames]
+        return StreamData.model_construct(typ=self.typ, frames=frames)
+
+
+class EventData(BaseModel):
+    """One event as ``process_event`` receives it: every stream's frames for ``event_number``."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    event_number: EventNumber
+    streams: dict[StreamName, StreamData]
+
+    @classmethod
+    def from_internals(cls, msgs: list["InternalWorkerMessage"]) -> "EventData":
+        """Merge partial events (one per ingester) of the same event number."""
+        if not msgs:
+            raise ValueError("cannot build an event from no messages")
+        streams: dict[StreamName, StreamData] = {}
+        for msg in msgs:
+            if msg.event_number != msgs[0].event_number:
+                raise ValueError(
+                    f"partial events of different numbers: {msgs[0].event_number} and {msg.event_number}"
+                )
+            streams.update(msg.streams)
+        return cls.model_construct(event_number=msgs[0].event_number, streams=streams)
+
+
+class InternalWorkerMessage(BaseModel):
+    """A partial event as an ingester sends it to a worker (and as dumps store it)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    event_number: EventNumber
+    streams: dict[StreamName, StreamData] = Field(default_factory=dict)
+    created_at: datetime.datetime = Field(default_factory=_utcnow)
+
+    def get_all_frames(self) -> list[zmq.Frame | bytes]:
+        return [frame for stream in self.streams.values() for frame in stream.frames]
+
+
+class ResultData(BaseModel):
+    """What a worker sends to the reducer for one event."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    event_number: EventNumber
+    worker: WorkerName
+    parameters_hash: HashDigest | None = None
+    payload: Any = None

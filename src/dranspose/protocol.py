@@ -1,0 +1,55 @@
+"""Compat names of the old ``dranspose.protocol`` module that user code imports."""
+
+from __future__ import annotations
+
+import uuid as _uuid
+from typing import Any, NewType
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EventNumber = NewType("EventNumber", int)
+StreamName = NewType("StreamName", str)
+WorkerName = NewType("WorkerName", str)
+IngesterName = NewType("IngesterName", str)
+WorkerTag = NewType("WorkerTag", str)
+VirtualConstraint = NewType("VirtualConstraint", int)
+ParameterName = NewType("ParameterName", str)
+HashDigest = NewType("HashDigest", str)
+MappingUUID = NewType("MappingUUID", _uuid.UUID)
+
+GENERIC_WORKER = WorkerTag("generic")
+
+
+class WorkParameter(BaseModel):
+    """One runtime parameter: raw ``data`` bytes plus the typed ``value`` when declared."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: ParameterName
+    data: bytes
+    value: Any = None
+    uuid: _uuid.UUID = Field(default_factory=_uuid.uuid4)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _str_to_bytes(cls, v: Any) -> Any:
+        return v.encode() if isinstance(v, str) else v
+
+
+class VirtualWorker(BaseModel):
+    """A slot in the trigger map: workers with all ``tags``; same ``constraint`` -> same worker.
+
+    ``constraint=None`` means every worker that has the tags (broadcast).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tags: frozenset[WorkerTag] = frozenset({GENERIC_WORKER})
+    constraint: VirtualConstraint | None = None
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_to_set(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return frozenset({v})
+        return frozenset(v)
