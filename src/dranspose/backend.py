@@ -1,0 +1,105 @@
+"""The one switch between the compiled hot path (``_fastpath``) and the NumPy reference.
+
+Every compiled function has a reference twin with the same signature, the same contract and
+the same errors (:mod:`dranspose._reference`). ``DRANSPOSE_BACKEND=python`` forces the
+reference; ``DRANSPOSE_BACKEND=compiled`` forces the extension (and fails loudly if it is not
+built); unset, the compiled backend is used when importable, else the reference with a warning.
+
+The exported functions (see ``Backend``):
+
+* ``bslz4_decompress_into(src, dst, elem_size, block_bytes, start, nthreads)``
+* ``bitshuffle_into(src, dst, elem_size, block_elems)`` / ``bitunshuffle_into(...)``
+* ``lz4_block_decompress_into(src, dst)``
+* ``hdf5lz4_decompress_into(src, dst, start, nthreads)``
+* ``cbor_decode(buf)``: a CBOR item tree with byte strings as read-only zero-copy memoryviews,
+  RFC 8746 typed arrays as zero-copy numpy views and tag 56500 payloads as
+  :class:`~dranspose._reference.cbor_types.CompressedArray`.
+
+All functions release no ownership: outputs are caller-supplied, inputs are only read; the
+compiled functions release the GIL while decoding and are thread-safe on distinct outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The functions of one implementation."""
+
+    name: str
+    bslz4_decompress_into: Callable[..., None]
+    bitshuffle_into: Callable[..., None]
+    bitunshuffle_into: Callable[..., None]
+    lz4_block_decompress_into: Callable[..., None]
+    hdf5lz4_decompress_into: Callable[..., None]
+    cbor_decode: Callable[[Any], Any]
+
+
+def _python() -> Backend:
+    from dranspose._reference import bslz4, cbor, lz4
+
+    return Backend(
+        name="python",
+        bslz4_decompress_into=bslz4.bslz4_decompress_into,
+        bitshuffle_into=bslz4.bitshuffle_into,
+        bitunshuffle_into=bslz4.bitunshuffle_into,
+        lz4_block_decompress_into=lz4.lz4_block_decompress_into,
+        hdf5lz4_decompress_into=lz4.hdf5lz4_decompress_into,
+        cbor_decode=cbor.cbor_decode,
+    )
+
+
+def _compiled() -> Backend:
+    from _fastpath import bslz4, cborwalk, lz4block  # type: ignore[import-not-found]
+
+    return Backend(
+        name="compiled",
+        bslz4_decompress_into=bslz4.bslz4_decompress_into,
+        bitshuffle_into=bslz4.bitshuffle_into,
+        bitunshuffle_into=bslz4.bitunshuffle_into,
+        lz4_block_decompress_into=lz4block.lz4_block_decompress_into,
+        hdf5lz4_decompress_into=lz4block.hdf5lz4_decompress_into,
+        cbor_decode=cborwalk.cbor_decode,
+    )
+
+
+def available() -> dict[str, Backend]:
+    """Every importable backend by name (tests run the conformance kit over all of them)."""
+    found = {"python": _python()}
+    try:
+        found["compiled"] = _compiled()
+    except ImportError as exc:
+        logger.warning("compiled backend unavailable: %s", exc)
+    return found
+
+
+def _select() -> Backend:
+    wanted = os.environ.get("DRANSPOSE_BACKEND", "").strip().lower()
+    if wanted == "python":
+        return _python()
+    if wanted == "compiled":
+        return _compiled()
+    if wanted:
+        raise ValueError(f"DRANSPOSE_BACKEND must be 'python' or 'compiled', not {wanted!r}")
+    try:
+        return _compiled()
+    except ImportError as exc:
+        logger.warning("compiled backend unavailable (%s); using the NumPy reference", exc)
+        return _python()
+
+
+active: Backend = _select()
+NAME = active.name
+bslz4_decompress_into = active.bslz4_decompress_into
+bitshuffle_into = active.bitshuffle_into
+bitunshuffle_into = active.bitunshuffle_into
+lz4_block_decompress_into = active.lz4_block_decompress_into
+hdf5lz4_decompress_into = active.hdf5lz4_decompress_into
+cbor_decode = active.cbor_decode

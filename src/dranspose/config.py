@@ -1,0 +1,76 @@
+"""One settings schema for every component.
+
+Environment variables use the prefix ``DRANSPOSE_`` (``DRANSPOSE_REDIS_URL``); the old names
+(``REDIS_URL``, ``SERVICE_REDIS_DSN``, ``INGESTER_URL``, ...) keep working as aliases.
+Durations are in seconds. CLI flags override the environment.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _env(name: str, *old: str) -> AliasChoices:
+    return AliasChoices(name, f"DRANSPOSE_{name.upper()}", *old)
+
+
+def _split_list(v: Any) -> Any:
+    """Accept a JSON list, a comma-separated string, or a list."""
+    if isinstance(v, str):
+        v = v.strip()
+        if v.startswith("["):
+            return json.loads(v)
+        return [s.strip() for s in v.split(",") if s.strip()]
+    return v
+
+
+StrList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Settings of any dranspose component (unused fields are harmless)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("redis_url", "REDIS_URL", "SERVICE_REDIS_DSN"))
+    log_level: str = Field("INFO", validation_alias=_env("log_level", "LOG_LEVEL"))
+    build_meta_file: str | None = Field(None, validation_alias=_env("build_meta_file", "BUILD_META_FILE"))
+    advertise_host: str | None = Field(
+        None, validation_alias=_env("advertise_host"), description="host name other components use to reach this one"
+    )
+
+    # ingester
+    ingester_name: str | None = Field(None, validation_alias=_env("ingester_name", "INGESTER_NAME"))
+    ingester_url: str = Field("tcp://localhost:10000", validation_alias=_env("ingester_url", "INGESTER_URL"))
+    ingester_streams: StrList = Field(default_factory=list, validation_alias=_env("ingester_streams", "INGESTER_STREAMS"))
+    upstream_url: str | None = Field(None, validation_alias=_env("upstream_url", "UPSTREAM_URL"))
+    ingester_class: str | None = Field(None, validation_alias=_env("ingester_class", "INGESTER_CLASS"))
+    dump_path: str | None = Field(None, validation_alias=_env("dump_path", "DUMP_PATH"))
+
+    # worker
+    worker_name: str | None = Field(None, validation_alias=_env("worker_name", "WORKER_NAME"))
+    worker_class: str | None = Field(None, validation_alias=_env("worker_class", "WORKER_CLASS"))
+    worker_tags: StrList = Field(default_factory=lambda: ["generic"], validation_alias=_env("worker_tags", "WORKER_TAGS"))
+    worker_capacity: int = Field(
+        32, ge=1, le=4096, validation_alias=_env("worker_capacity"), description="events in flight per worker (credits)"
+    )
+
+    # reducer
+    reducer_url: str = Field("tcp://localhost:10200", validation_alias=_env("reducer_url", "REDUCER_URL"))
+    reducer_class: str | None = Field(None, validation_alias=_env("reducer_class", "REDUCER_CLASS"))
+    pickle_allow: StrList = Field(
+        default_factory=list,
+        validation_alias=_env("pickle_allow"),
+        description="extra modules ('pkg' or 'module:Name') the reducer may unpickle from results",
+    )
+
+    # timing
+    heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))
+    presence_ttl: float = Field(3.0, gt=0, validation_alias=_env("presence_ttl"))
+
+    _split = field_validator("ingester_streams", "worker_tags", "pickle_allow", mode="before")(_split_list)
