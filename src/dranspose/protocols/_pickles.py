@@ -69,7 +69,10 @@ def frame_bytes(frame: Any) -> bytes:
 def frame_view(frame: Any) -> memoryview:
     """A read-only memoryview on a frame, without copying."""
     try:
-        return memoryview(frame).toreadonly()
+        view = memoryview(frame)
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+        return view.toreadonly()
     except TypeError as exc:
         raise ProtocolError(f"frame of type {type(frame).__name__} is not a buffer") from exc
 
@@ -99,7 +102,7 @@ def dumps_json(obj: Any) -> bytes:
 
 def check_opcodes(data: bytes) -> None:
     """Raise ProtocolError unless every opcode of ``data`` is in :data:`WIRE_OPCODES`."""
-    pos = 0
+    pos: int | None = 0
     try:
         for op, _arg, pos in pickletools.genops(data):  # noqa: B007
             if op.name not in WIRE_OPCODES:
@@ -126,3 +129,50 @@ def load_wire_pickle(frame: Any, what: str = "pickle") -> Any:
         raise
     except (Exception, RecursionError) as exc:  # UnpicklingRefused, UnpicklingError, TypeError, MemoryError...
         raise ProtocolError(f"{what} rejected: {exc.__class__.__name__}: {exc}") from exc
+
+
+# --- raw arrays off the wire -------------------------------------------------------------------
+
+WIRE_DTYPES: frozenset[str] = frozenset(
+    {"uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float32", "float64"}
+)
+MAX_DIMS = 8
+
+
+def check_shape(shape: Any, what: str = "shape") -> tuple[int, ...]:
+    """Validate a JSON shape: a list of at most 8 non-negative ints."""
+    if not isinstance(shape, (list, tuple)) or len(shape) > MAX_DIMS:
+        raise ProtocolError(f"{what} {shape!r:.80} is not a list of at most {MAX_DIMS} ints")
+    for n in shape:
+        if type(n) is not int or n < 0:
+            raise ProtocolError(f"{what} {shape!r:.80} has a bad dimension {n!r:.20}")
+    return tuple(shape)
+
+
+def wire_dtype(name: Any, what: str = "type") -> Any:
+    """The little-endian numpy dtype for a wire type name (``uint32``, ``float64``, ...)."""
+    import numpy as np
+
+    if not isinstance(name, str) or name not in WIRE_DTYPES:
+        raise ProtocolError(f"{what} {name!r:.40} is not one of {sorted(WIRE_DTYPES)}")
+    return np.dtype(name).newbyteorder("<")
+
+
+def array_from_frame(frame: Any, dtype_name: Any, shape: Any, what: str = "array") -> Any:
+    """A read-only numpy view of a raw little-endian C-order array frame (zero-copy).
+
+    The view keeps the frame alive. Raises ProtocolError if the byte length does not match.
+    """
+    import numpy as np
+
+    dt = wire_dtype(dtype_name, f"{what} type")
+    dims = check_shape(shape, f"{what} shape")
+    count = 1
+    for n in dims:
+        count *= n
+    view = frame_view(frame)
+    if view.nbytes != count * dt.itemsize:
+        raise ProtocolError(
+            f"{what} has {view.nbytes} bytes, expected {count * dt.itemsize} for {dtype_name} {list(dims)}"
+        )
+    return np.frombuffer(view, dtype=dt).reshape(dims)

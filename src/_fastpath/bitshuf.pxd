@@ -1,0 +1,229 @@
+# cython: language_level=3
+"""Bit-matrix transposes for bitshuffle (inline, GIL-free, no allocation).
+
+A block of ``n`` elements of ``s`` bytes (``n % 8 == 0``) is an ``n x 8s`` bit matrix
+(row = element, column ``8j+b`` = bit ``b`` of byte ``j``, LSB first). Bitshuffle is its
+transpose, ``8s x n`` ("bit planes"); unshuffle the inverse transpose. Both are done in
+8x8-bit tiles: gather 8 bytes down a column of tiles, transpose them in one 64-bit word,
+scatter 8 bytes.
+"""
+
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
+
+cdef extern from *:
+    """
+    #if defined(__SSE2__) || defined(_M_X64)
+    #include <emmintrin.h>
+    #define DR_HAVE_SSE2 1
+    #else
+    /* no SSE2: placeholders that are never called (DR_HAVE_SSE2 == 0 selects scalar code) */
+    #define DR_HAVE_SSE2 0
+    typedef struct { unsigned long long lo, hi; } __m128i;
+    static inline __m128i dr_zero128(void) { __m128i r = {0, 0}; return r; }
+    #define _mm_loadu_si128(p) dr_zero128()
+    #define _mm_storeu_si128(p, v) ((void)0)
+    #define _mm_set1_epi8(c) dr_zero128()
+    #define _mm_and_si128(a, b) dr_zero128()
+    #define _mm_xor_si128(a, b) dr_zero128()
+    #define _mm_srli_epi16(a, n) dr_zero128()
+    #define _mm_slli_epi16(a, n) dr_zero128()
+    #define _mm_unpacklo_epi8(a, b) dr_zero128()
+    #define _mm_unpackhi_epi8(a, b) dr_zero128()
+    #define _mm_unpacklo_epi16(a, b) dr_zero128()
+    #define _mm_unpackhi_epi16(a, b) dr_zero128()
+    #define _mm_unpacklo_epi32(a, b) dr_zero128()
+    #define _mm_unpackhi_epi32(a, b) dr_zero128()
+    #endif
+    """
+    const int DR_HAVE_SSE2
+    ctypedef struct __m128i:
+        pass
+    __m128i _mm_loadu_si128(const void* p) nogil
+    void _mm_storeu_si128(void* p, __m128i v) nogil
+    __m128i _mm_set1_epi8(char c) nogil
+    __m128i _mm_and_si128(__m128i a, __m128i b) nogil
+    __m128i _mm_xor_si128(__m128i a, __m128i b) nogil
+    __m128i _mm_srli_epi16(__m128i a, int n) nogil
+    __m128i _mm_slli_epi16(__m128i a, int n) nogil
+    __m128i _mm_unpacklo_epi8(__m128i a, __m128i b) nogil
+    __m128i _mm_unpackhi_epi8(__m128i a, __m128i b) nogil
+    __m128i _mm_unpacklo_epi16(__m128i a, __m128i b) nogil
+    __m128i _mm_unpackhi_epi16(__m128i a, __m128i b) nogil
+    __m128i _mm_unpacklo_epi32(__m128i a, __m128i b) nogil
+    __m128i _mm_unpackhi_epi32(__m128i a, __m128i b) nogil
+
+
+cdef inline uint64_t transpose8(uint64_t x) noexcept nogil:
+    """Transpose an 8x8 bit matrix held as 8 bytes (byte = row, bit = column)."""
+    cdef uint64_t t
+    t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAULL
+    x = x ^ t ^ (t << 7)
+    t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCULL
+    x = x ^ t ^ (t << 14)
+    t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ULL
+    x = x ^ t ^ (t << 28)
+    return x
+
+
+cdef inline void bit_transpose(const uint8_t* src, uint8_t* dst, Py_ssize_t rows,
+                               Py_ssize_t cols) noexcept nogil:
+    """dst (cols x rows bits) = transpose of src (rows x cols bits); rows, cols % 8 == 0."""
+    cdef Py_ssize_t rb, cb, r, c
+    cdef Py_ssize_t src_stride = cols >> 3, dst_stride = rows >> 3
+    cdef uint64_t x
+    cdef const uint8_t* sp
+    cdef uint8_t* dp
+    for rb in range(rows >> 3):
+        for cb in range(src_stride):
+            sp = src + (rb << 3) * src_stride + cb
+            x = (<uint64_t>sp[0] | (<uint64_t>sp[src_stride] << 8)
+                 | (<uint64_t>sp[2 * src_stride] << 16) | (<uint64_t>sp[3 * src_stride] << 24)
+                 | (<uint64_t>sp[4 * src_stride] << 32) | (<uint64_t>sp[5 * src_stride] << 40)
+                 | (<uint64_t>sp[6 * src_stride] << 48) | (<uint64_t>sp[7 * src_stride] << 56))
+            x = transpose8(x)
+            dp = dst + (cb << 3) * dst_stride + rb
+            dp[0] = <uint8_t>x
+            dp[dst_stride] = <uint8_t>(x >> 8)
+            dp[2 * dst_stride] = <uint8_t>(x >> 16)
+            dp[3 * dst_stride] = <uint8_t>(x >> 24)
+            dp[4 * dst_stride] = <uint8_t>(x >> 32)
+            dp[5 * dst_stride] = <uint8_t>(x >> 40)
+            dp[6 * dst_stride] = <uint8_t>(x >> 48)
+            dp[7 * dst_stride] = <uint8_t>(x >> 56)
+
+
+cdef inline void shuffle_block(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
+                               Py_ssize_t s) noexcept nogil:
+    bit_transpose(src, dst, n, 8 * s)
+
+
+cdef inline void unshuffle_block(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
+                                 Py_ssize_t s, uint8_t* scratch) noexcept nogil:
+    """Bit planes -> elements. ``scratch`` holds ``n * s`` bytes (used when ``s > 1``)."""
+    if DR_HAVE_SSE2 and n % 128 == 0 and s in (1, 2, 4, 8):
+        unshuffle_sse2(src, dst, n, s, scratch)
+    else:
+        bit_transpose(src, dst, 8 * s, n)
+
+
+cdef inline void _swap_bits(__m128i* v, int a, int b, int sh, __m128i m) noexcept nogil:
+    """Exchange the high ``sh`` bits of each byte of v[a] with the low ``sh`` bits of v[b]."""
+    cdef __m128i t = _mm_and_si128(_mm_xor_si128(_mm_srli_epi16(v[a], sh), v[b]), m)
+    v[b] = _mm_xor_si128(v[b], t)
+    v[a] = _mm_xor_si128(v[a], _mm_slli_epi16(t, sh))
+
+
+cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, Py_ssize_t s,
+                                uint8_t* scratch) noexcept nogil:
+    """SSE2 unshuffle, ``n % 128 == 0``, ``s`` in 1, 2, 4, 8.
+
+    Stage 1, per byte index j and 16-byte column k of the 8 planes 8j..8j+7: transpose the
+    8x8 bit tiles of all 16 byte lanes at once (three swap rounds), then interleave the 8
+    vectors bytewise, which yields byte j of 128 consecutive elements ("byte plane" j).
+    Stage 2 interleaves the ``s`` byte planes into whole elements.
+    """
+    cdef __m128i v[8]
+    cdef __m128i a[8]
+    cdef __m128i c[8]
+    cdef __m128i m4 = _mm_set1_epi8(0x0F)
+    cdef __m128i m2 = _mm_set1_epi8(0x33)
+    cdef __m128i m1 = _mm_set1_epi8(0x55)
+    cdef Py_ssize_t nb = n >> 3, j, k, b, i
+    cdef uint8_t* plane
+    cdef const uint8_t* sp
+    for j in range(s):
+        plane = dst if s == 1 else scratch + j * n
+        for k in range(0, nb, 16):
+            sp = src + 8 * j * nb + k
+            for b in range(8):
+                v[b] = _mm_loadu_si128(sp + b * nb)
+            _swap_bits(v, 0, 4, 4, m4)
+            _swap_bits(v, 1, 5, 4, m4)
+            _swap_bits(v, 2, 6, 4, m4)
+            _swap_bits(v, 3, 7, 4, m4)
+            _swap_bits(v, 0, 2, 2, m2)
+            _swap_bits(v, 1, 3, 2, m2)
+            _swap_bits(v, 4, 6, 2, m2)
+            _swap_bits(v, 5, 7, 2, m2)
+            _swap_bits(v, 0, 1, 1, m1)
+            _swap_bits(v, 2, 3, 1, m1)
+            _swap_bits(v, 4, 5, 1, m1)
+            _swap_bits(v, 6, 7, 1, m1)
+            # v[e] byte q = byte j of element 8*(k+q)+e: interleave to element order
+            a[0] = _mm_unpacklo_epi8(v[0], v[1])
+            a[1] = _mm_unpackhi_epi8(v[0], v[1])
+            a[2] = _mm_unpacklo_epi8(v[2], v[3])
+            a[3] = _mm_unpackhi_epi8(v[2], v[3])
+            a[4] = _mm_unpacklo_epi8(v[4], v[5])
+            a[5] = _mm_unpackhi_epi8(v[4], v[5])
+            a[6] = _mm_unpacklo_epi8(v[6], v[7])
+            a[7] = _mm_unpackhi_epi8(v[6], v[7])
+            v[0] = _mm_unpacklo_epi16(a[0], a[2])
+            v[1] = _mm_unpackhi_epi16(a[0], a[2])
+            v[2] = _mm_unpacklo_epi16(a[1], a[3])
+            v[3] = _mm_unpackhi_epi16(a[1], a[3])
+            v[4] = _mm_unpacklo_epi16(a[4], a[6])
+            v[5] = _mm_unpackhi_epi16(a[4], a[6])
+            v[6] = _mm_unpacklo_epi16(a[5], a[7])
+            v[7] = _mm_unpackhi_epi16(a[5], a[7])
+            c[0] = _mm_unpacklo_epi32(v[0], v[4])
+            c[1] = _mm_unpackhi_epi32(v[0], v[4])
+            c[2] = _mm_unpacklo_epi32(v[1], v[5])
+            c[3] = _mm_unpackhi_epi32(v[1], v[5])
+            c[4] = _mm_unpacklo_epi32(v[2], v[6])
+            c[5] = _mm_unpackhi_epi32(v[2], v[6])
+            c[6] = _mm_unpacklo_epi32(v[3], v[7])
+            c[7] = _mm_unpackhi_epi32(v[3], v[7])
+            for b in range(8):
+                _mm_storeu_si128(plane + 8 * k + 16 * b, c[b])
+    if s == 2:
+        for i in range(0, n, 16):
+            a[0] = _mm_loadu_si128(scratch + i)
+            a[1] = _mm_loadu_si128(scratch + n + i)
+            _mm_storeu_si128(dst + 2 * i, _mm_unpacklo_epi8(a[0], a[1]))
+            _mm_storeu_si128(dst + 2 * i + 16, _mm_unpackhi_epi8(a[0], a[1]))
+    elif s == 4:
+        for i in range(0, n, 16):
+            a[0] = _mm_loadu_si128(scratch + i)
+            a[1] = _mm_loadu_si128(scratch + n + i)
+            a[2] = _mm_loadu_si128(scratch + 2 * n + i)
+            a[3] = _mm_loadu_si128(scratch + 3 * n + i)
+            v[0] = _mm_unpacklo_epi8(a[0], a[1])
+            v[1] = _mm_unpackhi_epi8(a[0], a[1])
+            v[2] = _mm_unpacklo_epi8(a[2], a[3])
+            v[3] = _mm_unpackhi_epi8(a[2], a[3])
+            _mm_storeu_si128(dst + 4 * i, _mm_unpacklo_epi16(v[0], v[2]))
+            _mm_storeu_si128(dst + 4 * i + 16, _mm_unpackhi_epi16(v[0], v[2]))
+            _mm_storeu_si128(dst + 4 * i + 32, _mm_unpacklo_epi16(v[1], v[3]))
+            _mm_storeu_si128(dst + 4 * i + 48, _mm_unpackhi_epi16(v[1], v[3]))
+    elif s == 8:
+        for i in range(0, n, 16):
+            for b in range(8):
+                a[b] = _mm_loadu_si128(scratch + b * n + i)
+            v[0] = _mm_unpacklo_epi8(a[0], a[1])
+            v[1] = _mm_unpackhi_epi8(a[0], a[1])
+            v[2] = _mm_unpacklo_epi8(a[2], a[3])
+            v[3] = _mm_unpackhi_epi8(a[2], a[3])
+            v[4] = _mm_unpacklo_epi8(a[4], a[5])
+            v[5] = _mm_unpackhi_epi8(a[4], a[5])
+            v[6] = _mm_unpacklo_epi8(a[6], a[7])
+            v[7] = _mm_unpackhi_epi8(a[6], a[7])
+            # v[0]: elements i..i+7, bytes (0,1); v[2]: bytes (2,3); v[4]: (4,5); v[6]: (6,7)
+            a[0] = _mm_unpacklo_epi16(v[0], v[2])
+            a[1] = _mm_unpackhi_epi16(v[0], v[2])
+            a[2] = _mm_unpacklo_epi16(v[1], v[3])
+            a[3] = _mm_unpackhi_epi16(v[1], v[3])
+            a[4] = _mm_unpacklo_epi16(v[4], v[6])
+            a[5] = _mm_unpackhi_epi16(v[4], v[6])
+            a[6] = _mm_unpacklo_epi16(v[5], v[7])
+            a[7] = _mm_unpackhi_epi16(v[5], v[7])
+            # a[0]: elements i..i+3 bytes 0-3; a[4]: elements i..i+3 bytes 4-7
+            _mm_storeu_si128(dst + 8 * i, _mm_unpacklo_epi32(a[0], a[4]))
+            _mm_storeu_si128(dst + 8 * i + 16, _mm_unpackhi_epi32(a[0], a[4]))
+            _mm_storeu_si128(dst + 8 * i + 32, _mm_unpacklo_epi32(a[1], a[5]))
+            _mm_storeu_si128(dst + 8 * i + 48, _mm_unpackhi_epi32(a[1], a[5]))
+            _mm_storeu_si128(dst + 8 * i + 64, _mm_unpacklo_epi32(a[2], a[6]))
+            _mm_storeu_si128(dst + 8 * i + 80, _mm_unpackhi_epi32(a[2], a[6]))
+            _mm_storeu_si128(dst + 8 * i + 96, _mm_unpacklo_epi32(a[3], a[7]))
+            _mm_storeu_si128(dst + 8 * i + 112, _mm_unpackhi_epi32(a[3], a[7]))

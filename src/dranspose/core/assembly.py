@@ -1,0 +1,60 @@
+"""Worker-side event assembly (pure, no I/O).
+
+Partial events arrive from every ingester in any order, possibly before the worker has read the
+assignment that announces them. An event is complete when every stream the assignment lists
+for this worker has arrived; then it is handed out once, in completion order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dranspose.event import EventData, StreamData
+
+
+@dataclass
+class Assembler:
+    expected: dict[int, frozenset[str]] = field(default_factory=dict)  # event -> streams due here
+    partial: dict[int, dict[str, StreamData]] = field(default_factory=dict)
+    unexpected: int = 0  # streams that arrived for an event but were not announced for it
+
+    def expect(self, event: int, streams: frozenset[str]) -> EventData | None:
+        """Record the assignment of ``event`` (with ``streams`` for this worker)."""
+        self.expected[event] = streams
+        return self._complete(event)
+
+    def add(self, event: int, streams: dict[str, StreamData]) -> EventData | None:
+        """Record streams received for ``event``; returns the event when it became complete."""
+        have = self.partial.get(event)
+        if have is None:
+            self.partial[event] = dict(streams)
+        else:
+            have.update(streams)
+        return self._complete(event)
+
+    def _complete(self, event: int) -> EventData | None:
+        want = self.expected.get(event)
+        have = self.partial.get(event)
+        if want is None or (want and have is None):
+            return None
+        have = have or {}
+        if not want.issubset(have):
+            return None
+        extra = set(have) - want
+        if extra:
+            self.unexpected += len(extra)
+        del self.expected[event]
+        self.partial.pop(event, None)
+        streams = {name: have[name] for name in want}
+        return EventData.model_construct(event_number=event, streams=streams)
+
+    def outstanding(self) -> list[int]:
+        """Announced events not yet complete."""
+        return sorted(self.expected)
+
+    def clear(self) -> list[int]:
+        """Forget everything; returns the announced events that never completed."""
+        left = self.outstanding()
+        self.expected.clear()
+        self.partial.clear()
+        return left

@@ -1,0 +1,148 @@
+"""Trigger maps and sequences compiled into a list of events (pure, no I/O).
+
+Input forms (COMPAT §3):
+- a map ``{stream: [entry, ...]}``, entry = ``None`` (no frame of the stream in this event),
+  ``[]`` (a frame is consumed and discarded) or a list of virtual workers
+  (``VirtualWorker`` or ``{"tags": [...], "constraint": int | None}``);
+- a sequence ``{"parts": {name: map}, "sequence": [name, ...]}``: each occurrence of a part has
+  its own constraint namespace; streams missing from a part get ``None``.
+With ``all_wrap`` a start event (0) and an end event (N+1) are added in which every stream's
+frame goes to every worker that has one of the tags used in the map (broadcast).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from dranspose.errors import MappingError
+from dranspose.protocol import GENERIC_WORKER, VirtualWorker
+
+ConstraintKey = tuple[int, int]  # (occurrence in the sequence, user constraint)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A resolved virtual worker: all workers with ``tags`` (broadcast) or the one bound to
+    ``constraint`` within its namespace."""
+
+    tags: frozenset[str]
+    constraint: ConstraintKey | None
+
+
+# Per event: stream -> slots (an empty tuple: the frame is discarded). Streams with no frame
+# in the event are absent.
+Event = dict[str, tuple[Slot, ...]]
+
+
+@dataclass
+class CompiledMap:
+    streams: tuple[str, ...]
+    events: list[Event]
+    source: dict[str, Any] = field(default_factory=dict)  # the request as given, for GET
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def tag_sets(self) -> set[frozenset[str]]:
+        return {slot.tags for ev in self.events for slots in ev.values() for slot in slots}
+
+    def frames_per_stream(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.streams, 0)
+        for ev in self.events:
+            for stream in ev:
+                counts[stream] += 1
+        return counts
+
+
+def _parse_worker(raw: Any, where: str) -> VirtualWorker:
+    if isinstance(raw, VirtualWorker):
+        return raw
+    if isinstance(raw, Mapping):
+        try:
+            return VirtualWorker.model_validate(dict(raw))
+        except Exception as exc:
+            raise MappingError(f"{where}: invalid virtual worker {raw!r}: {exc}") from None
+    raise MappingError(f"{where}: a virtual worker must be an object with tags/constraint, got {raw!r}")
+
+
+def _parse_entry(raw: Any, occurrence: int, where: str) -> tuple[Slot, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, (list, tuple)):
+        raise MappingError(f"{where}: an entry must be null, [] or a list of virtual workers, got {raw!r}")
+    slots = []
+    for vw in (_parse_worker(w, where) for w in raw):
+        key = None if vw.constraint is None else (occurrence, int(vw.constraint))
+        slots.append(Slot(frozenset(vw.tags), key))
+    return tuple(dict.fromkeys(slots))  # drop duplicates, keep order
+
+
+def _part_length(part: Mapping[str, Any], name: str) -> int:
+    if not isinstance(part, Mapping) or not part:
+        raise MappingError(f"part {name!r} must be a non-empty object {{stream: [entries]}}")
+    lengths = set()
+    for stream, entries in part.items():
+        if not isinstance(stream, str) or not stream:
+            raise MappingError(f"part {name!r}: stream names must be non-empty strings, got {stream!r}")
+        if not isinstance(entries, (list, tuple)):
+            raise MappingError(f"part {name!r}, stream {stream!r}: expected a list of entries")
+        lengths.add(len(entries))
+    if len(lengths) != 1:
+        raise MappingError(f"part {name!r}: all streams need the same number of entries, got {sorted(lengths)}")
+    return lengths.pop()
+
+
+def compile_sequence(
+    parts: Mapping[str, Mapping[str, Sequence[Any]]], sequence: Sequence[str], all_wrap: bool = True
+) -> CompiledMap:
+    """Compile parts played in ``sequence`` order into one event list."""
+    if not isinstance(sequence, (list, tuple)) or not sequence:
+        raise MappingError("sequence must be a non-empty list of part names")
+    lengths = {name: _part_length(part, name) for name, part in parts.items()}
+    for name in sequence:
+        if name not in parts:
+            raise MappingError(f"sequence names unknown part {name!r}; parts are {sorted(parts)}")
+    streams = tuple(dict.fromkeys(s for name in sequence for s in parts[name]))
+    events: list[Event] = []
+    for occurrence, name in enumerate(sequence):
+        part = parts[name]
+        for i in range(lengths[name]):
+            event: Event = {}
+            for stream, entries in part.items():
+                slots = _parse_entry(entries[i], occurrence, f"part {name!r} stream {stream!r} entry {i}")
+                if slots is not None:
+                    event[stream] = slots
+            events.append(event)
+    if all_wrap:
+        tags = {t for ev in events for slots in ev.values() for slot in slots for t in slot.tags} or {GENERIC_WORKER}
+        broadcast = tuple(Slot(frozenset({t}), None) for t in sorted(tags))
+        wrap: Event = {stream: broadcast for stream in streams}
+        events = [dict(wrap), *events, dict(wrap)]
+    return CompiledMap(streams=streams, events=events)
+
+
+def compile_mapping(mapping: Mapping[str, Sequence[Any]], all_wrap: bool = True) -> CompiledMap:
+    """Compile a plain trigger map ``{stream: [entries]}`` (the legacy ``/mapping`` body)."""
+    if not isinstance(mapping, Mapping):
+        raise MappingError("a trigger map must be an object {stream: [entries]}")
+    cmap = compile_sequence({"main": mapping}, ["main"], all_wrap)
+    cmap.source = {"parts": {"main": dict(mapping)}, "sequence": ["main"]}
+    return cmap
+
+
+def compile_request(body: Any, all_wrap: bool = True) -> CompiledMap:
+    """Compile a ``/sequence`` body (``{"parts", "sequence"}``)."""
+    if not isinstance(body, Mapping) or "parts" not in body or "sequence" not in body:
+        raise MappingError('a sequence must be an object {"parts": {...}, "sequence": [...]}')
+    parts = body["parts"]
+    if not isinstance(parts, Mapping) or not parts:
+        raise MappingError('"parts" must be a non-empty object of trigger maps')
+    cmap = compile_sequence(parts, body["sequence"], all_wrap)
+    cmap.source = {"parts": dict(parts), "sequence": list(body["sequence"])}
+    return cmap
+
+
+def slot_matches(slot: Slot, worker_tags: Iterable[str]) -> bool:
+    """True when a worker with ``worker_tags`` can serve ``slot``."""
+    return slot.tags <= frozenset(worker_tags)

@@ -1,0 +1,1 @@
+"""Compat data package (see COMPAT.md §1)."""

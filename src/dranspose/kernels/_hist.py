@@ -1,0 +1,244 @@
+"""Per-frame accumulation kernels (Numba, parallel, no allocation).
+
+One pass over the pixels in ``nchunks`` contiguous chunks, each chunk scattering into its own
+private histogram row ``acc[chunk, k, bin]`` (k: 0 signal, 1 variance, 2 norm, 3 count), then
+a parallel merge over bins. The data is read in its own dtype and converted per pixel to
+float32 (pyFAI's data type); sums are float64.
+
+``dynamic`` selects whether norm and count are accumulated per frame (needed when pixels can
+be rejected per frame: a dummy value, NaN in float data); otherwise the precomputed
+per-bin norm and count are used. ``error_model``: 0 none, 1 variance array, 2 Poisson
+(``var = max(1, I)``).
+
+Thread-safety: the caller owns ``acc`` and the outputs; one call at a time per buffer set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+from numpy.typing import NDArray
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rejected(v: np.float32, check_dummy: bool, dummy: np.float32, delta_dummy: np.float32) -> bool:
+    if v != v:
+        return True
+    if check_dummy:
+        if delta_dummy == 0.0:
+            return v == dummy
+        return abs(v - dummy) <= delta_dummy
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _zero(acc_c: NDArray[np.float64], dynamic: bool, error_model: int) -> None:
+    acc_c[0, :] = 0.0
+    if error_model != 0:
+        acc_c[1, :] = 0.0
+    if dynamic:
+        acc_c[2, :] = 0.0
+        acc_c[3, :] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _single_chunk(
+    data: NDArray,  # type: ignore[type-arg]
+    variance: NDArray[np.float32],
+    index: NDArray[np.int32],
+    pixnorm: NDArray[np.float32],
+    acc_c: NDArray[np.float64],
+    start: int,
+    stop: int,
+    dynamic: bool,
+    error_model: int,
+    check_dummy: bool,
+    dummy: np.float32,
+    delta_dummy: np.float32,
+) -> None:
+    _zero(acc_c, dynamic, error_model)
+    sig = acc_c[0]
+    var = acc_c[1]
+    nrm = acc_c[2]
+    cnt = acc_c[3]
+    for p in range(start, stop):
+        b = index[p]
+        if b < 0:
+            continue
+        v = np.float32(data[p])
+        if dynamic:
+            if _rejected(v, check_dummy, dummy, delta_dummy):
+                continue
+            nrm[b] += pixnorm[p]
+            cnt[b] += 1.0
+        sig[b] += v
+        if error_model == 2:
+            var[b] += max(np.float32(1.0), v)
+        elif error_model == 1:
+            var[b] += variance[p]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def scatter_single(
+    data: NDArray,  # type: ignore[type-arg]
+    variance: NDArray[np.float32],
+    index: NDArray[np.int32],
+    pixnorm: NDArray[np.float32],
+    acc: NDArray[np.float64],
+    nchunks: int,
+    dynamic: bool,
+    error_model: int,
+    check_dummy: bool,
+    dummy: float,
+    delta_dummy: float,
+) -> None:
+    """Accumulate pixels that fall in exactly one bin (``index[p] < 0``: pixel unused)."""
+    npix = data.shape[0]
+    step = (npix + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        _single_chunk(
+            data, variance, index, pixnorm, acc[c], c * step, min(npix, (c + 1) * step),
+            dynamic, error_model, check_dummy, np.float32(dummy), np.float32(delta_dummy),
+        )
+
+
+@njit(cache=True, nogil=True)
+def _multi_chunk(
+    data: NDArray,  # type: ignore[type-arg]
+    variance: NDArray[np.float32],
+    ptr: NDArray[np.int64],
+    bins: NDArray[np.int32],
+    coefs: NDArray[np.float32],
+    pixnorm: NDArray[np.float32],
+    acc_c: NDArray[np.float64],
+    start: int,
+    stop: int,
+    dynamic: bool,
+    error_model: int,
+    check_dummy: bool,
+    dummy: np.float32,
+    delta_dummy: np.float32,
+) -> None:
+    _zero(acc_c, dynamic, error_model)
+    sig = acc_c[0]
+    var = acc_c[1]
+    nrm = acc_c[2]
+    cnt = acc_c[3]
+    for p in range(start, stop):
+        e0 = ptr[p]
+        e1 = ptr[p + 1]
+        if e0 == e1:
+            continue
+        v = np.float32(data[p])
+        if dynamic and _rejected(v, check_dummy, dummy, delta_dummy):
+            continue
+        if error_model == 2:
+            pv = max(np.float32(1.0), v)
+        elif error_model == 1:
+            pv = variance[p]
+        else:
+            pv = np.float32(0.0)
+        pn = pixnorm[p]
+        for e in range(e0, e1):
+            b = bins[e]
+            w = np.float64(coefs[e])
+            sig[b] += v * w
+            if error_model != 0:
+                var[b] += pv * (w * w)
+            if dynamic:
+                nrm[b] += pn * w
+                cnt[b] += w
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def scatter_multi(
+    data: NDArray,  # type: ignore[type-arg]
+    variance: NDArray[np.float32],
+    ptr: NDArray[np.int64],
+    bins: NDArray[np.int32],
+    coefs: NDArray[np.float32],
+    pixnorm: NDArray[np.float32],
+    acc: NDArray[np.float64],
+    nchunks: int,
+    dynamic: bool,
+    error_model: int,
+    check_dummy: bool,
+    dummy: float,
+    delta_dummy: float,
+) -> None:
+    """Accumulate split pixels: entries ``ptr[p]:ptr[p+1]`` of ``bins``/``coefs``."""
+    npix = data.shape[0]
+    step = (npix + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        _multi_chunk(
+            data, variance, ptr, bins, coefs, pixnorm, acc[c], c * step, min(npix, (c + 1) * step),
+            dynamic, error_model, check_dummy, np.float32(dummy), np.float32(delta_dummy),
+        )
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def finalize(
+    acc: NDArray[np.float64],
+    nchunks: int,
+    static_norm: NDArray[np.float64],
+    static_count: NDArray[np.float64],
+    dynamic: bool,
+    error_model: int,
+    empty: float,
+    intensity: NDArray,  # type: ignore[type-arg]
+    sigma: NDArray,  # type: ignore[type-arg]
+    sums: NDArray[np.float64],
+) -> None:
+    """Merge the private histograms; write intensity, sigma (if an error model) and the
+    merged sums ``sums[k, bin]`` (signal, variance, norm, count)."""
+    nbins = acc.shape[2]
+    for b in prange(nbins):
+        s = 0.0
+        v = 0.0
+        n = 0.0
+        k = 0.0
+        for c in range(nchunks):
+            s += acc[c, 0, b]
+        if error_model != 0:
+            for c in range(nchunks):
+                v += acc[c, 1, b]
+        if dynamic:
+            for c in range(nchunks):
+                n += acc[c, 2, b]
+                k += acc[c, 3, b]
+        else:
+            n = static_norm[b]
+            k = static_count[b]
+        sums[0, b] = s
+        sums[1, b] = v
+        sums[2, b] = n
+        sums[3, b] = k
+        if k > 0.0 and n != 0.0:
+            intensity[b] = s / n
+            if error_model != 0:
+                sigma[b] = np.sqrt(v) / n
+        else:
+            intensity[b] = empty
+            if error_model != 0:
+                sigma[b] = empty
+
+
+@njit(cache=True, nogil=True)
+def static_sums(
+    ptr: NDArray[np.int64],
+    bins: NDArray[np.int32],
+    coefs: NDArray[np.float32],
+    pixnorm: NDArray[np.float32],
+    nbins: int,
+):  # type: ignore[no-untyped-def]
+    """Per-bin norm and count of all mapped pixels (computed once per geometry and mask)."""
+    norm = np.zeros(nbins, dtype=np.float64)
+    count = np.zeros(nbins, dtype=np.float64)
+    npix = ptr.shape[0] - 1
+    for p in range(npix):
+        pn = pixnorm[p]
+        for e in range(ptr[p], ptr[p + 1]):
+            w = np.float64(coefs[e])
+            norm[bins[e]] += pn * w
+            count[bins[e]] += w
+    return norm, count

@@ -1,0 +1,1 @@
+"""Compat middlewares package (see COMPAT.md §1)."""

@@ -1,0 +1,231 @@
+"""LeCroy MAUI oscilloscope stream (PROTOCOLS §12, typ ``lecroy_9fwdWp6Rq7``).
+
+Wire (PUB): single-part JSON control messages ``{"htype":"msg","what":w,...}`` with w = 0
+PREPARE, 1 SEQSTART, 2 SEQEND, 3 STOP, and 3-part ``traces`` messages [JSON, raw little-endian
+``(n_seg, n_pts)`` array, pickled list of ``n_seg`` trigger times].
+
+:class:`LecroyCutter` (one event per sequence):
+* PREPARE immediately followed by SEQSTART -> START unit [PREPARE];
+* each SEQEND closes a DATA unit [SEQSTART, 3 frames per channel, SEQEND]; in continuous mode
+  the one SEQSTART is cached and repeated in every unit, in sequential mode each SEQSTART
+  replaces it;
+* STOP -> END unit [STOP].
+Timestamps pickles are read with the restricted §13 unpickler.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any, Sequence
+
+import numpy as np
+
+from dranspose.data.lecroy import (
+    LECROY_TYPE,
+    LecroyBase,
+    LecroyData,
+    LecroyEnd,
+    LecroyPacket,
+    LecroyParsed,
+    LecroyPrepare,
+    LecroySeqEnd,
+    LecroySeqStart,
+)
+from dranspose.errors import ProtocolError
+from dranspose.protocols._pickles import array_from_frame, load_wire_pickle, loads_json_object
+from dranspose.protocols.base import Frame, Kind, Unit
+
+TYP = LECROY_TYPE
+SOCKET = "SUB"
+
+PREPARE, SEQSTART, SEQEND, STOP = 0, 1, 2, 3
+_CONTROL: dict[int, Any] = {PREPARE: LecroyPrepare, SEQSTART: LecroySeqStart, SEQEND: LecroySeqEnd, STOP: LecroyEnd}
+
+
+def _validate(model: Any, obj: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(obj)
+    except ValueError as exc:
+        raise ProtocolError(f"lecroy {model.__name__} invalid: {exc}") from exc
+
+
+def _control_what(msg: dict[str, Any]) -> int:
+    what = msg.get("what")
+    if msg.get("htype") != "msg" or type(what) is not int or what not in _CONTROL:
+        raise ProtocolError(f"lecroy control message htype={msg.get('htype')!r:.20} what={what!r:.20} unknown")
+    return what
+
+
+def decode_trace(frames: Sequence[Frame]) -> tuple[LecroyData, np.ndarray, list[float]]:
+    """Decode one 3-frame trace message: metadata, waveform view, trigger times."""
+    if len(frames) != 3:
+        raise ProtocolError(f"lecroy trace has {len(frames)} parts, expected 3")
+    meta = _validate(LecroyData, loads_json_object(frames[0], "lecroy trace header"))
+    data = array_from_frame(frames[1], meta.dtype, meta.shape, "lecroy waveform")
+    times = load_wire_pickle(frames[2], "lecroy timestamps pickle")
+    if not isinstance(times, list) or not all(type(t) in (float, int) for t in times):
+        raise ProtocolError("lecroy timestamps are not a list of numbers")
+    return meta, data, [float(t) for t in times]
+
+
+def decode(frames: Sequence[Frame]) -> LecroyPacket:
+    """Decode one unit: a control message (1 frame) or a sequence (2 + 3*n_channels frames).
+
+    A sequence gives :class:`LecroyParsed`; the number of traces must equal ``len(channels)``
+    of its SEQSTART. Raises ProtocolError.
+    """
+    if len(frames) == 0:
+        raise ProtocolError("lecroy unit has no frames")
+    head = loads_json_object(frames[0], "lecroy part 0")
+    if head.get("htype") == "traces":
+        meta, _data, _times = decode_trace(frames)
+        return meta
+    what = _control_what(head)
+    if len(frames) == 1:
+        return _validate(_CONTROL[what], head)  # type: ignore[no-any-return]
+    if what != SEQSTART:
+        raise ProtocolError(f"lecroy unit of {len(frames)} frames starts with what={what}, expected SEQSTART")
+    parsed = _validate(LecroyParsed, head)
+    nch = len(parsed.channels)
+    if len(frames) != 2 + 3 * nch:
+        raise ProtocolError(f"lecroy sequence has {len(frames)} frames, expected {2 + 3 * nch} for {nch} channels")
+    tail = loads_json_object(frames[-1], "lecroy last part")
+    if _control_what(tail) != SEQEND:
+        raise ProtocolError("lecroy sequence does not end with SEQEND")
+    for i in range(nch):
+        meta, data, times = decode_trace(frames[1 + 3 * i : 4 + 3 * i])
+        parsed.meta.append(meta)
+        parsed.data.append(data)
+        parsed.timestamps.append(times)
+    return parsed  # type: ignore[no-any-return]
+
+
+class LecroyCutter:
+    """Groups LeCroy messages into one unit per sequence (see module docstring). Not thread-safe.
+
+    Frames are put into units unchanged; the cached SEQSTART frame is shared by every unit of a
+    continuous acquisition.
+    """
+
+    typ = TYP
+    has_start = True
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._prepare: Frame | None = None
+        self._seqstart: Frame | None = None
+        self._traces: list[Frame] = []
+        self._sequences = 0
+
+    def feed(self, parts: Sequence[Frame]) -> list[Unit]:
+        if len(parts) == 3:
+            self._prepare = None
+            head = loads_json_object(parts[0], "lecroy trace header")
+            if head.get("htype") != "traces":
+                raise ProtocolError(f"lecroy 3-part message has htype {head.get('htype')!r:.20}")
+            if self._seqstart is None:
+                raise ProtocolError("lecroy trace before any SEQSTART; dropped")
+            self._traces.extend(parts)
+            return []
+        if len(parts) != 1:
+            raise ProtocolError(f"lecroy message has {len(parts)} parts, expected 1 or 3")
+        what = _control_what(loads_json_object(parts[0], "lecroy control message"))
+        prepare, self._prepare = self._prepare, None
+        if what == PREPARE:
+            self._prepare = parts[0]
+            self._seqstart = None
+            self._traces = []
+            self._sequences = 0
+            return []
+        if what == SEQSTART:
+            self._seqstart = parts[0]
+            self._traces = []
+            return [Unit(Kind.START, [prepare])] if prepare is not None else []
+        if what == SEQEND:
+            if self._seqstart is None:
+                self._traces = []
+                raise ProtocolError("lecroy SEQEND without SEQSTART; dropped")
+            unit = Unit(Kind.DATA, [self._seqstart, *self._traces, parts[0]], frame_number=self._sequences)
+            self._sequences += 1
+            self._traces = []
+            return [unit]
+        # STOP
+        self._seqstart = None
+        self._traces = []
+        return [Unit(Kind.END, [parts[0]])]
+
+
+CUTTER = LecroyCutter
+
+
+# --- synthetic encoding ------------------------------------------------------------------------
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode()  # the server's style: spaces after separators
+
+
+def dumps_packet(packet: LecroyBase) -> bytes:
+    return _dumps(packet.model_dump(exclude={"meta", "data", "timestamps"}))
+
+
+def encode_prepare(frame: int = 0) -> list[bytes]:
+    return [_dumps({"htype": "msg", "what": PREPARE, "frame": frame})]
+
+
+def encode_seqstart(frame: int, ntriggers: int, seqno: int, channels: Sequence[int]) -> list[bytes]:
+    return [
+        _dumps(
+            {"htype": "msg", "what": SEQSTART, "frame": frame, "ntriggers": ntriggers, "seqno": seqno, "channels": list(channels)}
+        )
+    ]
+
+
+def encode_seqend(frame: int) -> list[bytes]:
+    return [_dumps({"htype": "msg", "what": SEQEND, "frame": frame})]
+
+
+def encode_stop(frame: int, frames: int) -> list[bytes]:
+    return [_dumps({"htype": "msg", "what": STOP, "frame": frame, "frames": frames})]
+
+
+def encode_traces(
+    ch: int,
+    frame: int,
+    data: np.ndarray,
+    timestamps: Sequence[float],
+    ts: float = 0.0,
+    horiz_offset: float = 0.0,
+    horiz_interval: float = 1e-9,
+) -> list[bytes]:
+    """A 3-part trace message for a ``(n_seg, n_pts)`` waveform array."""
+    arr = np.ascontiguousarray(data, dtype=np.dtype(data.dtype.name).newbyteorder("<"))
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    header = {
+        "htype": "traces",
+        "ch": ch,
+        "ts": ts,
+        "frame": frame,
+        "shape": list(arr.shape),
+        "horiz_offset": horiz_offset,
+        "horiz_interval": horiz_interval,
+        "dtype": arr.dtype.name,
+    }
+    return [_dumps(header), arr.tobytes(), pickle.dumps([float(t) for t in timestamps], protocol=4)]
+
+
+def encode_parsed(parsed: LecroyParsed) -> list[bytes]:
+    """The frames of a data unit for ``parsed``: SEQSTART, traces, SEQEND."""
+    frames = encode_seqstart(parsed.frame, parsed.ntriggers, parsed.seqno, parsed.channels)
+    for i, meta in enumerate(parsed.meta):
+        data = np.asarray(parsed.data[i]) if i < len(parsed.data) else np.zeros((0, 0))
+        times = parsed.timestamps[i] if i < len(parsed.timestamps) else []
+        frames += encode_traces(
+            meta.ch, meta.frame, data, times, meta.ts, meta.horiz_offset, meta.horiz_interval
+        )
+    end_frame = parsed.meta[-1].frame + 1 if parsed.meta else parsed.frame
+    return frames + encode_seqend(end_frame)

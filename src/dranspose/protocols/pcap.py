@@ -1,0 +1,147 @@
+"""PandA position capture published over ZeroMQ (PROTOCOLS §7, typ ``PCAP``).
+
+Wire: a PUB socket sends single-part JSON messages: ``series-start`` (with ``arm_time``),
+``data`` messages each carrying a *batch* of samples (every list value is a column, all lists
+equally long, ``frame_number`` = index of the batch's first sample) and ``series-end``.
+
+:class:`PCAPCutter` splits each data message into one unit per sample: a new compact JSON object
+in which every list is replaced by its i-th value and ``frame_number`` by ``frame_number + i``;
+other scalars are copied. So ``decode`` of a unit gives that sample. Start and end frames are
+forwarded unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+from dranspose.data.pcap import PCAPData, PCAPEnd, PCAPPacket, PCAPStart
+from dranspose.errors import ProtocolError
+from dranspose.protocols._pickles import dumps_json, loads_json_object
+from dranspose.protocols.base import Frame, Kind, Unit
+
+log = logging.getLogger(__name__)
+
+TYP = "PCAP"
+SOCKET = "SUB"
+
+_MODELS: dict[str, type[PCAPStart] | type[PCAPData] | type[PCAPEnd]] = {
+    "series-start": PCAPStart,
+    "data": PCAPData,
+    "series-end": PCAPEnd,
+}
+
+
+def decode(frames: Sequence[Frame]) -> PCAPPacket:
+    """Decode one unit (exactly 1 frame). Raises ProtocolError."""
+    if len(frames) != 1:
+        raise ProtocolError(f"PCAP unit has {len(frames)} frames, expected 1")
+    msg = loads_json_object(frames[0], "PCAP message")
+    mtype = msg.get("message_type")
+    model = _MODELS.get(mtype) if isinstance(mtype, str) else None
+    if model is None:
+        raise ProtocolError(f"PCAP message_type {msg.get('message_type')!r:.40} unknown")
+    try:
+        return model.model_validate(msg)
+    except ValueError as exc:
+        raise ProtocolError(f"PCAP {msg.get('message_type')} invalid: {exc}") from exc
+
+
+def split_samples(msg: Mapping[str, Any]) -> list[bytes]:
+    """One compact JSON object per sample of a batched data message."""
+    columns = {k: v for k, v in msg.items() if isinstance(v, list)}
+    first = msg.get("frame_number")
+    if type(first) is not int:
+        raise ProtocolError(f"PCAP data frame_number {first!r:.40} is not an int")
+    if not columns:
+        return [dumps_json(dict(msg))]
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1:
+        raise ProtocolError(f"PCAP data columns differ in length: {sorted(lengths)}")
+    (n,) = lengths
+    out: list[bytes] = []
+    sample = dict(msg)
+    for i in range(n):
+        for key, values in columns.items():
+            sample[key] = values[i]
+        sample["frame_number"] = first + i
+        out.append(dumps_json(sample))
+    return out
+
+
+class PCAPCutter:
+    """series-start -> START, each sample of a data message -> one DATA unit, series-end -> END.
+
+    Data units carry new ``bytes`` (one JSON object per sample); start/end frames are forwarded
+    unchanged. Multipart messages and data messages with unequal columns raise ProtocolError.
+    Stateless apart from nothing; one instance per stream anyway.
+    """
+
+    typ = TYP
+    has_start = True
+
+    def reset(self) -> None:
+        pass
+
+    def feed(self, parts: Sequence[Frame]) -> list[Unit]:
+        if len(parts) != 1:
+            raise ProtocolError(f"PCAP message has {len(parts)} parts, expected 1")
+        msg = loads_json_object(parts[0], "PCAP message")
+        kind = msg.get("message_type")
+        if kind == "data":
+            first = msg.get("frame_number")
+            samples = split_samples(msg)
+            return [Unit(Kind.DATA, [s], frame_number=first + i) for i, s in enumerate(samples)]  # type: ignore[operator]
+        if kind == "series-start":
+            return [Unit(Kind.START, [parts[0]])]
+        if kind == "series-end":
+            return [Unit(Kind.END, [parts[0]])]
+        raise ProtocolError(f"PCAP message_type {kind!r:.40} unknown")
+
+
+CUTTER = PCAPCutter
+
+
+# --- synthetic encoding ------------------------------------------------------------------------
+
+
+def _iso_z(when: datetime) -> str:
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when.isoformat(timespec="milliseconds") + "Z"
+
+
+def encode_start(arm_time: datetime, message_id: int = 1) -> list[bytes]:
+    return [
+        dumps_json(
+            {"message_id": message_id, "message_type": "series-start", "version": 1, "arm_time": _iso_z(arm_time)}
+        )
+    ]
+
+
+def encode_data(message_id: int, frame_number: int, columns: Mapping[str, Sequence[float]]) -> list[bytes]:
+    """A batched data message: ``columns`` maps capture names to equally long value lists."""
+    msg: dict[str, Any] = {"message_id": message_id, "message_type": "data", "version": 1, "frame_number": frame_number}
+    for key, values in columns.items():
+        msg[key] = [float(v) for v in values]
+    return [dumps_json(msg)]
+
+
+def encode_end(message_id: int) -> list[bytes]:
+    return [dumps_json({"message_id": message_id, "message_type": "series-end", "version": 1})]
+
+
+def encode_series(
+    arm_time: datetime, columns: Mapping[str, Sequence[float]], batch: int = 15
+) -> list[list[bytes]]:
+    """A whole series (start, data messages of ``batch`` samples, end) as upstream messages."""
+    names = list(columns)
+    n = len(columns[names[0]]) if names else 0
+    msgs = [encode_start(arm_time, 1)]
+    mid = 2
+    for first in range(0, n, batch):
+        msgs.append(encode_data(mid, first, {k: list(columns[k][first : first + batch]) for k in names}))
+        mid += 1
+    msgs.append(encode_end(mid))
+    return msgs

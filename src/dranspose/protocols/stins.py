@@ -1,0 +1,284 @@
+"""STINS, the MAX IV simplified stream (PROTOCOLS §3): decode, synthetic encode, cutter.
+
+Messages are ZeroMQ multipart messages whose part 0 is a JSON object with ``htype``
+``header`` | ``image`` | ``series_end``; an image carries its pixels in parts 1.. as raw
+little-endian bytes (``compression: "none"``), bitshuffle+LZ4 (``"bslz4"``, 12-byte header,
+or headerless per §1.4) or HDF5-LZ4 (``"lz4"``).
+
+Buffer ownership: decoders only read the parts. :func:`decode_image` returns a read-only
+numpy view sharing memory with the frame for a single uncompressed blob (zero-copy; the
+array keeps the frame alive); compressed data is decompressed into a new array or ``out=``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_compress, lz4_decompress
+from dranspose.errors import ProtocolError
+from dranspose.protocols.base import Frame, Kind, Unit
+
+logger = logging.getLogger(__name__)
+
+TYP = "STINS"
+COMPRESSIONS = ("none", "bslz4", "lz4")
+
+
+def _json(part: Any, what: str = "STINS part 0") -> dict[str, Any]:
+    try:
+        obj = json.loads(bytes(memoryview(part)))
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"{what} is not a JSON object")
+    return obj
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------- encode (synthetic sources)
+
+
+def encode_header(msg_number: int, filename: str = "", **extra: Any) -> list[bytes]:
+    """A one-part header message; ``extra`` keys are added to its JSON."""
+    return [_dumps({"htype": "header", "msg_number": msg_number, "filename": filename, **extra})]
+
+
+def encode_image(
+    msg_number: int, frame: int, array: np.ndarray, compression: str = "none", **extra: Any
+) -> list[bytes]:
+    """A two-part image message: JSON header and the (possibly compressed) pixel blob.
+
+    ``compression`` is ``"none"``, ``"bslz4"`` (with the 12-byte header) or ``"lz4"``
+    (HDF5-LZ4 framing). The array is written little-endian in C order (copied).
+    """
+    arr = np.asarray(array)
+    dt = arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype
+    arr = np.ascontiguousarray(arr, dtype=dt)
+    meta = {
+        "htype": "image",
+        "msg_number": msg_number,
+        "frame": frame,
+        "shape": list(arr.shape),
+        "type": arr.dtype.name,
+        "compression": compression,
+        **extra,
+    }
+    if compression == "none":
+        blob = arr.tobytes()
+    elif compression == "bslz4":
+        blob = bslz4_compress(arr)
+    elif compression == "lz4":
+        blob = lz4_compress(arr)
+    else:
+        raise ValueError(f"unknown compression {compression!r}; use one of {COMPRESSIONS}")
+    return [_dumps(meta), blob]
+
+
+def encode_end(msg_number: int) -> list[bytes]:
+    """A one-part ``series_end`` message."""
+    return [_dumps({"htype": "series_end", "msg_number": msg_number})]
+
+
+# ---------------------------------------------------------------- decode
+
+
+def _dtype(name: Any) -> np.dtype:
+    try:
+        dt = np.dtype(name)
+    except (TypeError, ValueError):
+        raise ProtocolError(f"STINS image type {name!r} is not a numpy dtype") from None
+    if dt.kind not in "biuf" or dt.itemsize == 0:
+        raise ProtocolError(f"STINS image type {name!r} is not a numeric dtype")
+    return dt.newbyteorder("<") if dt.itemsize > 1 else dt
+
+
+def _shape(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(type(v) is int and v >= 0 for v in value):
+        raise ProtocolError(f"STINS {what} {value!r} is not a list of non-negative integers")
+    return tuple(value)
+
+
+@dataclass
+class ImageInfo:
+    """The validated JSON of an image message."""
+
+    frame: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    compression: str
+    msg_number: int | None
+    chunks: tuple[int, ...] | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_image_header(meta: dict[str, Any]) -> ImageInfo:
+    """Validate the JSON of an image message (raises ProtocolError)."""
+    frame = meta.get("frame")
+    if type(frame) is not int:
+        raise ProtocolError(f"STINS image needs an integer frame, got {frame!r}")
+    compression = meta.get("compression", "none")
+    if compression not in COMPRESSIONS:
+        raise ProtocolError(f"STINS compression {compression!r} not in {COMPRESSIONS}")
+    msg_number = meta.get("msg_number")
+    if msg_number is not None and type(msg_number) is not int:
+        raise ProtocolError(f"STINS msg_number {msg_number!r} is not an integer")
+    chunks = meta.get("chunks")
+    return ImageInfo(
+        frame=frame,
+        shape=_shape(meta.get("shape"), "shape"),
+        dtype=_dtype(meta.get("type")),
+        compression=compression,
+        msg_number=msg_number,
+        chunks=None if chunks is None else _shape(chunks, "chunks"),
+        meta=meta,
+    )
+
+
+def _decode_blob(
+    blob: Any, info: ImageInfo, shape: tuple[int, ...], out: np.ndarray | None, nthreads: int | None
+) -> np.ndarray:
+    nbytes = math.prod(shape) * info.dtype.itemsize
+    if info.compression == "none":
+        mv = memoryview(blob).toreadonly()
+        if mv.nbytes != nbytes:
+            raise ProtocolError(f"STINS raw blob has {mv.nbytes} bytes, shape needs {nbytes}")
+        view = np.frombuffer(mv.cast("B") if mv.format != "B" else mv, dtype=info.dtype)
+        view = view.reshape(shape)
+        if out is None:
+            return view
+        out[...] = view
+        return out
+    if info.compression == "bslz4":
+        return bslz4_decompress(blob, info.dtype, shape, out=out, nthreads=nthreads)
+    res = lz4_decompress(blob, info.dtype, shape, out=out, nthreads=nthreads)
+    return res
+
+
+def decode_image(
+    parts: Sequence[Frame], *, out: np.ndarray | None = None, nthreads: int | None = None
+) -> np.ndarray:
+    """The pixels of an image message as a numpy array of the message's ``shape``.
+
+    One uncompressed blob gives a zero-copy read-only view of the frame (unless ``out``).
+    Several blobs: with ``chunks`` (e.g. ``[1, H, W]`` per threshold) they are consecutive
+    pieces of ``shape``; without, each blob is a whole ``shape`` and the result is stacked as
+    ``(n_blobs, *shape)``. Raises ProtocolError / CorruptFrameError on bad input.
+    """
+    if len(parts) < 2:
+        raise ProtocolError(f"STINS image has {len(parts)} parts, needs at least 2")
+    info = parse_image_header(_json(parts[0]))
+    blobs = parts[1:]
+    if len(blobs) == 1:
+        return _decode_blob(blobs[0], info, info.shape, out, nthreads)
+    if info.chunks is not None:
+        per = math.prod(info.chunks)
+        if per * len(blobs) != math.prod(info.shape):
+            raise ProtocolError(f"{len(blobs)} chunks of {list(info.chunks)} do not fill {list(info.shape)}")
+        full = info.shape
+        piece = (per,)
+    else:
+        full = (len(blobs), *info.shape)
+        piece = (math.prod(info.shape),)
+    res = np.empty(full, dtype=info.dtype) if out is None else out
+    if res.shape != full or res.dtype != info.dtype or not res.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {info.dtype} array of shape {full}")
+    flat = res.reshape(len(blobs), -1)
+    for i, blob in enumerate(blobs):
+        _decode_blob(blob, info, piece, flat[i], nthreads)
+    return res
+
+
+@dataclass
+class StinsMessage:
+    """A decoded message: ``kind``, the part-0 JSON, extra JSON parts, pixels for images."""
+
+    kind: Kind
+    meta: dict[str, Any]
+    extra: list[dict[str, Any]] = field(default_factory=list)
+    data: np.ndarray | None = None
+
+
+def decode(parts: Sequence[Frame], *, out: np.ndarray | None = None, nthreads: int | None = None) -> StinsMessage:
+    """Decode any STINS message (header extras parsed as JSON, images decompressed)."""
+    if len(parts) < 1:
+        raise ProtocolError("empty STINS message")
+    meta = _json(parts[0])
+    kind = classify(meta)
+    if kind is Kind.DATA:
+        return StinsMessage(kind, meta, data=decode_image(parts, out=out, nthreads=nthreads))
+    extra = [_json(p, f"STINS {meta['htype']} part {i + 1}") for i, p in enumerate(parts[1:])]
+    return StinsMessage(kind, meta, extra)
+
+
+def classify(meta: dict[str, Any]) -> Kind:
+    htype = meta.get("htype")
+    if htype == "header":
+        return Kind.START
+    if htype == "image":
+        return Kind.DATA
+    if htype == "series_end":
+        return Kind.END
+    raise ProtocolError(f"STINS htype {htype!r} is not header, image or series_end")
+
+
+# ---------------------------------------------------------------- cutter
+
+
+class FrameGapTracker:
+    """Flags frame numbers that do not follow the previous one (informational only: event
+    numbers stay positional). ``gaps`` counts them; the unit's ``meta["expected_frame"]`` is
+    set on a mismatch."""
+
+    def __init__(self, typ: str) -> None:
+        self.typ = typ
+        self.expected: int | None = None
+        self.gaps = 0
+
+    def check(self, frame: int, unit: Unit) -> None:
+        if self.expected is not None and frame != self.expected:
+            self.gaps += 1
+            unit.meta["expected_frame"] = self.expected
+            logger.warning("%s frame %d follows frame %d", self.typ, frame, self.expected - 1)
+        self.expected = frame + 1
+
+    def reset(self) -> None:
+        self.expected = None
+
+
+class StinsCutter:
+    """Cuts a STINS stream: header = START, image = DATA (``frame_number`` = ``frame``),
+    series_end = END. Frames are passed through unchanged (zero-copy). Not thread-safe."""
+
+    typ = TYP
+    has_start = True
+
+    def __init__(self) -> None:
+        self.gaps = FrameGapTracker(TYP)
+
+    def feed(self, parts: Sequence[Frame]) -> list[Unit]:
+        if len(parts) < 1:
+            raise ProtocolError("empty STINS message")
+        meta = _json(parts[0])
+        kind = classify(meta)
+        if kind is Kind.DATA:
+            if len(parts) < 2:
+                raise ProtocolError("STINS image without a data part")
+            info = parse_image_header(meta)
+            unit = Unit(kind, list(parts), frame_number=info.frame)
+            self.gaps.check(info.frame, unit)
+            return [unit]
+        if kind is Kind.START:
+            self.gaps.reset()
+        return [Unit(kind, list(parts))]
+
+    def reset(self) -> None:
+        self.gaps.reset()

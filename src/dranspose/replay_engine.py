@@ -1,0 +1,277 @@
+"""The replay loop: merge recorded partial events, run user workers and reducer in-process.
+
+Merging keeps one head message per generator and merges all heads carrying the lowest event
+number into one event; an exhausted (or failing) generator drops out and the others go on to
+the end. User code runs through the :mod:`dranspose.hooks` adapters; an exception in it is
+reported with event number and traceback, counted, and the replay continues. Results are
+round-tripped through pickle as in the distributed pipeline (an unpicklable result is an error).
+
+Threads: events are processed in the calling thread; the reducer's ``timer`` runs in its own
+thread. Every reducer call (``process_result``, ``timer``, ``finish``) holds ``reducer_lock``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Callable, Iterator
+
+import zmq
+
+from dranspose.errors import HookError
+from dranspose.event import EventData, InternalWorkerMessage, ResultData
+from dranspose.hooks import ReducerHooks, WorkerHooks
+from dranspose.protocol import EventNumber, WorkerName
+from dranspose.replay_params import ParameterSet
+
+log = logging.getLogger(__name__)
+
+NamedSource = tuple[str, Iterator[InternalWorkerMessage]]
+
+
+@dataclass
+class ReplayFailure:
+    """One error during a replay: where (hook or input), which event, and the traceback."""
+
+    where: str
+    event_number: int | None
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        at = f" at event {self.event_number}" if self.event_number is not None else ""
+        return f"{self.where}{at}: {self.message}"
+
+
+@dataclass
+class ReplaySummary:
+    """Counters of a finished replay (``replay()`` returns one)."""
+
+    events: int = 0
+    results: int = 0
+    payload_bytes: int = 0
+    elapsed: float = 0.0
+    failures: list[ReplayFailure] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def errors(self) -> int:
+        return len(self.failures)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.payload_bytes / 1e6 / self.elapsed if self.elapsed > 0 else 0.0
+
+    def format(self) -> str:
+        return (
+            ("replay (interrupted): " if self.interrupted else "replay: ") + f"{self.events} events, {self.results} results, {self.errors} errors, "
+            f"{self.elapsed:.2f} s, {self.events_per_s:.1f} events/s, {self.mb_per_s:.1f} MB/s"
+        )
+
+
+def _frame_len(frame: object) -> int:
+    if isinstance(frame, zmq.Frame):
+        return len(frame)
+    return len(frame)  # type: ignore[arg-type]
+
+
+def merge_events(sources: list[NamedSource], on_error: Callable[[str, BaseException], None]) -> Iterator[EventData]:
+    """Merge partial events of several generators by lowest event number (see module doc)."""
+    iters = [it for _, it in sources]
+    names = [name for name, _ in sources]
+
+    def advance(i: int) -> InternalWorkerMessage | None:
+        try:
+            return next(iters[i])
+        except StopIteration:
+            return None
+        except Exception as exc:  # a corrupt file or a failing source: report, drop the generator
+            on_error(names[i], exc)
+            return None
+
+    heads = [advance(i) for i in range(len(iters))]
+    while True:
+        live = [h.event_number for h in heads if h is not None]
+        if not live:
+            return
+        lowest = min(live)
+        parts = []
+        for i, head in enumerate(heads):
+            if head is not None and head.event_number == lowest:
+                parts.append(head)
+                heads[i] = advance(i)
+        yield EventData.from_internals(parts)
+
+
+class ReplayEngine:
+    """Workers and reducer of one replay, and the loop feeding them."""
+
+    def __init__(
+        self,
+        wcls: type,
+        rcls: type,
+        params: ParameterSet,
+        nworkers: int = 2,
+        broadcast_first: bool = True,
+        latency: float | None = None,
+        progress: Callable[[ReplaySummary], None] | None = None,
+    ) -> None:
+        if nworkers < 1:
+            raise ValueError("nworkers must be at least 1")
+        self.params = params
+        self.broadcast_first = broadcast_first
+        self.latency = latency or 0.0
+        self.progress = progress
+        self.summary = ReplaySummary()
+        self.reducer_lock = threading.Lock()
+        self.worker_names = [WorkerName(f"replay-worker-{i}") for i in range(nworkers)]
+        self.worker_contexts: list[dict[str, object]] = [{} for _ in range(nworkers)]
+        self.workers = [
+            WorkerHooks(wcls, params.parameters, ctx, SimpleNamespace(name=name, tags={"generic"}))
+            for name, ctx in zip(self.worker_names, self.worker_contexts)
+        ]
+        self.reducer_context: dict[str, object] = {}
+        self.reducer = ReducerHooks(rcls, params.parameters, self.reducer_context, SimpleNamespace(url=None))
+        self._timer_stop = threading.Event()
+        self._timer_thread: threading.Thread | None = None
+        self._next_worker = 0
+        self._last_tick = 0.0
+
+    # ------------------------------------------------------------------ failures
+    def fail(self, where: str, event_number: int | None, exc: BaseException) -> None:
+        cause = exc.cause if isinstance(exc, HookError) else exc
+        tb = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+        failure = ReplayFailure(where, event_number, f"{type(cause).__name__}: {cause}", tb)
+        self.summary.failures.append(failure)
+        log.error("%s\n%s", failure, tb)
+
+    def _input_failed(self, name: str, exc: BaseException) -> None:
+        self.fail(f"reading {name}", None, exc)
+
+    # ------------------------------------------------------------------ timer
+    def _timer_loop(self) -> None:
+        while not self._timer_stop.is_set():
+            try:
+                with self.reducer_lock:
+                    delay = self.reducer.timer(self.params.parameters)
+            except Exception as exc:  # the adapter already guards; never let the thread die
+                log.error("reducer timer failed: %r; retrying in 1 s", exc)
+                delay = 1.0
+            self._timer_stop.wait(delay)
+
+    def start_timer(self) -> None:
+        if self.reducer.has_timer and self._timer_thread is None:
+            self._timer_thread = threading.Thread(target=self._timer_loop, name="replay-timer", daemon=True)
+            self._timer_thread.start()
+
+    def stop_timer(self) -> None:
+        self._timer_stop.set()
+        if self._timer_thread is not None:
+            self._timer_thread.join(5.0)
+
+    # ------------------------------------------------------------------ events
+    def _tick(self, worker: WorkerHooks) -> bool:
+        interval = worker.tick_interval(self.params.parameters)
+        if interval is None:
+            return False
+        now = time.monotonic()
+        if self._last_tick + interval < now:
+            self._last_tick = now
+            return True
+        return False
+
+    def _work(self, index: int, event: EventData) -> None:
+        worker = self.workers[index]
+        parameters = self.params.parameters
+        try:
+            payload = worker.process_event(event, parameters, self._tick(worker))
+        except HookError as exc:
+            self.fail(exc.hook, event.event_number, exc)
+            return
+        if payload is None:
+            return
+        try:
+            payload = pickle.loads(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception as exc:
+            self.fail("result serialisation", event.event_number, exc)
+            return
+        result = ResultData(
+            event_number=EventNumber(event.event_number),
+            worker=self.worker_names[index],
+            parameters_hash=self.params.hash,
+            payload=payload,
+        )
+        try:
+            with self.reducer_lock:
+                self.reducer.process_result(result, parameters)
+        except HookError as exc:
+            self.fail(exc.hook, event.event_number, exc)
+            return
+        self.summary.results += 1
+
+    def process(self, event: EventData) -> None:
+        """Hand one event to its worker(s) (all of them for the first event when broadcasting)."""
+        if self.summary.events == 0 and self.broadcast_first:
+            targets = list(range(len(self.workers)))
+        else:
+            targets = [self._next_worker]
+            self._next_worker = (self._next_worker + 1) % len(self.workers)
+        for index in targets:
+            self._work(index, event)
+        self.summary.events += 1
+        self.summary.payload_bytes += sum(_frame_len(f) for s in event.streams.values() for f in s.frames)
+
+    def run(self, sources: list[NamedSource], cancel: threading.Event | None = None) -> ReplaySummary:
+        """Process every event (until ``cancel`` is set), then ``finish`` workers and reducer.
+        Never raises for errors in user code or input files: they are counted in the summary."""
+        start = time.perf_counter()
+        self.start_timer()
+        try:
+            for event in merge_events(sources, self._input_failed):
+                if cancel is not None and cancel.is_set():
+                    self.summary.interrupted = True
+                    break
+                self.process(event)
+                self.summary.elapsed = time.perf_counter() - start
+                if self.progress is not None:
+                    self.progress(self.summary)
+                if self.latency > 0:
+                    time.sleep(self.latency)
+            self.finish()
+        finally:
+            self.stop_timer()
+            self.summary.elapsed = time.perf_counter() - start
+        return self.summary
+
+    def finish(self) -> None:
+        for worker in self.workers:
+            try:
+                worker.finish(self.params.parameters)
+            except HookError as exc:
+                self.fail(exc.hook, None, exc)
+        try:
+            with self.reducer_lock:
+                self.reducer.finish(self.params.parameters)
+        except HookError as exc:
+            self.fail(exc.hook, None, exc)
+
+    def close(self) -> None:
+        """Call the optional ``close(context)`` hooks (after serving has stopped)."""
+        for worker, ctx in zip(self.workers, self.worker_contexts):
+            try:
+                worker.close(ctx)
+            except HookError as exc:
+                self.fail(exc.hook, None, exc)
+        try:
+            self.reducer.close(self.reducer_context)
+        except HookError as exc:
+            self.fail(exc.hook, None, exc)

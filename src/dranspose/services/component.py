@@ -1,0 +1,227 @@
+"""What every service process shares: presence in Redis, error counting, log forwarding and
+the control listener (controller announcements and assignment batches).
+
+Threads: the service's own data loop (ZeroMQ, user code), one heartbeat thread writing the
+component's state with a TTL (its presence), and one control thread blocking on Redis streams
+and forwarding what it reads to the data loop over an inproc ZeroMQ socket, so the data loop
+never waits on Redis.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+import redis
+import zmq
+
+import dranspose
+from dranspose.config import Settings
+from dranspose.store.connection import connect
+from dranspose.store.keys import Keys
+
+log = logging.getLogger(__name__)
+
+LOG_STREAM_MAXLEN = 2000
+
+
+class RedisLogHandler(logging.Handler):
+    """Forwards WARNING and above to the shared log stream (``GET /api/v1/logs``)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, component: str) -> None:
+        super().__init__(level=logging.WARNING)
+        self.client, self.key, self.component = client, keys.logs(), component
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            entry = {
+                "component": self.component,
+                "level": record.levelname,
+                "logger": record.name,
+                "message": self.format(record)[:4000],
+                "time": f"{record.created:.3f}",
+            }
+            self.client.xadd(self.key, entry, maxlen=LOG_STREAM_MAXLEN, approximate=True)
+        except Exception:  # logging must never take the component down
+            pass
+
+
+class Component:
+    """Base of ingester, worker and reducer services."""
+
+    kind = "component"
+
+    def __init__(self, name: str, settings: Settings, *, zmq_context: zmq.Context | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.keys = Keys()
+        self.service_uuid = uuid.uuid4()
+        self.redis = connect(settings.redis_url)
+        self.ctx = zmq_context or zmq.Context.instance()
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.stopping = threading.Event()
+        self.mapping_uuid: str | None = None
+        self._threads: list[threading.Thread] = []
+        self._log_handler = RedisLogHandler(connect(settings.redis_url, check=False), self.keys, f"{self.kind}:{name}")
+        logging.getLogger("dranspose").addHandler(self._log_handler)
+        self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
+        self._control_pull = self.ctx.socket(zmq.PULL)
+        self._control_pull.bind(self.control_url)
+
+    # ---- errors
+    def count_error(self, category: str, message: str, *args: Any, exc_info: bool = False) -> None:
+        """Count a failure under ``category`` and log it (with traceback when asked)."""
+        self.errors[category] += 1
+        log.error(f"{self.kind} {self.name}: {message}", *args, exc_info=exc_info)
+
+    # ---- presence
+    def state(self) -> dict[str, Any]:
+        """The advertised state; services extend it."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "service_uuid": str(self.service_uuid),
+            "mapping_uuid": self.mapping_uuid,
+            "errors": dict(self.errors),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "version": dranspose.__version__,
+            "time": time.time(),
+        }
+
+    def publish_state(self, client: redis.Redis | None = None) -> None:
+        client = client or self.redis
+        pipe = client.pipeline(transaction=False)
+        pipe.set(self.keys.state(self.kind, self.name), json.dumps(self.state()), px=int(self.settings.presence_ttl * 1000))
+        pipe.sadd(self.keys.members(self.kind), self.name)
+        pipe.execute()
+
+    def _heartbeat_loop(self) -> None:
+        client = connect(self.settings.redis_url, check=False)
+        while not self.stopping.is_set():
+            try:
+                self.publish_state(client)
+            except redis.RedisError as exc:
+                log.warning("%s %s: cannot publish state: %s", self.kind, self.name, exc)
+            self.stopping.wait(self.settings.heartbeat_interval)
+        try:
+            client.delete(self.keys.state(self.kind, self.name))
+            client.srem(self.keys.members(self.kind), self.name)
+        except redis.RedisError:
+            pass
+
+    def shared_descriptions(self, own: dict[str, Any]) -> dict[str, Any]:
+        """Parameter descriptions of every worker and reducer (one namespace), ``own`` first."""
+        from dranspose.core.parameters import merge_descriptions
+        from dranspose.parameters import parameter_list_adapter
+
+        groups = [list(own.values())]
+        for kind in ("worker", "reducer"):
+            names = [n.decode() for n in self.redis.smembers(self.keys.members(kind))]
+            if not names:
+                continue
+            for raw in self.redis.mget([self.keys.state(kind, n) for n in names]):
+                if raw:
+                    try:
+                        groups.append(parameter_list_adapter.validate_python(json.loads(raw).get("parameters", [])))
+                    except ValueError as exc:
+                        log.warning("ignoring bad parameter descriptions of a %s: %s", kind, exc)
+        try:
+            return merge_descriptions(*groups)
+        except ValueError as exc:
+            self.count_error("parameters", "conflicting parameter descriptions: %s", exc)
+            return dict(own)
+
+    # ---- control listener
+    def assigned_key(self, mapping_uuid: str) -> str | None:
+        """The assignment stream this component follows for a mapping (None: only updates)."""
+        return self.keys.assigned(mapping_uuid)
+
+    def _control_loop(self) -> None:
+        """Blocks on the updates stream (and the current mapping's assignments) and forwards
+        each entry to the data loop as ``(kind, payload)`` Python objects."""
+        client = connect(self.settings.redis_url, check=False)
+        push = self.ctx.socket(zmq.PUSH)
+        push.connect(self.control_url)
+        updates = self.keys.updates()
+        try:
+            last = client.xrevrange(updates, count=1)
+            update_id = last[0][0] if last else b"0-0"
+            current = client.get(self.keys.mapping())
+            streams: dict[str, bytes] = {updates: update_id}
+            if current is not None:
+                info = json.loads(current)
+                push.send_pyobj(("mapping", info))
+                key = self.assigned_key(info["uuid"])
+                if key:
+                    streams[key] = b"0-0"
+            while not self.stopping.is_set():
+                try:
+                    replies = client.xread(streams, block=200)
+                except redis.RedisError as exc:
+                    log.warning("%s %s: control stream read failed: %s; retrying", self.kind, self.name, exc)
+                    self.stopping.wait(1.0)
+                    continue
+                for key_b, entries in replies or []:
+                    key = key_b.decode()
+                    streams[key] = entries[-1][0]
+                    if key == updates:
+                        for _id, fields in entries:
+                            msg = json.loads(fields[b"msg"])
+                            if msg.get("type") == "mapping":
+                                for k in [k for k in streams if k != updates]:
+                                    del streams[k]
+                                akey = self.assigned_key(msg["uuid"])
+                                if akey:
+                                    streams[akey] = b"0-0"
+                            push.send_pyobj((msg.get("type"), msg))
+                    else:
+                        push.send_pyobj(("assigned", [json.loads(f[b"a"]) for _id, f in entries]))
+        finally:
+            push.close(linger=0)
+
+    # ---- lifecycle
+    def start_background(self) -> None:
+        for target, name in ((self._heartbeat_loop, "heartbeat"), (self._control_loop, "control")):
+            t = threading.Thread(target=target, name=f"{self.kind}-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        self.publish_state()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def join_background(self, timeout: float = 3.0) -> None:
+        for t in self._threads:
+            t.join(timeout)
+        logging.getLogger("dranspose").removeHandler(self._log_handler)
+
+    def recv_control(self) -> list[tuple[str, Any]]:
+        """All control messages waiting (non-blocking)."""
+        out = []
+        while True:
+            try:
+                out.append(self._control_pull.recv_pyobj(zmq.NOBLOCK))
+            except zmq.Again:
+                return out
+
+    @property
+    def control_socket(self) -> zmq.Socket:
+        return self._control_pull
+
+
+def run_until_stopped(component: Component, loop: Callable[[], None]) -> None:
+    """Run ``loop`` with the background threads; stop them however the loop ends."""
+    component.start_background()
+    try:
+        loop()
+    finally:
+        component.stop()
+        component.join_background()

@@ -1,0 +1,225 @@
+"""The controller's REST API (COMPAT §4), built by ``create_app(settings)``.
+
+Routers are thin: they validate the request, call the scheduler, and map domain errors to
+HTTP in one place (:class:`MappingError`/:class:`ConfigError` -> 400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+import dranspose
+from dranspose.config import Settings
+from dranspose.core.triggermap import compile_mapping, compile_request
+from dranspose.errors import ConfigError, DransposeError
+from dranspose.parameters import parameter_list_adapter
+from dranspose.services.controller.scheduler import Scheduler
+from dranspose.services.controller.status_page import STATUS_PAGE
+
+log = logging.getLogger(__name__)
+
+
+def _scheduler(request: Request) -> Scheduler:
+    return request.app.state.scheduler  # type: ignore[no-any-return]
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"request body is not valid JSON: {exc}") from None
+
+
+def mapping_router() -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["scan"])
+
+    @r.post("/mapping", summary="Set a trigger map {stream: [entries]} (legacy); returns the mapping uuid")
+    async def set_mapping(request: Request, all_wrap: bool = True) -> str:
+        cmap = compile_mapping(await _json_body(request), all_wrap=all_wrap)
+        return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
+
+    @r.post("/sequence", summary="Set a sequence {parts, sequence}; returns the mapping uuid")
+    async def set_sequence(request: Request, all_wrap: bool = True) -> str:
+        cmap = compile_request(await _json_body(request), all_wrap=all_wrap)
+        return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
+
+    @r.get("/sequence", summary="The current sequence as it was set")
+    def get_sequence(request: Request) -> Any:
+        sched = _scheduler(request)
+        with sched.lock:
+            return sched.scan.cmap.source if sched.scan is not None else None
+
+    @r.get("/mapping", summary="The current mapping uuid and sequence")
+    def get_mapping(request: Request) -> Any:
+        sched = _scheduler(request)
+        with sched.lock:
+            if sched.scan is None:
+                return None
+            return {"uuid": sched.mapping_uuid, **sched.scan.cmap.source}
+
+    @r.get("/progress", summary="Progress of the current scan; finished after every finish() ran")
+    def progress(request: Request) -> dict[str, Any]:
+        return _scheduler(request).progress()
+
+    @r.post("/stop", summary="Stop the current scan: no further events are assigned")
+    def stop(request: Request) -> dict[str, Any]:
+        _scheduler(request).stop_scan()
+        return _scheduler(request).progress()
+
+    return r
+
+
+def status_router() -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["status"])
+
+    @r.get("/config", summary="The advertised state of every component")
+    def config(request: Request) -> dict[str, Any]:
+        sched = _scheduler(request)
+        with sched.lock:
+            comps = {k: dict(v) for k, v in sched.components.items()}
+        return {
+            "ingesters": list(comps["ingester"].values()),
+            "workers": list(comps["worker"].values()),
+            "reducer": next(iter(comps["reducer"].values()), None),
+            "controller": {"version": dranspose.__version__, "redis_url": sched.settings.redis_url},
+        }
+
+    @r.get("/status", summary="Components, progress, error counts, failed events")
+    def status(request: Request) -> dict[str, Any]:
+        sched = _scheduler(request)
+        sched.refresh_components()
+        progress = sched.progress()
+        with sched.lock:
+            comps = {k: dict(v) for k, v in sched.components.items()}
+            lost = {k: list(v) for k, v in sched.lost.items()}
+            started, finished = sched.scan_started, sched.scan_finished
+        errors = {
+            f"{kind}:{name}": st.get("errors", {}) for kind, group in comps.items() for name, st in group.items() if st.get("errors")
+        }
+        return {
+            "mapping_uuid": sched.mapping_uuid,
+            "progress": progress,
+            "finished": progress.get("finished", False),
+            "failed_events": progress.get("failed_events", 0),
+            "lost_by_worker": lost,
+            "errors": errors,
+            "error_count": sum(sum(e.values()) for e in errors.values()),
+            "components": {kind: sorted(group) for kind, group in comps.items()},
+            "ingesters": {n: st.get("stream_stats", {}) for n, st in comps["ingester"].items()},
+            "workers": {n: {"processed": st.get("processed", 0), "tags": st.get("tags")} for n, st in comps["worker"].items()},
+            "reducer": {n: {"processed": st.get("total_processed", 0), "http": st.get("http")} for n, st in comps["reducer"].items()},
+            "scan_started": started,
+            "scan_finished": finished,
+            "load": sched.load([1, 10]),
+        }
+
+    @r.get("/load", summary="Events per second per worker over the given intervals (s)")
+    def load(request: Request, intervals: list[int] = Query(default=[1, 10])) -> dict[str, Any]:
+        return _scheduler(request).load(intervals)
+
+    @r.get("/logs", summary="Recent warnings and errors of every component")
+    def logs(request: Request, count: int = 200, level: str | None = None) -> list[dict[str, Any]]:
+        sched = _scheduler(request)
+        entries = sched.redis.xrevrange(sched.keys.logs(), count=max(1, min(count, 2000)))
+        out = [{k.decode(): v.decode(errors="replace") for k, v in fields.items()} for _id, fields in reversed(entries)]
+        return [e for e in out if level is None or e.get("level") == level.upper()]
+
+    @r.get("/log_stream", summary="Server-sent events: every new warning or error")
+    async def log_stream(request: Request) -> StreamingResponse:
+        sched = _scheduler(request)
+
+        async def events() -> AsyncIterator[bytes]:
+            last = "$"
+            while not await request.is_disconnected():
+                replies = await asyncio.to_thread(sched.redis.xread, {sched.keys.logs(): last}, 20, 1000)
+                for _key, entries in replies or []:
+                    for entry_id, fields in entries:
+                        last = entry_id
+                        data = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+                        yield f"data: {json.dumps(data)}\n\n".encode()
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return r
+
+
+def parameter_router() -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["parameters"])
+
+    def descriptions(sched: Scheduler) -> dict[str, Any]:
+        with sched.lock:
+            states = [*sched.components["worker"].values(), *sched.components["reducer"].values()]
+        out: dict[str, Any] = {}
+        for st in states:
+            for d in parameter_list_adapter.validate_python(st.get("parameters", [])):
+                out.setdefault(d.name, d)
+        return out
+
+    @r.get("/parameters", summary="Descriptions of every declared parameter")
+    def list_parameters(request: Request) -> list[dict[str, Any]]:
+        return [d.model_dump(mode="json") for d in descriptions(_scheduler(request)).values()]
+
+    @r.post(
+        "/parameter/{name}",
+        summary="Set a parameter (raw bytes body); applies to later events",
+        openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    async def set_parameter(name: str, request: Request) -> dict[str, Any]:
+        sched = _scheduler(request)
+        raw = await request.body()
+        await asyncio.to_thread(sched.redis.hset, sched.keys.parameters(), name, raw)
+        await asyncio.to_thread(sched.announce, {"type": "parameters", "name": name})
+        return {"name": name, "length": len(raw)}
+
+    @r.get("/parameter/{name}", summary="A parameter's raw bytes (the default when only declared)")
+    def get_parameter(name: str, request: Request) -> Response:
+        sched = _scheduler(request)
+        raw = sched.redis.hget(sched.keys.parameters(), name)
+        if raw is None:
+            desc = descriptions(sched).get(name)
+            if desc is None:
+                return JSONResponse({"detail": f"no parameter {name!r}"}, status_code=404)
+            raw = desc.to_bytes(desc.default)
+        return Response(raw, media_type="application/octet-stream")
+
+    return r
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A controller app; the scheduler thread runs for the app's lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = Scheduler(settings)
+        app.state.scheduler = scheduler
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+
+    app = FastAPI(title="dranspose controller", version=dranspose.__version__, lifespan=lifespan)
+
+    @app.exception_handler(DransposeError)
+    async def domain_error(request: Request, exc: DransposeError) -> JSONResponse:
+        status = 400 if isinstance(exc, ValueError) else 500
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    app.include_router(mapping_router())
+    app.include_router(status_router())
+    app.include_router(parameter_router())
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def status_page() -> str:
+        return STATUS_PAGE
+
+    return app

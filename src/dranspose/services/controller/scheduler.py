@@ -1,0 +1,245 @@
+"""The controller's I/O around the pure scan state: component discovery and presence,
+assignment batches ahead of the data, completion batches, finish instructions.
+
+Thread-safety: every access to ``scan`` and the component view holds ``self.lock``; REST
+handlers and the scheduler thread share this object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import redis
+
+from dranspose.config import Settings
+from dranspose.core.scan import Phase, Scan
+from dranspose.core.triggermap import CompiledMap
+from dranspose.errors import MappingError
+from dranspose.store.connection import connect
+from dranspose.store.keys import Keys
+
+log = logging.getLogger(__name__)
+
+KINDS = ("ingester", "worker", "reducer")
+ASSIGN_BATCH = 256
+REFRESH_INTERVAL = 0.25
+REPEAT_INSTRUCTION = 1.0
+
+
+class Scheduler:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = Keys()
+        self.redis = connect(settings.redis_url)
+        self.lock = threading.RLock()
+        self.scan: Scan | None = None
+        self.mapping_uuid: str | None = None
+        self.components: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
+        self.lost: dict[str, list[int]] = {}  # worker -> failed events, for the status
+        self.history: list[tuple[float, dict[str, int]]] = []  # (time, processed per worker)
+        self.stopping = threading.Event()
+        self._done_id = "0-0"
+        self._last_refresh = 0.0
+        self._last_instruction = 0.0
+        self._instructed: str | None = None
+        self._thread: threading.Thread | None = None
+        self.started_at = time.time()
+        self.scan_started: float | None = None
+        self.scan_finished: float | None = None
+
+    # ---- components
+    def refresh_components(self) -> None:
+        view: dict[str, dict[str, dict[str, Any]]] = {}
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in KINDS:
+            pipe.smembers(self.keys.members(kind))
+        members = pipe.execute()
+        for kind, names_b in zip(KINDS, members):
+            names = sorted(n.decode() for n in names_b)
+            states = self.redis.mget([self.keys.state(kind, n) for n in names]) if names else []
+            view[kind] = {}
+            for name, raw in zip(names, states):
+                if raw is None:
+                    self.redis.srem(self.keys.members(kind), name)  # presence expired: gone
+                    continue
+                view[kind][name] = json.loads(raw)
+        with self.lock:
+            previous = self.components.get("worker", {})
+            self.components = view
+            now = time.time()
+            self.history.append((now, {n: int(s.get("processed", 0)) for n, s in view["worker"].items()}))
+            self.history = [h for h in self.history if now - h[0] <= 65]
+            for name in set(previous) - set(view["worker"]):
+                log.warning("worker %s disappeared (no heartbeat for %.1f s)", name, self.settings.presence_ttl)
+                if self.scan is not None:
+                    failed = self.scan.remove_worker(name)
+                    if failed:
+                        self.lost.setdefault(name, []).extend(failed)
+                        log.error("worker %s died holding %d events; they are counted as failed", name, len(failed))
+            self._admit_workers()
+
+    def _serving_ingesters(self) -> list[dict[str, Any]]:
+        if self.scan is None:
+            return []
+        needed = set(self.scan.cmap.streams)
+        return [s for s in self.components["ingester"].values() if needed & set(s.get("streams", []))]
+
+    def _admit_workers(self) -> None:
+        """Add live workers that are reachable by every ingester of the scan."""
+        if self.scan is None:
+            return
+        ingesters = self._serving_ingesters()
+        for name, st in self.components["worker"].items():
+            slot = self.scan.workers.get(name)
+            if slot is not None and slot.alive:
+                continue
+            if slot is not None and st.get("service_uuid") == slot.service_uuid:
+                continue  # the dead worker's last heartbeat, not a restart
+            if st.get("mapping_uuid") != self.mapping_uuid:
+                continue
+            if all(name in s.get("workers", []) for s in ingesters):
+                self.scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
+                log.info("worker %s joined the scan", name)
+
+    # ---- mapping
+    def start_mapping(self, cmap: CompiledMap) -> str:
+        """Validate ``cmap`` against the live components and make it the current scan."""
+        self.refresh_components()
+        with self.lock:
+            served = {s for st in self.components["ingester"].values() for s in st.get("streams", [])}
+            missing = [s for s in cmap.streams if s not in served]
+            if missing:
+                raise MappingError(f"no ingester serves stream(s) {missing}; served: {sorted(served)}")
+            workers = self.components["worker"]
+            for tags in cmap.tag_sets():
+                if not any(tags <= set(st.get("tags", [])) for st in workers.values()):
+                    raise MappingError(f"no worker has the tags {sorted(tags)} the map needs ({len(workers)} workers)")
+            new_uuid = str(uuid.uuid4())
+            scan = Scan(cmap)
+            for name, st in workers.items():
+                scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
+            raw_params = self.redis.hgetall(self.keys.parameters())
+            dump_prefix = raw_params.get(b"dump_prefix", b"").decode(errors="replace") or None
+            info = {"uuid": new_uuid, "source": cmap.source, "n_workers": len(workers), "dump_prefix": dump_prefix}
+            self.redis.set(self.keys.mapping(), json.dumps(info))
+            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **info})}, maxlen=1000, approximate=True)
+            self.scan, self.mapping_uuid = scan, new_uuid
+            self._done_id = "0-0"
+            self._instructed = None
+            self.lost = {}
+            self.scan_started, self.scan_finished = time.time(), None
+            log.info("mapping %s: %d events over streams %s", new_uuid, len(cmap), list(cmap.streams))
+        self.step()
+        return new_uuid
+
+    def stop_scan(self) -> None:
+        with self.lock:
+            if self.scan is None:
+                return
+            self.scan.stop()
+            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "stop", "uuid": self.mapping_uuid})})
+
+    def announce(self, msg: dict[str, Any]) -> None:
+        self.redis.xadd(self.keys.updates(), {"msg": json.dumps(msg)}, maxlen=1000, approximate=True)
+
+    # ---- the loop
+    def _apply_done(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        assert self.scan is not None
+        for _id, fields in entries:
+            msg = json.loads(fields[b"m"])
+            if "w" in msg:
+                if msg.get("cancelled"):
+                    self.scan.cancel_pending(msg["w"], msg["cancelled"])
+                self.scan.worker_done(msg["w"], msg.get("done", []), msg.get("sent"))
+                if msg.get("fin"):
+                    self.scan.worker_finished(msg["w"], int(msg.get("sent", 0)))
+            elif "r" in msg:
+                self.scan.reducer_progress({k: int(v) for k, v in msg.get("processed", {}).items()}, bool(msg.get("fin")))
+
+    def step(self, block_ms: int = 0) -> None:
+        """One round: read completions, assign, give finish instructions."""
+        with self.lock:
+            scan, mapping = self.scan, self.mapping_uuid
+            done_id = self._done_id
+        if scan is None or mapping is None:
+            if block_ms:
+                self.stopping.wait(block_ms / 1000)
+            return
+        replies = self.redis.xread({self.keys.done(mapping): done_id}, block=block_ms or None, count=1000)
+        with self.lock:
+            if self.scan is not scan:
+                return
+            for _key, entries in replies or []:
+                self._done_id = entries[-1][0]
+                self._apply_done(entries)
+            pipe = self.redis.pipeline(transaction=False)
+            while True:
+                batch = scan.assign(ASSIGN_BATCH)
+                if not batch:
+                    break
+                payload = {"mapping": mapping, "events": [[e, {s: list(w) for s, w in t.items()}] for e, t in batch]}
+                pipe.xadd(self.keys.assigned(mapping), {"a": json.dumps(payload, separators=(",", ":"))})
+            # finish instructions: at once when due, then repeated (late joiners, lost reads)
+            now = time.monotonic()
+            target = "workers" if scan.phase is Phase.FINISHING else "reducer" if scan.ready_for_reducer_finish() else None
+            if target is not None and (target != self._instructed or now - self._last_instruction >= REPEAT_INSTRUCTION):
+                pipe.xadd(self.keys.updates(), {"msg": json.dumps({"type": "finish", "target": target, "uuid": mapping})})
+                self._last_instruction, self._instructed = now, target
+            if scan.phase is Phase.FINISHED and self.scan_finished is None:
+                self.scan_finished = time.time()
+                log.info("mapping %s finished: %s", mapping, scan.progress())
+            pipe.execute()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if time.monotonic() - self._last_refresh >= REFRESH_INTERVAL:
+                    self._last_refresh = time.monotonic()
+                    self.refresh_components()
+                self.step(block_ms=10)
+            except redis.RedisError as exc:
+                log.error("controller: Redis error %s; retrying in 1 s", exc)
+                self.stopping.wait(1.0)
+            except Exception:
+                log.exception("controller: scheduler step failed; continuing")
+                self.stopping.wait(0.1)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="controller-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    # ---- reporting
+    def progress(self) -> dict[str, Any]:
+        with self.lock:
+            if self.scan is None:
+                return {"last_assigned": -1, "completed_events": 0, "total_events": 0, "finished": False}
+            out = self.scan.progress()
+            out["mapping_uuid"] = self.mapping_uuid
+            return out
+
+    def load(self, intervals: list[int]) -> dict[str, Any]:
+        with self.lock:
+            history = list(self.history)
+        if not history:
+            return {}
+        now, latest = history[-1]
+        out: dict[str, Any] = {}
+        for worker, count in latest.items():
+            rates = {}
+            for interval in intervals:
+                past = next((h for h in history if now - h[0] <= interval), history[0])
+                dt = max(now - past[0], 1e-9)
+                rates[str(interval)] = (count - past[1].get(worker, 0)) / dt if now > past[0] else 0.0
+            out[worker] = {"processed": count, "events_per_s": rates}
+        return out
+

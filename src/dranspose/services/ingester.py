@@ -1,0 +1,255 @@
+"""The ingester service: upstream stream(s) -> units -> routed to workers, zero-copy.
+
+For each stream a socket receives upstream multipart messages (``copy=False``); the stream's
+cutter turns them into units; each unit is paired with the next assignment that mentions the
+stream (positional event numbering, COMPAT §3) and sent to the assigned workers over one ROUTER
+socket as ``[worker identity, header, *frames]``. The payload frames are the received
+``zmq.Frame`` objects: their bytes are never copied in user space.
+
+Backpressure: a stream's upstream socket is read only while the stream has pending
+assignments (or while it discards messages before a start), so a stalled pipeline leaves data
+queued in ZeroMQ instead of in Python memory.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import zmq
+
+from dranspose.config import Settings
+from dranspose.errors import ProtocolError
+from dranspose.protocols.base import Kind, StreamCutter, Unit
+from dranspose.services.component import Component
+from dranspose.transport import framing
+from dranspose.transport.sockets import bind
+
+log = logging.getLogger(__name__)
+
+UNIT_QUEUE_LIMIT = 64
+
+
+@dataclass
+class StreamSpec:
+    """One upstream stream served by an ingester."""
+
+    name: str
+    upstream_url: str
+    pattern: str  # "PULL" or "SUB" (connect, like the devices expect)
+    make_cutter: Callable[[], StreamCutter]
+
+
+@dataclass
+class _Stream:
+    spec: StreamSpec
+    cutter: StreamCutter
+    socket: zmq.Socket
+    units: collections.deque[Unit] = field(default_factory=collections.deque)
+    routes: collections.deque[tuple[int, tuple[str, ...]]] = field(default_factory=collections.deque)
+    waiting_for_start: bool = True
+    data_index: int = 0
+    forwarded: int = 0
+    discarded: int = 0
+    malformed: int = 0
+    frame_mismatches: int = 0
+
+
+class Ingester(Component):
+    kind = "ingester"
+
+    def __init__(self, name: str, settings: Settings, streams: list[StreamSpec], **kwargs: Any) -> None:
+        super().__init__(name, settings, **kwargs)
+        if not streams:
+            raise ValueError("an ingester needs at least one stream")
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        self.router.setsockopt(zmq.SNDHWM, 10000)
+        self.url = bind(self.router, settings.ingester_url)
+        self.streams: dict[str, _Stream] = {}
+        for spec in streams:
+            sock = self.ctx.socket(zmq.SUB if spec.pattern == "SUB" else zmq.PULL)
+            if spec.pattern == "SUB":
+                sock.setsockopt(zmq.SUBSCRIBE, b"")
+            sock.setsockopt(zmq.RCVHWM, 10000)
+            sock.connect(spec.upstream_url)
+            cutter = spec.make_cutter()
+            self.streams[spec.name] = _Stream(spec, cutter, sock, waiting_for_start=cutter.has_start)
+        self.workers: dict[bytes, float] = {}  # identity -> last ping
+        self.undeliverable = 0
+        self.recorder: Any = None
+        self._sock_to_stream = {s.socket: s for s in self.streams.values()}
+
+    def state(self) -> dict[str, Any]:
+        st = super().state()
+        st.update(
+            url=self.url,
+            streams=list(self.streams),
+            workers=sorted(w.decode(errors="replace") for w in self.workers),
+            undeliverable=self.undeliverable,
+            stream_stats={
+                n: {
+                    "typ": s.cutter.typ,
+                    "forwarded": s.forwarded,
+                    "discarded": s.discarded,
+                    "malformed": s.malformed,
+                    "frame_mismatches": s.frame_mismatches,
+                    "queued_units": len(s.units),
+                    "pending_routes": len(s.routes),
+                }
+                for n, s in self.streams.items()
+            },
+        )
+        return st
+
+    # ---- control
+    def _on_mapping(self, msg: dict[str, Any]) -> None:
+        self.mapping_uuid = msg["uuid"]
+        for s in self.streams.values():
+            s.routes.clear()
+            keep_start = bool(s.units) and s.units[0].kind is Kind.START
+            start = s.units[0] if keep_start else None
+            s.units.clear()
+            s.cutter.reset()
+            if start is not None:
+                s.units.append(start)
+            s.waiting_for_start = s.cutter.has_start and start is None
+            s.data_index = 0
+        self._open_recorder(msg)
+
+    def _open_recorder(self, msg: dict[str, Any]) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+        prefix = msg.get("dump_prefix") or self.settings.dump_path
+        if not prefix:
+            return
+        try:
+            from dranspose.record import Recorder, dump_path
+
+            self.recorder = Recorder(dump_path(prefix, self.name, msg["uuid"]))
+        except Exception as exc:  # recording is optional: never stop the scan for it
+            self.count_error("recording", "cannot start recording with prefix %r: %s", prefix, exc)
+
+    def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
+        for batch in batches:
+            if batch.get("mapping") != self.mapping_uuid:
+                continue
+            for event, targets in batch["events"]:
+                for stream, workers in targets.items():
+                    s = self.streams.get(stream)
+                    if s is not None:
+                        s.routes.append((event, tuple(workers)))
+
+    def handle_control(self) -> None:
+        for kind, payload in self.recv_control():
+            if kind == "mapping":
+                self._on_mapping(payload)
+            elif kind == "assigned":
+                self._on_assigned(payload)
+
+    # ---- data
+    def _receive(self, s: _Stream) -> None:
+        parts = s.socket.recv_multipart(copy=False)
+        try:
+            units = s.cutter.feed(parts)
+        except ProtocolError as exc:
+            s.malformed += 1
+            self.count_error("malformed", "stream %s: malformed message dropped: %s", s.spec.name, exc)
+            return
+        except Exception as exc:  # a cutter bug must not stop the ingester
+            s.malformed += 1
+            self.count_error("cutter", "stream %s: cutter failed: %s", s.spec.name, exc, exc_info=True)
+            return
+        for unit in units:
+            if s.waiting_for_start:
+                if unit.kind is not Kind.START:
+                    s.discarded += 1
+                    continue
+                s.waiting_for_start = False
+            s.units.append(unit)
+
+    def _check_frame_number(self, s: _Stream, unit: Unit) -> None:
+        if unit.kind is Kind.START:
+            s.data_index = 0
+        elif unit.kind is Kind.DATA:
+            if unit.frame_number is not None and unit.frame_number != s.data_index:
+                s.frame_mismatches += 1
+                if s.frame_mismatches <= 10 or s.frame_mismatches % 1000 == 0:
+                    log.warning(
+                        "stream %s: frame number %s where %s was expected (mismatch %d); routing by position",
+                        s.spec.name, unit.frame_number, s.data_index, s.frame_mismatches,
+                    )
+            s.data_index += 1
+
+    def _dispatch(self, s: _Stream) -> None:
+        while s.units and s.routes:
+            unit = s.units.popleft()
+            event, workers = s.routes.popleft()
+            self._check_frame_number(s, unit)
+            if unit.kind is Kind.END and s.cutter.has_start:
+                s.waiting_for_start = True
+            if not workers:
+                s.discarded += 1
+                continue
+            header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
+            for worker in workers:
+                try:
+                    self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
+                except zmq.ZMQError as exc:
+                    self.undeliverable += 1
+                    self.count_error("undeliverable", "event %d stream %s: worker %s unreachable (%s)", event, s.spec.name, worker, exc)
+            s.forwarded += 1
+            if self.recorder is not None:
+                self.recorder.record(event, {s.spec.name: (s.cutter.typ, unit.frames)})
+
+    def _handle_ping(self) -> None:
+        while True:
+            try:
+                parts = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.workers[parts[0]] = time.monotonic()
+
+    def run(self) -> None:
+        """The data loop; returns when :meth:`stop` was called."""
+        poller = zmq.Poller()
+        poller.register(self.control_socket, zmq.POLLIN)
+        poller.register(self.router, zmq.POLLIN)
+        registered: set[zmq.Socket] = set()
+        while not self.stopping.is_set():
+            for s in self.streams.values():
+                want = len(s.units) < UNIT_QUEUE_LIMIT and (bool(s.routes) or (s.waiting_for_start and not s.units))
+                if want and s.socket not in registered:
+                    poller.register(s.socket, zmq.POLLIN)
+                    registered.add(s.socket)
+                elif not want and s.socket in registered:
+                    poller.unregister(s.socket)
+                    registered.discard(s.socket)
+            ready = dict(poller.poll(100))
+            if self.control_socket in ready:
+                self.handle_control()
+            if self.router in ready:
+                self._handle_ping()
+            for sock in registered:
+                if sock in ready:
+                    s = self._sock_to_stream[sock]
+                    for _ in range(64):  # drain a burst, then look at control again
+                        self._receive(s)
+                        if len(s.units) >= UNIT_QUEUE_LIMIT or not sock.poll(0):
+                            break
+            for s in self.streams.values():
+                if s.units and s.routes:
+                    self._dispatch(s)
+        self._close()
+
+    def _close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        for s in self.streams.values():
+            s.socket.close(linger=0)
+        self.router.close(linger=0)

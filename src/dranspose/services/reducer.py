@@ -1,0 +1,258 @@
+"""The reducer service: results in arrival order -> the user's ``process_result``, strictly one
+at a time; ``timer()`` in its own thread; ``publish`` served over HDF REST.
+
+``process_result``, ``timer`` and ``finish`` are serialised by one lock (user code never runs
+concurrently with itself). HTTP reads take ``publish_rlock`` when the user provides one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from typing import Any
+
+import zmq
+from fastapi import FastAPI
+
+from dranspose.config import Settings
+from dranspose.core.parameters import build_parameters, merge_descriptions
+from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
+from dranspose.hooks import ReducerHooks, describe_parameters, load_class
+from dranspose.services.component import Component
+from dranspose.services.http import BackgroundServer
+from dranspose.transport import results
+from dranspose.transport.sockets import bind
+
+log = logging.getLogger(__name__)
+
+REPORT_INTERVAL = 0.01
+MAX_EARLY = 4096  # results buffered for a mapping not announced yet
+
+
+class Reducer(Component):
+    kind = "reducer"
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        reducer_class: str | None = None,
+        http_host: str = "127.0.0.1",
+        http_port: int | None = 5001,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, settings, **kwargs)
+        self.class_path = reducer_class or settings.reducer_class
+        self.cls = load_class(self.class_path) if self.class_path else None
+        self.descriptions = merge_descriptions(describe_parameters(self.cls))
+        self.pull = self.ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.RCVHWM, 10000)
+        self.url = bind(self.pull, settings.reducer_url)
+        self.context: dict[str, Any] = {}
+        self.hooks: ReducerHooks | None = None
+        self.parameters: dict[str, Any] = {}
+        self.lock = threading.RLock()
+        self.processed: dict[str, int] = {}
+        self.total_processed = 0
+        self.stale = 0
+        self.seen_mappings: set[str] = set()
+        self.early: list[tuple[str, Any]] = []
+        self.finished_mapping: str | None = None
+        self._dirty = False
+        self._last_report = 0.0
+        self._allow: frozenset[str] = results.result_allow_list([self.class_path, settings.worker_class], settings.pickle_allow)
+        self._empty_publish: dict[str, Any] = {}
+        self.latencies: list[float] = []
+        self.http: BackgroundServer | None = None
+        if http_port is not None:
+            self.http = BackgroundServer(self.build_app(), http_host, http_port)
+
+    # ---- what HDF REST serves
+    @property
+    def publish(self) -> Any:
+        return self.hooks.publish if self.hooks is not None else self._empty_publish
+
+    @property
+    def publish_rlock(self) -> Any:
+        return self.hooks.publish_rlock if self.hooks is not None else None
+
+    def build_app(self) -> FastAPI:
+        app = FastAPI(title="dranspose reducer")
+
+        @app.get("/api/v1/state")
+        def reducer_state() -> dict[str, Any]:
+            return self.state()
+
+        try:
+            from dranspose import hdfrest
+
+            hdfrest.mount(app, self)
+        except ImportError as exc:  # pragma: no cover - only while hdfrest is missing
+            log.warning("HDF REST not available: %s", exc)
+        return app
+
+    def state(self) -> dict[str, Any]:
+        st = super().state()
+        st.update(
+            url=self.url,
+            http=self.http.url if self.http is not None else None,
+            reducer_class=self.class_path,
+            parameters=[d.model_dump(mode="json") for d in self.descriptions.values()],
+            processed=dict(self.processed),
+            total_processed=self.total_processed,
+            stale_results=self.stale,
+        )
+        return st
+
+    def assigned_key(self, mapping_uuid: str) -> str | None:
+        return None  # the reducer needs no assignments
+
+    # ---- lifecycle
+    def _load_parameters(self) -> None:
+        raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
+        params = build_parameters(self.shared_descriptions(self.descriptions), raw)
+        with self.lock:
+            self.parameters.clear()
+            self.parameters.update(params)
+
+    def _worker_classes(self) -> list[str]:
+        names = [n.decode() for n in self.redis.smembers(self.keys.members("worker"))]
+        paths = []
+        for raw in self.redis.mget([self.keys.state("worker", n) for n in names]) if names else []:
+            if raw:
+                paths.append(json.loads(raw).get("worker_class"))
+        return [p for p in paths if p]
+
+    def _on_mapping(self, msg: dict[str, Any]) -> None:
+        self._load_parameters()
+        self._allow = results.result_allow_list(
+            [self.class_path, self.settings.worker_class, *self._worker_classes()], self.settings.pickle_allow
+        )
+        with self.lock:
+            self.mapping_uuid = msg["uuid"]
+            self.seen_mappings.add(self.mapping_uuid)
+            self.processed = {}
+            self.finished_mapping = None
+            if self.cls is not None:
+                try:
+                    self.hooks = ReducerHooks(self.cls, self.parameters, self.context, self.state())
+                except (HookError, DransposeError) as exc:
+                    self.hooks = None
+                    self.count_error("hook", "cannot create the reducer object: %s", exc, exc_info=True)
+        early, self.early = self.early, []
+        for mapping, result in early:
+            if mapping == self.mapping_uuid:
+                self._process(result)
+        self._dirty = True
+
+    def _on_finish(self, msg: dict[str, Any]) -> None:
+        if msg.get("target") != "reducer" or msg.get("uuid") != self.mapping_uuid:
+            return
+        if self.finished_mapping == self.mapping_uuid:
+            self._report(force=True)
+            return
+        self._drain()  # results already queued belong before finish
+        with self.lock:
+            if self.hooks is not None:
+                try:
+                    self.hooks.finish(self.parameters)
+                except HookError as exc:
+                    self.count_error("hook", "finish failed: %s", exc, exc_info=True)
+            self.finished_mapping = self.mapping_uuid
+        self.publish_state()  # error counts visible before the scan reports finished
+        self._report(force=True)
+
+    def handle_control(self) -> None:
+        for kind, payload in self.recv_control():
+            if kind == "mapping":
+                self._on_mapping(payload)
+            elif kind == "parameters":
+                self._load_parameters()
+            elif kind == "finish":
+                self._on_finish(payload)
+
+    # ---- results
+    def _receive(self) -> None:
+        parts = self.pull.recv_multipart(copy=False)
+        try:
+            result, mapping = results.decode(parts, self._allow)
+        except (ProtocolError, UnpicklingRefused) as exc:
+            self.count_error("result", "result dropped: %s", exc)
+            return
+        if mapping is not None and mapping != self.mapping_uuid:
+            if mapping not in self.seen_mappings and len(self.early) < MAX_EARLY:
+                self.early.append((mapping, result))  # the mapping announcement is still on its way
+                return
+            self.stale += 1
+            log.warning("result of event %s for mapping %s dropped (current %s)", result.event_number, mapping, self.mapping_uuid)
+            return
+        self._process(result)
+
+    def _process(self, result: Any) -> None:
+        with self.lock:
+            if self.hooks is not None:
+                try:
+                    self.hooks.process_result(result, self.parameters)
+                except HookError as exc:
+                    self.count_error(
+                        "process_result", "event %s: %s\n%s", result.event_number, exc, "".join(traceback.format_exception(exc.cause))
+                    )
+        self.processed[result.worker] = self.processed.get(result.worker, 0) + 1
+        self.total_processed += 1
+        self._dirty = True
+
+    def _drain(self) -> None:
+        while self.pull.poll(0):
+            self._receive()
+
+    def _report(self, force: bool = False) -> None:
+        if not self.mapping_uuid or not (self._dirty or force):
+            return
+        msg: dict[str, Any] = {"r": self.name, "processed": self.processed}
+        if self.finished_mapping == self.mapping_uuid:
+            msg["fin"] = True
+        self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
+        self._dirty = False
+        self._last_report = time.monotonic()
+
+    def _timer_loop(self) -> None:
+        while not self.stopping.is_set():
+            delay = 1.0
+            with self.lock:
+                hooks = self.hooks
+                if hooks is not None and hooks.has_timer:
+                    delay = hooks.timer(self.parameters)
+            self.stopping.wait(max(delay, 0.001))
+
+    def run(self) -> None:
+        if self.http is not None:
+            self.http.start()
+            log.info("reducer %s: results at %s", self.name, self.http.url)
+        timer = threading.Thread(target=self._timer_loop, name="reducer-timer", daemon=True)
+        timer.start()
+        poller = zmq.Poller()
+        poller.register(self.control_socket, zmq.POLLIN)
+        poller.register(self.pull, zmq.POLLIN)
+        while not self.stopping.is_set():
+            ready = dict(poller.poll(REPORT_INTERVAL * 1000 if self._dirty else 100))
+            if self.pull in ready:
+                for _ in range(256):
+                    self._receive()
+                    if not self.pull.poll(0):
+                        break
+            if self.control_socket in ready:
+                self.handle_control()
+            if self._dirty and time.monotonic() - self._last_report >= REPORT_INTERVAL:
+                self._report()
+        timer.join(2)
+        if self.http is not None:
+            self.http.stop()
+        if self.hooks is not None:
+            try:
+                self.hooks.close(self.context)
+            except HookError as exc:
+                self.count_error("hook", "close failed: %s", exc)
+        self.pull.close(linger=0)

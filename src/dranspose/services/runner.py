@@ -1,0 +1,21 @@
+"""Running one service process until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from dranspose.services.component import Component, run_until_stopped
+
+
+def serve(component: Component) -> None:
+    """Run ``component``'s data loop in this (main) thread; a signal stops it cleanly."""
+
+    def _stop(signum: int, frame: Any) -> None:
+        component.stop()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+    run_until_stopped(component, component.run)  # type: ignore[attr-defined]

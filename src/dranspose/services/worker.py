@@ -1,0 +1,284 @@
+"""The worker service: assemble events from every ingester, run the user's ``process_event``,
+ship results to the reducer, report completions to the controller in batches.
+
+One data thread does all ZeroMQ I/O and calls user code; it never waits on Redis except for
+the (batched, pipelined) completion reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from typing import Any
+
+import zmq
+
+from dranspose.config import Settings
+from dranspose.core.assembly import Assembler
+from dranspose.core.parameters import build_parameters, merge_descriptions, parameters_hash
+from dranspose.errors import DransposeError, HookError, ProtocolError
+from dranspose.event import EventData, ResultData, StreamData
+from dranspose.hooks import WorkerHooks, describe_parameters, load_class
+from dranspose.protocol import EventNumber, HashDigest, WorkerName
+from dranspose.services.component import Component
+from dranspose.transport import framing, results
+
+log = logging.getLogger(__name__)
+
+DONE_BATCH = 64
+DONE_INTERVAL = 0.005  # seconds: flush completions at least this often when some are waiting
+PING_INTERVAL = 1.0
+MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
+
+
+class Worker(Component):
+    kind = "worker"
+
+    def __init__(self, name: str, settings: Settings, worker_class: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name, settings, **kwargs)
+        self.class_path = worker_class or settings.worker_class
+        self.cls = load_class(self.class_path) if self.class_path else None
+        self.descriptions = merge_descriptions(describe_parameters(self.cls))
+        self.tags = list(settings.worker_tags)
+        self.capacity = settings.worker_capacity
+        self.context: dict[str, Any] = {}
+        self.hooks: WorkerHooks | None = None
+        self.parameters: dict[str, Any] = {}
+        self.param_hash: HashDigest | None = None
+        self.assembler = Assembler()
+        self.dealers: dict[str, zmq.Socket] = {}  # ingester url -> socket
+        self.reducer = self.ctx.socket(zmq.PUSH)
+        self.reducer.setsockopt(zmq.SNDHWM, 2000)
+        self.reducer.connect(settings.reducer_url)
+        self.done: list[int] = []
+        self.last_flush = time.monotonic()
+        self.results_sent = 0
+        self.processed = 0
+        self.finished_mapping: str | None = None
+        self.early: list[tuple[str, int, dict[str, StreamData]]] = []
+        self.tick_interval: float | None = None
+        self.last_tick = 0.0
+        self.n_workers = 1
+
+    def state(self) -> dict[str, Any]:
+        st = super().state()
+        st.update(
+            tags=self.tags,
+            capacity=self.capacity,
+            worker_class=self.class_path,
+            parameters=[d.model_dump(mode="json") for d in self.descriptions.values()],
+            ingesters=sorted(self.dealers),
+            processed=self.processed,
+            results_sent=self.results_sent,
+            tick_interval=self.tick_interval,
+        )
+        return st
+
+    # ---- ingesters
+    def _connect_ingesters(self) -> None:
+        urls = set()
+        for name in self.redis.smembers(self.keys.members("ingester")):
+            raw = self.redis.get(self.keys.state("ingester", name.decode()))
+            if raw:
+                urls.add(json.loads(raw)["url"])
+        for url in urls - set(self.dealers):
+            sock = self.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.IDENTITY, self.name.encode())
+            sock.setsockopt(zmq.RCVHWM, 10000)
+            sock.connect(url)
+            sock.send(self.service_uuid.bytes)
+            self.dealers[url] = sock
+            self._poller.register(sock, zmq.POLLIN)
+
+    def _ping(self) -> None:
+        for sock in self.dealers.values():
+            try:
+                sock.send(self.service_uuid.bytes, zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+
+    # ---- scan lifecycle
+    def _load_parameters(self) -> None:
+        raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
+        params = build_parameters(self.shared_descriptions(self.descriptions), raw)
+        # keep one live dict: user objects hold a reference to it
+        self.parameters.clear()
+        self.parameters.update(params)
+        self.param_hash = parameters_hash({k: p.data for k, p in params.items()})
+
+    def _on_mapping(self, msg: dict[str, Any]) -> None:
+        left = self.assembler.clear()
+        if left and self.mapping_uuid:
+            log.warning("worker %s: new mapping, %d events of the previous one never completed", self.name, len(left))
+        self._flush_done(force=True)
+        self.mapping_uuid = msg["uuid"]
+        self.results_sent = 0
+        self.finished_mapping = None
+        self.n_workers = max(1, int(msg.get("n_workers", 1)))
+        self._load_parameters()
+        self.hooks = None
+        if self.cls is not None:
+            try:
+                self.hooks = WorkerHooks(self.cls, self.parameters, self.context, self.state())
+                self.tick_interval = self.hooks.tick_interval(self.parameters)
+            except (HookError, DransposeError) as exc:
+                self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
+        early, self.early = self.early, []
+        for mapping, event, streams in early:
+            if mapping == self.mapping_uuid:
+                self._add_partial(event, streams)
+
+    def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
+        me = self.name
+        for batch in batches:
+            if batch.get("mapping") != self.mapping_uuid:
+                continue
+            for event, targets in batch["events"]:
+                mine = frozenset(stream for stream, workers in targets.items() if me in workers)
+                if mine:
+                    ev = self.assembler.expect(event, mine)
+                    if ev is not None:
+                        self._process(ev)
+
+    def _on_finish(self, msg: dict[str, Any]) -> None:
+        if msg.get("uuid") != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
+            return
+        if msg.get("target", "workers") != "workers":
+            return
+        if self.hooks is not None:
+            try:
+                self.hooks.finish(self.parameters)
+            except HookError as exc:
+                self.count_error("hook", "finish failed: %s", exc, exc_info=True)
+        self.finished_mapping = self.mapping_uuid
+        self.publish_state()  # error counts visible before the scan reports finished
+        self._flush_done(force=True, finished=True)
+
+    def _on_stop(self, msg: dict[str, Any]) -> None:
+        if msg.get("uuid") != self.mapping_uuid:
+            return
+        cancelled = self.assembler.clear()
+        if cancelled:
+            self.redis.xadd(
+                self.keys.done(self.mapping_uuid),
+                {"m": json.dumps({"w": self.name, "cancelled": cancelled, "sent": self.results_sent})},
+            )
+
+    def handle_control(self) -> None:
+        for kind, payload in self.recv_control():
+            if kind == "mapping":
+                self._on_mapping(payload)
+            elif kind == "assigned":
+                self._on_assigned(payload)
+            elif kind == "parameters":
+                self._load_parameters()
+            elif kind == "finish":
+                self._on_finish(payload)
+            elif kind == "stop":
+                self._on_stop(payload)
+
+    # ---- events
+    def _add_partial(self, event: int, streams: dict[str, StreamData]) -> None:
+        ev = self.assembler.add(event, streams)
+        if ev is not None:
+            self._process(ev)
+
+    def _receive(self, sock: zmq.Socket) -> None:
+        parts = sock.recv_multipart(copy=False)
+        try:
+            event, mapping, streams, _created = framing.decode(parts)
+        except ProtocolError as exc:
+            self.count_error("malformed", "bad message from ingester: %s", exc)
+            return
+        if mapping is not None and mapping != self.mapping_uuid:
+            if len(self.early) < MAX_EARLY:
+                self.early.append((mapping, event, streams))
+            else:
+                self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)
+            return
+        self._add_partial(event, streams)
+
+    def _tick(self) -> bool:
+        if self.tick_interval is None:
+            return False
+        now = time.monotonic()
+        if now - self.last_tick >= self.tick_interval * self.n_workers:
+            self.last_tick = now
+            return True
+        return False
+
+    def _process(self, event: EventData) -> None:
+        result: Any = None
+        if self.hooks is not None:
+            try:
+                result = self.hooks.process_event(event, self.parameters, self._tick())
+            except HookError as exc:
+                self.count_error(
+                    "process_event", "event %d: %s\n%s", event.event_number, exc, "".join(traceback.format_exception(exc.cause))
+                )
+                result = None
+        self.processed += 1
+        if result is not None:
+            rd = ResultData.model_construct(
+                event_number=EventNumber(event.event_number),
+                worker=WorkerName(self.name),
+                parameters_hash=self.param_hash,
+                payload=result,
+            )
+            try:
+                self.reducer.send_multipart(results.encode(rd, self.mapping_uuid), copy=False)
+                self.results_sent += 1
+            except Exception as exc:
+                self.count_error("result", "event %d: result not sent: %s", event.event_number, exc, exc_info=True)
+        self.done.append(event.event_number)
+        if len(self.done) >= DONE_BATCH:
+            self._flush_done()
+
+    def _flush_done(self, force: bool = False, finished: bool = False) -> None:
+        if not self.mapping_uuid or (not self.done and not force):
+            return
+        msg: dict[str, Any] = {"w": self.name, "done": self.done, "sent": self.results_sent}
+        if finished:
+            msg["fin"] = True
+        self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
+        self.done = []
+        self.last_flush = time.monotonic()
+
+    def run(self) -> None:
+        self._poller = zmq.Poller()
+        self._poller.register(self.control_socket, zmq.POLLIN)
+        self._connect_ingesters()
+        last_ping = last_discover = time.monotonic()
+        while not self.stopping.is_set():
+            timeout = DONE_INTERVAL * 1000 if self.done else 100
+            ready = dict(self._poller.poll(timeout))
+            if self.control_socket in ready:
+                self.handle_control()
+            for sock in self.dealers.values():
+                if sock in ready:
+                    for _ in range(64):
+                        self._receive(sock)
+                        if not sock.poll(0):
+                            break
+            now = time.monotonic()
+            if self.done and now - self.last_flush >= DONE_INTERVAL:
+                self._flush_done()
+            if now - last_ping >= PING_INTERVAL:
+                self._ping()
+                last_ping = now
+            if now - last_discover >= 0.5:
+                self._connect_ingesters()
+                last_discover = now
+        self._close()
+
+    def _close(self) -> None:
+        if self.hooks is not None:
+            try:
+                self.hooks.close(self.context)
+            except HookError as exc:
+                self.count_error("hook", "close failed: %s", exc)
+        for sock in self.dealers.values():
+            sock.close(linger=0)
+        self.reducer.close(linger=1000)

@@ -1,0 +1,49 @@
+"""Starting and stopping the component processes of ``dranspose combined``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Supervisor:
+    """Child processes started with ``python -m dranspose.cli ...``; stopped in reverse order."""
+
+    log_level: str = "INFO"
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "dranspose.cli", "--log-level", self.log_level, *args]
+        proc = subprocess.Popen(cmd, env=self.env, start_new_session=True)
+        self.procs.append((name, proc))
+        log.debug("started %s (pid %d): %s", name, proc.pid, " ".join(cmd))
+        return proc
+
+    def exited(self) -> list[tuple[str, int]]:
+        """Children that ended (name, exit code)."""
+        return [(name, p.returncode) for name, p in self.procs if p.poll() is not None]
+
+    def stop_all(self, timeout: float = 8.0) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", name)
+                proc.kill()
+                proc.wait()

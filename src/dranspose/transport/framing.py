@@ -1,0 +1,63 @@
+"""Ingester -> worker framing (PROTOCOLS §0.2).
+
+A message is ``[header_json, *frames]`` where the header is compact JSON
+``{"event_number": n, "streams": {name: {"typ": t, "length": k}}, "created_at": iso,
+"mapping": uuid}`` and the frames of each stream follow in the order of ``streams``
+(``length`` frames each). ``mapping`` is our addition (absent from other ingesters: then the
+current mapping is assumed). Frames are passed through untouched (``zmq.Frame``, zero-copy).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any, Sequence
+
+from dranspose.errors import ProtocolError
+from dranspose.event import StreamData
+
+
+def encode_header(event_number: int, streams: Sequence[tuple[str, str, int]], mapping: str | None) -> bytes:
+    """Header for ``streams`` given as (name, typ, number of frames)."""
+    header: dict[str, Any] = {
+        "event_number": event_number,
+        "streams": {name: {"typ": typ, "length": length} for name, typ, length in streams},
+        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
+    }
+    if mapping is not None:
+        header["mapping"] = mapping
+    return json.dumps(header, separators=(",", ":")).encode()
+
+
+def decode(parts: Sequence[Any]) -> tuple[int, str | None, dict[str, StreamData], str | None]:
+    """Split a received message into (event number, mapping, streams, created_at).
+
+    Raises ProtocolError when the header is not valid JSON of the expected shape or the frame
+    count does not match the declared lengths."""
+    if not parts:
+        raise ProtocolError("empty message from ingester")
+    raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+    try:
+        header = json.loads(raw)
+        event_number = int(header["event_number"])
+        declared = header["streams"]
+        if not isinstance(declared, dict):
+            raise TypeError("streams is not an object")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProtocolError(f"bad ingester header {raw[:80]!r}: {exc}") from None
+    streams: dict[str, StreamData] = {}
+    pos = 1
+    for name, info in declared.items():
+        try:
+            length, typ = int(info["length"]), str(info["typ"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"event {event_number}: bad stream entry {name!r}: {exc}") from None
+        if length < 0 or pos + length > len(parts):
+            raise ProtocolError(
+                f"event {event_number}: stream {name!r} declares {length} frames, message has {len(parts) - pos} left"
+            )
+        streams[name] = StreamData.model_construct(typ=typ, frames=list(parts[pos : pos + length]))
+        pos += length
+    if pos != len(parts):
+        raise ProtocolError(f"event {event_number}: {len(parts) - pos} frames beyond the declared streams")
+    return event_number, header.get("mapping"), streams, header.get("created_at")

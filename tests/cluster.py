@@ -1,0 +1,158 @@
+"""A whole dranspose pipeline in one test process, on random ports, with real Redis, ZeroMQ
+and HTTP (after dask's ``gen_cluster``): controller app under uvicorn, ingesters, workers and
+reducer each running their data loop in a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import httpx
+
+from dranspose.config import Settings
+from dranspose.protocols.base import PassThroughCutter, StreamCutter
+from dranspose.services.component import Component
+from dranspose.services.controller import create_app
+from dranspose.services.http import BackgroundServer
+from dranspose.services.ingester import Ingester, StreamSpec
+from dranspose.services.reducer import Reducer
+from dranspose.services.worker import Worker
+
+
+@dataclass
+class Running:
+    component: Component
+    thread: threading.Thread
+
+
+@dataclass
+class Cluster:
+    redis_url: str
+    worker_class: str
+    reducer_class: str
+    streams: dict[str, tuple[str, Callable[[], StreamCutter]]]  # name -> (upstream url, cutter factory)
+    nworkers: int = 2
+    worker_tags: list[list[str]] | None = None
+    capacity: int = 32
+    pattern: str = "PULL"
+    reducer_http: bool = False
+    running: dict[str, Running] = field(default_factory=dict)
+    controller: BackgroundServer | None = None
+    client: httpx.Client | None = None
+
+    def settings(self, **kw: Any) -> Settings:
+        base = dict(
+            redis_url=self.redis_url, heartbeat_interval=0.2, presence_ttl=1.0, worker_capacity=self.capacity,
+            reducer_url=getattr(self, "_reducer_url", "tcp://127.0.0.1:0"), ingester_url="tcp://127.0.0.1:0",
+        )
+        base.update(kw)
+        return Settings(**base)
+
+    def _launch(self, key: str, component: Component) -> None:
+        def main() -> None:
+            component.start_background()
+            try:
+                component.run()  # type: ignore[attr-defined]
+            finally:
+                component.stop()
+                component.join_background()
+
+        t = threading.Thread(target=main, name=key, daemon=True)
+        t.start()
+        self.running[key] = Running(component, t)
+
+    def start(self) -> "Cluster":
+        self.controller = BackgroundServer(create_app(self.settings())).start()
+        self.client = httpx.Client(base_url=self.controller.url, timeout=10)
+        reducer = Reducer("reducer", self.settings(), self.reducer_class, http_port=0 if self.reducer_http else None)
+        self._reducer_url = reducer.url
+        self._launch("reducer", reducer)
+        for name, (url, cutter) in self.streams.items():
+            self._launch(f"ingester-{name}", Ingester(f"{name}-ingester", self.settings(), [StreamSpec(name, url, self.pattern, cutter)]))
+        for i in range(self.nworkers):
+            self.add_worker(f"w{i}", wait=False)
+        self.wait_ready()
+        return self
+
+    def add_worker(self, name: str, tags: list[str] | None = None, wait: bool = True) -> Worker:
+        if tags is None and self.worker_tags is not None:
+            tags = self.worker_tags[int(name[1:]) % len(self.worker_tags)] if name[1:].isdigit() else None
+        settings = self.settings(worker_tags=tags or ["generic"])
+        worker = Worker(name, settings, self.worker_class)
+        self._launch(f"worker-{name}", worker)
+        if wait:
+            self.wait_until(lambda: name in self.config_names("workers") and self._reachable(name), "worker joined")
+        return worker
+
+    def stop_component(self, key: str) -> None:
+        run = self.running.pop(key)
+        run.component.stop()
+        run.thread.join(10)
+
+    def config_names(self, kind: str) -> list[str]:
+        cfg = self.get("/api/v1/config")
+        items = cfg[kind] if kind != "reducer" else [cfg["reducer"]] if cfg["reducer"] else []
+        return [c["name"] for c in items]
+
+    def _reachable(self, worker: str) -> bool:
+        return all(worker in ing.get("workers", []) for ing in self.get("/api/v1/config")["ingesters"])
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        def ready() -> bool:
+            cfg = self.get("/api/v1/config")
+            served = {s for i in cfg["ingesters"] for s in i["streams"]}
+            return (
+                served >= set(self.streams)
+                and len(cfg["workers"]) >= self.nworkers
+                and cfg["reducer"] is not None
+                and all(len(i.get("workers", [])) >= self.nworkers for i in cfg["ingesters"])
+            )
+
+        self.wait_until(ready, "cluster ready", timeout)
+
+    def wait_until(self, cond: Callable[[], bool], what: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not reached in {timeout} s; status {self.get('/api/v1/status')}")
+            time.sleep(0.05)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        assert self.client is not None
+        r = self.client.get(path, **kw)
+        r.raise_for_status()
+        return r.json()
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        assert self.client is not None
+        return self.client.post(path, **kw)
+
+    def set_mapping(self, mapping: dict[str, Any], **params: Any) -> str:
+        r = self.post("/api/v1/mapping", json=mapping, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wait_finished(self, timeout: float = 30) -> dict[str, Any]:
+        self.wait_until(lambda: self.get("/api/v1/progress")["finished"], "scan finished", timeout)
+        return self.get("/api/v1/progress")
+
+    @property
+    def reducer(self) -> Reducer:
+        return self.running["reducer"].component  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        for key in list(self.running):
+            self.running[key].component.stop()
+        for key in list(self.running):
+            self.running[key].thread.join(10)
+        self.running.clear()
+        if self.client is not None:
+            self.client.close()
+        if self.controller is not None:
+            self.controller.stop()
+
+
+def passthrough(typ: str = "raw") -> Callable[[], StreamCutter]:
+    return lambda: PassThroughCutter(typ)

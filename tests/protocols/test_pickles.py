@@ -1,0 +1,97 @@
+"""The restricted unpickler of PROTOCOLS §13: real pickles load, anything else is a ProtocolError
+and runs no code."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import pickletools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dranspose.errors import ProtocolError
+from dranspose.event import StreamData
+from dranspose.middlewares import contrast as contrast_mw
+from dranspose.middlewares import lecroy as lecroy_mw
+from dranspose.middlewares import xspress as xspress_mw
+from dranspose.protocols import contrast, lecroy, xspress3
+from dranspose.protocols._pickles import WIRE_OPCODES, load_wire_pickle
+from proto_helpers import read_capture
+
+
+class _Evil:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.path}",))
+
+
+def _evil_pickles(marker: Path) -> dict[str, bytes]:
+    cmd = f"touch {marker}".encode()
+    return {
+        "reduce-os.system-p2": pickle.dumps({"status": "running", "x": _Evil(marker)}, protocol=2),
+        "reduce-os.system-p4": pickle.dumps([_Evil(marker)], protocol=4),
+        "global-builtins.eval": b"\x80\x02cbuiltins\neval\nX\x0c\x00\x00\x00__import__()\x85R.",
+        "stack-global-subprocess": (
+            b"\x80\x04\x8c\nsubprocess\x8c\x05Popen\x93X" + len(cmd).to_bytes(4, "little") + cmd + b"\x85R."
+        ),
+        "inst-opcode": b"(S'" + cmd + b"'\nios\nsystem\n.",
+        "obj-opcode": b"\x80\x02(cos\nsystem\nX" + len(cmd).to_bytes(4, "little") + cmd + b"o.",
+        "newobj-ndarray": b"\x80\x02cnumpy\nndarray\n)\x81.",
+        "numpy-other-global": b"\x80\x02cnumpy\nload\nX\x04\x00\x00\x00/etcq\x00\x85R.",
+        "persistent-id": b"\x80\x02X\x01\x00\x00\x00aQ.",
+        "ext-registry": b"\x80\x02\x82\x01.",
+        "protocol-0-text": b"(lp0\nI1\na.",
+    }
+
+
+def test_evil_pickles_are_refused_without_side_effects(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    for name, data in _evil_pickles(marker).items():
+        with pytest.raises(ProtocolError):
+            load_wire_pickle(data)
+        with pytest.raises(ProtocolError):
+            contrast.CUTTER().feed([data])
+        with pytest.raises(ProtocolError):
+            contrast_mw.parse(StreamData(typ="contrast", frames=[data]))
+        assert not marker.exists(), name
+
+
+def test_evil_meta_and_timestamps_pickles(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps([_Evil(marker)], protocol=4)
+    image = xspress3.encode_image(0, np.zeros((1, 8), np.uint32), [np.zeros(1)])
+    with pytest.raises(ProtocolError):
+        xspress_mw.parse(StreamData(typ="xspress", frames=[image[0], image[1], evil]))
+    trace = lecroy.encode_traces(1, 0, np.zeros((1, 4)), [1.0])
+    seq = lecroy.encode_seqstart(0, -1, 0, [1]) + [trace[0], trace[1], evil] + lecroy.encode_seqend(1)
+    with pytest.raises(ProtocolError):
+        lecroy_mw.parse(StreamData(typ=lecroy.TYP, frames=seq))
+    assert not marker.exists()
+
+
+def test_capture_pickles_use_only_the_wire_subset() -> None:
+    pickles = [m[0] for m in read_capture("contrast-dump.cbors")]
+    pickles += [m[0] for m in read_capture("xspress3-dump.cbors") if m[0][:1] == b"\x80"]
+    pickles += [m[2] for m in read_capture("maui-02-continuous-3.cbor.gz") if len(m) == 3]
+    assert len(pickles) > 40
+    for data in pickles:
+        assert {op.name for op, _, _ in pickletools.genops(data)} <= WIRE_OPCODES
+        assert load_wire_pickle(data) is not None
+
+
+def test_protocol2_latin1_array_bytes() -> None:
+    # protocol 2 stores array bytes as _codecs.encode(<latin-1 text>, 'latin1'): all 256 byte values
+    arr = np.frombuffer(bytes(range(256)) * 2, dtype="<f8")
+    back = load_wire_pickle(pickle.dumps({"a": arr}, protocol=2))["a"]
+    assert back.tobytes() == arr.tobytes()
+
+
+def test_corrupt_pickles_are_protocol_errors() -> None:
+    good = pickle.dumps({"status": "running", "a": np.arange(4.0)}, protocol=2)
+    for data in (b"", b"\x80", good[:-1], good[: len(good) // 2], b"\x80\x05\x95" + b"\xff" * 8, b"not a pickle"):
+        with pytest.raises(ProtocolError):
+            load_wire_pickle(data)
