@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import cbor2
 
-from dranspose.dumpfile import CountingReader, open_binary, read_capture, read_dump, write_dump
+from dranspose.dumpfile import CountingReader, open_binary, read_capture, write_dump
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.replay import replay
 from dranspose.sources.synth import synth_stins

@@ -34,6 +34,10 @@ cdef extern from *:
     #define _mm_unpackhi_epi16(a, b) dr_zero128()
     #define _mm_unpacklo_epi32(a, b) dr_zero128()
     #define _mm_unpackhi_epi32(a, b) dr_zero128()
+    #define _mm_or_si128(a, b) dr_zero128()
+    #define _mm_cmpeq_epi8(a, b) dr_zero128()
+    #define _mm_movemask_epi8(a) 0
+    #define _mm_setzero_si128() dr_zero128()
     #endif
     """
     const int DR_HAVE_SSE2
@@ -52,6 +56,10 @@ cdef extern from *:
     __m128i _mm_unpackhi_epi16(__m128i a, __m128i b) nogil
     __m128i _mm_unpacklo_epi32(__m128i a, __m128i b) nogil
     __m128i _mm_unpackhi_epi32(__m128i a, __m128i b) nogil
+    __m128i _mm_or_si128(__m128i a, __m128i b) nogil
+    __m128i _mm_cmpeq_epi8(__m128i a, __m128i b) nogil
+    int _mm_movemask_epi8(__m128i a) nogil
+    __m128i _mm_setzero_si128() nogil
 
 
 cdef inline uint64_t transpose8(uint64_t x) noexcept nogil:
@@ -129,6 +137,7 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
     cdef __m128i m4 = _mm_set1_epi8(0x0F)
     cdef __m128i m2 = _mm_set1_epi8(0x33)
     cdef __m128i m1 = _mm_set1_epi8(0x55)
+    cdef __m128i zero = _mm_setzero_si128()
     cdef Py_ssize_t nb = n >> 3, j, k, b, i
     cdef uint8_t* plane
     cdef const uint8_t* sp
@@ -138,6 +147,13 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
             sp = src + 8 * j * nb + k
             for b in range(8):
                 v[b] = _mm_loadu_si128(sp + b * nb)
+            c[0] = _mm_or_si128(_mm_or_si128(_mm_or_si128(v[0], v[1]), _mm_or_si128(v[2], v[3])),
+                                _mm_or_si128(_mm_or_si128(v[4], v[5]), _mm_or_si128(v[6], v[7])))
+            if _mm_movemask_epi8(_mm_cmpeq_epi8(c[0], zero)) == 0xFFFF:
+                # all 128 elements have a zero byte j (sparse detector frames): no transpose
+                for b in range(8):
+                    _mm_storeu_si128(plane + 8 * k + 16 * b, zero)
+                continue
             _swap_bits(v, 0, 4, 4, m4)
             _swap_bits(v, 1, 5, 4, m4)
             _swap_bits(v, 2, 6, 4, m4)

@@ -133,9 +133,11 @@ def _iter_cbor(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                     return  # clean end of file
                 raise DumpError(name, start, f"truncated item ({reader.offset - start} bytes present)") from exc
             except (cbor2.CBORDecodeError, EOFError, OSError, ValueError) as exc:
-                if reader.offset == start and isinstance(exc, EOFError):
-                    return
-                raise DumpError(name, start, f"corrupt item ({exc})") from exc
+                cause = exc.__cause__ or exc.__context__
+                detail = f"{exc}: {cause}" if cause is not None and str(cause) not in str(exc) else str(exc)
+                if isinstance(exc, EOFError) or isinstance(cause, EOFError):  # e.g. a cut .gz
+                    raise DumpError(name, start, f"truncated item ({detail})") from exc
+                raise DumpError(name, start, f"corrupt item ({detail})") from exc
             yield start, item
 
 
@@ -227,9 +229,11 @@ def read_dump(path: str | os.PathLike[str]) -> Iterator[InternalWorkerMessage]:
     name = os.fspath(path)
     for offset, item in _iter_cbor(path):
         try:
-            yield item_to_message(item)
+            msg = item_to_message(item)
         except ValueError as exc:
-            raise DumpError(name, offset, f"not a dump item ({exc})") from None
+            hint = "; this is a raw capture: stream it with 'dranspose source play'" if _as_parts(item) else ""
+            raise DumpError(name, offset, f"not a dump item ({exc}{hint})") from None
+        yield msg
 
 
 def _as_parts(item: Any) -> list[bytes] | None:

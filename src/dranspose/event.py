@@ -51,6 +51,7 @@ class EventData(BaseModel):
 
     event_number: EventNumber
     streams: dict[StreamName, StreamData]
+    created_at: datetime.datetime | None = None  # when the first ingester received it
 
     @classmethod
     def from_internals(cls, msgs: list["InternalWorkerMessage"]) -> "EventData":

@@ -83,11 +83,13 @@ def describe_parameters(cls: type | None) -> list[ParameterBase]:
 
 def _construct(cls: type, **kwargs: Any) -> Any:
     """Build a user object with keywords, passing only those its ``__init__`` accepts."""
+    if cls.__init__ is object.__init__:
+        kwargs = {}
     try:
         sig = inspect.signature(cls.__init__)
     except (TypeError, ValueError):
         sig = None
-    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+    if kwargs and sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in sig.parameters}
     try:
         return cls(**kwargs)

@@ -62,7 +62,9 @@ class Streamer:
             raise ValueError(f"pattern must be PUSH or PUB, not {pattern!r}")
         self.pattern = pattern
         self._ctx = context or zmq.Context.instance()
-        self.socket = self._ctx.socket(zmq.PUSH if pattern == "PUSH" else zmq.PUB)
+        # PUB is an XPUB on our side: identical on the wire, and its subscription messages tell
+        # us for sure when a subscriber is ready (no slow-joiner guesswork).
+        self.socket = self._ctx.socket(zmq.PUSH if pattern == "PUSH" else zmq.XPUB)
         if hwm is not None:
             self.socket.setsockopt(zmq.SNDHWM, hwm)
         self._monitor = self.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
@@ -75,18 +77,20 @@ class Streamer:
         self.sent = 0
         self.peers = 0
 
-    def wait_for_peer(self, timeout: float | None = 30.0, pub_delay: float = 0.3) -> bool:
-        """Wait until a peer completed the ZMTP handshake (PUB: plus ``pub_delay`` for its
-        subscription to arrive). Returns False on timeout."""
+    def wait_for_peer(self, timeout: float | None = 30.0, pub_delay: float = 0.0) -> bool:
+        """Wait until a peer is ready: PUSH, a ZMTP handshake completed; PUB, a subscription
+        arrived (then ``pub_delay`` more seconds, for further subscribers). False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        watch = self._monitor if self.pattern == "PUSH" else self.socket
         while self.peers == 0:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if remaining == 0.0:
                 return False
-            if self._monitor.poll(None if remaining is None else int(remaining * 1000) + 1):
-                frames = self._monitor.recv_multipart()
-                event = int.from_bytes(frames[0][:2], "little")
-                if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            if watch.poll(None if remaining is None else int(remaining * 1000) + 1):
+                frames = watch.recv_multipart()
+                if self.pattern == "PUB":
+                    self.peers += frames[0][:1] == b"\x01"  # subscribe (not unsubscribe)
+                elif int.from_bytes(frames[0][:2], "little") == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                     self.peers += 1
         if self.pattern == "PUB" and pub_delay > 0:
             time.sleep(pub_delay)
@@ -102,7 +106,7 @@ class Streamer:
         start = time.perf_counter()
         count = 0
         cache: list[Message] | None = None
-        for loop in range(max(loops, 0)):
+        for _ in range(max(loops, 0)):
             if callable(messages):
                 batch: Iterable[Message] = messages()
             elif cache is not None:
@@ -151,11 +155,16 @@ def stream_messages(
     rate: float | None = None,
     loops: int = 1,
     peer_timeout: float | None = 60.0,
-    pub_delay: float = 0.3,
+    pub_delay: float = 0.0,
     linger: float | None = 10.0,
+    hwm: int | None = None,
 ) -> int:
-    """Bind ``socket_url``, wait for a peer, send all messages, close; returns the count."""
-    streamer = Streamer(socket_url, pattern)
+    """Bind ``socket_url``, wait for a peer, send all messages, close; returns the count.
+
+    PUB drops messages beyond the send high-water mark (``hwm``, ZeroMQ default 1000) when a
+    subscriber is slow; pass ``hwm=0`` (unbounded, memory permitting) for lossless benchmarks.
+    """
+    streamer = Streamer(socket_url, pattern, hwm=hwm)
     try:
         if not streamer.wait_for_peer(peer_timeout, pub_delay):
             raise TimeoutError(f"no peer connected to {streamer.endpoint} within {peer_timeout} s")

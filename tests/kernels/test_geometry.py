@@ -76,7 +76,6 @@ def test_v2_max_shape_and_round_trip(tmp_path: Path) -> None:
 def test_positions_and_corrections_match_pyfai() -> None:
     geom = Geometry.from_poni_text(PONI_V2)
     shape = (200, 160)
-    ref = pyFAI.load(PONI_V2) if False else None  # pyFAI.load needs a file; build directly
     from pyFAI.detectors import Detector
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
@@ -96,12 +95,16 @@ def test_positions_and_corrections_match_pyfai() -> None:
     [
         ("Distance: 0.1\nPoni1: 0\n", "missing PONI keys: Poni2"),
         ("poni_version: 2\nDetector: Mystery\nDetector_config: {}\nDistance: 1\nPoni1: 0\nPoni2: 0\n", "pixel size"),
-        ("poni_version: 2\nDetector_config: {not json\n", "JSON"),
+        ("poni_version: 2\nDetector_config: {not json\nDistance: 1\nPoni1: 0\nPoni2: 0\n", "JSON"),
         ("PixelSize1: 1e-4\nPixelSize2: 1e-4\nDistance: abc\nPoni1: 0\nPoni2: 0\n", "not a number"),
         ("PixelSize1: 1e-4\nPixelSize2: 1e-4\nDistance: -1\nPoni1: 0\nPoni2: 0\n", "positive"),
         ("poni_version: 7\n", "poni_version"),
         ("just some text\n", "key: value"),
-        ('poni_version: 2.1\nDetector_config: {"pixel1": 1e-4, "pixel2": 1e-4, "orientation": 1}\n', "orientation"),
+        (
+            'poni_version: 2.1\nDetector_config: {"pixel1": 1e-4, "pixel2": 1e-4, "orientation": 1}\n'
+            "Distance: 1\nPoni1: 0\nPoni2: 0\n",
+            "orientation",
+        ),
     ],
 )
 def test_bad_poni_is_a_value_error_naming_the_file(tmp_path: Path, text: str, match: str) -> None:

@@ -11,8 +11,8 @@ the motor positions and the number of points. :func:`make_scan` builds the upstr
 the expected map computed directly from the generated arrays, and the events an ingester would
 form (cut with this project's cutters), so the classes can be checked without the pipeline.
 
-Worker path for the services: ``multisource_payload:NormalizeWorker`` and
-``multisource_payload:MapReducer`` with ``tests/protocols`` on ``sys.path``.
+Class paths for the services: ``tests.protocols.multisource_payload:NormalizeWorker`` and
+``tests.protocols.multisource_payload:MapReducer`` (the project root on ``sys.path``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from dranspose.middlewares import lecroy as lecroy_mw
 from dranspose.middlewares import pcap as pcap_mw
 from dranspose.middlewares import xspress as xspress_mw
 from dranspose.protocols import albaem, contrast, lecroy, pcap, xspress3
-from proto_helpers import cut, kinds, read_capture, stream_over_zmq
+from tests.protocols.proto_helpers import cut, kinds, read_capture, stream_over_zmq
 
 
 def test_xspress3_capture_over_sub() -> None:

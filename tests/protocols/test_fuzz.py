@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from dranspose.data.positioncap import PositionCapField
 from dranspose.errors import ProtocolError
 from dranspose.protocols import albaem, contrast, lecroy, pcap, positioncap, sardana, xspress3
-from proto_helpers import read_capture
+from tests.protocols.proto_helpers import read_capture
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 MAX_SECONDS = 2.0

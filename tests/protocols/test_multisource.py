@@ -14,8 +14,8 @@ from dranspose.event import EventData, ResultData, StreamData
 from dranspose.protocol import WorkParameter
 from dranspose.protocols.base import Kind, Unit
 from dranspose.protocols import contrast, pcap
-from multisource_payload import CAM, CONTRAST, PANDA, MapReducer, NormalizeWorker, make_scan, parse_roi
-from proto_helpers import cut, stream_over_zmq
+from tests.protocols.multisource_payload import CAM, CONTRAST, PANDA, MapReducer, NormalizeWorker, make_scan, parse_roi
+from tests.protocols.proto_helpers import cut, stream_over_zmq
 
 
 class _StinsTestCutter:

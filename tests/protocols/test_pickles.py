@@ -18,7 +18,7 @@ from dranspose.middlewares import lecroy as lecroy_mw
 from dranspose.middlewares import xspress as xspress_mw
 from dranspose.protocols import contrast, lecroy, xspress3
 from dranspose.protocols._pickles import WIRE_OPCODES, load_wire_pickle
-from proto_helpers import read_capture
+from tests.protocols.proto_helpers import read_capture
 
 
 class _Evil:

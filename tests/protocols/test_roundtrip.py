@@ -27,7 +27,7 @@ from dranspose.middlewares import xspress as xspress_mw
 from dranspose.middlewares.positioncap import PositioncapParser
 from dranspose.middlewares.xspress import XspressParser
 from dranspose.protocols import albaem, contrast, lecroy, pcap, positioncap, sardana, xspress3
-from proto_helpers import cut, kinds, stream_over_zmq
+from tests.protocols.proto_helpers import cut, kinds, stream_over_zmq
 
 RNG = np.random.default_rng(7)
 EXTRA_TAGS = [
@@ -79,10 +79,11 @@ def test_xspress3_multipart_and_legacy_keep_window_counts(form: str) -> None:
     assert np.array_equal(img.meta["window_counts"], metas[0][8])
 
 
-def test_xspress3_legacy_resyncs_after_lost_message() -> None:
+@pytest.mark.parametrize("lost", [1, 2])
+def test_xspress3_legacy_resyncs_after_lost_message(lost: int) -> None:
     msgs, spectra, _ = _xspress_series(3)
     legacy = [m for msg in msgs for m in xspress3.encode_legacy(msg)]
-    del legacy[2]  # the histogram of frame 0 is lost: its meta pickle arrives in its place
+    del legacy[1 + lost]  # histogram (1) or meta (2) of frame 0 is lost
     cutter = xspress3.CUTTER()
     units, errors = [], 0
     for m in legacy:
@@ -90,11 +91,15 @@ def test_xspress3_legacy_resyncs_after_lost_message() -> None:
             units.extend(cutter.feed(m))
         except ProtocolError:
             errors += 1
-    assert errors >= 1
-    frames = [u.frame_number for u in units if u.kind.name == "DATA"]
-    assert frames[-2:] == [1, 2]
-    img = xspress_mw.parse(StreamData(typ="xspress", frames=units[-2].frames))
+    assert errors + cutter.dropped >= 1
+    assert kinds(units) == ["START", "DATA", "DATA", "END"]
+    assert [u.frame_number for u in units[1:-1]] == [1, 2]
+    img = xspress_mw.parse(StreamData(typ="xspress", frames=units[2].frames))
     assert np.array_equal(img.data, spectra[2])
+    # an image cut short by the end message: the end is not lost
+    cutter = xspress3.CUTTER()
+    tail = cut(cutter, [legacy[0], *xspress3.encode_legacy(msgs[3])[:1], xspress3.encode_end()])
+    assert kinds(tail) == ["START", "END"] and cutter.dropped == 1
 
 
 def test_xspress3_compat_classes_to_stream_data() -> None:

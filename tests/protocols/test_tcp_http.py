@@ -18,7 +18,7 @@ from dranspose.event import StreamData
 from dranspose.middlewares.positioncap import PositioncapParser
 from dranspose.middlewares.sardana import parse as sardana_parse
 from dranspose.protocols import positioncap, sardana
-from proto_helpers import TcpServer, cut, kinds
+from tests.protocols.proto_helpers import TcpServer, cut, kinds
 
 ARM1 = datetime(2024, 10, 7, 8, 49, 10, 627000, tzinfo=timezone.utc)
 ARM2 = datetime(2024, 10, 7, 9, 0, 0, tzinfo=timezone.utc)

@@ -153,6 +153,8 @@ def test_raw_capture_and_messages(captures: Path) -> None:
     # a dump played as messages: each event's frames of the stream
     xrd = list(read_messages(captures / "dump_xrd.cbors"))
     assert len(xrd) == 11 and len(xrd[1]) == 2
+    with pytest.raises(DumpError, match="raw capture"):
+        list(read_dump(captures / "pcap-zmq.cbors"))
     with pytest.raises(DumpError, match="not an array of byte strings"):
         list(read_capture(captures / "dump_xrd.cbors"))
 
@@ -198,3 +200,17 @@ def test_crafted_pkls_cannot_run_code(tmp_path: Path, monkeypatch: pytest.Monkey
         next(gen)
     assert info.value.offset == offset and "system" in str(info.value)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_truncated_gz_dump(tmp_path: Path, captures: Path) -> None:
+    data = (captures / "dump_xrd.cbors").read_bytes()
+    starts = _boundaries(data)
+    z = gzip.compress(data)
+    path = tmp_path / "cut.cbors.gz"
+    path.write_bytes(z[: len(z) // 2])
+    got = []
+    with pytest.raises(DumpError, match="truncated item.*Compressed file ended") as info:
+        for m in read_dump(path):
+            got.append(m.event_number)
+    assert info.value.offset in starts and got == list(range(starts.index(info.value.offset)))
+    assert len(got) >= 1  # the events before the cut were yielded (offsets count uncompressed bytes)

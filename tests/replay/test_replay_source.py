@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import socket
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +19,13 @@ import zmq
 from dranspose.codecs import bslz4_decompress
 from dranspose.dumpfile import read_capture, read_messages
 from dranspose.source import Streamer, configure_parser, run, stream_messages, synth_eiger_legacy, synth_stins, synth_stream2
+
+
+def _free_url() -> str:
+    """A free loopback port (released synchronously, unlike a ZeroMQ socket's port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
 def _receive(pattern: str, endpoint: str, count: int, ready: threading.Event | None = None) -> list[list[bytes]]:
@@ -71,9 +79,7 @@ def test_dump_played_as_device_messages(captures: Path) -> None:
 
 def test_stream_messages_api(captures: Path) -> None:
     msgs = list(read_capture(captures / "albaem-dump.cbors"))
-    probe = Streamer("tcp://127.0.0.1:0", "PUSH")  # find a free port, then release it
-    url = probe.endpoint
-    probe.close(0)
+    url = _free_url()
     got: list[list[bytes]] = []
     t = threading.Thread(target=lambda: got.extend(_receive("PUSH", url, 6)))
     t.start()
@@ -153,9 +159,7 @@ def test_synth_stream2_bslz4() -> None:
 def test_cli_plays_a_capture(captures: Path) -> None:
     parser = argparse.ArgumentParser()
     configure_parser(parser)
-    probe = Streamer("tcp://127.0.0.1:0", "PUSH")
-    url = probe.endpoint
-    probe.close(0)
+    url = _free_url()
     args = parser.parse_args(["play", str(captures / "pcap-zmq.cbors"), "-u", url, "--loops", "2", "--peer-timeout", "20"])
     got: list[list[bytes]] = []
     t = threading.Thread(target=lambda: got.extend(_receive("PUSH", url, 204)))
@@ -169,9 +173,7 @@ def test_cli_plays_a_capture(captures: Path) -> None:
 def test_cli_synth(captures: Path) -> None:
     parser = argparse.ArgumentParser()
     configure_parser(parser)
-    probe = Streamer("tcp://127.0.0.1:0", "PUSH")
-    url = probe.endpoint
-    probe.close(0)
+    url = _free_url()
     args = parser.parse_args(["synth", "stins", "-n", "4", "--shape", "8", "8", "-u", url, "--peer-timeout", "20"])
     got: list[list[bytes]] = []
     t = threading.Thread(target=lambda: got.extend(_receive("PUSH", url, 6)))

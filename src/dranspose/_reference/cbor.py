@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -160,7 +160,7 @@ class _Walker:
             except UnicodeDecodeError:
                 raise CorruptFrameError("CBOR text is not UTF-8", at) from None
         if major == 4:
-            items = []
+            items: list[Any] = []
             while True:
                 self.need(1, "indefinite array")
                 if self.mv[self.pos] == 0xFF:
@@ -222,7 +222,7 @@ class _Walker:
         if not all(type(d) is int and d >= 0 for d in dims):
             raise CorruptFrameError(f"CBOR tag {tag} dimensions must be unsigned integers", at)
         shape = tuple(dims)
-        order = "F" if tag == 1040 else "C"
+        order: Literal["C", "F"] = "F" if tag == 1040 else "C"
         arr = value[1]
         if isinstance(arr, CompressedArray):
             if arr.shape is not None:

@@ -19,6 +19,11 @@ def byte_view(src: Any) -> memoryview:
     return mv
 
 
+def frame_bytes(part: Any) -> bytes:
+    """The bytes of one frame (``bytes``, ``zmq.Frame``, memoryview): a copy unless bytes."""
+    return part if isinstance(part, bytes) else bytes(memoryview(part))
+
+
 def default_block_elems(elem_size: int) -> int:
     """bitshuffle's default block size in elements (8192 bytes for sizes 1, 2, 4, 8)."""
     return max(128, (8192 // elem_size // 8) * 8)
@@ -46,6 +51,18 @@ def prepare_out(
 
 def nbytes_of(shape: tuple[int, ...] | None, dtype: np.dtype) -> int | None:
     return None if shape is None else math.prod(shape) * dtype.itemsize
+
+
+MAX_RATIO = 256  # an LZ4 block expands at most ~255x
+
+
+def check_ratio(nbytes: int, srclen: int, what: str) -> None:
+    """Refuse, before allocating, an output no valid LZ4-based input of ``srclen`` bytes
+    could produce (protects against absurd sizes in corrupt headers/JSON)."""
+    from dranspose.errors import CorruptFrameError
+
+    if nbytes > MAX_RATIO * srclen + 1024:
+        raise CorruptFrameError(f"{what} claims {nbytes} bytes from a {srclen}-byte input", 0)
 
 
 def norm_shape(shape: Any) -> tuple[int, ...] | None:

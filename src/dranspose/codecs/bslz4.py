@@ -17,6 +17,7 @@ from dranspose import backend as _backend_mod
 from dranspose.backend import Backend
 from dranspose.codecs._common import (
     byte_view,
+    check_ratio,
     default_block_elems,
     norm_shape,
     norm_threads,
@@ -76,6 +77,7 @@ def decompress(
         nbytes = expected
         block_bytes = default_block_elems(dt.itemsize) * dt.itemsize
         start = 0
+    check_ratio(nbytes, len(mv), "bslz4 blob")
     if nbytes % dt.itemsize:
         raise CorruptFrameError(f"bslz4 size {nbytes} is not a multiple of {dt.itemsize}", 0)
     res, flat = prepare_out(out, dt, s, nbytes)
@@ -101,7 +103,7 @@ def compress(be: Backend, array: Any, block_size: int = 0) -> bytes:
     bounds = [(i * block_bytes, block_bytes) for i in range(full)]
     if last > 0:
         bounds.append((full * block_bytes, last * s))
-    view = memoryview(shuffled)
+    view = memoryview(shuffled)  # type: ignore[arg-type]
     for off, length in bounds:
         comp = lz4.block.compress(view[off : off + length], store_size=False)
         parts.append(len(comp).to_bytes(4, "big"))

@@ -9,7 +9,7 @@ import numpy as np
 
 from dranspose import backend as _backend_mod
 from dranspose.backend import Backend
-from dranspose.codecs._common import byte_view, norm_shape, norm_threads, prepare_out
+from dranspose.codecs._common import byte_view, check_ratio, norm_shape, norm_threads, prepare_out
 from dranspose.errors import CorruptFrameError
 
 HEADER_SIZE = 12
@@ -45,9 +45,7 @@ def decompress(
     nbytes = int.from_bytes(mv[0:8], "big")
     if nbytes % dt.itemsize:
         raise CorruptFrameError(f"LZ4 size {nbytes} is not a multiple of {dt.itemsize}", 0)
-    if nbytes > 64 * len(mv) * 255 + 1024:
-        # an LZ4 block expands at most ~255x: refuse absurd sizes before allocating
-        raise CorruptFrameError(f"LZ4 header claims {nbytes} bytes from {len(mv)}", 0)
+    check_ratio(nbytes, len(mv), "LZ4 blob")
     res, flat = prepare_out(out, dt, s, nbytes)
     be.hdf5lz4_decompress_into(mv, flat, HEADER_SIZE, norm_threads(nthreads))
     return res
@@ -59,7 +57,7 @@ def compress(array: Any, block_size: int = 0) -> bytes:
     block = DEFAULT_BLOCK if block_size == 0 else int(block_size)
     if block <= 0:
         raise ValueError("block_size must be positive")
-    view = memoryview(flat)
+    view = memoryview(flat)  # type: ignore[arg-type]
     parts = [len(flat).to_bytes(8, "big") + block.to_bytes(4, "big")]
     for off in range(0, len(flat), block):
         chunk = view[off : off + block]
@@ -97,8 +95,8 @@ def lz4_compress(array: Any, block_size: int = 0) -> bytes:
 
 def lz4_raw_decompress(be: Backend, src: Any, nbytes: int, out: np.ndarray | None = None) -> np.ndarray:
     """Decode one raw LZ4 block (no framing) of exactly ``nbytes`` output bytes."""
-    res, flat = prepare_out(out, np.dtype(np.uint8), None, nbytes) if out is None else prepare_out(
-        out, out.dtype, None, nbytes
-    )
-    be.lz4_block_decompress_into(byte_view(src), flat)
+    mv = byte_view(src)
+    check_ratio(nbytes, len(mv), "LZ4 block")
+    res, flat = prepare_out(out, np.dtype(np.uint8) if out is None else out.dtype, None, nbytes)
+    be.lz4_block_decompress_into(mv, flat)
     return res

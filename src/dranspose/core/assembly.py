@@ -7,6 +7,7 @@ for this worker has arrived; then it is handed out once, in completion order.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 from dranspose.event import EventData, StreamData
@@ -16,6 +17,7 @@ from dranspose.event import EventData, StreamData
 class Assembler:
     expected: dict[int, frozenset[str]] = field(default_factory=dict)  # event -> streams due here
     partial: dict[int, dict[str, StreamData]] = field(default_factory=dict)
+    created: dict[int, str] = field(default_factory=dict)  # event -> first ingester timestamp
     unexpected: int = 0  # streams that arrived for an event but were not announced for it
 
     def expect(self, event: int, streams: frozenset[str]) -> EventData | None:
@@ -23,8 +25,11 @@ class Assembler:
         self.expected[event] = streams
         return self._complete(event)
 
-    def add(self, event: int, streams: dict[str, StreamData]) -> EventData | None:
-        """Record streams received for ``event``; returns the event when it became complete."""
+    def add(self, event: int, streams: dict[str, StreamData], created_at: str | None = None) -> EventData | None:
+        """Record streams received for ``event``; returns the event when it became complete.
+        ``created_at`` (ISO 8601) is the ingester's receive time; the earliest is kept."""
+        if created_at is not None and (event not in self.created or created_at < self.created[event]):
+            self.created[event] = created_at
         have = self.partial.get(event)
         if have is None:
             self.partial[event] = dict(streams)
@@ -46,7 +51,9 @@ class Assembler:
         del self.expected[event]
         self.partial.pop(event, None)
         streams = {name: have[name] for name in want}
-        return EventData.model_construct(event_number=event, streams=streams)
+        stamp = self.created.pop(event, None)
+        created = datetime.datetime.fromisoformat(stamp) if stamp else None
+        return EventData.model_construct(event_number=event, streams=streams, created_at=created)
 
     def outstanding(self) -> list[int]:
         """Announced events not yet complete."""
@@ -57,4 +64,5 @@ class Assembler:
         left = self.outstanding()
         self.expected.clear()
         self.partial.clear()
+        self.created.clear()
         return left

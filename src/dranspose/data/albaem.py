@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from dranspose.event import StreamData
 
@@ -50,4 +50,6 @@ class AlbaemEnd(_AlbaemBase):
     detector_specific: dict[str, Any] | None = None
 
 
-AlbaemPacket = Union[AlbaemStart, AlbaemData, AlbaemEnd]
+AlbaemPacketType = Union[AlbaemStart, AlbaemData, AlbaemEnd]
+AlbaemPacket: TypeAdapter[AlbaemPacketType] = TypeAdapter(AlbaemPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from dranspose.event import StreamData
 
@@ -52,4 +52,6 @@ class ContrastHeartbeat(_ContrastBase):
     status: Literal["heartbeat"] = "heartbeat"
 
 
-ContrastPacket = Union[ContrastStarted, ContrastRunning, ContrastFinished, ContrastHeartbeat]
+ContrastPacketType = Union[ContrastStarted, ContrastRunning, ContrastFinished, ContrastHeartbeat]
+ContrastPacket: TypeAdapter[ContrastPacketType] = TypeAdapter(ContrastPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from dranspose.event import StreamData
 
@@ -78,4 +78,6 @@ class LecroyParsed(LecroySeqStart):
         return StreamData(typ=LECROY_TYPE, frames=lecroy.encode_parsed(self))
 
 
-LecroyPacket = Union[LecroyPrepare, LecroySeqStart, LecroySeqEnd, LecroyEnd, LecroyData, LecroyParsed]
+LecroyPacketType = Union[LecroyPrepare, LecroySeqStart, LecroySeqEnd, LecroyEnd, LecroyData, LecroyParsed]
+LecroyPacket: TypeAdapter[LecroyPacketType] = TypeAdapter(LecroyPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""

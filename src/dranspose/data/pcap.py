@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from dranspose.event import StreamData
 
@@ -44,4 +44,6 @@ class PCAPEnd(_PCAPBase):
     message_type: Literal["series-end"] = "series-end"
 
 
-PCAPPacket = Union[PCAPStart, PCAPData, PCAPEnd]
+PCAPPacketType = Union[PCAPStart, PCAPData, PCAPEnd]
+PCAPPacket: TypeAdapter[PCAPPacketType] = TypeAdapter(PCAPPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""

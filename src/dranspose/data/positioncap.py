@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Sequence, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from dranspose.event import StreamData
 
@@ -71,4 +71,6 @@ class PositionCapEnd(BaseModel):
         )
 
 
-PositionCapPacket = Union[PositionCapStart, PositionCapValues, PositionCapEnd]
+PositionCapPacketType = Union[PositionCapStart, PositionCapValues, PositionCapEnd]
+PositionCapPacket: TypeAdapter[PositionCapPacketType] = TypeAdapter(PositionCapPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from dranspose.event import StreamData
 
@@ -39,4 +39,6 @@ class SardanaRecordEnd(_SardanaBase):
     type: Literal["RecordEnd"] = "RecordEnd"
 
 
-SardanaPacket = Union[SardanaDataDescription, SardanaRecordData, SardanaRecordEnd]
+SardanaPacketType = Union[SardanaDataDescription, SardanaRecordData, SardanaRecordEnd]
+SardanaPacket: TypeAdapter[SardanaPacketType] = TypeAdapter(SardanaPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""

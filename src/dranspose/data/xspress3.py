@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from dranspose.event import StreamData
 
 
-class _XspressBase(BaseModel):
+class XspressBase(BaseModel):
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
 
 
-class XspressStart(_XspressBase):
+class XspressStart(XspressBase):
     """Series header. The multipart form adds ``limits`` and ``extra_tags`` (meta entry names)."""
 
     htype: Literal["header"] = "header"
@@ -25,16 +25,16 @@ class XspressStart(_XspressBase):
         return StreamData(typ=xspress3.TYP, frames=xspress3.encode_header_dict(self.model_dump()))
 
 
-class XspressImage(_XspressBase):
+class XspressImage(XspressBase):
     """One spectrum frame. ``data`` is a read-only ``(n_channels, n_bins)`` view of the histogram
     frame (absent/None for compressed frames); ``meta`` maps names to the per-channel arrays."""
 
     htype: Literal["image"] = "image"
     frame: int
     shape: list[int]
-    exptime: float
+    exptime: float | None = 1.0
     type: str = "uint32"
-    compression: str = "none"
+    compression: str | None = "none"
     data: Any = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
@@ -46,7 +46,7 @@ class XspressImage(_XspressBase):
         return StreamData(typ=xspress3.TYP, frames=xspress3.encode_image_parts(header, self.data, self.meta))
 
 
-class XspressEnd(_XspressBase):
+class XspressEnd(XspressBase):
     htype: Literal["series_end"] = "series_end"
 
     def to_stream_data(self) -> StreamData:
@@ -55,4 +55,6 @@ class XspressEnd(_XspressBase):
         return StreamData(typ=xspress3.TYP, frames=xspress3.encode_end())
 
 
-XspressPacket = Union[XspressStart, XspressImage, XspressEnd]
+XspressPacketType = Union[XspressStart, XspressImage, XspressEnd]
+XspressPacket: TypeAdapter[XspressPacketType] = TypeAdapter(XspressPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""

@@ -61,26 +61,27 @@ class FeedbackHub:
         if not isinstance(message, dict):
             raise TypeError(f"feedback must be a dict, got {type(message).__name__}")
         with self._lock:
-            self._seq += 1
-            seq = self._seq
+            seq = self._seq + 1
             envelope = {"seq": seq, "time": time.time(), "message": message}
             data = json.dumps(envelope, allow_nan=True, default=_default).encode()
             if len(data) > MAX_MESSAGE_BYTES:
-                self._seq -= 1
                 raise ValueError(f"feedback message of {len(data)} bytes exceeds "
                                  f"{MAX_MESSAGE_BYTES}")
+            self._seq = seq
             self._history.append((seq, data))
-            subscribers = list(self._subscribers)
             if self._zmq_socket is not None:
                 try:
                     self._zmq_socket.send_multipart([TOPIC, data], copy=True)
                 except Exception:  # zmq.Again or a closed socket: never block the reducer
                     logger.warning("feedback %d not sent over ZMQ", seq, exc_info=True)
-        for loop, queue in subscribers:
-            try:
-                loop.call_soon_threadsafe(self._deliver, loop, queue, (seq, data))
-            except RuntimeError:  # loop closed
-                self._unsubscribe(loop, queue)
+            closed = []
+            for loop, queue in self._subscribers:  # scheduled under the lock: in order
+                try:
+                    loop.call_soon_threadsafe(self._deliver, loop, queue, (seq, data))
+                except RuntimeError:  # loop closed
+                    closed.append((loop, queue))
+            for item in closed:
+                self._subscribers.remove(item)
         return seq
 
     @property
@@ -139,7 +140,7 @@ class FeedbackHub:
         with self._lock:
             self._subscribers.append((loop, queue))
             backlog = [item for item in self._history if since is not None and item[0] > since]
-        last = since if since is not None else self._seq_at_subscribe(backlog)
+        last = since
         try:
             yield b"retry: 1000\n\n"
             for seq, data in backlog:
@@ -160,9 +161,6 @@ class FeedbackHub:
                 last = seq
         finally:
             self._unsubscribe(loop, queue)
-
-    def _seq_at_subscribe(self, backlog: list[tuple[int, bytes]]) -> int | None:
-        return None
 
 
 def _sse(seq: int, data: bytes) -> bytes:

@@ -222,7 +222,7 @@ def to_wire(arr: np.ndarray, wd: np.dtype) -> np.ndarray:
     if wd.subdtype is not None:  # a subarray field: arr already carries the extra dims
         return to_wire(arr, wd.subdtype[0])
     if arr.dtype == wd:
-        return np.ascontiguousarray(arr)
+        return arr if arr.flags.c_contiguous else arr.copy(order="C")  # keeps 0-d
     if wd.names is not None:
         out = np.empty(arr.shape, wd)
         for name in wd.names:
@@ -230,4 +230,4 @@ def to_wire(arr: np.ndarray, wd: np.dtype) -> np.ndarray:
         return out
     if arr.dtype.kind == "U" and wd.kind == "S":
         return np.char.encode(arr, "utf-8").astype(wd)
-    return np.ascontiguousarray(arr, dtype=wd)
+    return arr.astype(wd, order="C")

@@ -6,7 +6,17 @@ Public names (pyFAI-like on purpose): :class:`Geometry` (``Geometry.from_poni(pa
 :data:`PEAK_DTYPE`.
 """
 
+from dranspose.kernels.dispersion import DispersionSpotFinder, find_spots_dispersion
 from dranspose.kernels.geometry import Geometry
 from dranspose.kernels.integrator import AzimuthalIntegrator
+from dranspose.kernels.peakfinder import PEAK_DTYPE, PeakFinder8, peakfinder8
 
-__all__ = ["Geometry", "AzimuthalIntegrator"]
+__all__ = [
+    "PEAK_DTYPE",
+    "AzimuthalIntegrator",
+    "DispersionSpotFinder",
+    "Geometry",
+    "PeakFinder8",
+    "find_spots_dispersion",
+    "peakfinder8",
+]

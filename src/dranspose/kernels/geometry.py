@@ -195,6 +195,13 @@ def _float(fields: dict[str, str], key: str, default: float | None = None) -> fl
         raise ValueError(f"PONI key {key!r}: {raw!r} is not a number") from None
 
 
+def _number(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a number") from None
+
+
 def parse_poni(text: str) -> dict[str, Any]:
     """Parse PONI text into ``Geometry`` keyword arguments. Raises ``ValueError``."""
     fields: dict[str, str] = {}
@@ -212,6 +219,9 @@ def parse_poni(text: str) -> dict[str, Any]:
     if int(version) not in (1, 2):
         raise ValueError(f"unsupported poni_version {fields.get('poni_version')!r}")
 
+    missing = [k for k in ("Distance", "Poni1", "Poni2") if k.lower() not in fields]
+    if missing:
+        raise ValueError(f"missing PONI keys: {', '.join(missing)}")
     detector = fields.get("detector")
     config: dict[str, Any] = {}
     if "detector_config" in fields:
@@ -241,9 +251,6 @@ def parse_poni(text: str) -> dict[str, Any]:
             raise ValueError(f"Detector_config max_shape must be [rows, cols], got {max_shape!r}")
         max_shape = (int(max_shape[0]), int(max_shape[1]))
 
-    missing = [k for k in ("Distance", "Poni1", "Poni2") if k.lower() not in fields]
-    if missing:
-        raise ValueError(f"missing PONI keys: {', '.join(missing)}")
     return {
         "dist": _float(fields, "Distance"),
         "poni1": _float(fields, "Poni1"),
@@ -252,8 +259,8 @@ def parse_poni(text: str) -> dict[str, Any]:
         "rot2": _float(fields, "Rot2", 0.0),
         "rot3": _float(fields, "Rot3", 0.0),
         "wavelength": _float(fields, "Wavelength"),
-        "pixel1": float(pixel1),
-        "pixel2": float(pixel2),
+        "pixel1": _number(pixel1, "pixel1"),
+        "pixel2": _number(pixel2, "pixel2"),
         "max_shape": max_shape,
         "detector": detector,
     }

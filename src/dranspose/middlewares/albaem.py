@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dranspose.data.albaem import AlbaemPacket
+from dranspose.data.albaem import AlbaemPacketType
 from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
 from dranspose.protocols import albaem
 
 
-def parse(data: StreamData) -> AlbaemPacket:
+def parse(data: StreamData) -> AlbaemPacketType:
     """Decode one ``albaem`` unit into AlbaemStart | AlbaemData | AlbaemEnd; ``channel1``..4 are
     filled from either key naming. Raises ProtocolError (a ValueError)."""
     if data.typ != albaem.TYP:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dranspose.data.contrast import ContrastPacket
+from dranspose.data.contrast import ContrastPacketType
 from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
 from dranspose.protocols import contrast
 
 
-def parse(data: StreamData) -> ContrastPacket:
+def parse(data: StreamData) -> ContrastPacketType:
     """Decode one ``contrast`` unit into ContrastStarted | ContrastRunning | ContrastFinished
     (``status`` ``finished`` or ``interrupted``) | ContrastHeartbeat.
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dranspose.codecs._common import frame_bytes
 from dranspose.data.eiger_legacy import EigerLegacyHeader, EigerLegacyImage, EigerLegacyPacket
 from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
@@ -22,7 +23,7 @@ from dranspose.protocols import eiger_legacy as proto
 
 def _json(frame: Any, what: str) -> Any:
     try:
-        return json.loads(bytes(memoryview(frame)))
+        return json.loads(frame_bytes(frame))
     except ValueError as exc:
         raise ProtocolError(f"Eiger {what} is not JSON: {exc}") from None
 
@@ -45,24 +46,24 @@ def parse(data: StreamData) -> Any:
         detail = getattr(packet, "header_detail", None)
         has_info = n >= 8 or (n >= 2 and detail in ("basic", "all"))
         if has_info:
-            packet.info = _json(frames[1], "header config")
+            setattr(packet, "info", _json(frames[1], "header config"))
         if n in (9, 3) or (n == 2 and not has_info):
             try:
-                packet.appendix = _json(frames[-1], "header appendix")
+                setattr(packet, "appendix", _json(frames[-1], "header appendix"))
             except ProtocolError:
-                packet.appendix = bytes(memoryview(frames[-1]))
+                setattr(packet, "appendix", frame_bytes(frames[-1]))
     elif isinstance(packet, EigerLegacyImage):
         if n not in proto.IMAGE_PARTS:
             raise ProtocolError(f"Eiger image has {n} parts, expected 4 or 5")
         info = _json(frames[1], "image part 1")
         if not isinstance(info, dict):
             raise ProtocolError("Eiger image part 1 is not a JSON object")
-        info["buffer"] = bytes(memoryview(frames[2]))
-        packet.data = info
-        packet.config = _json(frames[3], "image config")
+        info["buffer"] = frame_bytes(frames[2])
+        setattr(packet, "data", info)
+        setattr(packet, "config", _json(frames[3], "image config"))
         if n == 5:
             try:
-                packet.appendix = _json(frames[4], "image appendix")
+                setattr(packet, "appendix", _json(frames[4], "image appendix"))
             except ProtocolError:
-                packet.appendix = bytes(memoryview(frames[4]))
+                setattr(packet, "appendix", frame_bytes(frames[4]))
     return packet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dranspose.data.positioncap import PositionCapField, PositionCapPacket
+from dranspose.data.positioncap import PositionCapField, PositionCapPacketType
 from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
 from dranspose.protocols import positioncap
@@ -30,7 +30,7 @@ class PositioncapParser:
     def fields(self) -> list[PositionCapField]:
         return self._state.fields
 
-    def parse(self, data: StreamData) -> PositionCapPacket:
+    def parse(self, data: StreamData) -> PositionCapPacketType:
         if data.typ != positioncap.TYP:
             raise ProtocolError(f"stream typ {data.typ!r} is not {positioncap.TYP!r}")
         return positioncap.decode(data.frames, self._state)

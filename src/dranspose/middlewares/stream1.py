@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from dranspose.codecs._common import frame_bytes
 from dranspose.data.stream1 import Stream1Data, Stream1Packet
 from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
@@ -26,7 +27,7 @@ def _packet(data: StreamData) -> Any:
     if not data.frames:
         raise ProtocolError("STINS stream data without frames")
     try:
-        return Stream1Packet.validate_python(json.loads(bytes(memoryview(data.frames[0]))))
+        return Stream1Packet.validate_python(json.loads(frame_bytes(data.frames[0])))
     except (ValueError, ValidationError) as exc:
         raise ProtocolError(f"invalid STINS packet: {exc}") from None
 
@@ -37,7 +38,7 @@ def parse(data: StreamData) -> Any:
     if isinstance(packet, Stream1Data) and packet.compression == "none":
         if len(data.frames) < 2:
             raise ProtocolError("STINS image without a data frame")
-        packet.data = stins.decode_image(data.frames)
+        setattr(packet, "data", stins.decode_image(data.frames))
     return packet
 
 
@@ -45,5 +46,5 @@ def parse_decompressed(data: StreamData, *, out: np.ndarray | None = None, nthre
     """Like :func:`parse`, but compressed images (bslz4, lz4) get a decompressed ``data``."""
     packet = _packet(data)
     if isinstance(packet, Stream1Data):
-        packet.data = stins.decode_image(data.frames, out=out, nthreads=nthreads)
+        setattr(packet, "data", stins.decode_image(data.frames, out=out, nthreads=nthreads))
     return packet

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from dranspose.data.xspress3 import XspressPacket, XspressStart
+from dranspose.data.xspress3 import XspressPacketType, XspressStart
 from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
 from dranspose.protocols import xspress3
 
 
-def parse(data: StreamData, extra_tags: Sequence[str] | None = None) -> XspressPacket:
+def parse(data: StreamData, extra_tags: Sequence[str] | None = None) -> XspressPacketType:
     """Decode one ``xspress`` stream unit into XspressStart | XspressImage | XspressEnd.
 
     ``XspressImage.data`` is a read-only view into the histogram frame; ``meta`` holds the
@@ -30,7 +30,7 @@ class XspressParser:
     def __init__(self) -> None:
         self.extra_tags: list[str] | None = None
 
-    def parse(self, data: StreamData) -> XspressPacket:
+    def parse(self, data: StreamData) -> XspressPacketType:
         packet = parse(data, self.extra_tags)
         if isinstance(packet, XspressStart):
             tags = getattr(packet, "extra_tags", None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from dranspose.data.albaem import AlbaemData, AlbaemEnd, AlbaemPacket, AlbaemStart
+from dranspose.data.albaem import AlbaemData, AlbaemEnd, AlbaemPacketType, AlbaemStart
 from dranspose.errors import ProtocolError
 from dranspose.protocols._pickles import dumps_json, loads_json_object
 from dranspose.protocols.base import Frame, Kind, Unit
@@ -48,7 +48,7 @@ def normalize(msg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decode(frames: Sequence[Frame]) -> AlbaemPacket:
+def decode(frames: Sequence[Frame]) -> AlbaemPacketType:
     """Decode one unit (1 frame). Raises ProtocolError."""
     if len(frames) != 1:
         raise ProtocolError(f"albaem unit has {len(frames)} frames, expected 1")

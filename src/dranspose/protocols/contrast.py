@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from dranspose.data.contrast import (
     ContrastFinished,
     ContrastHeartbeat,
-    ContrastPacket,
+    ContrastPacketType,
     ContrastRunning,
     ContrastStarted,
 )
@@ -51,7 +51,7 @@ def load(frame: Frame) -> dict[str, Any]:
     return obj
 
 
-def decode(frames: Sequence[Frame]) -> ContrastPacket:
+def decode(frames: Sequence[Frame]) -> ContrastPacketType:
     """Decode one unit (1 frame). Raises ProtocolError."""
     if len(frames) != 1:
         raise ProtocolError(f"contrast unit has {len(frames)} frames, expected 1")
@@ -96,10 +96,11 @@ def encode(packet: Mapping[str, Any], protocol: int | None = None) -> list[bytes
     return [pickle.dumps(dict(packet), protocol=protocol)]
 
 
-def encode_started(scannr: int, path: str = "", description: str = "", snapshot: Mapping[str, float] | None = None) -> list[bytes]:
-    return encode(
-        {"scannr": scannr, "status": "started", "path": path, "snapshot": dict(snapshot or {}), "description": description}
-    )
+def encode_started(
+    scannr: int, path: str = "", description: str = "", snapshot: Mapping[str, float] | None = None
+) -> list[bytes]:
+    snap = dict(snapshot or {})
+    return encode({"scannr": scannr, "status": "started", "path": path, "snapshot": snap, "description": description})
 
 
 def encode_running(values: Mapping[str, Any], dt: float = 0.0) -> list[bytes]:

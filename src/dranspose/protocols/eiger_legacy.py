@@ -24,7 +24,7 @@ import numpy as np
 from dranspose import backend as _backend_mod
 from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_decompress
 from dranspose.codecs import lz4 as _lz4
-from dranspose.codecs._common import byte_view, prepare_out
+from dranspose.codecs._common import byte_view, check_ratio, frame_bytes, prepare_out
 from dranspose.errors import CorruptFrameError, ProtocolError
 from dranspose.protocols.base import Frame, Kind, Unit
 from dranspose.protocols.stins import FrameGapTracker
@@ -118,9 +118,9 @@ def decode_header(parts: Sequence[Frame], *, arrays: bool = True) -> EigerHeader
     if rest:
         raw = rest.pop(0)
         try:
-            hdr.appendix = json.loads(bytes(memoryview(raw)))
+            hdr.appendix = json.loads(frame_bytes(raw))
         except ValueError:
-            hdr.appendix = bytes(memoryview(raw))
+            hdr.appendix = frame_bytes(raw)
     if rest:
         raise ProtocolError(f"Eiger header has {len(rest)} unexpected parts")
     return hdr
@@ -155,7 +155,7 @@ def parse_image_meta(parts: Sequence[Frame]) -> ImageInfo:
     dmeta = _json(parts[1], "image part 1")
     enc = dmeta.get("encoding")
     m = _ENCODING.match(enc) if isinstance(enc, str) else None
-    if m is None:
+    if m is None or not isinstance(enc, str):
         raise ProtocolError(f"Eiger encoding {enc!r} is not [bsN-][lz4]<")
     size = dmeta.get("size")
     if type(size) is not int or size < 0:
@@ -177,7 +177,7 @@ def parse_image_meta(parts: Sequence[Frame]) -> ImageInfo:
 def verify_hash(parts: Sequence[Frame]) -> bool:
     """True when part 0's ``hash`` is the MD5 of part 1's exact bytes (as DECTRIS sends)."""
     meta = _json(parts[0], "image part 0")
-    return meta.get("hash") == hashlib.md5(bytes(memoryview(parts[1]))).hexdigest()
+    return meta.get("hash") == hashlib.md5(frame_bytes(parts[1])).hexdigest()
 
 
 def decode_image(
@@ -205,6 +205,7 @@ def decode_image(
         nbytes = math.prod(info.shape) * info.dtype.itemsize
         if _lz4.has_header(blob, nbytes):
             return lz4_decompress(blob, info.dtype, info.shape, out=out, nthreads=nthreads)
+        check_ratio(nbytes, len(blob), "Eiger lz4 image")
         res, flat = prepare_out(out, info.dtype, info.shape, nbytes)
         _backend_mod.active.lz4_block_decompress_into(blob, flat)
         return res
@@ -243,9 +244,9 @@ def decode(parts: Sequence[Frame], *, out: np.ndarray | None = None, nthreads: i
     msg.config = _json(parts[3], "image config")
     if len(parts) == 5:
         try:
-            msg.appendix = json.loads(bytes(memoryview(parts[4])))
+            msg.appendix = json.loads(frame_bytes(parts[4]))
         except ValueError:
-            msg.appendix = bytes(memoryview(parts[4]))
+            msg.appendix = frame_bytes(parts[4])
     return msg
 
 

@@ -26,7 +26,7 @@ from dranspose.data.lecroy import (
     LecroyBase,
     LecroyData,
     LecroyEnd,
-    LecroyPacket,
+    LecroyPacketType,
     LecroyParsed,
     LecroyPrepare,
     LecroySeqEnd,
@@ -69,7 +69,7 @@ def decode_trace(frames: Sequence[Frame]) -> tuple[LecroyData, np.ndarray, list[
     return meta, data, [float(t) for t in times]
 
 
-def decode(frames: Sequence[Frame]) -> LecroyPacket:
+def decode(frames: Sequence[Frame]) -> LecroyPacketType:
     """Decode one unit: a control message (1 frame) or a sequence (2 + 3*n_channels frames).
 
     A sequence gives :class:`LecroyParsed`; the number of traces must equal ``len(channels)``
@@ -177,11 +177,8 @@ def encode_prepare(frame: int = 0) -> list[bytes]:
 
 
 def encode_seqstart(frame: int, ntriggers: int, seqno: int, channels: Sequence[int]) -> list[bytes]:
-    return [
-        _dumps(
-            {"htype": "msg", "what": SEQSTART, "frame": frame, "ntriggers": ntriggers, "seqno": seqno, "channels": list(channels)}
-        )
-    ]
+    msg = {"htype": "msg", "what": SEQSTART, "frame": frame, "ntriggers": ntriggers, "seqno": seqno}
+    return [_dumps({**msg, "channels": list(channels)})]
 
 
 def encode_seqend(frame: int) -> list[bytes]:

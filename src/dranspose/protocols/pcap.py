@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from dranspose.data.pcap import PCAPData, PCAPEnd, PCAPPacket, PCAPStart
+from dranspose.data.pcap import PCAPData, PCAPEnd, PCAPPacketType, PCAPStart
 from dranspose.errors import ProtocolError
 from dranspose.protocols._pickles import dumps_json, loads_json_object
 from dranspose.protocols.base import Frame, Kind, Unit
@@ -33,7 +33,7 @@ _MODELS: dict[str, type[PCAPStart] | type[PCAPData] | type[PCAPEnd]] = {
 }
 
 
-def decode(frames: Sequence[Frame]) -> PCAPPacket:
+def decode(frames: Sequence[Frame]) -> PCAPPacketType:
     """Decode one unit (exactly 1 frame). Raises ProtocolError."""
     if len(frames) != 1:
         raise ProtocolError(f"PCAP unit has {len(frames)} frames, expected 1")
@@ -90,9 +90,9 @@ class PCAPCutter:
         msg = loads_json_object(parts[0], "PCAP message")
         kind = msg.get("message_type")
         if kind == "data":
-            first = msg.get("frame_number")
-            samples = split_samples(msg)
-            return [Unit(Kind.DATA, [s], frame_number=first + i) for i, s in enumerate(samples)]  # type: ignore[operator]
+            samples = split_samples(msg)  # checks that frame_number is an int
+            first: int = msg["frame_number"]
+            return [Unit(Kind.DATA, [s], frame_number=first + i) for i, s in enumerate(samples)]
         if kind == "series-start":
             return [Unit(Kind.START, [parts[0]])]
         if kind == "series-end":

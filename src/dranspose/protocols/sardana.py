@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from dranspose.data.sardana import SardanaDataDescription, SardanaPacket, SardanaRecordData, SardanaRecordEnd
+from dranspose.data.sardana import SardanaDataDescription, SardanaPacketType, SardanaRecordData, SardanaRecordEnd
 from dranspose.errors import ProtocolError
 from dranspose.protocols._pickles import loads_json_object
 from dranspose.protocols.base import Frame, Kind, Unit
@@ -37,7 +37,7 @@ ENDPOINTS: dict[str, str | None] = {
 _KINDS = {"DataDescription": Kind.START, "RecordData": Kind.DATA, "RecordEnd": Kind.END}
 
 
-def _validate(typ: str, body: dict[str, Any]) -> SardanaPacket:
+def _validate(typ: str, body: dict[str, Any]) -> SardanaPacketType:
     given = body.get("type", typ)
     if given != typ:
         raise ProtocolError(f"sardana body type {given!r:.40} does not match endpoint type {typ}")
@@ -64,7 +64,7 @@ def message_from_request(path: str, body: bytes | str) -> list[bytes] | None:
     return [packet.model_dump_json().encode()]
 
 
-def decode(frames: Sequence[Frame]) -> SardanaPacket:
+def decode(frames: Sequence[Frame]) -> SardanaPacketType:
     """Decode one unit (1 frame). Raises ProtocolError."""
     if len(frames) != 1:
         raise ProtocolError(f"sardana unit has {len(frames)} frames, expected 1")

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_compress, lz4_decompress
+from dranspose.codecs._common import byte_view, check_ratio
 from dranspose.errors import ProtocolError
 from dranspose.protocols.base import Frame, Kind, Unit
 
@@ -188,6 +189,8 @@ def decode_image(
     else:
         full = (len(blobs), *info.shape)
         piece = (math.prod(info.shape),)
+    total = sum(byte_view(b).nbytes for b in blobs)
+    check_ratio(math.prod(full) * info.dtype.itemsize, total, "STINS image")
     res = np.empty(full, dtype=info.dtype) if out is None else out
     if res.shape != full or res.dtype != info.dtype or not res.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {info.dtype} array of shape {full}")

@@ -99,7 +99,7 @@ def decompress_array(
         return flat if out is None else out
     if target is not None and out is not None:
         return out
-    res = flat.reshape(shape, order=ca.order)
+    res = flat.reshape(shape, order="F" if ca.order == "F" else "C")
     if out is not None:
         out[...] = res
         return out
@@ -124,7 +124,7 @@ class Stream2Decoder:
         dt = _array_dtype(ca)
         buf = self._buffers.get(channel)
         if buf is None or buf.shape != ca.shape or buf.dtype != dt:
-            buf = np.empty(ca.shape, dtype=dt, order=ca.order)
+            buf = np.empty(ca.shape, dtype=dt, order="F" if ca.order == "F" else "C")
             self._buffers[channel] = buf
         return buf
 

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dranspose.data.xspress3 import XspressEnd, XspressImage, XspressPacket, XspressStart
+from dranspose.data.xspress3 import XspressEnd, XspressImage, XspressPacketType, XspressStart
 from dranspose.errors import ProtocolError
 from dranspose.protocols._pickles import (
     array_from_frame,
@@ -85,7 +85,7 @@ def _meta_dict(meta: Any, extra_tags: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def decode(frames: Sequence[Frame], extra_tags: Sequence[str] | None = None) -> XspressPacket:
+def decode(frames: Sequence[Frame], extra_tags: Sequence[str] | None = None) -> XspressPacketType:
     """Decode one unit (1 frame for header/end, 3 for an image). Raises ProtocolError."""
     if len(frames) == 0:
         raise ProtocolError("xspress3 unit has no frames")
@@ -115,7 +115,7 @@ def _expect_parts(frames: Sequence[Frame], n: int, what: str) -> None:
 
 def _decode_image(header: dict[str, Any], frames: Sequence[Frame], extra_tags: Sequence[str] | None) -> XspressImage:
     image = XspressImage.model_validate(header)
-    if image.compression == "none":
+    if image.compression in ("none", None):
         image.data = array_from_frame(frames[1], image.type, header.get("shape"), "xspress3 histogram")
     meta = load_wire_pickle(frames[2], "xspress3 meta pickle")
     image.meta = _meta_dict(meta, extra_tags)
@@ -129,9 +129,10 @@ class XspressCutter:
     """Cuts an Xspress3 stream into units: header -> START, image -> DATA (3 frames), end -> END.
 
     Legacy form: an image JSON arriving as a single-part message makes the cutter take the next
-    two messages as histogram and meta. The histogram length is checked against the JSON; on a
-    mismatch the partial image is dropped with a ProtocolError (and, if the offending message is
-    itself an image JSON, a new image starts from it). Frames are put into units unchanged.
+    two messages as histogram and meta. The histogram length is checked against the JSON and the
+    meta must be a pickle; otherwise the partial image is dropped: if the offending message is
+    JSON it is processed as a new message (``dropped`` counts these), else ProtocolError.
+    Frames are put into units unchanged.
     Not thread-safe: one instance per stream.
     """
 
@@ -140,6 +141,7 @@ class XspressCutter:
 
     def __init__(self) -> None:
         self.extra_tags: list[str] | None = None
+        self.dropped = 0  # legacy images dropped because a part was missing
         self._pending: list[Frame] = []
         self._pending_header: dict[str, Any] = {}
 
@@ -180,31 +182,33 @@ class XspressCutter:
         if len(self._pending) == 1:
             try:
                 self._check_histogram(self._pending_header, parts[0])
-            except ProtocolError:
-                self.reset()
-                self._resync(parts[0])
-                raise
+            except ProtocolError as exc:
+                return self._resync(parts, exc)
             self._pending.append(parts[0])
             return []
+        view = frame_view(parts[0])
+        if view.nbytes == 0 or view[0] != 0x80:  # a pickle of protocol >= 2 starts with PROTO
+            return self._resync(parts, ProtocolError("xspress3 meta part is not a pickle"))
         frames = self._pending + [parts[0]]
         header = self._pending_header
         self.reset()
         return [self._image_unit(frames, header)]
 
-    def _resync(self, frame: Frame) -> None:
-        view = frame_view(frame)
+    def _resync(self, parts: Sequence[Frame], exc: ProtocolError) -> list[Unit]:
+        """A legacy image was cut short. Drop it; a JSON message in its place is processed
+        normally (so a lost part does not also cost the next image or the end message)."""
+        frame_no = self._pending_header.get("frame")
+        self.reset()
+        view = frame_view(parts[0])
         if view.nbytes and view[0] == ord("{"):
-            try:
-                header = loads_json_object(frame)
-            except ProtocolError:
-                return
-            if header.get("htype") == "image":
-                self._pending = [frame]
-                self._pending_header = header
+            self.dropped += 1
+            log.warning("xspress3 legacy image %r dropped (%s); resynchronised", frame_no, exc)
+            return self.feed(parts)
+        raise exc
 
     @staticmethod
     def _check_histogram(header: dict[str, Any], frame: Frame) -> None:
-        if header.get("compression", "none") != "none":
+        if header.get("compression", "none") not in ("none", None):
             return
         dims = check_shape(header.get("shape"), "xspress3 image shape")
         size = wire_dtype(header.get("type", "uint32"), "xspress3 image type").itemsize

@@ -57,7 +57,7 @@ class Worker(Component):
         self.results_sent = 0
         self.processed = 0
         self.finished_mapping: str | None = None
-        self.early: list[tuple[str, int, dict[str, StreamData]]] = []
+        self.early: list[tuple[str, int, dict[str, StreamData], str | None]] = []
         self.tick_interval: float | None = None
         self.last_tick = 0.0
         self.n_workers = 1
@@ -126,9 +126,9 @@ class Worker(Component):
             except (HookError, DransposeError) as exc:
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
         early, self.early = self.early, []
-        for mapping, event, streams in early:
+        for mapping, event, streams, created in early:
             if mapping == self.mapping_uuid:
-                self._add_partial(event, streams)
+                self._add_partial(event, streams, created)
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         me = self.name
@@ -180,25 +180,25 @@ class Worker(Component):
                 self._on_stop(payload)
 
     # ---- events
-    def _add_partial(self, event: int, streams: dict[str, StreamData]) -> None:
-        ev = self.assembler.add(event, streams)
+    def _add_partial(self, event: int, streams: dict[str, StreamData], created: str | None = None) -> None:
+        ev = self.assembler.add(event, streams, created)
         if ev is not None:
             self._process(ev)
 
     def _receive(self, sock: zmq.Socket) -> None:
         parts = sock.recv_multipart(copy=False)
         try:
-            event, mapping, streams, _created = framing.decode(parts)
+            event, mapping, streams, created = framing.decode(parts)
         except ProtocolError as exc:
             self.count_error("malformed", "bad message from ingester: %s", exc)
             return
         if mapping is not None and mapping != self.mapping_uuid:
             if len(self.early) < MAX_EARLY:
-                self.early.append((mapping, event, streams))
+                self.early.append((mapping, event, streams, created))
             else:
                 self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)
             return
-        self._add_partial(event, streams)
+        self._add_partial(event, streams, created)
 
     def _tick(self) -> bool:
         if self.tick_interval is None:

@@ -1,0 +1,130 @@
+"""Benchmark: dranspose's bslz4 and stream-v2 decoding against the usual Python stack.
+
+Peers (must be installed; the benchmark fails loudly otherwise):
+* ``bitshuffle.decompress_lz4`` (PyPI bitshuffle), called as users call it, with its default
+  threading: OpenMP over blocks with all cores unless ``OMP_NUM_THREADS`` says otherwise;
+* ``cbor2.loads`` + ``bitshuffle.decompress_lz4`` for a full stream-v2 image decode.
+
+Frames: a 2162x2068 uint32 "real-looking" Eiger 4M frame built by tiling the real EIGER 1M
+capture image (masked module gaps = 0xFFFFFFFF, sparse counts), and the same gap mask with
+Poisson(0.5) counts. Timings are interleaved A B A B ...; we report the median of per-pair
+ratios (peer time / our time, > 1 = we are faster).
+
+    python bench/bench_codecs.py            # ~1-2 minutes
+    python bench/bench_codecs.py --quick    # < 30 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+try:
+    import bitshuffle
+except ImportError as exc:  # pragma: no cover - the benchmark needs its peer
+    sys.exit(f"bench_codecs needs the peer package bitshuffle (pip install bitshuffle): {exc}")
+import cbor2
+
+from dranspose import backend
+from dranspose.codecs import bslz4_compress, bslz4_decompress
+from dranspose.protocols import stream2
+
+CAPTURES = Path(os.environ.get("DRANSPOSE_CAPTURES", Path(__file__).resolve().parents[2] / "shared" / "captures"))
+SHAPE = (2162, 2068)
+
+
+def _capture_image() -> np.ndarray:
+    path = CAPTURES / "eiger-legacy-1m-bslz4.dump.cbors.gz"
+    with gzip.open(path, "rb") as fh:
+        dec = cbor2.CBORDecoder(fh)
+        dec.decode()  # header event
+        item = dec.decode()
+    while isinstance(item, cbor2.CBORTag):
+        item = item.value
+    sd = item[1]["eigerxes"]
+    frames = (sd.value if isinstance(sd, cbor2.CBORTag) else sd)[1]
+    return bslz4_decompress(frames[2], np.uint32, (1065, 1030))
+
+
+def frames() -> dict[str, np.ndarray]:
+    real = _capture_image()
+    tiled = np.tile(real, (3, 3))[: SHAPE[0], : SHAPE[1]].copy()
+    gaps = tiled == 0xFFFFFFFF
+    noisy = np.random.default_rng(0).poisson(0.5, SHAPE).astype(np.uint32)
+    noisy[gaps] = 0xFFFFFFFF
+    return {"eiger-tiled": tiled, "poisson0.5": noisy}
+
+
+def pairs(a: Callable[[], object], b: Callable[[], object], seconds: float, min_pairs: int = 15) -> tuple[float, float, float]:
+    """Interleave A and B; return (median A s, median B s, median of per-pair B/A ratios)."""
+    a()
+    b()
+    ta, tb, ratios = [], [], []
+    end = time.perf_counter() + seconds
+    while len(ratios) < min_pairs or time.perf_counter() < end:
+        t0 = time.perf_counter()
+        a()
+        t1 = time.perf_counter()
+        b()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+        ratios.append((t2 - t1) / (t1 - t0))
+    return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short run (< 30 s)")
+    args = ap.parse_args()
+    seconds = 1.0 if args.quick else 6.0
+    print(f"backend={backend.NAME}  bitshuffle {bitshuffle.__version__} "
+          f"(OpenMP default threads; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"cores={os.cpu_count()}, AVX2={bitshuffle.using_AVX2()})  cbor2 {cbor2.__version__ if hasattr(cbor2, '__version__') else ''}")
+    rows = []
+    for name, img in frames().items():
+        blob = bslz4_compress(img)
+        headerless = np.frombuffer(blob, np.uint8)[12:]
+        out = np.empty_like(img)
+        for nt in (1, 2):
+            ours = lambda nt=nt: bslz4_decompress(blob, np.uint32, SHAPE, out=out, nthreads=nt)  # noqa: E731
+            peer = lambda: bitshuffle.decompress_lz4(headerless, SHAPE, np.dtype(np.uint32))  # noqa: E731
+            ta, tb, r = pairs(ours, peer, seconds)
+            rows.append((f"bslz4 {name} ({len(blob) / img.nbytes:.1%})", f"ours nthreads={nt}", ta, tb, r))
+        np.testing.assert_array_equal(out, img)
+
+        (msg,) = stream2.encode_image(1, 0, {"threshold_1": img}, "bslz4")
+        dec = stream2.Stream2Decoder(nthreads=2)
+
+        def ours_s2() -> np.ndarray:
+            return dec.decode(msg).data["threshold_1"]
+
+        def peer_s2() -> np.ndarray:
+            obj = cbor2.loads(msg)
+            while isinstance(obj, cbor2.CBORTag):
+                obj = obj.value
+            arr = obj["data"]["threshold_1"].value  # tag 40: [dims, tag 70(tag 56500([...]))]
+            dims, typed = arr[0], arr[1]
+            algo, _elem, payload = typed.value.value
+            assert algo == "bslz4"
+            return bitshuffle.decompress_lz4(np.frombuffer(payload, np.uint8)[12:], tuple(dims), np.dtype("<u4"))
+
+        np.testing.assert_array_equal(ours_s2(), peer_s2())
+        ta, tb, r = pairs(ours_s2, peer_s2, seconds)
+        rows.append((f"stream2 image {name}", "ours nthreads=2", ta, tb, r))
+
+    print(f"{'case':40s} {'ours':18s} {'ours ms':>9s} {'peer ms':>9s} {'peer/ours':>10s}")
+    for case, who, ta, tb, r in rows:
+        print(f"{case:40s} {who:18s} {ta * 1e3:9.3f} {tb * 1e3:9.3f} {r:9.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""Typed stubs for ``_fastpath.bslz4`` (see the module docstring for the contract)."""
+
+from typing_extensions import Buffer
+
+def bitshuffle_into(src: Buffer, dst: Buffer, elem_size: int, block_elems: int) -> None: ...
+def bitunshuffle_into(src: Buffer, dst: Buffer, elem_size: int, block_elems: int) -> None: ...
+def bslz4_decompress_into(
+    src: Buffer, dst: Buffer, elem_size: int, block_bytes: int, start: int = 12, nthreads: int = 1
+) -> None: ...

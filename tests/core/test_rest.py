@@ -1,0 +1,91 @@
+"""The controller REST API with the old body shapes (COMPAT §4), against a live cluster."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+import zmq
+
+from tests.cluster import Cluster, passthrough
+
+WORKER = "tests.payloads.recording:RecordingWorker"
+REDUCER = "tests.payloads.recording:RecordingReducer"
+
+
+@pytest.fixture
+def cluster(redis_url: str) -> Iterator[tuple[Cluster, zmq.Socket]]:
+    up = zmq.Context.instance().socket(zmq.PUSH)
+    port = up.bind_to_random_port("tcp://127.0.0.1")
+    c = Cluster(redis_url, WORKER, REDUCER, {"cam": (f"tcp://127.0.0.1:{port}", passthrough())}, nworkers=1).start()
+    yield c, up
+    c.stop()
+    up.close(0)
+
+
+def test_old_body_shapes_and_progress(cluster: tuple[Cluster, zmq.Socket]) -> None:
+    c, up = cluster
+    # legacy /mapping with the old VirtualWorker JSON, tags as lists
+    r = c.post("/api/v1/mapping", json={"cam": [[{"tags": ["generic"], "constraint": 0}], None, []]}, params={"all_wrap": "false"})
+    assert r.status_code == 200 and isinstance(r.json(), str)
+    p = c.get("/api/v1/progress")
+    assert {"last_assigned", "completed_events", "total_events", "finished"} <= set(p) and p["total_events"] == 3
+    for i in range(2):
+        up.send(b"x%d" % i)
+    assert c.wait_finished()["completed_events"] == 3
+    # /sequence with parts and a sequence, all_wrap defaulting to true
+    body = {"parts": {"p": {"cam": [[{"tags": ["generic"], "constraint": 1}]]}}, "sequence": ["p", "p"]}
+    uuid = c.post("/api/v1/sequence", json=body).json()
+    assert c.get("/api/v1/sequence") == body
+    assert c.get("/api/v1/mapping")["uuid"] == uuid
+    assert c.get("/api/v1/progress")["total_events"] == 4
+    for i in range(4):
+        up.send(b"y%d" % i)
+    c.wait_finished()
+    stop = c.post("/api/v1/stop")
+    assert stop.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path, body, message",
+    [
+        ("/api/v1/mapping", {"other": [None]}, "no ingester serves"),
+        ("/api/v1/mapping", {"cam": [[{"tags": ["gpu"], "constraint": 0}]]}, "no worker has the tags"),
+        ("/api/v1/mapping", {"cam": [1]}, "entry"),
+        ("/api/v1/mapping", ["cam"], "must be an object"),
+        ("/api/v1/sequence", {"parts": {}}, "sequence"),
+        ("/api/v1/sequence", {"parts": {"p": {"cam": [None]}}, "sequence": ["q"]}, "unknown part"),
+    ],
+)
+def test_bad_bodies_get_400_with_a_message(cluster: tuple[Cluster, zmq.Socket], path: str, body: object, message: str) -> None:
+    c, _ = cluster
+    r = c.post(path, json=body)
+    assert r.status_code == 400
+    assert message in r.json()["detail"]
+
+
+def test_not_json_is_400(cluster: tuple[Cluster, zmq.Socket]) -> None:
+    c, _ = cluster
+    r = c.post("/api/v1/mapping", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
+
+
+def test_parameters_status_config_load_logs_and_pages(cluster: tuple[Cluster, zmq.Socket]) -> None:
+    c, _ = cluster
+    assert c.post("/api/v1/parameter/free_form", content=b"\x00\x01raw").status_code == 200
+    assert c.client.get("/api/v1/parameter/free_form").content == b"\x00\x01raw"
+    assert c.client.get("/api/v1/parameter/scale").content == b"1"  # declared default
+    assert c.client.get("/api/v1/parameter/unknown").status_code == 404
+    params = {p["name"]: p for p in c.get("/api/v1/parameters")}
+    assert params["scale"]["dtype"] == "int" and params["scale"]["default"] == 1
+    cfg = c.get("/api/v1/config")
+    assert cfg["workers"][0]["name"] == "w0" and cfg["ingesters"][0]["streams"] == ["cam"] and cfg["reducer"]
+    status = c.get("/api/v1/status")
+    assert status["components"]["worker"] == ["w0"] and status["error_count"] == 0
+    load = c.get("/api/v1/load", params=[("intervals", 1), ("intervals", 10)])
+    assert set(load["w0"]["events_per_s"]) == {"1", "10"}
+    assert isinstance(c.get("/api/v1/logs"), list)
+    page = c.client.get("/")
+    assert page.status_code == 200 and "/api/v1/status" in page.text
+    openapi = c.get("/openapi.json")
+    assert "/api/v1/mapping" in openapi["paths"] and "/api/v1/parameter/{name}" in openapi["paths"]

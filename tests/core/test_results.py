@@ -1,0 +1,83 @@
+"""Worker -> reducer result messages: zero-copy arrays, allow-listed unpickling."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import zmq
+
+from dranspose.errors import ProtocolError, UnpicklingRefused
+from dranspose.event import ResultData
+from dranspose.transport import framing, results
+
+
+def roundtrip_over_zmq(parts: list) -> list:
+    ctx = zmq.Context.instance()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    port = a.bind_to_random_port("tcp://127.0.0.1")
+    b.connect(f"tcp://127.0.0.1:{port}")
+    a.send_multipart(parts, copy=False)
+    got = b.recv_multipart(copy=False)
+    a.close(0), b.close(0)
+    return got
+
+
+def test_large_arrays_travel_out_of_band_and_stay_writable() -> None:
+    img = np.arange(100_000, dtype=np.float32).reshape(100, 1000)
+    rd = ResultData(event_number=5, worker="w1", parameters_hash="abc", payload={"img": img, "n": 3})
+    parts = results.encode(rd, "m1")
+    assert len(parts) == 3  # header, pickle, one buffer
+    got, mapping = results.decode(roundtrip_over_zmq(parts), results.result_allow_list([]))
+    assert mapping == "m1" and got.event_number == 5 and got.worker == "w1" and got.parameters_hash == "abc"
+    np.testing.assert_array_equal(got.payload["img"], img)
+    got.payload["img"][0, 0] = -1  # users may modify what they receive
+    assert got.payload["n"] == 3
+
+
+def test_refused_global_is_a_clear_error() -> None:
+    header = b'{"event_number":1,"worker":"w","parameters_hash":null,"mapping":null,"buffers":0}'
+    with pytest.raises(UnpicklingRefused, match="posix.system|os.system"):
+        results.decode([header, pickle.dumps(os.system)], results.result_allow_list([]))
+    with pytest.raises(UnpicklingRefused, match="builtins.eval"):
+        results.decode([header, pickle.dumps(eval)], results.result_allow_list([]))
+
+
+def test_payload_package_is_allowed() -> None:
+    from tests.payloads.variants import KwargsOnlyWorker
+
+    rd = ResultData(event_number=1, worker="w", payload=KwargsOnlyWorker(a=1))
+    parts = results.encode(rd, None)
+    with pytest.raises(UnpicklingRefused):
+        results.decode(parts, results.result_allow_list(["other.pkg:Cls"]))
+    got, _ = results.decode(parts, results.result_allow_list(["tests.payloads.variants:KwargsOnlyWorker"]))
+    assert got.payload.kwargs == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b"not json", b""],
+        [b'{"event_number":1,"worker":"w","buffers":2}', pickle.dumps(1)],
+        [b'{"event_number":1,"worker":"w","buffers":0}', b"\x80\x05garbage"],
+        [b"{}"],
+    ],
+)
+def test_malformed_results_raise_protocol_error(parts: list) -> None:
+    with pytest.raises(ProtocolError):
+        results.decode(parts, results.result_allow_list([]))
+
+
+def test_ingester_framing_roundtrip_and_errors() -> None:
+    header = framing.encode_header(4, [("a", "STINS", 2), ("b", "raw", 1)], "m")
+    event, mapping, streams, created = framing.decode([header, b"a0", b"a1", b"b0"])
+    assert (event, mapping) == (4, "m") and created and created.endswith("Z")
+    assert streams["a"].frames == [b"a0", b"a1"] and streams["a"].typ == "STINS" and streams["b"].length == 1
+    with pytest.raises(ProtocolError, match="declares 2 frames"):
+        framing.decode([header, b"a0"])
+    with pytest.raises(ProtocolError, match="beyond"):
+        framing.decode([header, b"a0", b"a1", b"b0", b"extra"])
+    with pytest.raises(ProtocolError, match="bad ingester header"):
+        framing.decode([b"[]"])

@@ -1,0 +1,1 @@
+"""Tests of the non-detector source protocols (Xspress3, PandA, contrast, Sardana, AlbaEM, LeCroy)."""
