@@ -29,9 +29,10 @@ class Reducer:
         patterns = np.full((cap, npt), np.nan)
         sigma = np.full((cap, npt), np.nan)
         meta = np.zeros((cap, 2), dtype=np.int64)
-        patterns[: self._n] = self._patterns[: self._n]
-        sigma[: self._n] = self._sigma[: self._n]
-        meta[: self._n] = self._meta[: self._n]
+        if self._n:
+            patterns[: self._n] = self._patterns[: self._n]
+            sigma[: self._n] = self._sigma[: self._n]
+            meta[: self._n] = self._meta[: self._n]
         self._patterns, self._sigma, self._meta = patterns, sigma, meta
 
     def _publish(self) -> None:

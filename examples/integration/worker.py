@@ -58,8 +58,9 @@ class Worker:
         if key not in cache:
             geometry = Geometry.from_poni_text(poni)
             cache.clear()  # keep one integrator per worker process
+            # EIGER marks gaps and defective pixels with the dtype's maximum: reject them per frame
             cache[key] = AzimuthalIntegrator(geometry, shape, npt, unit, mask=mask, error_model="poisson",
-                                             warmup=(np.uint32, np.uint16))
+                                             dummy=float(2**32 - 1), warmup=(np.uint32,))
         return cache[key]
 
     def process_event(self, event: EventData, parameters: dict[str, Any] | None = None, tick: bool = False) -> Any:
@@ -79,7 +80,7 @@ class Worker:
             return None
         frame, image = decode_image(stream.frames)
         if self.integrator is None or self.integrator.shape != image.shape:
-            self.integrator = self._integrator(parameters, image.shape, None)
+            self.integrator = self._integrator(parameters, (image.shape[0], image.shape[1]), None)
         radial, intensity, sigma = self.integrator.integrate1d(image)
         return {"frame": frame, "radial": radial, "intensity": intensity, "sigma": sigma,
                 "unit": self.integrator.unit.name}

@@ -76,7 +76,12 @@ cdef inline int lz4_decode(const uint8_t* src, Py_ssize_t srclen, uint8_t* dst,
         if lit > dstlen - op:
             errpos[0] = ip
             return LZ4_E_LIT_OVERFLOW
-        memcpy(dst + op, src + ip, lit)
+        if lit <= 16 and srclen - ip >= 16 and dstlen - op >= 16:
+            # fixed-size copy (inlined); the bytes past `lit` stay inside this block's
+            # output and are overwritten by the following sequences
+            memcpy(dst + op, src + ip, 16)
+        else:
+            memcpy(dst + op, src + ip, lit)
         ip += lit
         op += lit
         if ip == srclen:
@@ -107,7 +112,12 @@ cdef inline int lz4_decode(const uint8_t* src, Py_ssize_t srclen, uint8_t* dst,
             errpos[0] = ip
             return LZ4_E_MATCH_OVERFLOW
         ref = dst + op - offset
-        if offset >= mlen:
+        if offset >= 16 and mlen <= 32 and dstlen - op >= 32:
+            # two fixed 16-byte copies; the second may re-read bytes the first just wrote,
+            # which is exactly LZ4's overlapping-match semantics
+            memcpy(dst + op, ref, 16)
+            memcpy(dst + op + 16, ref + 16, 16)
+        elif offset >= mlen:
             memcpy(dst + op, ref, mlen)
         elif offset == 1:
             memset(dst + op, ref[0], mlen)

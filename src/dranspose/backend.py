@@ -57,7 +57,7 @@ def _python() -> Backend:
 
 
 def _compiled() -> Backend:
-    from _fastpath import bslz4, cborwalk, lz4block  # type: ignore[import-not-found]
+    from _fastpath import bslz4, cborwalk, lz4block
 
     return Backend(
         name="compiled",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
 from typing import Callable, Sequence
@@ -48,6 +49,8 @@ def cmd_controller(args: argparse.Namespace) -> int:
     from dranspose.store.connection import connect
 
     connect(settings.redis_url)  # one clear error before uvicorn starts
+    # uvicorn shuts down gracefully, then re-raises the signal to the previous handler: exit 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False)
     return 0
 

@@ -18,7 +18,9 @@ from dranspose.errors import ProtocolError
 from dranspose.protocols import albaem, contrast, lecroy, pcap, positioncap, sardana, xspress3
 from tests.protocols.proto_helpers import read_capture
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=120, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 MAX_SECONDS = 2.0
 
 

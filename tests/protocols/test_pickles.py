@@ -90,6 +90,22 @@ def test_protocol2_latin1_array_bytes() -> None:
     assert back.tobytes() == arr.tobytes()
 
 
+def test_uninitialised_huge_array_is_refused() -> None:
+    # numpy.ndarray((2**28,)) called directly: 2 GiB of uninitialised memory from a 40-byte pickle
+    data = b"\x80\x02cnumpy\nndarray\nJ\x00\x00\x00\x10\x85\x85R."
+    with pytest.raises(ProtocolError, match="larger than the pickle"):
+        load_wire_pickle([data][0])
+    with pytest.raises(ProtocolError, match="deeper"):
+        load_wire_pickle(b"\x80\x02" + b"]" * 60 + b"." if False else pickle.dumps(_nested(60), protocol=2))
+
+
+def _nested(n: int) -> list[object]:
+    out: list[object] = []
+    for _ in range(n):
+        out = [out]
+    return out
+
+
 def test_corrupt_pickles_are_protocol_errors() -> None:
     good = pickle.dumps({"status": "running", "a": np.arange(4.0)}, protocol=2)
     for data in (b"", b"\x80", good[:-1], good[: len(good) // 2], b"\x80\x05\x95" + b"\xff" * 8, b"not a pickle"):

@@ -26,7 +26,7 @@ from dranspose.middlewares import sardana as sardana_mw
 from dranspose.middlewares import xspress as xspress_mw
 from dranspose.middlewares.positioncap import PositioncapParser
 from dranspose.middlewares.xspress import XspressParser
-from dranspose.protocols import albaem, contrast, lecroy, pcap, positioncap, sardana, xspress3
+from dranspose.protocols import albaem, contrast, lecroy, pcap, sardana, xspress3
 from tests.protocols.proto_helpers import cut, kinds, stream_over_zmq
 
 RNG = np.random.default_rng(7)

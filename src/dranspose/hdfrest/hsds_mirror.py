@@ -271,16 +271,20 @@ class HSDSMirror:
         for op in ops:
             name = "/" + "/".join(op.path)
             if op.kind == "delete":
-                if name in f:
-                    del f[name]
+                parent = f["/" + "/".join(op.path[:-1])]
+                if op.path[-1] in parent:
+                    del parent[op.path[-1]]
                 self._forget(op.path)
             elif op.kind == "create_group":
                 f.create_group(name)
                 self._state[op.path] = None
             elif op.kind == "attrs":
                 obj = f[name]
-                for aname in list(obj.attrs):
-                    del obj.attrs[aname]
+                existing = list(obj.attrs)
+                if existing:  # HSDS refuses to overwrite: delete, flush, then write
+                    for aname in existing:
+                        del obj.attrs[aname]
+                    f.flush()
                 self._write_attrs(obj, op.attrs)
                 if not isinstance(self._state.get(op.path), _DsState):  # a group's
                     self._group_attrs[op.path] = _attrs_key(op.attrs)

@@ -124,11 +124,31 @@ def load_wire_pickle(frame: Any, what: str = "pickle") -> Any:
         raise ProtocolError(f"{what} of {len(data)} bytes exceeds {MAX_PICKLE_BYTES}")
     check_opcodes(data)
     try:
-        return restricted_loads(data, WIRE_GLOBALS)
+        obj = restricted_loads(data, WIRE_GLOBALS)
     except ProtocolError:
         raise
     except (Exception, RecursionError) as exc:  # UnpicklingRefused, UnpicklingError, TypeError, MemoryError...
         raise ProtocolError(f"{what} rejected: {exc.__class__.__name__}: {exc}") from exc
+    _check_arrays(obj, len(data), what)
+    return obj
+
+
+def _check_arrays(obj: Any, limit: int, what: str, depth: int = 0) -> None:
+    """Reject arrays larger than the pickle (only a direct ``ndarray(shape)`` call makes those:
+    uninitialised memory, never what a producer sends)."""
+    import numpy as np
+
+    if depth > 50:
+        raise ProtocolError(f"{what} nests deeper than 50 containers")
+    if isinstance(obj, np.ndarray):
+        if obj.nbytes > limit:
+            raise ProtocolError(f"{what} holds an array of {obj.nbytes} bytes, larger than the pickle itself")
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            _check_arrays(value, limit, what, depth + 1)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for value in obj:
+            _check_arrays(value, limit, what, depth + 1)
 
 
 # --- raw arrays off the wire -------------------------------------------------------------------

@@ -68,7 +68,9 @@ def _np_shape(value: Any, what: str) -> tuple[int, ...]:
 def _dtype(name: Any) -> np.dtype:
     if name not in ("uint8", "uint16", "uint32", "int32", "float32", "float64"):
         raise ProtocolError(f"Eiger type {name!r} is not supported")
-    return np.dtype(name).newbyteorder("<") if np.dtype(name).itemsize > 1 else np.dtype(name)
+    dt = np.dtype(name)
+    little: np.dtype = dt.newbyteorder("<") if dt.itemsize > 1 else dt
+    return little
 
 
 def _raw_view(blob: Any, dtype: np.dtype, shape: tuple[int, ...], what: str) -> np.ndarray:

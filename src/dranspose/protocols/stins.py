@@ -99,7 +99,8 @@ def _dtype(name: Any) -> np.dtype:
         raise ProtocolError(f"STINS image type {name!r} is not a numpy dtype") from None
     if dt.kind not in "biuf" or dt.itemsize == 0:
         raise ProtocolError(f"STINS image type {name!r} is not a numeric dtype")
-    return dt.newbyteorder("<") if dt.itemsize > 1 else dt
+    little: np.dtype = dt.newbyteorder("<") if dt.itemsize > 1 else dt
+    return little
 
 
 def _shape(value: Any, what: str) -> tuple[int, ...]:
