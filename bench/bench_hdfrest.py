@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import h5pyd
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "hdfrest"))
 
 from dranspose.hdfrest import FeedbackHub, create_app, mount_feedback  # noqa: E402
 from dranspose.hdfrest.hsds_local import LocalHSDS  # noqa: E402

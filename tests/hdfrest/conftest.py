@@ -5,28 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from matrix import make_publish  # noqa: E402
-from server_util import FiveXXRecorder, serve  # noqa: E402
-
-from dranspose.hdfrest import create_app  # noqa: E402
+from dranspose.hdfrest import create_app
+from tests.hdfrest.matrix import make_publish
+from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
 
 H5PYD_OLD = "0.18.0"
-
-
-class Source:
-    """Stands in for a reducer: ``publish`` plus ``publish_rlock``."""
-
-    def __init__(self, publish: dict[str, Any]) -> None:
-        self.publish = publish
-        self.publish_rlock = threading.RLock()
 
 
 class Live:

@@ -61,3 +61,11 @@ def serve(app: Any, timeout: float = 10.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+class Source:
+    """Stands in for a reducer: ``publish`` plus ``publish_rlock``."""
+
+    def __init__(self, publish: dict[str, Any]) -> None:
+        self.publish = publish
+        self.publish_rlock = threading.RLock()

@@ -15,9 +15,8 @@ import httpx
 import numpy as np
 import pytest
 import zmq
-from conftest import Source
 from fastapi import FastAPI
-from server_util import FiveXXRecorder, serve
+from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
 
 from dranspose.hdfrest import create_app
 from dranspose.hdfrest.feedback import FeedbackHub, mount_feedback

@@ -11,9 +11,9 @@ import h5py
 import hdf5plugin
 import numpy as np
 import pytest
-from conftest import Source
-from matrix import CASES, expected_value, make_publish, norm_strings
+from tests.hdfrest.matrix import CASES, expected_value, make_publish, norm_strings
 
+from tests.hdfrest.server_util import Source
 from dranspose.hdfrest.errors import NotFound
 from dranspose.hdfrest.h5file import write_h5
 

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import h5pyd
 import numpy as np
 import pytest
-from matrix import CASES, UNSUPPORTED, expected_value, norm_strings
+from tests.hdfrest.matrix import CASES, UNSUPPORTED, expected_value, norm_strings
 
 SELECTIONS_3D = [
     np.s_[...],

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from matrix import CASES, UNSUPPORTED, expected_value
+from tests.hdfrest.matrix import CASES, UNSUPPORTED, expected_value
 
 CLIENT = Path(__file__).with_name("client018.py")
 

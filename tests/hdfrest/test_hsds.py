@@ -10,9 +10,8 @@ from typing import Any, Iterator
 import h5pyd
 import numpy as np
 import pytest
-from conftest import Source
-from matrix import make_publish
-from server_util import FiveXXRecorder, serve
+from tests.hdfrest.matrix import make_publish
+from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
 
 from dranspose.hdfrest import create_app
 from dranspose.hdfrest.hsds_local import LocalHSDS

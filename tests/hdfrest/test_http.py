@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from matrix import CASES
+from tests.hdfrest.matrix import CASES
 
 from dranspose.hdfrest.ids import ROOT_ID
 

@@ -13,9 +13,8 @@ from typing import Any
 import h5pyd
 import numpy as np
 import pytest
-from conftest import Source
-from server_util import FiveXXRecorder, serve
-from test_h5pyd018 import CLIENT, _decode
+from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
+from tests.hdfrest.test_h5pyd018 import CLIENT, _decode
 
 from dranspose.hdfrest import create_app
 

@@ -7,7 +7,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
-from server_util import FiveXXRecorder, serve
+from tests.hdfrest.server_util import FiveXXRecorder, serve
 
 from dranspose.hdfrest import create_app, mount
 from dranspose.hdfrest.errors import SelectionError

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -52,6 +53,8 @@ class _Stream:
     routes: collections.deque[tuple[int, tuple[str, ...]]] = field(default_factory=collections.deque)
     waiting_for_start: bool = True
     data_index: int = 0
+    units_due: int = -1  # units the current mapping takes from this stream (-1: unknown)
+    units_taken: int = 0
     forwarded: int = 0
     discarded: int = 0
     malformed: int = 0
@@ -109,7 +112,9 @@ class Ingester(Component):
     # ---- control
     def _on_mapping(self, msg: dict[str, Any]) -> None:
         self.mapping_uuid = msg["uuid"]
-        for s in self.streams.values():
+        due = msg.get("frames_per_stream") or {}
+        for name, s in self.streams.items():
+            s.units_due, s.units_taken = int(due.get(name, -1)), 0
             s.routes.clear()
             keep_start = bool(s.units) and s.units[0].kind is Kind.START
             start = s.units[0] if keep_start else None
@@ -121,10 +126,14 @@ class Ingester(Component):
             s.data_index = 0
         self._open_recorder(msg)
 
-    def _open_recorder(self, msg: dict[str, Any]) -> None:
+    def _close_recorder(self) -> None:
+        """Flush and close the dump off the data thread (closing waits for the writer)."""
         if self.recorder is not None:
-            self.recorder.close()
+            threading.Thread(target=self.recorder.close, name="recorder-close", daemon=False).start()
             self.recorder = None
+
+    def _open_recorder(self, msg: dict[str, Any]) -> None:
+        self._close_recorder()
         prefix = msg.get("dump_prefix") or self.settings.dump_path
         if not prefix:
             return
@@ -190,22 +199,29 @@ class Ingester(Component):
         while s.units and s.routes:
             unit = s.units.popleft()
             event, workers = s.routes.popleft()
+            s.units_taken += 1
             self._check_frame_number(s, unit)
             if unit.kind is Kind.END and s.cutter.has_start:
                 s.waiting_for_start = True
-            if not workers:
+            if workers:
+                self._send(s, event, workers, unit)
+            else:
                 s.discarded += 1
-                continue
-            header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
-            for worker in workers:
-                try:
-                    self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
-                except zmq.ZMQError as exc:
-                    self.undeliverable += 1
-                    self.count_error("undeliverable", "event %d stream %s: worker %s unreachable (%s)", event, s.spec.name, worker, exc)
-            s.forwarded += 1
-            if self.recorder is not None:
-                self.recorder.record(event, {s.spec.name: (s.cutter.typ, unit.frames)})
+            if self.recorder is not None and s.units_taken == s.units_due:
+                if all(t.units_taken == t.units_due for t in self.streams.values() if t.units_due >= 0):
+                    self._close_recorder()  # every frame of the mapping recorded
+
+    def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit) -> None:
+        header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
+        for worker in workers:
+            try:
+                self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
+            except zmq.ZMQError as exc:
+                self.undeliverable += 1
+                self.count_error("undeliverable", "event %d stream %s: worker %s unreachable (%s)", event, s.spec.name, worker, exc)
+        s.forwarded += 1
+        if self.recorder is not None:
+            self.recorder.record(event, {s.spec.name: (s.cutter.typ, unit.frames)})
 
     def _handle_ping(self) -> None:
         while True:
@@ -250,6 +266,7 @@ class Ingester(Component):
     def _close(self) -> None:
         if self.recorder is not None:
             self.recorder.close()
+            self.recorder = None
         for s in self.streams.values():
             s.socket.close(linger=0)
         self.router.close(linger=0)

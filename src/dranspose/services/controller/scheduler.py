@@ -125,7 +125,13 @@ class Scheduler:
                 scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
             raw_params = self.redis.hgetall(self.keys.parameters())
             dump_prefix = raw_params.get(b"dump_prefix", b"").decode(errors="replace") or None
-            info = {"uuid": new_uuid, "source": cmap.source, "n_workers": len(workers), "dump_prefix": dump_prefix}
+            info = {
+                "uuid": new_uuid,
+                "source": cmap.source,
+                "n_workers": len(workers),
+                "dump_prefix": dump_prefix,
+                "frames_per_stream": cmap.frames_per_stream(),
+            }
             self.redis.set(self.keys.mapping(), json.dumps(info))
             self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **info})}, maxlen=1000, approximate=True)
             self.scan, self.mapping_uuid = scan, new_uuid
