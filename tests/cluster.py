@@ -32,7 +32,7 @@ class Cluster:
     redis_url: str
     worker_class: str
     reducer_class: str
-    streams: dict[str, tuple[str, Callable[[], StreamCutter]]]  # name -> (upstream url, cutter factory)
+    streams: dict[str, tuple[Any, ...]]  # name -> (upstream url, cutter factory[, socket pattern])
     nworkers: int = 2
     worker_tags: list[list[str]] | None = None
     capacity: int = 32
@@ -69,8 +69,9 @@ class Cluster:
         reducer = Reducer("reducer", self.settings(), self.reducer_class, http_port=0 if self.reducer_http else None)
         self._reducer_url = reducer.url
         self._launch("reducer", reducer)
-        for name, (url, cutter) in self.streams.items():
-            self._launch(f"ingester-{name}", Ingester(f"{name}-ingester", self.settings(), [StreamSpec(name, url, self.pattern, cutter)]))
+        for name, (url, cutter, *pattern) in self.streams.items():
+            spec = StreamSpec(name, url, pattern[0] if pattern else self.pattern, cutter)
+            self._launch(f"ingester-{name}", Ingester(f"{name}-ingester", self.settings(), [spec]))
         for i in range(self.nworkers):
             self.add_worker(f"w{i}", wait=False)
         self.wait_ready()

@@ -108,3 +108,38 @@ def test_random_multipart_into_cutters(parts):
             cutter.feed(parts)
         except ProtocolError:
             pass
+
+
+REAL = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@REAL
+@given(data=st.data())
+def test_mutated_real_captures(data, stream2_capture, eiger1m, eiger_small):
+    """Mutations of real messages (compiled backend: the reference is too slow for 4 MB frames)."""
+    compiled = BACKENDS["compiled"]
+    which = data.draw(st.sampled_from(["stream2", "eiger1m", "eiger_small_header"]))
+    e = data.draw(edits)
+    cut = data.draw(cuts)
+    try:
+        if which == "stream2":
+            msg = _mutate(stream2_capture[1 + data.draw(st.integers(0, 9))][0], e, cut)
+            fields = compiled.cbor_decode(msg)
+            if isinstance(fields, dict):
+                stream2.Stream2Cutter().feed([msg])
+                stream2.decode(msg, nthreads=2)
+        elif which == "eiger1m":
+            frames = list(eiger1m[1 + data.draw(st.integers(0, 8))][1])
+            part = data.draw(st.integers(0, 3))
+            frames[part] = _mutate(frames[part], e, cut)
+            eiger_legacy.EigerLegacyCutter().feed(frames)
+            cb.decompress(compiled, frames[2], np.uint32, (1065, 1030), nthreads=2)
+            eiger_legacy.decode(frames)
+        else:
+            frames = list(eiger_small[0])
+            part = data.draw(st.integers(0, len(frames) - 1))
+            frames[part] = _mutate(frames[part], e, cut)
+            eiger_legacy.EigerLegacyCutter().feed(frames)
+            eiger_legacy.decode_header(frames, arrays=False)
+    except ProtocolError:
+        pass

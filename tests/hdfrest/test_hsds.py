@@ -136,3 +136,21 @@ def test_unreachable_hsds_never_blocks_the_reducer(tmp_path: Any) -> None:
         assert mirror.finish() is False
         mirror.stop()
     assert threading.active_count() < 50
+
+
+def test_from_settings(hsds: LocalHSDS, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Settings:
+        hsds_domain = None
+
+    assert HSDSMirror.from_settings({"a": 1}, Settings()) is None
+    monkeypatch.setenv("DRANSPOSE_HSDS_DOMAIN", hsds.domain("env.h5"))
+    monkeypatch.setenv("HS_ENDPOINT", hsds.endpoint)
+    monkeypatch.setenv("HS_USERNAME", hsds.username)
+    monkeypatch.setenv("HS_PASSWORD", hsds.password)
+    monkeypatch.setenv("HS_BUCKET", hsds.bucket)
+    monkeypatch.setenv("DRANSPOSE_HSDS_SUBTREE", "scan")
+    mirror = HSDSMirror.from_settings({"scan": {"v": np.arange(3)}})
+    assert mirror is not None and mirror.subtree == ("scan",)
+    assert mirror.finish()
+    with h5pyd.File(hsds.domain("env.h5"), "r", **hsds.kwargs()) as f:
+        np.testing.assert_array_equal(f["v"][()], np.arange(3))

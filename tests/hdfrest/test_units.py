@@ -94,3 +94,19 @@ def test_plain_dict_and_publish_replaced() -> None:
         with h5pyd.File(url + "/", "r") as f:
             assert f["a"][()] == 1.5
     assert rec.failures == []
+
+
+def test_compress_only_when_it_pays() -> None:
+    import gzip
+
+    from dranspose.hdfrest.encoding import maybe_gzip
+
+    zeros = np.zeros(1 << 20, "<f4").tobytes()
+    noise = np.random.default_rng(1).random(1 << 18).astype("<f4").tobytes()
+    body, headers = maybe_gzip(zeros, "gzip, deflate", "10.1.2.3")
+    assert headers == {"Content-Encoding": "gzip"} and gzip.decompress(body) == zeros
+    assert len(body) < len(zeros) // 10
+    assert maybe_gzip(zeros, "gzip, deflate", "127.0.0.1") == (zeros, {})  # loopback
+    assert maybe_gzip(zeros, "identity", "10.1.2.3") == (zeros, {})  # not accepted
+    assert maybe_gzip(noise, "gzip", "10.1.2.3") == (noise, {})  # does not shrink
+    assert maybe_gzip(zeros[:1000], "gzip", "10.1.2.3") == (zeros[:1000], {})  # small

@@ -7,10 +7,18 @@ bool enums are ``true``/``false``; NaN and infinities are written as the tokens 
 
 from __future__ import annotations
 
+import gzip
+import ipaddress
 import json
+import zlib
 from typing import Any
 
 import numpy as np
+
+try:  # optional: ~15x faster JSON for finite numeric arrays
+    import orjson
+except ImportError:  # pragma: no cover - orjson is optional
+    orjson = None  # type: ignore[assignment]
 
 JSON_MEDIA = "application/json"
 BINARY_MEDIA = "application/octet-stream"
@@ -46,3 +54,48 @@ def dumps(obj: Any) -> bytes:
 def wants_binary(accept: str | None) -> bool:
     """True if the client asked for raw bytes."""
     return bool(accept) and BINARY_MEDIA in accept  # type: ignore[operator]
+
+
+def _orjson_ok(arr: np.ndarray) -> bool:
+    dt = arr.dtype
+    if orjson is None or dt.names is not None or dt.kind not in "biuf":
+        return False
+    if dt.kind == "f" and (dt.itemsize == 2 or not np.isfinite(arr).all()):
+        return False  # orjson has no float16 and writes NaN as null
+    return dt.isnative and arr.flags.c_contiguous and arr.ndim > 0
+
+
+def dumps_value(data: np.ndarray) -> bytes:
+    """``{"value": ...}`` for a private array: orjson when it is exact (finite, native
+    numeric), else the standard encoder with NaN/Infinity tokens."""
+    if _orjson_ok(data):
+        return orjson.dumps({"value": data}, option=orjson.OPT_SERIALIZE_NUMPY)  # type: ignore[no-any-return]
+    return dumps({"value": jsonable(data)})
+
+
+#: responses smaller than this are never compressed
+COMPRESS_MIN_BYTES = 256 * 1024
+_SAMPLE = 64 * 1024
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for a client on this machine (or unknown/unix socket): compression never pays."""
+    if not host:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def maybe_gzip(body: bytes, accept_encoding: str | None, client_host: str | None
+               ) -> tuple[bytes, dict[str, str]]:
+    """Compress only when it pays: a remote client that accepts gzip, a large body, and a
+    sample that shrinks to at most half at level 1 (fast). Returns (body, extra headers)."""
+    if (len(body) < COMPRESS_MIN_BYTES or "gzip" not in (accept_encoding or "")
+            or is_loopback(client_host)):
+        return body, {}
+    sample = body[:_SAMPLE]
+    if len(zlib.compress(sample, 1)) * 2 > len(sample):
+        return body, {}
+    return gzip.compress(body, compresslevel=1, mtime=0), {"Content-Encoding": "gzip"}

@@ -186,6 +186,7 @@ def dataset_view(obj: Any) -> DatasetView | None:
     if isinstance(obj, np.generic):
         return _array_view(obj, np.asarray(obj), "scalar")
     if isinstance(obj, int):
+        dt: np.dtype[Any]
         if _INT64_MIN <= obj <= _INT64_MAX:
             dt = np.dtype("<i8")
         elif 0 <= obj <= _UINT64_MAX:

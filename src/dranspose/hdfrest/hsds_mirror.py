@@ -106,6 +106,41 @@ class HSDSMirror:
         self._thread: threading.Thread | None = None
         self.status = MirrorStatus()
 
+    @classmethod
+    def from_settings(cls, source: Any, settings: Any = None) -> "HSDSMirror | None":
+        """Build the mirror from settings, or None if no domain is configured.
+
+        Reads ``hsds_domain``, ``hsds_endpoint``, ``hsds_username``, ``hsds_password``,
+        ``hsds_bucket``, ``hsds_subtree`` (``"a/b"``) and ``hsds_interval`` (seconds) from
+        ``settings`` (any object; missing or None attributes fall back to the environment:
+        ``DRANSPOSE_HSDS_<NAME>``, then h5pyd's ``HS_ENDPOINT``/``HS_USERNAME``/
+        ``HS_PASSWORD``/``HS_BUCKET``).
+        """
+        import os
+
+        def get(name: str, *env: str) -> Any:
+            value = getattr(settings, f"hsds_{name}", None)
+            if value is None:
+                for var in (f"DRANSPOSE_HSDS_{name.upper()}", *env):
+                    if os.environ.get(var):
+                        return os.environ[var]
+            return value
+
+        domain = get("domain")
+        if not domain:
+            return None
+        kwargs = {k: v for k, v in {
+            "endpoint": get("endpoint", "HS_ENDPOINT"),
+            "username": get("username", "HS_USERNAME"),
+            "password": get("password", "HS_PASSWORD"),
+            "bucket": get("bucket", "HS_BUCKET"),
+        }.items() if v}
+        subtree = get("subtree") or ""
+        if isinstance(subtree, str):
+            subtree = [p for p in subtree.split("/") if p]
+        return cls(source, str(domain), subtree=subtree,
+                   interval=float(get("interval") or 2.0), **kwargs)
+
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Sync every ``interval`` seconds in a daemon thread until :meth:`finish`/`stop`."""

@@ -4,7 +4,8 @@ Thin handlers: each takes the source's lock once, resolves the object, builds th
 copies the selected values, releases the lock, then encodes. Write methods on these paths
 get 405 from the router (path matches, method does not). Every refusal is a 4xx; an
 unexpected failure while serving a value is logged and answered with 400, never 5xx (h5pyd
-retries 5xx with back-off for minutes). CORS headers on every response; OPTIONS preflights
+retries 5xx with back-off for minutes). Values are compressed only when it pays (see
+:func:`encoding.maybe_gzip`: never for loopback clients). CORS headers on every response; OPTIONS preflights
 are answered here, so mounting does not need an app-wide middleware.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Callable, Coroutine, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +24,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from dranspose.hdfrest import documents, values
-from dranspose.hdfrest.encoding import BINARY_MEDIA, JSON_MEDIA, dumps, jsonable, wants_binary
+from dranspose.hdfrest.encoding import (
+    BINARY_MEDIA,
+    JSON_MEDIA,
+    dumps,
+    dumps_value,
+    maybe_gzip,
+    wants_binary,
+)
 from dranspose.hdfrest.errors import HdfRestError, NotFound
 from dranspose.hdfrest.ids import COLLECTIONS, kind_of
 from dranspose.hdfrest.selection import parse_post_body, parse_select
@@ -54,7 +62,7 @@ def error_response(status: int, message: str) -> Response:
 class HdfRoute(APIRoute):
     """Route class: CORS on every response, OPTIONS preflight, errors mapped to 4xx."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def wrapped(request: Request) -> Response:
@@ -237,30 +245,33 @@ def build_router(source: Any) -> APIRouter:
             doc = {"type": node.view.type_json}
         return json_response(doc)
 
-    def read_value(obj_id: str, accept: str | None,
+    def read_value(obj_id: str, request: Request,
                    selector: Callable[[tuple[int, ...]], Any]) -> Response:
         with src.locked() as publish:
             node = resolve(publish, obj_id, "datasets")
             view = node.view
             assert view is not None
             data = values.read(view, selector(view.shape))
-        if wants_binary(accept) and not view.vlen:
-            return Response(data.tobytes(), media_type=BINARY_MEDIA)
-        return json_response({"value": jsonable(data)})
+        if wants_binary(request.headers.get("accept")) and not view.vlen:
+            body, media = data.tobytes(), BINARY_MEDIA
+        else:
+            body, media = dumps_value(data), JSON_MEDIA
+        del data
+        client = request.client.host if request.client else None
+        body, headers = maybe_gzip(body, request.headers.get("accept-encoding"), client)
+        return Response(body, media_type=media, headers=headers)
 
     @router.api_route("/datasets/{obj_id}/value", methods=["GET", "OPTIONS"])
     def get_value(obj_id: str, request: Request) -> Response:
         select = request.query_params.get("select")
-        return read_value(obj_id, request.headers.get("accept"),
-                          lambda shape: parse_select(select, shape))
+        return read_value(obj_id, request, lambda shape: parse_select(select, shape))
 
     @router.api_route("/datasets/{obj_id}/value", methods=["POST"])
     async def post_value(obj_id: str, request: Request) -> Response:
         body = await request.body()
         ctype = request.headers.get("content-type")
         return await run_in_threadpool(
-            read_value, obj_id, request.headers.get("accept"),
-            lambda shape: parse_post_body(body, ctype, shape))
+            read_value, obj_id, request, lambda shape: parse_post_body(body, ctype, shape))
 
     @router.api_route("/acls/{user}", methods=methods)
     def get_acl(user: str) -> Response:

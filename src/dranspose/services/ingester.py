@@ -26,6 +26,7 @@ from dranspose.config import Settings
 from dranspose.errors import ProtocolError
 from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
+from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import framing
 from dranspose.transport.sockets import bind
 
@@ -40,7 +41,7 @@ class StreamSpec:
 
     name: str
     upstream_url: str
-    pattern: str  # "PULL" or "SUB" (connect, like the devices expect)
+    pattern: str  # "PULL" or "SUB" (connect, like the devices expect), "TCP" (client), "HTTP" (server)
     make_cutter: Callable[[], StreamCutter]
 
 
@@ -48,7 +49,7 @@ class StreamSpec:
 class _Stream:
     spec: StreamSpec
     cutter: StreamCutter
-    socket: zmq.Socket
+    upstream: Upstream
     units: collections.deque[Unit] = field(default_factory=collections.deque)
     routes: collections.deque[tuple[int, tuple[str, ...]]] = field(default_factory=collections.deque)
     waiting_for_start: bool = True
@@ -75,17 +76,12 @@ class Ingester(Component):
         self.url = bind(self.router, settings.ingester_url)
         self.streams: dict[str, _Stream] = {}
         for spec in streams:
-            sock = self.ctx.socket(zmq.SUB if spec.pattern == "SUB" else zmq.PULL)
-            if spec.pattern == "SUB":
-                sock.setsockopt(zmq.SUBSCRIBE, b"")
-            sock.setsockopt(zmq.RCVHWM, 10000)
-            sock.connect(spec.upstream_url)
             cutter = spec.make_cutter()
-            self.streams[spec.name] = _Stream(spec, cutter, sock, waiting_for_start=cutter.has_start)
+            upstream = open_upstream(self.ctx, spec.upstream_url, spec.pattern)
+            self.streams[spec.name] = _Stream(spec, cutter, upstream, waiting_for_start=cutter.has_start)
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
         self.recorder: Any = None
-        self._sock_to_stream = {s.socket: s for s in self.streams.values()}
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -163,7 +159,10 @@ class Ingester(Component):
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
-        parts = s.socket.recv_multipart(copy=False)
+        for parts in s.upstream.receive():
+            self._cut(s, parts)
+
+    def _cut(self, s: _Stream, parts: list[Any]) -> None:
         try:
             units = s.cutter.feed(parts)
         except ProtocolError as exc:
@@ -236,27 +235,30 @@ class Ingester(Component):
         poller = zmq.Poller()
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.router, zmq.POLLIN)
-        registered: set[zmq.Socket] = set()
+        registered: dict[Any, _Stream] = {}
         while not self.stopping.is_set():
             for s in self.streams.values():
-                want = len(s.units) < UNIT_QUEUE_LIMIT and (bool(s.routes) or (s.waiting_for_start and not s.units))
-                if want and s.socket not in registered:
-                    poller.register(s.socket, zmq.POLLIN)
-                    registered.add(s.socket)
-                elif not want and s.socket in registered:
-                    poller.unregister(s.socket)
-                    registered.discard(s.socket)
+                s.upstream.maintain()
+                src = s.upstream.pollable
+                want = src is not None and len(s.units) < UNIT_QUEUE_LIMIT and (
+                    bool(s.routes) or (s.waiting_for_start and not s.units)
+                )
+                for old in [k for k, v in registered.items() if v is s and (k is not src or not want)]:
+                    poller.unregister(old)
+                    del registered[old]
+                if want and src not in registered:
+                    poller.register(src, zmq.POLLIN)
+                    registered[src] = s
             ready = dict(poller.poll(100))
             if self.control_socket in ready:
                 self.handle_control()
             if self.router in ready:
                 self._handle_ping()
-            for sock in registered:
-                if sock in ready:
-                    s = self._sock_to_stream[sock]
+            for src, s in list(registered.items()):
+                if src in ready or (hasattr(src, "fileno") and src.fileno() in ready):
                     for _ in range(64):  # drain a burst, then look at control again
                         self._receive(s)
-                        if len(s.units) >= UNIT_QUEUE_LIMIT or not sock.poll(0):
+                        if len(s.units) >= UNIT_QUEUE_LIMIT or not s.upstream.has_more():
                             break
             for s in self.streams.values():
                 if s.units and s.routes:
@@ -268,5 +270,5 @@ class Ingester(Component):
             self.recorder.close()
             self.recorder = None
         for s in self.streams.values():
-            s.socket.close(linger=0)
+            s.upstream.close()
         self.router.close(linger=0)

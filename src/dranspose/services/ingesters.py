@@ -24,6 +24,9 @@ INGESTER_CLASSES: dict[str, tuple[str, str | None, str]] = {
     "ZmqSubAlbaemIngester": ("SUB", "dranspose.protocols.albaem", "albaem"),
     "ZmqPullAlbaemIngester": ("PULL", "dranspose.protocols.albaem", "albaem"),
     "ZmqSubLecroyIngester": ("SUB", "dranspose.protocols.lecroy", "lecroy_9fwdWp6Rq7"),
+    "TcpPcapIngester": ("TCP", "dranspose.protocols.positioncap", "PCAP_RAW"),
+    "HttpSardanaIngester": ("HTTP", "dranspose.protocols.sardana", "sardana"),
+    "http_ingester": ("HTTP", "dranspose.protocols.sardana", "sardana"),
     "ZmqPullIngester": ("PULL", None, "raw"),
     "ZmqSubIngester": ("SUB", None, "raw"),
 }

@@ -1,0 +1,171 @@
+"""Where an ingester's stream comes from: a ZeroMQ PULL/SUB socket (connect), a TCP client
+(PandA position capture) or an HTTP server (Sardana POSTs).
+
+Each upstream exposes ``pollable`` (registered in the ingester's ``zmq.Poller``),
+``receive() -> list of messages`` (each message a list of frames, handed to the cutter) and
+``close()``. ZeroMQ frames are received with ``copy=False`` and passed on untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Any, Callable, Protocol
+from urllib.parse import urlsplit
+
+import zmq
+
+from dranspose.errors import ConfigError, ProtocolError
+
+log = logging.getLogger(__name__)
+
+Message = list[Any]
+
+
+class Upstream(Protocol):
+    pollable: Any
+
+    def receive(self) -> list[Message]: ...
+
+    def has_more(self) -> bool: ...
+
+    def maintain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ZmqUpstream:
+    """A PULL or SUB socket connected to the device (SUB subscribes to everything)."""
+
+    def __init__(self, ctx: zmq.Context, url: str, pattern: str) -> None:
+        self.pollable = ctx.socket(zmq.SUB if pattern == "SUB" else zmq.PULL)
+        if pattern == "SUB":
+            self.pollable.setsockopt(zmq.SUBSCRIBE, b"")
+        self.pollable.setsockopt(zmq.RCVHWM, 10000)
+        self.pollable.connect(url)
+
+    def receive(self) -> list[Message]:
+        return [self.pollable.recv_multipart(copy=False)]
+
+    def has_more(self) -> bool:
+        return bool(self.pollable.poll(0))
+
+    def maintain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.pollable.close(linger=0)
+
+
+class TcpUpstream:
+    """A TCP client (PandA position capture): sends the options line on connect, splits the
+    byte stream into messages, reconnects every second after the device closes."""
+
+    def __init__(self, url: str) -> None:
+        from dranspose.protocols import positioncap
+
+        parts = urlsplit(url if "://" in url else f"tcp://{url}")
+        if not parts.hostname:
+            raise ConfigError(f"TCP upstream {url!r} needs tcp://host:port")
+        self.address = (parts.hostname, parts.port or positioncap.DEFAULT_PORT)
+        self._module = positioncap
+        self.pollable: Any = None
+        self._next_try = 0.0
+        self.maintain()
+
+    def _connect(self) -> None:
+        sock = socket.create_connection(self.address, timeout=2)
+        sock.sendall(self._module.OPTIONS_LINE)
+        sock.setblocking(False)
+        self.pollable = sock
+        self.splitter = self._module.PositionCapSplitter(expect_ok=True)
+        log.info("connected to position capture at %s:%d", *self.address)
+
+    def maintain(self) -> None:
+        if self.pollable is None and time.monotonic() >= self._next_try:
+            try:
+                self._connect()
+            except OSError as exc:
+                self._next_try = time.monotonic() + 1.0
+                log.warning("cannot connect to %s:%d (%s); retrying", *self.address, exc)
+
+    def receive(self) -> list[Message]:
+        try:
+            chunk = self.pollable.recv(1 << 16)
+        except BlockingIOError:
+            return []
+        except OSError as exc:
+            chunk = b""
+            log.warning("position capture connection failed: %s", exc)
+        if not chunk:
+            self.close()
+            self._next_try = time.monotonic() + 1.0
+            return []
+        return [[m] for m in self.splitter.feed(chunk)]
+
+    def has_more(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self.pollable is not None:
+            self.pollable.close()
+            self.pollable = None
+
+
+class HttpUpstream:
+    """An HTTP server receiving POSTs (Sardana); messages reach the data loop over inproc."""
+
+    def __init__(self, ctx: zmq.Context, url: str, make_message: Callable[[str, bytes], list[bytes] | None]) -> None:
+        from fastapi import FastAPI, Request
+        from fastapi.responses import JSONResponse
+
+        from dranspose.services.http import BackgroundServer
+
+        parts = urlsplit(url)
+        inproc = f"inproc://http-upstream-{id(self)}"
+        self.pollable = ctx.socket(zmq.PULL)
+        self.pollable.bind(inproc)
+        push = ctx.socket(zmq.PUSH)
+        push.connect(inproc)
+        app = FastAPI(title="dranspose HTTP ingester")
+
+        @app.post("/{path:path}")
+        async def receive(path: str, request: Request) -> JSONResponse:
+            try:
+                message = make_message("/" + path, await request.body())
+            except ProtocolError as exc:
+                return JSONResponse({"detail": str(exc)}, status_code=422)
+            if message is not None:
+                push.send_multipart(message)
+            return JSONResponse({"accepted": message is not None})
+
+        self._push = push
+        self.server = BackgroundServer(app, parts.hostname or "127.0.0.1", parts.port or 0).start()
+        self.url = self.server.url
+
+    def receive(self) -> list[Message]:
+        return [self.pollable.recv_multipart(copy=False)]
+
+    def has_more(self) -> bool:
+        return bool(self.pollable.poll(0))
+
+    def maintain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.server.stop()
+        self._push.close(linger=0)
+        self.pollable.close(linger=0)
+
+
+def open_upstream(ctx: zmq.Context, url: str, pattern: str) -> Upstream:
+    if pattern in ("PULL", "SUB"):
+        return ZmqUpstream(ctx, url, pattern)
+    if pattern == "TCP":
+        return TcpUpstream(url)
+    if pattern == "HTTP":
+        from dranspose.protocols import sardana
+
+        return HttpUpstream(ctx, url, sardana.message_from_request)
+    raise ConfigError(f"unknown upstream socket pattern {pattern!r}")
