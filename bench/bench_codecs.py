@@ -17,6 +17,7 @@ ratios (peer time / our time, > 1 = we are faster).
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 import gzip
 import os
 import statistics
@@ -88,7 +89,8 @@ def main() -> None:
     seconds = 1.0 if args.quick else 6.0
     print(f"backend={backend.NAME}  bitshuffle {bitshuffle.__version__} "
           f"(OpenMP default threads; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-          f"cores={os.cpu_count()}, AVX2={bitshuffle.using_AVX2()})  cbor2 {cbor2.__version__ if hasattr(cbor2, '__version__') else ''}")
+          f"cores={os.cpu_count()}, AVX2={bitshuffle.using_AVX2()})  cbor2 {metadata.version('cbor2')}")
+    load0 = tuple(round(x, 2) for x in os.getloadavg())
     rows = []
     for name, img in frames().items():
         blob = bslz4_compress(img)
@@ -121,6 +123,8 @@ def main() -> None:
         ta, tb, r = pairs(ours_s2, peer_s2, seconds)
         rows.append((f"stream2 image {name}", "ours nthreads=2", ta, tb, r))
 
+    print(f"load average before/after: {load0} / {tuple(round(x, 2) for x in os.getloadavg())} "
+          "(a loaded machine distorts multi-threaded timings: OpenMP fork-join waits for descheduled threads)")
     print(f"{'case':40s} {'ours':18s} {'ours ms':>9s} {'peer ms':>9s} {'peer/ours':>10s}")
     for case, who, ta, tb, r in rows:
         print(f"{case:40s} {who:18s} {ta * 1e3:9.3f} {tb * 1e3:9.3f} {r:9.2f}x")

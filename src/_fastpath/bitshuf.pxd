@@ -9,7 +9,7 @@ scatter 8 bytes.
 """
 
 from libc.stdint cimport uint8_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cdef extern from *:
     """
@@ -108,7 +108,7 @@ cdef inline void shuffle_block(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
 
 cdef inline void unshuffle_block(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
                                  Py_ssize_t s, uint8_t* scratch) noexcept nogil:
-    """Bit planes -> elements. ``scratch`` holds ``n * s`` bytes (used when ``s > 1``)."""
+    """Bit planes -> elements. ``scratch`` holds ``n * s`` bytes (at least 1024)."""
     if DR_HAVE_SSE2 and n % 128 == 0 and s in (1, 2, 4, 8):
         unshuffle_sse2(src, dst, n, s, scratch)
     else:
@@ -124,36 +124,51 @@ cdef inline void _swap_bits(__m128i* v, int a, int b, int sh, __m128i m) noexcep
 
 cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, Py_ssize_t s,
                                 uint8_t* scratch) noexcept nogil:
-    """SSE2 unshuffle, ``n % 128 == 0``, ``s`` in 1, 2, 4, 8.
+    """SSE2 unshuffle, ``n % 128 == 0``, ``s`` in 1, 2, 4, 8; ``scratch`` >= ``128 * s`` bytes.
 
-    Stage 1, per byte index j and 16-byte column k of the 8 planes 8j..8j+7: transpose the
-    8x8 bit tiles of all 16 byte lanes at once (three swap rounds), then interleave the 8
-    vectors bytewise, which yields byte j of 128 consecutive elements ("byte plane" j).
-    Stage 2 interleaves the ``s`` byte planes into whole elements.
+    Works on groups of 128 elements (16 bytes of every bit plane). A group whose planes are
+    all zero (common in sparse detector frames) is a memset. Otherwise, per byte index j:
+    transpose the 8x8 bit tiles of the 16 byte lanes of planes 8j..8j+7 at once (three swap
+    rounds), then interleave the 8 vectors bytewise, giving byte j of the 128 elements; last,
+    interleave the ``s`` byte rows into whole elements.
     """
     cdef __m128i v[8]
     cdef __m128i a[8]
     cdef __m128i c[8]
+    cdef __m128i acc
     cdef __m128i m4 = _mm_set1_epi8(0x0F)
     cdef __m128i m2 = _mm_set1_epi8(0x33)
     cdef __m128i m1 = _mm_set1_epi8(0x55)
     cdef __m128i zero = _mm_setzero_si128()
     cdef Py_ssize_t nb = n >> 3, j, k, b, i
-    cdef uint8_t* plane
+    cdef unsigned int live
+    cdef uint8_t* row
+    cdef uint8_t* out
     cdef const uint8_t* sp
-    for j in range(s):
-        plane = dst if s == 1 else scratch + j * n
-        for k in range(0, nb, 16):
+    for k in range(0, nb, 16):
+        out = dst + 8 * k * s
+        live = 0
+        for j in range(s):
+            sp = src + 8 * j * nb + k
+            acc = _mm_or_si128(
+                _mm_or_si128(_mm_or_si128(_mm_loadu_si128(sp), _mm_loadu_si128(sp + nb)),
+                             _mm_or_si128(_mm_loadu_si128(sp + 2 * nb), _mm_loadu_si128(sp + 3 * nb))),
+                _mm_or_si128(_mm_or_si128(_mm_loadu_si128(sp + 4 * nb), _mm_loadu_si128(sp + 5 * nb)),
+                             _mm_or_si128(_mm_loadu_si128(sp + 6 * nb), _mm_loadu_si128(sp + 7 * nb))))
+            if _mm_movemask_epi8(_mm_cmpeq_epi8(acc, zero)) != 0xFFFF:
+                live |= 1 << j
+        if live == 0:
+            memset(out, 0, 128 * s)
+            continue
+        for j in range(s):
+            row = out if s == 1 else scratch + 128 * j
+            if not (live >> j) & 1:
+                for b in range(8):
+                    _mm_storeu_si128(row + 16 * b, zero)
+                continue
             sp = src + 8 * j * nb + k
             for b in range(8):
                 v[b] = _mm_loadu_si128(sp + b * nb)
-            c[0] = _mm_or_si128(_mm_or_si128(_mm_or_si128(v[0], v[1]), _mm_or_si128(v[2], v[3])),
-                                _mm_or_si128(_mm_or_si128(v[4], v[5]), _mm_or_si128(v[6], v[7])))
-            if _mm_movemask_epi8(_mm_cmpeq_epi8(c[0], zero)) == 0xFFFF:
-                # all 128 elements have a zero byte j (sparse detector frames): no transpose
-                for b in range(8):
-                    _mm_storeu_si128(plane + 8 * k + 16 * b, zero)
-                continue
             _swap_bits(v, 0, 4, 4, m4)
             _swap_bits(v, 1, 5, 4, m4)
             _swap_bits(v, 2, 6, 4, m4)
@@ -191,55 +206,71 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
             c[5] = _mm_unpackhi_epi32(v[2], v[6])
             c[6] = _mm_unpacklo_epi32(v[3], v[7])
             c[7] = _mm_unpackhi_epi32(v[3], v[7])
+            if live == 1 and (s == 2 or s == 4):
+                # only the low bytes are nonzero (small counts): zero-extend straight out
+                for b in range(8):
+                    a[0] = _mm_unpacklo_epi8(c[b], zero)
+                    a[1] = _mm_unpackhi_epi8(c[b], zero)
+                    if s == 2:
+                        _mm_storeu_si128(out + 32 * b, a[0])
+                        _mm_storeu_si128(out + 32 * b + 16, a[1])
+                    else:
+                        _mm_storeu_si128(out + 64 * b, _mm_unpacklo_epi16(a[0], zero))
+                        _mm_storeu_si128(out + 64 * b + 16, _mm_unpackhi_epi16(a[0], zero))
+                        _mm_storeu_si128(out + 64 * b + 32, _mm_unpacklo_epi16(a[1], zero))
+                        _mm_storeu_si128(out + 64 * b + 48, _mm_unpackhi_epi16(a[1], zero))
+                break
             for b in range(8):
-                _mm_storeu_si128(plane + 8 * k + 16 * b, c[b])
-    if s == 2:
-        for i in range(0, n, 16):
-            a[0] = _mm_loadu_si128(scratch + i)
-            a[1] = _mm_loadu_si128(scratch + n + i)
-            _mm_storeu_si128(dst + 2 * i, _mm_unpacklo_epi8(a[0], a[1]))
-            _mm_storeu_si128(dst + 2 * i + 16, _mm_unpackhi_epi8(a[0], a[1]))
-    elif s == 4:
-        for i in range(0, n, 16):
-            a[0] = _mm_loadu_si128(scratch + i)
-            a[1] = _mm_loadu_si128(scratch + n + i)
-            a[2] = _mm_loadu_si128(scratch + 2 * n + i)
-            a[3] = _mm_loadu_si128(scratch + 3 * n + i)
-            v[0] = _mm_unpacklo_epi8(a[0], a[1])
-            v[1] = _mm_unpackhi_epi8(a[0], a[1])
-            v[2] = _mm_unpacklo_epi8(a[2], a[3])
-            v[3] = _mm_unpackhi_epi8(a[2], a[3])
-            _mm_storeu_si128(dst + 4 * i, _mm_unpacklo_epi16(v[0], v[2]))
-            _mm_storeu_si128(dst + 4 * i + 16, _mm_unpackhi_epi16(v[0], v[2]))
-            _mm_storeu_si128(dst + 4 * i + 32, _mm_unpacklo_epi16(v[1], v[3]))
-            _mm_storeu_si128(dst + 4 * i + 48, _mm_unpackhi_epi16(v[1], v[3]))
-    elif s == 8:
-        for i in range(0, n, 16):
-            for b in range(8):
-                a[b] = _mm_loadu_si128(scratch + b * n + i)
-            v[0] = _mm_unpacklo_epi8(a[0], a[1])
-            v[1] = _mm_unpackhi_epi8(a[0], a[1])
-            v[2] = _mm_unpacklo_epi8(a[2], a[3])
-            v[3] = _mm_unpackhi_epi8(a[2], a[3])
-            v[4] = _mm_unpacklo_epi8(a[4], a[5])
-            v[5] = _mm_unpackhi_epi8(a[4], a[5])
-            v[6] = _mm_unpacklo_epi8(a[6], a[7])
-            v[7] = _mm_unpackhi_epi8(a[6], a[7])
-            # v[0]: elements i..i+7, bytes (0,1); v[2]: bytes (2,3); v[4]: (4,5); v[6]: (6,7)
-            a[0] = _mm_unpacklo_epi16(v[0], v[2])
-            a[1] = _mm_unpackhi_epi16(v[0], v[2])
-            a[2] = _mm_unpacklo_epi16(v[1], v[3])
-            a[3] = _mm_unpackhi_epi16(v[1], v[3])
-            a[4] = _mm_unpacklo_epi16(v[4], v[6])
-            a[5] = _mm_unpackhi_epi16(v[4], v[6])
-            a[6] = _mm_unpacklo_epi16(v[5], v[7])
-            a[7] = _mm_unpackhi_epi16(v[5], v[7])
-            # a[0]: elements i..i+3 bytes 0-3; a[4]: elements i..i+3 bytes 4-7
-            _mm_storeu_si128(dst + 8 * i, _mm_unpacklo_epi32(a[0], a[4]))
-            _mm_storeu_si128(dst + 8 * i + 16, _mm_unpackhi_epi32(a[0], a[4]))
-            _mm_storeu_si128(dst + 8 * i + 32, _mm_unpacklo_epi32(a[1], a[5]))
-            _mm_storeu_si128(dst + 8 * i + 48, _mm_unpackhi_epi32(a[1], a[5]))
-            _mm_storeu_si128(dst + 8 * i + 64, _mm_unpacklo_epi32(a[2], a[6]))
-            _mm_storeu_si128(dst + 8 * i + 80, _mm_unpackhi_epi32(a[2], a[6]))
-            _mm_storeu_si128(dst + 8 * i + 96, _mm_unpacklo_epi32(a[3], a[7]))
-            _mm_storeu_si128(dst + 8 * i + 112, _mm_unpackhi_epi32(a[3], a[7]))
+                _mm_storeu_si128(row + 16 * b, c[b])
+        if live == 1 and (s == 2 or s == 4):
+            continue
+        if s == 2:
+            for i in range(0, 128, 16):
+                a[0] = _mm_loadu_si128(scratch + i)
+                a[1] = _mm_loadu_si128(scratch + 128 + i)
+                _mm_storeu_si128(out + 2 * i, _mm_unpacklo_epi8(a[0], a[1]))
+                _mm_storeu_si128(out + 2 * i + 16, _mm_unpackhi_epi8(a[0], a[1]))
+        elif s == 4:
+            for i in range(0, 128, 16):
+                a[0] = _mm_loadu_si128(scratch + i)
+                a[1] = _mm_loadu_si128(scratch + 128 + i)
+                a[2] = _mm_loadu_si128(scratch + 256 + i)
+                a[3] = _mm_loadu_si128(scratch + 384 + i)
+                v[0] = _mm_unpacklo_epi8(a[0], a[1])
+                v[1] = _mm_unpackhi_epi8(a[0], a[1])
+                v[2] = _mm_unpacklo_epi8(a[2], a[3])
+                v[3] = _mm_unpackhi_epi8(a[2], a[3])
+                _mm_storeu_si128(out + 4 * i, _mm_unpacklo_epi16(v[0], v[2]))
+                _mm_storeu_si128(out + 4 * i + 16, _mm_unpackhi_epi16(v[0], v[2]))
+                _mm_storeu_si128(out + 4 * i + 32, _mm_unpacklo_epi16(v[1], v[3]))
+                _mm_storeu_si128(out + 4 * i + 48, _mm_unpackhi_epi16(v[1], v[3]))
+        elif s == 8:
+            for i in range(0, 128, 16):
+                for b in range(8):
+                    a[b] = _mm_loadu_si128(scratch + 128 * b + i)
+                v[0] = _mm_unpacklo_epi8(a[0], a[1])
+                v[1] = _mm_unpackhi_epi8(a[0], a[1])
+                v[2] = _mm_unpacklo_epi8(a[2], a[3])
+                v[3] = _mm_unpackhi_epi8(a[2], a[3])
+                v[4] = _mm_unpacklo_epi8(a[4], a[5])
+                v[5] = _mm_unpackhi_epi8(a[4], a[5])
+                v[6] = _mm_unpacklo_epi8(a[6], a[7])
+                v[7] = _mm_unpackhi_epi8(a[6], a[7])
+                # v[0]: elements i..i+7, bytes (0,1); v[2]: bytes (2,3); v[4]: (4,5); v[6]: (6,7)
+                a[0] = _mm_unpacklo_epi16(v[0], v[2])
+                a[1] = _mm_unpackhi_epi16(v[0], v[2])
+                a[2] = _mm_unpacklo_epi16(v[1], v[3])
+                a[3] = _mm_unpackhi_epi16(v[1], v[3])
+                a[4] = _mm_unpacklo_epi16(v[4], v[6])
+                a[5] = _mm_unpackhi_epi16(v[4], v[6])
+                a[6] = _mm_unpacklo_epi16(v[5], v[7])
+                a[7] = _mm_unpackhi_epi16(v[5], v[7])
+                # a[0]: elements i..i+3 bytes 0-3; a[4]: elements i..i+3 bytes 4-7
+                _mm_storeu_si128(out + 8 * i, _mm_unpacklo_epi32(a[0], a[4]))
+                _mm_storeu_si128(out + 8 * i + 16, _mm_unpackhi_epi32(a[0], a[4]))
+                _mm_storeu_si128(out + 8 * i + 32, _mm_unpacklo_epi32(a[1], a[5]))
+                _mm_storeu_si128(out + 8 * i + 48, _mm_unpackhi_epi32(a[1], a[5]))
+                _mm_storeu_si128(out + 8 * i + 64, _mm_unpacklo_epi32(a[2], a[6]))
+                _mm_storeu_si128(out + 8 * i + 80, _mm_unpackhi_epi32(a[2], a[6]))
+                _mm_storeu_si128(out + 8 * i + 96, _mm_unpacklo_epi32(a[3], a[7]))
+                _mm_storeu_si128(out + 8 * i + 112, _mm_unpackhi_epi32(a[3], a[7]))

@@ -49,7 +49,6 @@ cdef inline int lz4_decode(const uint8_t* src, Py_ssize_t srclen, uint8_t* dst,
                            Py_ssize_t dstlen, Py_ssize_t* errpos) noexcept nogil:
     cdef Py_ssize_t ip = 0, op = 0, lit, mlen, offset, d, k
     cdef unsigned int token, b
-    cdef uint64_t w
     cdef uint8_t* ref
     if srclen == 0 and dstlen == 0:
         return LZ4_OK
@@ -122,20 +121,14 @@ cdef inline int lz4_decode(const uint8_t* src, Py_ssize_t srclen, uint8_t* dst,
         elif offset == 1:
             memset(dst + op, ref[0], mlen)
         else:
-            # overlapping copy: the first d bytes byte by byte, then 8-byte chunks at a
-            # distance d (a multiple of offset, >= 8) which repeat the same pattern
-            d = offset
-            while d < 8:
-                d += offset
+            # overlapping copy: [ref, op + k) repeats with period `offset`, so a chunk of up
+            # to offset + k bytes can be copied from ref to op + k without overlap while k
+            # stays a multiple of the period; chunks double, O(log) memcpy calls
             k = 0
-            while k < mlen and k < d:
-                dst[op + k] = ref[k]
-                k += 1
-            while k + 8 <= mlen:
-                memcpy(&w, dst + op + k - d, 8)
-                memcpy(dst + op + k, &w, 8)
-                k += 8
             while k < mlen:
-                dst[op + k] = dst[op + k - d]
-                k += 1
+                d = offset + k
+                if d > mlen - k:
+                    d = mlen - k
+                memcpy(dst + op + k, ref, d)
+                k += d
         op += mlen

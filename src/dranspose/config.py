@@ -40,9 +40,6 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("redis_url", "REDIS_URL", "SERVICE_REDIS_DSN"))
     log_level: str = Field("INFO", validation_alias=_env("log_level", "LOG_LEVEL"))
     build_meta_file: str | None = Field(None, validation_alias=_env("build_meta_file", "BUILD_META_FILE"))
-    advertise_host: str | None = Field(
-        None, validation_alias=_env("advertise_host"), description="host name other components use to reach this one"
-    )
 
     # ingester
     ingester_name: str | None = Field(None, validation_alias=_env("ingester_name", "INGESTER_NAME"))
@@ -68,6 +65,18 @@ class Settings(BaseSettings):
         validation_alias=_env("pickle_allow"),
         description="extra modules ('pkg' or 'module:Name') the reducer may unpickle from results",
     )
+
+    feedback_url: str | None = Field(
+        None, validation_alias=_env("feedback_url"), description="reducer: also publish feedback on this ZeroMQ PUB address"
+    )
+    # mirroring publish into HSDS (reducer); unset domain = no mirror
+    hsds_domain: str | None = Field(None, validation_alias=_env("hsds_domain"))
+    hsds_endpoint: str | None = Field(None, validation_alias=_env("hsds_endpoint", "HS_ENDPOINT"))
+    hsds_username: str | None = Field(None, validation_alias=_env("hsds_username", "HS_USERNAME"))
+    hsds_password: str | None = Field(None, validation_alias=_env("hsds_password", "HS_PASSWORD"))
+    hsds_bucket: str | None = Field(None, validation_alias=_env("hsds_bucket", "HS_BUCKET"))
+    hsds_subtree: str | None = Field(None, validation_alias=_env("hsds_subtree"))
+    hsds_interval: float | None = Field(None, validation_alias=_env("hsds_interval"))
 
     # timing
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))

@@ -197,3 +197,42 @@ def test_malformed_ingester_input_is_counted(redis_url: str, upstreams: dict[str
         assert status["errors"]["ingester:det-ingester"]["malformed"] == 2
     finally:
         cluster.stop()
+
+
+def test_reducer_feedback_reaches_an_sse_subscriber_in_order(redis_url: str, upstreams: dict[str, Upstream]) -> None:
+    import json
+    import threading
+
+    import httpx
+
+    cluster = Cluster(redis_url, WORKER, "tests.payloads.recording:FeedbackReducer",
+                      {"a": (upstreams["a"].url, passthrough())}, nworkers=1, reducer_http=True).start()
+    try:
+        n = 10
+        got: list[dict] = []
+        url = cluster.reducer.http.url + "/feedback"
+        connected = threading.Event()
+
+        def listen() -> None:
+            with httpx.stream("GET", url, timeout=30) as r:
+                connected.set()
+                for line in r.iter_lines():
+                    if line.startswith("data:"):
+                        got.append(json.loads(line[5:]))
+                        if len(got) == n + 2:
+                            return
+
+        t = threading.Thread(target=listen, daemon=True)
+        t.start()
+        assert connected.wait(10)
+        cluster.set_mapping({"a": [vw(0) for _ in range(n)]})  # one constraint: results arrive in order
+        for i in range(n + 2):
+            upstreams["a"].send(b"m%d" % i)
+        cluster.wait_finished()
+        t.join(10)
+        assert [m["message"]["event"] for m in got] == list(range(n + 2))
+        assert [m["seq"] for m in got] == list(range(1, n + 3))
+        state = cluster.get("/api/v1/config")["reducer"]
+        assert state["feedback_sse"].endswith("/feedback")
+    finally:
+        cluster.stop()

@@ -180,3 +180,50 @@ def test_public_names_use_the_active_backend():
     assert codecs.bslz4_decompress(blob, "uint32", [10, 10], out=out, nthreads=2) is out
     np.testing.assert_array_equal(codecs.lz4_decompress(codecs.lz4_compress(x), np.uint32, (10, 10)), x)
     assert issubclass(codecs.CorruptFrameError, ValueError)
+
+
+@pytest.mark.parametrize("dtype", ["u1", "<u2", "<u4", "<u8"])
+def test_sparse_and_small_value_patterns(be, dtype):
+    """Exercise the SIMD special cases: all-zero groups, low-byte-only groups, mixed."""
+    rng = np.random.default_rng(11)
+    dt = np.dtype(dtype)
+    n = 2048 * 3 + 128 * 5 + 8 * 3 + 5
+    big = np.iinfo(dt).max
+    patterns = {
+        "zeros": np.zeros(n, dt),
+        "small": rng.integers(0, 4, n).astype(dt),
+        "sparse-gaps": np.where(rng.random(n) < 0.01, big, 0).astype(dt),
+        "mixed": np.where(rng.random(n) < 0.3, rng.integers(0, 200, n), 0).astype(dt),
+    }
+    patterns["mixed"][1000:1100] = big
+    for name, x in patterns.items():
+        blob = cb.compress(be, x)
+        for nthreads in (1, 2):
+            got = cb.decompress(be, blob, dt, (n,), nthreads=nthreads)
+            assert got.tobytes() == x.tobytes(), name
+        shuffled = np.empty(x.nbytes, np.uint8)
+        back = np.empty(x.nbytes, np.uint8)
+        be.bitshuffle_into(x.view(np.uint8), shuffled, dt.itemsize, 2048)
+        be.bitunshuffle_into(shuffled, back, dt.itemsize, 2048)
+        assert back.tobytes() == x.tobytes(), name
+
+
+def test_compiled_shuffle_equals_reference_bytes():
+    from dranspose import backend
+
+    found = backend.available()
+    rng = np.random.default_rng(12)
+    for s in (1, 2, 4, 8):
+        for n in (8, 128, 256 + 8, 2048, 2048 + 128 + 16):
+            for src in (rng.integers(0, 256, n * s, dtype=np.uint8),
+                        np.where(rng.random(n * s) < 0.9, 0, rng.integers(0, 4, n * s)).astype(np.uint8)):
+                outs = []
+                backs = []
+                for be in found.values():
+                    out = np.empty_like(src)
+                    be.bitshuffle_into(src, out, s, 2048)
+                    outs.append(out.tobytes())
+                    back = np.empty_like(src)
+                    be.bitunshuffle_into(src, back, s, 2048)  # src read as shuffled data
+                    backs.append(back.tobytes())
+                assert outs[0] == outs[1] and backs[0] == backs[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -72,6 +73,14 @@ def h5pyd018_python() -> Path:
     if _works(python):
         return python
     venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test processes: one creates, all reuse
+        if not _works(python):
+            _create_venv(venv, python)
+    return python
+
+
+def _create_venv(venv: Path, python: Path) -> None:
     steps = [
         [sys.executable, "-m", "venv", "--clear", str(venv)],
         [str(python), "-m", "pip", "install", "--quiet", f"h5pyd=={H5PYD_OLD}", "numpy<2"],
@@ -83,4 +92,3 @@ def h5pyd018_python() -> Path:
                         f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     if not _works(python):
         pytest.fail(f"h5pyd {H5PYD_OLD} venv at {venv} does not import h5pyd {H5PYD_OLD}")
-    return python

@@ -151,3 +151,42 @@ def test_example_client_stops_the_scan() -> None:
     assert len(stops) == 1
     lines = [json.loads(line) for line in out.splitlines()]
     assert lines[-1]["message"] == {"line": 6, "quality": "bad"}
+
+
+def test_subscriber_gets_every_message_in_order_during_a_replayed_scan(
+        captures: Path) -> None:
+    from dranspose.replay import replay
+    from tests.hdfrest import feedback_payload as payload
+
+    hub = FeedbackHub()
+    payload.HUB = hub
+    payload.EMITTED.clear()
+    app = FastAPI()
+    mount_feedback(app, hub)
+    got: list[dict[str, Any]] = []
+    with serve(app) as url:
+        def subscriber() -> None:
+            with httpx.stream("GET", url + "/feedback", timeout=60) as rsp:
+                data: list[str] = []
+                for line in rsp.iter_lines():
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif line == "" and data:
+                        env = json.loads("".join(data))
+                        data = []
+                        got.append(env)
+                        if env["message"].get("finished"):
+                            return
+
+        t = threading.Thread(target=subscriber)
+        t.start()
+        _wait(lambda: len(hub._subscribers) == 1)
+        summary = replay("tests.hdfrest.feedback_payload:Worker",
+                         "tests.hdfrest.feedback_payload:Reducer",
+                         [captures / "dump_xrd.cbors"], latency=0.002)
+        t.join(30)
+        hub.close()
+    assert summary.errors == 0 and summary.results == len(payload.EMITTED) > 5
+    assert [e["message"]["event"] for e in got[:-1]] == payload.EMITTED
+    assert [e["seq"] for e in got] == list(range(1, len(got) + 1))
+    assert got[-1]["message"] == {"finished": True}

@@ -110,3 +110,25 @@ def test_compress_only_when_it_pays() -> None:
     assert maybe_gzip(zeros, "identity", "10.1.2.3") == (zeros, {})  # not accepted
     assert maybe_gzip(noise, "gzip", "10.1.2.3") == (noise, {})  # does not shrink
     assert maybe_gzip(zeros[:1000], "gzip", "10.1.2.3") == (zeros[:1000], {})  # small
+
+
+def test_attrs_conventions() -> None:
+    from dranspose.hdfrest import tree
+
+    pub = {
+        "_attrs": {"root": 1},
+        "g": {"_attrs": {"own": "a", "both": "own"}, "v": 1},
+        "g_attrs": {"both": "sibling", "s": 2},
+        "d": np.arange(3),
+        "d_attrs": {"units": "mm", "nested": {"x": 1}, "none": None},
+        "x_attrs": 5,  # not a dict: an ordinary dataset
+        "orphan_attrs": {"a": 1},  # a dict ending in _attrs: never a link
+        3: "non-str key",
+    }
+    root = tree.root_node(pub)
+    assert [n.name for n in tree.children(root)] == ["g", "d", "x_attrs"]
+    assert [n for n, _ in tree.attributes(root)] == ["root"]
+    g = tree.child(root, "g")
+    assert {n: v.obj for n, v in tree.attributes(g)} == {"own": "a", "both": "sibling", "s": 2}
+    assert [n for n, _ in tree.attributes(tree.child(root, "d"))] == ["units"]
+    assert [n.path for n in tree.walk(pub)] == [("g",), ("d",), ("x_attrs",), ("g", "v")]

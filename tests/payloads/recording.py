@@ -62,3 +62,15 @@ class RecordingReducer:
 
     def finish(self, parameters: Any = None) -> None:
         self.finished = True
+
+
+class FeedbackReducer(RecordingReducer):
+    """Emits one feedback message per result through the reducer's hub (``context``)."""
+
+    def __init__(self, parameters: Any = None, context: Any = None, **kwargs: Any) -> None:
+        super().__init__(parameters, context, **kwargs)
+        self.feedback = context["feedback"]
+
+    def process_result(self, result: Any, parameters: Any = None) -> None:
+        super().process_result(result, parameters)
+        self.feedback.emit({"event": result.event_number, "worker": result.worker})

@@ -47,7 +47,7 @@ def domain(domain_name: str) -> dict[str, Any]:
         "lastModified": now,
         "limits": LIMITS,
         "compressors": [],
-        "version": "1.0.2",
+        "version": "1.0.2",  # the HSDS API level the clients were checked against
         "domain": domain_name,
     }
 

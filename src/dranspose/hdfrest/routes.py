@@ -122,18 +122,6 @@ def _domain(request: Request) -> str:
     return request.query_params.get("domain") or "/"
 
 
-def _bind_collection(fn: Callable[..., Response], collection: str) -> Callable[..., Response]:
-    """A handler with the collection fixed (FastAPI reads the remaining parameters)."""
-    if "name" in fn.__code__.co_varnames[: fn.__code__.co_argcount]:
-        def with_name(obj_id: str, name: str) -> Response:
-            return fn(collection, obj_id, name)
-        return with_name
-
-    def without_name(obj_id: str, request: Request) -> Response:
-        return fn(collection, obj_id, request)
-    return without_name
-
-
 def build_router(source: Any) -> APIRouter:
     """All HDF REST routes over ``source`` (an object with ``publish`` or a dict)."""
     src = PublishSource(source)
@@ -201,25 +189,28 @@ def build_router(source: Any) -> APIRouter:
             doc = documents.link(node)
         return json_response({"link": doc, "hrefs": []})
 
-    def get_attributes(collection: str, obj_id: str, request: Request) -> Response:
-        with_values = _flag(request, "IncludeData", "include_data")
-        with src.locked() as publish:
-            node = resolve(publish, obj_id, collection)
-            docs = [documents.attribute(n, v, with_values, position=i)
-                    for i, (n, v) in enumerate(attributes(node))]
-        return json_response({"attributes": docs, "hrefs": []})
+    def attribute_routes(collection: str) -> None:
+        def get_attributes(obj_id: str, request: Request) -> Response:
+            with_values = _flag(request, "IncludeData", "include_data")
+            with src.locked() as publish:
+                node = resolve(publish, obj_id, collection)
+                docs = [documents.attribute(n, v, with_values, position=i)
+                        for i, (n, v) in enumerate(attributes(node))]
+            return json_response({"attributes": docs, "hrefs": []})
 
-    def get_attribute(collection: str, obj_id: str, name: str) -> Response:
-        with src.locked() as publish:
-            node = resolve(publish, obj_id, collection)
-            doc = documents.attribute(name, attribute(node, name))
-        return json_response(doc)
+        def get_attribute(obj_id: str, name: str) -> Response:
+            with src.locked() as publish:
+                node = resolve(publish, obj_id, collection)
+                doc = documents.attribute(name, attribute(node, name))
+            return json_response(doc)
+
+        router.add_api_route(f"/{collection}/{{obj_id}}/attributes", get_attributes,
+                             methods=methods)
+        router.add_api_route(f"/{collection}/{{obj_id}}/attributes/{{name:path}}",
+                             get_attribute, methods=methods)
 
     for coll in ("groups", "datasets", "datatypes"):
-        router.add_api_route(f"/{coll}/{{obj_id}}/attributes",
-                             _bind_collection(get_attributes, coll), methods=methods)
-        router.add_api_route(f"/{coll}/{{obj_id}}/attributes/{{name:path}}",
-                             _bind_collection(get_attribute, coll), methods=methods)
+        attribute_routes(coll)
 
     @router.api_route("/datasets/{obj_id}", methods=methods)
     def get_dataset(obj_id: str, request: Request) -> Response:

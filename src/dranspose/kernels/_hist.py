@@ -176,6 +176,78 @@ def scatter_multi(
         )
 
 
+@njit(cache=True, nogil=True)
+def _run_chunk(
+    data: NDArray,  # type: ignore[type-arg]
+    variance: NDArray[np.float32],
+    bin0: NDArray[np.int32],
+    weights: NDArray[np.float32],
+    pixnorm: NDArray[np.float32],
+    acc_c: NDArray[np.float64],
+    start: int,
+    stop: int,
+    dynamic: bool,
+    error_model: int,
+    check_dummy: bool,
+    dummy: np.float32,
+    delta_dummy: np.float32,
+) -> None:
+    _zero(acc_c, dynamic, error_model)
+    sig = acc_c[0]
+    var = acc_c[1]
+    nrm = acc_c[2]
+    cnt = acc_c[3]
+    width = weights.shape[1]
+    for p in range(start, stop):
+        b = bin0[p]
+        if b < 0:
+            continue
+        v = np.float32(data[p])
+        if dynamic and _rejected(v, check_dummy, dummy, delta_dummy):
+            continue
+        if error_model == 2:
+            pv = max(np.float32(1.0), v)
+        elif error_model == 1:
+            pv = variance[p]
+        else:
+            pv = np.float32(0.0)
+        pn = pixnorm[p]
+        for k in range(width):
+            w = np.float64(weights[p, k])
+            sig[b + k] += v * w
+            if error_model != 0:
+                var[b + k] += pv * (w * w)
+            if dynamic:
+                nrm[b + k] += pn * w
+                cnt[b + k] += w
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def scatter_run(
+    data: NDArray,  # type: ignore[type-arg]
+    variance: NDArray[np.float32],
+    bin0: NDArray[np.int32],
+    weights: NDArray[np.float32],
+    pixnorm: NDArray[np.float32],
+    acc: NDArray[np.float64],
+    nchunks: int,
+    dynamic: bool,
+    error_model: int,
+    check_dummy: bool,
+    dummy: float,
+    delta_dummy: float,
+) -> None:
+    """Accumulate pixels split over a run of adjacent bins ``bin0[p] + k`` with weights
+    ``weights[p, k]`` (zero-padded; ``bin0 < 0``: unused; histograms have spare bins)."""
+    npix = data.shape[0]
+    step = (npix + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        _run_chunk(
+            data, variance, bin0, weights, pixnorm, acc[c], c * step, min(npix, (c + 1) * step),
+            dynamic, error_model, check_dummy, np.float32(dummy), np.float32(delta_dummy),
+        )
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def finalize(
     acc: NDArray[np.float64],
@@ -190,8 +262,9 @@ def finalize(
     sums: NDArray[np.float64],
 ) -> None:
     """Merge the private histograms; write intensity, sigma (if an error model) and the
-    merged sums ``sums[k, bin]`` (signal, variance, norm, count)."""
-    nbins = acc.shape[2]
+    merged sums ``sums[k, bin]`` (signal, variance, norm, count) for the first
+    ``intensity.shape[0]`` bins."""
+    nbins = intensity.shape[0]
     for b in prange(nbins):
         s = 0.0
         v = 0.0

@@ -107,6 +107,96 @@ def radial_thresholds(
 
 
 @njit(cache=True, nogil=True)
+def _sort_chunk(
+    data: NDArray,  # type: ignore[type-arg]
+    rcode: NDArray[np.int32],
+    start: int,
+    stop: int,
+    cursor: NDArray[np.int64],
+    buf: NDArray[np.float32],
+) -> None:
+    for p in range(start, stop):
+        r = rcode[p]
+        if r >= 0:
+            buf[cursor[r]] = np.float32(data[p])
+            cursor[r] += 1
+
+
+@njit(cache=True, nogil=True)
+def _bin_stats(
+    values: NDArray[np.float32],
+    iterations: int,
+    min_snr: np.float32,
+    adc_threshold: np.float32,
+) -> tuple[np.float32, np.float32, np.float32]:
+    """peakfinder8's iterated statistics of one radius bin -> (offset, sigma, threshold)."""
+    hi = np.float32(1e9)
+    lo = np.float32(-1e9)
+    offset = np.float32(0.0)
+    sigma = np.float32(0.0)
+    for _ in range(iterations):
+        total = 0.0
+        total2 = 0.0
+        count = 0.0
+        for v in values:
+            if v < hi and v > lo:
+                total += v
+                total2 += np.float64(v) * v
+                count += 1.0
+        if count == 0.0:
+            offset = np.float32(0.0)
+            sigma = np.float32(0.0)
+            hi = FLT_MAX
+            lo = FLT_MIN
+        else:
+            mean = total / count
+            var = total2 / count - mean * mean
+            offset = np.float32(mean)
+            sigma = np.float32(math.sqrt(var) if var >= 0.0 else 0.0)
+            hi = offset + min_snr * sigma
+            if hi < adc_threshold:
+                hi = adc_threshold
+            lo = offset - min_snr * sigma
+    return offset, sigma, hi
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def radial_thresholds_sorted(
+    data: NDArray,  # type: ignore[type-arg]
+    rcode: NDArray[np.int32],
+    chunk_start: NDArray[np.int64],
+    bin_start: NDArray[np.int64],
+    iterations: int,
+    min_snr: float,
+    adc_threshold: float,
+    cursor: NDArray[np.int64],
+    buf: NDArray[np.float32],
+    roffset: NDArray[np.float32],
+    rsigma: NDArray[np.float32],
+    rthreshold: NDArray[np.float32],
+) -> None:
+    """Same statistics as :func:`radial_thresholds` in two steps: a parallel pass copying the
+    usable pixels into ``buf`` grouped by radius bin (pixel order kept within a bin;
+    ``chunk_start[c, b]`` is where chunk ``c`` starts writing bin ``b``), then all iterations
+    of each bin on its cache-resident values, bins in parallel."""
+    nchunks = chunk_start.shape[0]
+    nbins = bin_start.shape[0] - 1
+    npix = data.shape[0]
+    step = (npix + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        for b in range(nbins):
+            cursor[c, b] = chunk_start[c, b]
+        _sort_chunk(data, rcode, c * step, min(npix, (c + 1) * step), cursor[c], buf)
+    snr = np.float32(min_snr)
+    adc = np.float32(adc_threshold)
+    for b in prange(nbins):
+        offset, sigma, hi = _bin_stats(buf[bin_start[b]: bin_start[b + 1]], iterations, snr, adc)
+        roffset[b] = offset
+        rsigma[b] = sigma
+        rthreshold[b] = hi
+
+
+@njit(cache=True, nogil=True)
 def _candidates_chunk(
     data: NDArray,  # type: ignore[type-arg]
     rcode: NDArray[np.int32],

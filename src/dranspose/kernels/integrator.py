@@ -127,14 +127,20 @@ class AzimuthalIntegrator:
         self._static_norm, self._static_count = _hist.static_sums(
             self._ptr, self._bins, self._coefs, self._pixnorm, self._nbins
         )
-        self._single = bool(np.all(np.diff(self._ptr) <= 1)) and bool(np.all(self._coefs == 1.0))
-        if self._single:
-            index = np.full(self._ptr.size - 1, -1, dtype=np.int32)
-            has = np.diff(self._ptr) == 1
+        counts = np.diff(self._ptr)
+        self._layout = "csr"
+        if bool(np.all(counts <= 1)) and bool(np.all(self._coefs == 1.0)):
+            self._layout = "single"
+            index = np.full(counts.size, -1, dtype=np.int32)
+            has = counts == 1
             index[has] = self._bins[self._ptr[:-1][has]]
             self._index = index
+        elif int(counts.max(initial=0)) <= 4 and self._runs_adjacent(counts):
+            self._layout = "run"
+        if self._layout != "csr":  # the compact layouts replace the general map
+            self._ptr = self._bins = self._coefs = np.zeros(0)
         self._nchunks_max = max(1, numba.config.NUMBA_NUM_THREADS)
-        self._acc = np.zeros((self._nchunks_max, 4, self._nbins), dtype=np.float64)
+        self._acc = np.zeros((self._nchunks_max, 4, self._nbins + 4), dtype=np.float64)
         self._sums = np.zeros((4, self._nbins), dtype=np.float64)
         self._no_variance = np.zeros(1, dtype=np.float32)
         for dt in warmup:
@@ -221,6 +227,24 @@ class AzimuthalIntegrator:
         else:
             self.azimuthal = None
 
+    def _runs_adjacent(self, counts: NDArray[np.int64]) -> bool:
+        """Convert a map whose pixels cover runs of <= 4 adjacent bins to the compact run
+        layout (bin0, weights[npix, K]): 4 + 4K bytes per pixel instead of 8 + 8 per entry.
+        Same float32 weights, so the same sums."""
+        width = int(counts.max(initial=1))
+        first = self._ptr[:-1]
+        bin0 = np.full(counts.size, -1, dtype=np.int32)
+        weights = np.zeros((counts.size, width), dtype=np.float32)
+        used = counts > 0
+        bin0[used] = self._bins[first[used]]
+        for k in range(width):
+            has = counts > k
+            if k and np.any(self._bins[first[has] + k] != bin0[has] + k):
+                return False
+            weights[has, k] = self._coefs[first[has] + k]
+        self._run_map = (bin0, weights)
+        return True
+
     # ------------------------------------------------------------------ per frame
     def _flat_input(self, image: NDArray[Any], name: str) -> NDArray[Any]:
         arr = np.asarray(image)
@@ -245,9 +269,15 @@ class AzimuthalIntegrator:
         dynamic = self.dummy is not None or data.dtype.kind == "f"
         nchunks = min(self._nchunks_max, numba.get_num_threads())
         dummy = 0.0 if self.dummy is None else float(self.dummy)
-        if self._single:
+        if self._layout == "single":
             _hist.scatter_single(
                 data, var, self._index, self._pixnorm, self._acc, nchunks, dynamic, code,
+                self.dummy is not None, dummy, self.delta_dummy,
+            )
+        elif self._layout == "run":
+            bin0, weights = self._run_map
+            _hist.scatter_run(
+                data, var, bin0, weights, self._pixnorm, self._acc, nchunks, dynamic, code,
                 self.dummy is not None, dummy, self.delta_dummy,
             )
         else:
@@ -323,8 +353,10 @@ class AzimuthalIntegrator:
     @property
     def nbytes_touched(self) -> int:
         """Bytes of lookup data read per frame (excluding the image itself)."""
-        if self._single:
+        if self._layout == "single":
             return int(self._index.nbytes)
+        if self._layout == "run":
+            return int(sum(a.nbytes for a in self._run_map))
         return int(self._ptr.nbytes + self._bins.nbytes + self._coefs.nbytes)
 
     def __repr__(self) -> str:

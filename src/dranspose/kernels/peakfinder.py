@@ -116,11 +116,12 @@ class PeakFinder8:
         self.nbins = int(rbin.max()) + 1
         npix = self._rcode.size
         self._nchunks_max = max(1, numba.config.NUMBA_NUM_THREADS)
-        self._acc = np.zeros((self._nchunks_max, self.nbins, 3), dtype=np.float64)
+        self._bin_start, self._chunk_start = self._sort_layout(self._rcode, self.nbins, self._nchunks_max)
+        self._cursor = np.zeros((self._nchunks_max, self.nbins), dtype=np.int64)
+        self._sorted = np.empty(int(self._bin_start[-1]), dtype=np.float32)
         self.roffset = np.zeros(self.nbins, dtype=np.float32)
         self.rsigma = np.zeros(self.nbins, dtype=np.float32)
         self.rthreshold = np.zeros(self.nbins, dtype=np.float32)
-        self._lthreshold = np.zeros(self.nbins, dtype=np.float32)
         self._cand = np.empty(npix, dtype=np.int32)
         self._counts = np.zeros(self._nchunks_max, dtype=np.int64)
         self._pixmap = np.zeros(npix, dtype=np.uint8)
@@ -131,6 +132,22 @@ class PeakFinder8:
         self.num_found = 0
         for dt in warmup:
             self.find(np.zeros(self.shape, dtype=dt))
+
+    @staticmethod
+    def _sort_layout(rcode: NDArray[np.int32], nbins: int, nchunks: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Offsets of each radius bin in the grouped buffer, and of each chunk within a bin."""
+        usable = rcode[rcode >= 0]
+        counts = np.bincount(usable, minlength=nbins).astype(np.int64)
+        bin_start = np.zeros(nbins + 1, dtype=np.int64)
+        np.cumsum(counts, out=bin_start[1:])
+        step = (rcode.size + nchunks - 1) // nchunks
+        chunk_start = np.empty((nchunks, nbins), dtype=np.int64)
+        offset = bin_start[:-1].copy()
+        for c in range(nchunks):
+            chunk_start[c] = offset
+            part = rcode[c * step:(c + 1) * step]
+            offset = offset + np.bincount(part[part >= 0], minlength=nbins)
+        return bin_start, chunk_start
 
     def _seeds(self, data: NDArray[Any], nchunks: int) -> NDArray[np.int32]:
         nchunks = max(1, min(nchunks, self._nchunks_max))
@@ -157,9 +174,9 @@ class PeakFinder8:
         """
         data = _as_flat_image(image, self.shape)
         nchunks = min(self._nchunks_max, numba.get_num_threads())
-        _pf8.radial_thresholds(
-            data, self._rcode, self.nbins, self.iterations, self.min_snr, self.adc_threshold,
-            self._acc, nchunks, self.roffset, self.rsigma, self.rthreshold, self._lthreshold,
+        _pf8.radial_thresholds_sorted(
+            data, self._rcode, self._chunk_start, self._bin_start, self.iterations, self.min_snr,
+            self.adc_threshold, self._cursor, self._sorted, self.roffset, self.rsigma, self.rthreshold,
         )
         seeds = self._seeds(data, nchunks)
         found = _pf8.grow_and_measure(

@@ -66,6 +66,12 @@ class Reducer(Component):
         self._allow: frozenset[str] = results.result_allow_list([self.class_path, settings.worker_class], settings.pickle_allow)
         self._empty_publish: dict[str, Any] = {}
         self.latencies: list[float] = []
+        from dranspose.hdfrest import FeedbackHub
+
+        self.feedback = FeedbackHub()  # user code: context["feedback"].emit({...})
+        self.context["feedback"] = self.feedback
+        self.feedback_zmq = self.feedback.bind_zmq(settings.feedback_url) if settings.feedback_url else None
+        self.mirror: Any = None
         self.http: BackgroundServer | None = None
         if http_port is not None:
             self.http = BackgroundServer(self.build_app(), http_host, http_port)
@@ -86,12 +92,10 @@ class Reducer(Component):
         def reducer_state() -> dict[str, Any]:
             return self.state()
 
-        try:
-            from dranspose import hdfrest
+        from dranspose import hdfrest
 
-            hdfrest.mount(app, self)
-        except ImportError as exc:  # pragma: no cover - only while hdfrest is missing
-            log.warning("HDF REST not available: %s", exc)
+        hdfrest.mount_feedback(app, self.feedback)  # Server-Sent Events at /feedback
+        hdfrest.mount(app, self)
         return app
 
     def state(self) -> dict[str, Any]:
@@ -99,6 +103,9 @@ class Reducer(Component):
         st.update(
             url=self.url,
             http=self.http.url if self.http is not None else None,
+            feedback_sse=f"{self.http.url}/feedback" if self.http is not None else None,
+            feedback_zmq=self.feedback_zmq,
+            hsds_mirror=getattr(self.mirror, "status", None),
             reducer_class=self.class_path,
             parameters=[d.model_dump(mode="json") for d in self.descriptions.values()],
             processed=dict(self.processed),
@@ -142,11 +149,26 @@ class Reducer(Component):
                 except (HookError, DransposeError) as exc:
                     self.hooks = None
                     self.count_error("hook", "cannot create the reducer object: %s", exc, exc_info=True)
+        self._start_mirror()
         early, self.early = self.early, []
         for mapping, result in early:
             if mapping == self.mapping_uuid:
                 self._process(result)
         self._dirty = True
+
+    def _start_mirror(self) -> None:
+        """Mirror ``publish`` into HSDS when a domain is configured (off the result path)."""
+        from dranspose.hdfrest.hsds_mirror import HSDSMirror
+
+        if self.mirror is not None:
+            self.mirror.stop()
+        try:
+            self.mirror = HSDSMirror.from_settings(self, self.settings)
+            if self.mirror is not None:
+                self.mirror.start()
+        except Exception as exc:  # an unusable mirror must not stop the scan
+            self.mirror = None
+            self.count_error("hsds", "HSDS mirror not started: %s", exc)
 
     def _on_finish(self, msg: dict[str, Any]) -> None:
         if msg.get("target") != "reducer" or msg.get("uuid") != self.mapping_uuid:
@@ -162,6 +184,8 @@ class Reducer(Component):
                 except HookError as exc:
                     self.count_error("hook", "finish failed: %s", exc, exc_info=True)
             self.finished_mapping = self.mapping_uuid
+        if self.mirror is not None:  # final flush, never blocking the reducer
+            threading.Thread(target=self.mirror.finish, name="hsds-finish", daemon=True).start()
         self.publish_state()  # error counts visible before the scan reports finished
         self._report(force=True)
 
@@ -248,6 +272,9 @@ class Reducer(Component):
             if self._dirty and time.monotonic() - self._last_report >= REPORT_INTERVAL:
                 self._report()
         timer.join(2)
+        if self.mirror is not None:
+            self.mirror.stop()
+        self.feedback.close()
         if self.http is not None:
             self.http.stop()
         if self.hooks is not None:
