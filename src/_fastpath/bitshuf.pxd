@@ -16,13 +16,15 @@ cdef extern from *:
     #if defined(__SSE2__) || defined(_M_X64)
     #include <emmintrin.h>
     #define DR_HAVE_SSE2 1
+    static inline __m128i dr_ld128(const void* p) { return _mm_loadu_si128((const __m128i*)p); }
+    static inline void dr_st128(void* p, __m128i v) { _mm_storeu_si128((__m128i*)p, v); }
     #else
     /* no SSE2: placeholders that are never called (DR_HAVE_SSE2 == 0 selects scalar code) */
     #define DR_HAVE_SSE2 0
     typedef struct { unsigned long long lo, hi; } __m128i;
     static inline __m128i dr_zero128(void) { __m128i r = {0, 0}; return r; }
-    #define _mm_loadu_si128(p) dr_zero128()
-    #define _mm_storeu_si128(p, v) ((void)0)
+    #define dr_ld128(p) dr_zero128()
+    #define dr_st128(p, v) ((void)0)
     #define _mm_set1_epi8(c) dr_zero128()
     #define _mm_and_si128(a, b) dr_zero128()
     #define _mm_xor_si128(a, b) dr_zero128()
@@ -43,8 +45,8 @@ cdef extern from *:
     const int DR_HAVE_SSE2
     ctypedef struct __m128i:
         pass
-    __m128i _mm_loadu_si128(const void* p) nogil
-    void _mm_storeu_si128(void* p, __m128i v) nogil
+    __m128i dr_ld128(const void* p) nogil
+    void dr_st128(void* p, __m128i v) nogil
     __m128i _mm_set1_epi8(char c) nogil
     __m128i _mm_and_si128(__m128i a, __m128i b) nogil
     __m128i _mm_xor_si128(__m128i a, __m128i b) nogil
@@ -151,10 +153,10 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
         for j in range(s):
             sp = src + 8 * j * nb + k
             acc = _mm_or_si128(
-                _mm_or_si128(_mm_or_si128(_mm_loadu_si128(sp), _mm_loadu_si128(sp + nb)),
-                             _mm_or_si128(_mm_loadu_si128(sp + 2 * nb), _mm_loadu_si128(sp + 3 * nb))),
-                _mm_or_si128(_mm_or_si128(_mm_loadu_si128(sp + 4 * nb), _mm_loadu_si128(sp + 5 * nb)),
-                             _mm_or_si128(_mm_loadu_si128(sp + 6 * nb), _mm_loadu_si128(sp + 7 * nb))))
+                _mm_or_si128(_mm_or_si128(dr_ld128(sp), dr_ld128(sp + nb)),
+                             _mm_or_si128(dr_ld128(sp + 2 * nb), dr_ld128(sp + 3 * nb))),
+                _mm_or_si128(_mm_or_si128(dr_ld128(sp + 4 * nb), dr_ld128(sp + 5 * nb)),
+                             _mm_or_si128(dr_ld128(sp + 6 * nb), dr_ld128(sp + 7 * nb))))
             if _mm_movemask_epi8(_mm_cmpeq_epi8(acc, zero)) != 0xFFFF:
                 live |= 1 << j
         if live == 0:
@@ -164,11 +166,11 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
             row = out if s == 1 else scratch + 128 * j
             if not (live >> j) & 1:
                 for b in range(8):
-                    _mm_storeu_si128(row + 16 * b, zero)
+                    dr_st128(row + 16 * b, zero)
                 continue
             sp = src + 8 * j * nb + k
             for b in range(8):
-                v[b] = _mm_loadu_si128(sp + b * nb)
+                v[b] = dr_ld128(sp + b * nb)
             _swap_bits(v, 0, 4, 4, m4)
             _swap_bits(v, 1, 5, 4, m4)
             _swap_bits(v, 2, 6, 4, m4)
@@ -212,42 +214,42 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
                     a[0] = _mm_unpacklo_epi8(c[b], zero)
                     a[1] = _mm_unpackhi_epi8(c[b], zero)
                     if s == 2:
-                        _mm_storeu_si128(out + 32 * b, a[0])
-                        _mm_storeu_si128(out + 32 * b + 16, a[1])
+                        dr_st128(out + 32 * b, a[0])
+                        dr_st128(out + 32 * b + 16, a[1])
                     else:
-                        _mm_storeu_si128(out + 64 * b, _mm_unpacklo_epi16(a[0], zero))
-                        _mm_storeu_si128(out + 64 * b + 16, _mm_unpackhi_epi16(a[0], zero))
-                        _mm_storeu_si128(out + 64 * b + 32, _mm_unpacklo_epi16(a[1], zero))
-                        _mm_storeu_si128(out + 64 * b + 48, _mm_unpackhi_epi16(a[1], zero))
+                        dr_st128(out + 64 * b, _mm_unpacklo_epi16(a[0], zero))
+                        dr_st128(out + 64 * b + 16, _mm_unpackhi_epi16(a[0], zero))
+                        dr_st128(out + 64 * b + 32, _mm_unpacklo_epi16(a[1], zero))
+                        dr_st128(out + 64 * b + 48, _mm_unpackhi_epi16(a[1], zero))
                 break
             for b in range(8):
-                _mm_storeu_si128(row + 16 * b, c[b])
+                dr_st128(row + 16 * b, c[b])
         if live == 1 and (s == 2 or s == 4):
             continue
         if s == 2:
             for i in range(0, 128, 16):
-                a[0] = _mm_loadu_si128(scratch + i)
-                a[1] = _mm_loadu_si128(scratch + 128 + i)
-                _mm_storeu_si128(out + 2 * i, _mm_unpacklo_epi8(a[0], a[1]))
-                _mm_storeu_si128(out + 2 * i + 16, _mm_unpackhi_epi8(a[0], a[1]))
+                a[0] = dr_ld128(scratch + i)
+                a[1] = dr_ld128(scratch + 128 + i)
+                dr_st128(out + 2 * i, _mm_unpacklo_epi8(a[0], a[1]))
+                dr_st128(out + 2 * i + 16, _mm_unpackhi_epi8(a[0], a[1]))
         elif s == 4:
             for i in range(0, 128, 16):
-                a[0] = _mm_loadu_si128(scratch + i)
-                a[1] = _mm_loadu_si128(scratch + 128 + i)
-                a[2] = _mm_loadu_si128(scratch + 256 + i)
-                a[3] = _mm_loadu_si128(scratch + 384 + i)
+                a[0] = dr_ld128(scratch + i)
+                a[1] = dr_ld128(scratch + 128 + i)
+                a[2] = dr_ld128(scratch + 256 + i)
+                a[3] = dr_ld128(scratch + 384 + i)
                 v[0] = _mm_unpacklo_epi8(a[0], a[1])
                 v[1] = _mm_unpackhi_epi8(a[0], a[1])
                 v[2] = _mm_unpacklo_epi8(a[2], a[3])
                 v[3] = _mm_unpackhi_epi8(a[2], a[3])
-                _mm_storeu_si128(out + 4 * i, _mm_unpacklo_epi16(v[0], v[2]))
-                _mm_storeu_si128(out + 4 * i + 16, _mm_unpackhi_epi16(v[0], v[2]))
-                _mm_storeu_si128(out + 4 * i + 32, _mm_unpacklo_epi16(v[1], v[3]))
-                _mm_storeu_si128(out + 4 * i + 48, _mm_unpackhi_epi16(v[1], v[3]))
+                dr_st128(out + 4 * i, _mm_unpacklo_epi16(v[0], v[2]))
+                dr_st128(out + 4 * i + 16, _mm_unpackhi_epi16(v[0], v[2]))
+                dr_st128(out + 4 * i + 32, _mm_unpacklo_epi16(v[1], v[3]))
+                dr_st128(out + 4 * i + 48, _mm_unpackhi_epi16(v[1], v[3]))
         elif s == 8:
             for i in range(0, 128, 16):
                 for b in range(8):
-                    a[b] = _mm_loadu_si128(scratch + 128 * b + i)
+                    a[b] = dr_ld128(scratch + 128 * b + i)
                 v[0] = _mm_unpacklo_epi8(a[0], a[1])
                 v[1] = _mm_unpackhi_epi8(a[0], a[1])
                 v[2] = _mm_unpacklo_epi8(a[2], a[3])
@@ -266,11 +268,11 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
                 a[6] = _mm_unpacklo_epi16(v[5], v[7])
                 a[7] = _mm_unpackhi_epi16(v[5], v[7])
                 # a[0]: elements i..i+3 bytes 0-3; a[4]: elements i..i+3 bytes 4-7
-                _mm_storeu_si128(out + 8 * i, _mm_unpacklo_epi32(a[0], a[4]))
-                _mm_storeu_si128(out + 8 * i + 16, _mm_unpackhi_epi32(a[0], a[4]))
-                _mm_storeu_si128(out + 8 * i + 32, _mm_unpacklo_epi32(a[1], a[5]))
-                _mm_storeu_si128(out + 8 * i + 48, _mm_unpackhi_epi32(a[1], a[5]))
-                _mm_storeu_si128(out + 8 * i + 64, _mm_unpacklo_epi32(a[2], a[6]))
-                _mm_storeu_si128(out + 8 * i + 80, _mm_unpackhi_epi32(a[2], a[6]))
-                _mm_storeu_si128(out + 8 * i + 96, _mm_unpacklo_epi32(a[3], a[7]))
-                _mm_storeu_si128(out + 8 * i + 112, _mm_unpackhi_epi32(a[3], a[7]))
+                dr_st128(out + 8 * i, _mm_unpacklo_epi32(a[0], a[4]))
+                dr_st128(out + 8 * i + 16, _mm_unpackhi_epi32(a[0], a[4]))
+                dr_st128(out + 8 * i + 32, _mm_unpacklo_epi32(a[1], a[5]))
+                dr_st128(out + 8 * i + 48, _mm_unpackhi_epi32(a[1], a[5]))
+                dr_st128(out + 8 * i + 64, _mm_unpacklo_epi32(a[2], a[6]))
+                dr_st128(out + 8 * i + 80, _mm_unpackhi_epi32(a[2], a[6]))
+                dr_st128(out + 8 * i + 96, _mm_unpacklo_epi32(a[3], a[7]))
+                dr_st128(out + 8 * i + 112, _mm_unpackhi_epi32(a[3], a[7]))

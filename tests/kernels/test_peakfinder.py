@@ -117,3 +117,21 @@ def test_bad_input() -> None:
         PeakFinder8(np.full((4, 4), np.nan), warmup=())
     with pytest.raises(ValueError, match="geometry"):
         PeakFinder8(None, warmup=())
+
+
+def test_grouped_and_streaming_radial_statistics_agree(frames) -> None:
+    """The per-frame path (pixels grouped by radius) equals the straightforward 5-pass version."""
+    from dranspose.kernels import _pf8
+
+    image, _, radius = frames[0]
+    finder = PeakFinder8(radius, **PARAMS, warmup=())
+    finder.find(image)
+    nb = finder.nbins
+    acc = np.zeros((2, nb, 3))
+    out = [np.zeros(nb, np.float32) for _ in range(4)]
+    _pf8.radial_thresholds(image.reshape(-1), finder._rcode, nb, 5, PARAMS["min_snr"], PARAMS["adc_threshold"],
+                           acc, 2, *out)
+    np.testing.assert_allclose(finder.roffset, out[0], rtol=1e-6)
+    np.testing.assert_allclose(finder.rsigma, out[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(finder.rthreshold, out[2], rtol=1e-5)
+    assert np.all(finder.rthreshold >= PARAMS["adc_threshold"])

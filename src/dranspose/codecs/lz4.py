@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lz4.block
@@ -46,6 +47,9 @@ def decompress(
     if nbytes % dt.itemsize:
         raise CorruptFrameError(f"LZ4 size {nbytes} is not a multiple of {dt.itemsize}", 0)
     check_ratio(nbytes, len(mv), "LZ4 blob")
+    expected = math.prod(s) * dt.itemsize if s is not None else (out.nbytes if out is not None else None)
+    if expected is not None and expected != nbytes:
+        raise CorruptFrameError(f"LZ4 header says {nbytes} bytes, the array needs {expected}", 0)
     res, flat = prepare_out(out, dt, s, nbytes)
     be.hdf5lz4_decompress_into(mv, flat, HEADER_SIZE, norm_threads(nthreads))
     return res

@@ -1,8 +1,10 @@
 """Per-frame accumulation kernels (Numba, parallel, no allocation).
 
-One pass over the pixels in ``nchunks`` contiguous chunks, each chunk scattering into its own
-private histogram row ``acc[chunk, k, bin]`` (k: 0 signal, 1 variance, 2 norm, 3 count), then
-a parallel merge over bins. The data is read in its own dtype and converted per pixel to
+One pass over the pixels in ``nchunks`` contiguous blocks handed out dynamically (so a thread
+preempted by another process does not hold the frame up), each block scattering into the
+private histogram row of the thread running it, ``acc[numba.get_thread_id(), k, bin]`` (k: 0
+signal, 1 variance, 2 norm, 3 count; one row per thread of the pool), then a parallel merge
+over bins. Callers run the kernels with ``numba.parallel_chunksize(1)``. The data is read in its own dtype and converted per pixel to
 float32 (pyFAI's data type); sums are float64.
 
 ``dynamic`` selects whether norm and count are accumulated per frame (needed when pixels can
@@ -15,6 +17,7 @@ Thread-safety: the caller owns ``acc`` and the outputs; one call at a time per b
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
@@ -56,7 +59,6 @@ def _single_chunk(
     dummy: np.float32,
     delta_dummy: np.float32,
 ) -> None:
-    _zero(acc_c, dynamic, error_model)
     sig = acc_c[0]
     var = acc_c[1]
     nrm = acc_c[2]
@@ -94,10 +96,12 @@ def scatter_single(
 ) -> None:
     """Accumulate pixels that fall in exactly one bin (``index[p] < 0``: pixel unused)."""
     npix = data.shape[0]
+    for t in prange(acc.shape[0]):
+        _zero(acc[t], dynamic, error_model)
     step = (npix + nchunks - 1) // nchunks
     for c in prange(nchunks):
         _single_chunk(
-            data, variance, index, pixnorm, acc[c], c * step, min(npix, (c + 1) * step),
+            data, variance, index, pixnorm, acc[numba.get_thread_id()], c * step, min(npix, (c + 1) * step),
             dynamic, error_model, check_dummy, np.float32(dummy), np.float32(delta_dummy),
         )
 
@@ -119,7 +123,6 @@ def _multi_chunk(
     dummy: np.float32,
     delta_dummy: np.float32,
 ) -> None:
-    _zero(acc_c, dynamic, error_model)
     sig = acc_c[0]
     var = acc_c[1]
     nrm = acc_c[2]
@@ -168,10 +171,13 @@ def scatter_multi(
 ) -> None:
     """Accumulate split pixels: entries ``ptr[p]:ptr[p+1]`` of ``bins``/``coefs``."""
     npix = data.shape[0]
+    for t in prange(acc.shape[0]):
+        _zero(acc[t], dynamic, error_model)
     step = (npix + nchunks - 1) // nchunks
     for c in prange(nchunks):
         _multi_chunk(
-            data, variance, ptr, bins, coefs, pixnorm, acc[c], c * step, min(npix, (c + 1) * step),
+            data, variance, ptr, bins, coefs, pixnorm, acc[numba.get_thread_id()], c * step,
+            min(npix, (c + 1) * step),
             dynamic, error_model, check_dummy, np.float32(dummy), np.float32(delta_dummy),
         )
 
@@ -192,7 +198,6 @@ def _run_chunk(
     dummy: np.float32,
     delta_dummy: np.float32,
 ) -> None:
-    _zero(acc_c, dynamic, error_model)
     sig = acc_c[0]
     var = acc_c[1]
     nrm = acc_c[2]
@@ -240,10 +245,13 @@ def scatter_run(
     """Accumulate pixels split over a run of adjacent bins ``bin0[p] + k`` with weights
     ``weights[p, k]`` (zero-padded; ``bin0 < 0``: unused; histograms have spare bins)."""
     npix = data.shape[0]
+    for t in prange(acc.shape[0]):
+        _zero(acc[t], dynamic, error_model)
     step = (npix + nchunks - 1) // nchunks
     for c in prange(nchunks):
         _run_chunk(
-            data, variance, bin0, weights, pixnorm, acc[c], c * step, min(npix, (c + 1) * step),
+            data, variance, bin0, weights, pixnorm, acc[numba.get_thread_id()], c * step,
+            min(npix, (c + 1) * step),
             dynamic, error_model, check_dummy, np.float32(dummy), np.float32(delta_dummy),
         )
 
@@ -263,7 +271,7 @@ def finalize(
 ) -> None:
     """Merge the private histograms; write intensity, sigma (if an error model) and the
     merged sums ``sums[k, bin]`` (signal, variance, norm, count) for the first
-    ``intensity.shape[0]`` bins."""
+    ``intensity.shape[0]`` bins. ``nchunks``: the number of histogram rows to merge."""
     nbins = intensity.shape[0]
     for b in prange(nbins):
         s = 0.0

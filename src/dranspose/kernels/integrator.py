@@ -139,8 +139,8 @@ class AzimuthalIntegrator:
             self._layout = "run"
         if self._layout != "csr":  # the compact layouts replace the general map
             self._ptr = self._bins = self._coefs = np.zeros(0)
-        self._nchunks_max = max(1, numba.config.NUMBA_NUM_THREADS)
-        self._acc = np.zeros((self._nchunks_max, 4, self._nbins + 4), dtype=np.float64)
+        # one private histogram per thread of Numba's pool (indexed by numba.get_thread_id())
+        self._acc = np.zeros((max(1, numba.config.NUMBA_NUM_THREADS), 4, self._nbins + 4), dtype=np.float64)
         self._sums = np.zeros((4, self._nbins), dtype=np.float64)
         self._no_variance = np.zeros(1, dtype=np.float32)
         for dt in warmup:
@@ -258,7 +258,8 @@ class AzimuthalIntegrator:
             arr = np.ascontiguousarray(arr)  # documented copy for strided input
         return arr.reshape(-1)
 
-    def _run(self, image: NDArray[Any], variance: NDArray[Any] | None) -> tuple[NDArray[Any], NDArray[Any]]:
+    def _run(self, image: NDArray[Any], variance: NDArray[Any] | None) -> tuple[int, bool]:
+        """Scatter one frame into the per-thread histograms; returns (rows to merge, dynamic norm)."""
         data = self._flat_input(image, "image")
         code = self._error_code
         var = self._no_variance
@@ -267,53 +268,47 @@ class AzimuthalIntegrator:
                 raise ValueError("error_model='variance' needs a variance array per frame")
             var = np.ascontiguousarray(self._flat_input(variance, "variance"), dtype=np.float32)
         dynamic = self.dummy is not None or data.dtype.kind == "f"
-        nchunks = min(self._nchunks_max, numba.get_num_threads())
+        nthreads = numba.get_num_threads()
+        nblocks = max(1, min(data.size // 32768, 8 * nthreads))
         dummy = 0.0 if self.dummy is None else float(self.dummy)
-        if self._layout == "single":
-            _hist.scatter_single(
-                data, var, self._index, self._pixnorm, self._acc, nchunks, dynamic, code,
-                self.dummy is not None, dummy, self.delta_dummy,
-            )
-        elif self._layout == "run":
-            bin0, weights = self._run_map
-            _hist.scatter_run(
-                data, var, bin0, weights, self._pixnorm, self._acc, nchunks, dynamic, code,
-                self.dummy is not None, dummy, self.delta_dummy,
-            )
-        else:
-            _hist.scatter_multi(
-                data, var, self._ptr, self._bins, self._coefs, self._pixnorm, self._acc, nchunks,
-                dynamic, code, self.dummy is not None, dummy, self.delta_dummy,
-            )
-        return self._acc, np.array(nchunks)  # type: ignore[return-value]
+        args = (self._pixnorm, self._acc, nblocks, dynamic, code, self.dummy is not None, dummy, self.delta_dummy)
+        with numba.parallel_chunksize(1):  # dynamic hand-out of the blocks
+            if self._layout == "single":
+                _hist.scatter_single(data, var, self._index, *args)
+            elif self._layout == "run":
+                _hist.scatter_run(data, var, *self._run_map, *args)
+            else:
+                _hist.scatter_multi(data, var, self._ptr, self._bins, self._coefs, *args)
+        return self._acc.shape[0], dynamic
 
-    def _finish(
-        self, out: NDArray[Any] | None, sigma_out: NDArray[Any] | None, dynamic: bool, nchunks: int,
+    def _outputs(
+        self, out: NDArray[Any] | None, sigma_out: NDArray[Any] | None,
     ) -> tuple[NDArray[Any], NDArray[Any] | None]:
+        for name, arr in (("out", out), ("sigma_out", sigma_out)):
+            if arr is None:
+                continue
+            if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.dtype.kind == "f"):
+                raise ValueError(f"{name} must be a C-contiguous float array")
+            if arr.size != self._nbins:
+                raise ValueError(f"{name} has {arr.size} elements, need {self._nbins}")
         intensity = np.empty(self._nbins, dtype=np.float64) if out is None else out
         sigma: NDArray[Any] | None = None
         if self._error_code:
             sigma = np.empty(self._nbins, dtype=np.float64) if sigma_out is None else sigma_out
-        for name, arr in (("out", intensity), ("sigma_out", sigma)):
-            if arr is not None and arr.size != self._nbins:
-                raise ValueError(f"{name} has {arr.size} elements, need {self._nbins}")
-        _hist.finalize(
-            self._acc, nchunks, self._static_norm, self._static_count, dynamic, self._error_code,
-            self.empty, intensity.reshape(-1), (intensity if sigma is None else sigma).reshape(-1),
-            self._sums,
-        )
         return intensity, sigma
 
     def _integrate(
         self, image: NDArray[Any], variance: NDArray[Any] | None, out: NDArray[Any] | None,
         sigma_out: NDArray[Any] | None,
     ) -> tuple[NDArray[Any], NDArray[Any] | None]:
-        for name, arr in (("out", out), ("sigma_out", sigma_out)):
-            if arr is not None and not (arr.flags.c_contiguous and arr.dtype.kind == "f"):
-                raise ValueError(f"{name} must be a C-contiguous float array")
-        _, n = self._run(image, variance)
-        dynamic = self.dummy is not None or np.asarray(image).dtype.kind == "f"
-        return self._finish(out, sigma_out, dynamic, int(n))
+        intensity, sigma = self._outputs(out, sigma_out)
+        nchunks, dynamic = self._run(image, variance)
+        _hist.finalize(
+            self._acc, nchunks, self._static_norm, self._static_count, dynamic, self._error_code,
+            self.empty, intensity.reshape(-1), (intensity if sigma is None else sigma).reshape(-1),
+            self._sums,
+        )
+        return intensity, sigma
 
     def integrate1d(
         self, image: NDArray[Any], *, variance: NDArray[Any] | None = None,

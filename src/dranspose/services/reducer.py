@@ -63,7 +63,7 @@ class Reducer(Component):
         self.finished_mapping: str | None = None
         self._dirty = False
         self._last_report = 0.0
-        self._allow: frozenset[str] = results.result_allow_list([self.class_path, settings.worker_class], settings.pickle_allow)
+        self._allow = results.result_allow_list([self.class_path, settings.worker_class], settings.pickle_allow)
         self._empty_publish: dict[str, Any] = {}
         self.latencies: list[float] = []
         from dranspose.hdfrest import FeedbackHub

@@ -10,6 +10,7 @@ current mapping is assumed). Frames are passed through untouched (``zmq.Frame``,
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from typing import Any, Sequence
 
@@ -17,16 +18,22 @@ from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
 
 
+@functools.lru_cache(maxsize=1024)
+def _stream_entry(name: str, typ: str) -> str:
+    return f"{json.dumps(name)}:{{\"typ\":{json.dumps(typ)},\"length\":"
+
+
+@functools.lru_cache(maxsize=64)
+def _mapping_field(mapping: str | None) -> str:
+    return "" if mapping is None else f",\"mapping\":{json.dumps(mapping)}"
+
+
 def encode_header(event_number: int, streams: Sequence[tuple[str, str, int]], mapping: str | None) -> bytes:
-    """Header for ``streams`` given as (name, typ, number of frames)."""
-    header: dict[str, Any] = {
-        "event_number": event_number,
-        "streams": {name: {"typ": typ, "length": length} for name, typ, length in streams},
-        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
-    }
-    if mapping is not None:
-        header["mapping"] = mapping
-    return json.dumps(header, separators=(",", ":")).encode()
+    """Header for ``streams`` given as (name, typ, number of frames); compact JSON built from
+    cached pieces (this runs once per frame in the ingester)."""
+    body = ",".join(f"{_stream_entry(name, typ)}{int(length)}}}" for name, typ, length in streams)
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat()[:-6] + "Z"
+    return f'{{"event_number":{int(event_number)},"streams":{{{body}}},"created_at":"{now}"{_mapping_field(mapping)}}}'.encode()
 
 
 def decode(parts: Sequence[Any]) -> tuple[int, str | None, dict[str, StreamData], str | None]:

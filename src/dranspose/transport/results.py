@@ -17,7 +17,7 @@ from typing import Any, Collection, Sequence
 from dranspose.errors import ProtocolError
 from dranspose.event import ResultData
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
-from dranspose.safe_pickle import PLAIN_DATA, restricted_loads
+from dranspose.safe_pickle import PLAIN_DATA, compile_allow, restricted_loads
 
 # Buffers smaller than this are kept inside the pickle (a separate frame costs more).
 OUT_OF_BAND_MIN = 4096
@@ -37,12 +37,12 @@ BASE_ALLOW: frozenset[str] = PLAIN_DATA | {
 }
 
 
-def result_allow_list(class_paths: Sequence[str | None], extra: Collection[str] = ()) -> frozenset[str]:
+def result_allow_list(class_paths: Sequence[str | None], extra: Collection[str] = ()) -> Collection[str]:
     """Allow-list for results: the payload packages of the worker/reducer classes, dranspose,
     numpy arrays, plain data types, plus ``extra``. Unlike DESIGN.md's list, ``builtins`` and
     ``numpy`` are admitted by name for data types only (``builtins.eval`` would run code)."""
     packages = {p.replace(":", ".").split(".")[0] for p in class_paths if p}
-    return frozenset(set(BASE_ALLOW) | packages | set(extra))
+    return compile_allow(set(BASE_ALLOW) | packages | set(extra))  # parsed once, not per result
 
 
 def encode(result: ResultData, mapping: str | None) -> list[Any]:
