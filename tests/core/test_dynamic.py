@@ -39,6 +39,7 @@ def test_worker_joining_mid_scan_gets_new_constraints(redis_url: str, upstream: 
             up.send(b"early%d" % i)
         c.wait_until(lambda: c.get("/api/v1/progress")["completed_events"] >= 10, "first events done")
         c.add_worker("w1")
+        c.wait_until(lambda: "w1" in c.get("/api/v1/progress")["workers"], "w1 admitted to the running scan")
         for i in range(11, n + 2):
             up.send(b"late%d" % i)
             time.sleep(0.002)

@@ -114,3 +114,17 @@ def test_stop_cancels_unassigned() -> None:
     scan.cancel_pending("w0", [0, 1])
     assert scan.phase is Phase.FINISHING
     assert scan.progress()["cancelled_events"] == 10
+
+
+def test_undeliverable_pairs_fail_without_hanging() -> None:
+    scan = Scan(compile_mapping({"a": [vw(0), vw(1)]}, all_wrap=False))
+    scan.add_worker("w0", ["generic"], 4)
+    scan.add_worker("w1", ["generic"], 4)
+    assigned = dict(scan.assign())
+    victim = assigned[0]["a"][0]
+    scan.undeliverable([(victim, 0)])
+    other = assigned[1]["a"][0]
+    scan.worker_done(other, [1])
+    assert scan.phase is Phase.FINISHING
+    assert scan.failed == {0} and scan.completed == 1
+    assert scan.workers[victim].in_flight == 0

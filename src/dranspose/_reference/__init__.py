@@ -1,6 +1,7 @@
 """NumPy / pure-Python reference implementations of every ``_fastpath`` function.
 
-Same signatures and the same errors as the compiled functions; :mod:`dranspose.backend`
-selects one of the two. These are slow on purpose-free grounds (clarity first): use them to
-check the compiled code and where the compiled extension is unavailable.
+Same signatures, contracts and errors as the compiled functions; :mod:`dranspose.backend`
+selects one of the two, and the conformance tests run both. Written for clarity, not speed
+(the LZ4 decoder is pure Python): use them to check the compiled code, or where the
+extension is not built.
 """

@@ -182,6 +182,22 @@ class Scan:
         self.reducer_finished = self.reducer_finished or finished
         self._advance_phase()
 
+    def undeliverable(self, pairs: Iterable[tuple[str, int]]) -> None:
+        """An ingester could not reach ``worker`` for ``event``: that part of the event failed
+        (the event will never complete there, so it must not be waited for)."""
+        for name, event in pairs:
+            waiting = self.pending.get(event)
+            if waiting is None or name not in waiting:
+                continue
+            waiting.discard(name)
+            self.failed.add(event)
+            slot = self.workers.get(name)
+            if slot is not None:
+                slot.in_flight = max(0, slot.in_flight - 1)
+            if not waiting:
+                del self.pending[event]
+        self._advance_phase()
+
     def stop(self) -> int:
         """Stop assigning; unassigned events are cancelled and in-flight ones cancelled by
         the workers. Returns the number of cancelled unassigned events."""
@@ -238,4 +254,5 @@ class Scan:
             "in_flight": len(self.pending),
             "phase": self.phase.value,
             "stopped": self.stopped,
+            "workers": sorted(w.name for w in self.workers.values() if w.alive),
         }

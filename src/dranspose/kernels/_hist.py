@@ -29,8 +29,8 @@ def _rejected(v: np.float32, check_dummy: bool, dummy: np.float32, delta_dummy: 
         return True
     if check_dummy:
         if delta_dummy == 0.0:
-            return v == dummy
-        return abs(v - dummy) <= delta_dummy
+            return bool(v == dummy)
+        return bool(abs(v - dummy) <= delta_dummy)
     return False
 
 

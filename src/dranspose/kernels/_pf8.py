@@ -356,10 +356,11 @@ def grow_and_measure(
                 v = np.float32(data[q])
                 if v < rthreshold[code]:
                     nb += 1
-                    bsum += v
-                    bsum2 += np.float64(v) * v
-                    if v > bmax:
-                        bmax = v
+                    fv = float(v)
+                    bsum += fv
+                    bsum2 += fv * fv
+                    if fv > bmax:
+                        bmax = fv
         if nb > 0:
             offset = bsum / nb
             var = bsum2 / nb - offset * offset

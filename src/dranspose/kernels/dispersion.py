@@ -24,6 +24,8 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import DTypeLike, NDArray
 
+from dranspose.kernels._parallel import pool_size
+
 from dranspose.kernels.peakfinder import PEAK_DTYPE, _as_flat_image
 
 DEFAULT_WARMUP: tuple[DTypeLike, ...] = (np.uint16, np.uint32, np.float32)
@@ -259,7 +261,8 @@ class DispersionSpotFinder:
             good[mask != 0] = 0
         self._good = good.ravel()
         npix = self._good.size
-        self._nchunks_max = max(1, numba.config.NUMBA_NUM_THREADS)
+        # row blocks handed out dynamically to the threads (robust to a preempted thread)
+        self._nchunks_max = max(1, min(self.shape[0] // 64, 8 * pool_size()))
         self._strong = np.zeros(npix, dtype=np.uint8)
         self._bgmean = np.zeros(npix, dtype=np.float32)
         self._cand = np.empty(npix, dtype=np.int32)
@@ -274,12 +277,13 @@ class DispersionSpotFinder:
         """Boolean map of the strong pixels of one frame (a new array)."""
         data = _as_flat_image(image, self.shape)
         height, width = self.shape
-        nchunks = max(1, min(self._nchunks_max, numba.get_num_threads(), height))
-        _classify(
-            data, self._good, height, width, self.kernel_size, self.gain, self.sigma_background,
-            self.sigma_strong, self.min_local, self.global_threshold, nchunks, self._strong,
-            self._bgmean, self._cand, self._counts,
-        )
+        nchunks = max(1, min(self._nchunks_max, height))
+        with numba.parallel_chunksize(1):
+            _classify(
+                data, self._good, height, width, self.kernel_size, self.gain, self.sigma_background,
+                self.sigma_strong, self.min_local, self.global_threshold, nchunks, self._strong,
+                self._bgmean, self._cand, self._counts,
+            )
         result = self._strong.reshape(self.shape) != 0
         self._strong[:] = 0
         return result
@@ -288,12 +292,13 @@ class DispersionSpotFinder:
         """Spots of one frame as a new structured array of ``PEAK_DTYPE`` (row-major order)."""
         data = _as_flat_image(image, self.shape)
         height, width = self.shape
-        nchunks = max(1, min(self._nchunks_max, numba.get_num_threads(), height))
-        _classify(
-            data, self._good, height, width, self.kernel_size, self.gain, self.sigma_background,
-            self.sigma_strong, self.min_local, self.global_threshold, nchunks, self._strong,
-            self._bgmean, self._cand, self._counts,
-        )
+        nchunks = max(1, min(self._nchunks_max, height))
+        with numba.parallel_chunksize(1):
+            _classify(
+                data, self._good, height, width, self.kernel_size, self.gain, self.sigma_background,
+                self.sigma_strong, self.min_local, self.global_threshold, nchunks, self._strong,
+                self._bgmean, self._cand, self._counts,
+            )
         step = (height + nchunks - 1) // nchunks
         parts = [
             self._cand[min(height, c * step) * width: min(height, c * step) * width + self._counts[c]]

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from dranspose.kernels import _hist, _lut
+from dranspose.kernels._parallel import pool_size
 from dranspose.kernels.geometry import Geometry
 from dranspose.kernels.units import CHI_DEG, Unit, center_and_delta, to_unit
 
@@ -74,6 +75,13 @@ class AzimuthalIntegrator:
     (compiled on first use). Input images are read in place, without a conversion copy, when
     C-contiguous in native byte order.
     """
+
+    _ptr: NDArray[np.int64]
+    _bins: NDArray[np.int32]
+    _coefs: NDArray[np.float32]
+    _nbins: int
+    azimuthal: NDArray[np.float64] | None
+    last_sigma: NDArray[Any] | None = None
 
     def __init__(
         self,
@@ -138,13 +146,16 @@ class AzimuthalIntegrator:
         elif int(counts.max(initial=0)) <= 4 and self._runs_adjacent(counts):
             self._layout = "run"
         if self._layout != "csr":  # the compact layouts replace the general map
-            self._ptr = self._bins = self._coefs = np.zeros(0)
+            self._ptr = np.zeros(0, dtype=np.int64)
+            self._bins = np.zeros(0, dtype=np.int32)
+            self._coefs = np.zeros(0, dtype=np.float32)
         # one private histogram per thread of Numba's pool (indexed by numba.get_thread_id())
-        self._acc = np.zeros((max(1, numba.config.NUMBA_NUM_THREADS), 4, self._nbins + 4), dtype=np.float64)
+        self._acc = np.zeros((pool_size(), 4, self._nbins + 4), dtype=np.float64)
         self._sums = np.zeros((4, self._nbins), dtype=np.float64)
         self._no_variance = np.zeros(1, dtype=np.float32)
-        for dt in warmup:
-            self._run(np.zeros(self.shape, dtype=dt), None)
+        zero_var = np.zeros(self.shape, dtype=np.float32) if self._error_code == 1 else None
+        for dt in warmup:  # compile (or load from the cache) the whole per-frame path now
+            self._integrate(np.zeros(self.shape, dtype=dt), zero_var, None, None)
         log.debug("integrator %s built in %.3f s", self, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ construction
@@ -274,11 +285,11 @@ class AzimuthalIntegrator:
         args = (self._pixnorm, self._acc, nblocks, dynamic, code, self.dummy is not None, dummy, self.delta_dummy)
         with numba.parallel_chunksize(1):  # dynamic hand-out of the blocks
             if self._layout == "single":
-                _hist.scatter_single(data, var, self._index, *args)
+                _hist.scatter_single(data, var, self._index, *args)  # type: ignore[arg-type]
             elif self._layout == "run":
-                _hist.scatter_run(data, var, *self._run_map, *args)
+                _hist.scatter_run(data, var, *self._run_map, *args)  # type: ignore[arg-type]
             else:
-                _hist.scatter_multi(data, var, self._ptr, self._bins, self._coefs, *args)
+                _hist.scatter_multi(data, var, self._ptr, self._bins, self._coefs, *args)  # type: ignore[arg-type]
         return self._acc.shape[0], dynamic
 
     def _outputs(

@@ -19,6 +19,8 @@ import numba
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from dranspose.kernels._parallel import pool_size
+
 from dranspose.kernels import _pf8
 from dranspose.kernels.geometry import Geometry
 
@@ -115,7 +117,8 @@ class PeakFinder8:
         self._rcode = np.where(good, rbin, -1 - rbin).astype(np.int32).ravel()
         self.nbins = int(rbin.max()) + 1
         npix = self._rcode.size
-        self._nchunks_max = max(1, numba.config.NUMBA_NUM_THREADS)
+        # blocks handed out dynamically to the threads (robust to a preempted thread)
+        self._nchunks_max = max(1, min(npix // 32768, 8 * pool_size()))
         self._bin_start, self._chunk_start = self._sort_layout(self._rcode, self.nbins, self._nchunks_max)
         self._cursor = np.zeros((self._nchunks_max, self.nbins), dtype=np.int64)
         self._sorted = np.empty(int(self._bin_start[-1]), dtype=np.float32)
@@ -173,12 +176,13 @@ class PeakFinder8:
         ``self.rthreshold``/``self.roffset``/``self.rsigma`` hold the frame's radial statistics.
         """
         data = _as_flat_image(image, self.shape)
-        nchunks = min(self._nchunks_max, numba.get_num_threads())
-        _pf8.radial_thresholds_sorted(
-            data, self._rcode, self._chunk_start, self._bin_start, self.iterations, self.min_snr,
-            self.adc_threshold, self._cursor, self._sorted, self.roffset, self.rsigma, self.rthreshold,
-        )
-        seeds = self._seeds(data, nchunks)
+        nchunks = self._nchunks_max
+        with numba.parallel_chunksize(1):
+            _pf8.radial_thresholds_sorted(
+                data, self._rcode, self._chunk_start, self._bin_start, self.iterations, self.min_snr,
+                self.adc_threshold, self._cursor, self._sorted, self.roffset, self.rsigma, self.rthreshold,
+            )
+            seeds = self._seeds(data, nchunks)
         found = _pf8.grow_and_measure(
             data, self._rcode, self.shape[1], self.asic_shape[0], self.asic_shape[1],
             self.roffset, self.rthreshold, seeds, self._pixmap, self._queue, self._touched,

@@ -361,3 +361,7 @@ class EigerLegacyCutter:
 
     def reset(self) -> None:
         self.gaps.reset()
+
+
+CUTTER = EigerLegacyCutter
+"""The cutter ingesters use for this protocol."""

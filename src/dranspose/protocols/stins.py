@@ -286,3 +286,7 @@ class StinsCutter:
 
     def reset(self) -> None:
         self.gaps.reset()
+
+
+CUTTER = StinsCutter
+"""The cutter ingesters use for this protocol."""

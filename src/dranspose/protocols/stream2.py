@@ -276,7 +276,11 @@ class Stream2Cutter:
         self.gaps.reset()
 
 
+CUTTER = Stream2Cutter
+"""The cutter ingesters use for this protocol."""
+
 __all__ = [
+    "CUTTER",
     "CborTag",
     "CompressedArray",
     "Stream2Cutter",

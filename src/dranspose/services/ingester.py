@@ -14,6 +14,7 @@ queued in ZeroMQ instead of in Python memory.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
@@ -82,6 +83,7 @@ class Ingester(Component):
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
         self.recorder: Any = None
+        self._lost: list[tuple[str, int]] = []  # (worker, event) not delivered, for the controller
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -217,6 +219,7 @@ class Ingester(Component):
                 self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
             except zmq.ZMQError as exc:
                 self.undeliverable += 1
+                self._lost.append((worker, event))
                 self.count_error("undeliverable", "event %d stream %s: worker %s unreachable (%s)", event, s.spec.name, worker, exc)
         s.forwarded += 1
         if self.recorder is not None:
@@ -263,6 +266,9 @@ class Ingester(Component):
             for s in self.streams.values():
                 if s.units and s.routes:
                     self._dispatch(s)
+            if self._lost and self.mapping_uuid:
+                self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps({"i": self.name, "lost": self._lost})})
+                self._lost = []
         self._close()
 
     def _close(self) -> None:

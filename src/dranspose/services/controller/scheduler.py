@@ -79,7 +79,8 @@ class Scheduler:
                 if self.scan is not None:
                     failed = self.scan.remove_worker(name)
                     if failed:
-                        self.lost.setdefault(name, []).extend(failed)
+                        known = set(self.lost.get(name, []))
+                        self.lost.setdefault(name, []).extend(e for e in failed if e not in known)
                         log.error("worker %s died holding %d events; they are counted as failed", name, len(failed))
             self._admit_workers()
 
@@ -121,8 +122,10 @@ class Scheduler:
                     raise MappingError(f"no worker has the tags {sorted(tags)} the map needs ({len(workers)} workers)")
             new_uuid = str(uuid.uuid4())
             scan = Scan(cmap)
+            ingesters = [s for s in self.components["ingester"].values() if set(cmap.streams) & set(s.get("streams", []))]
             for name, st in workers.items():
-                scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
+                if all(name in s.get("workers", []) for s in ingesters):  # others join once reachable
+                    scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
             raw_params = self.redis.hgetall(self.keys.parameters())
             dump_prefix = raw_params.get(b"dump_prefix", b"").decode(errors="replace") or None
             info = {
@@ -164,6 +167,11 @@ class Scheduler:
                 self.scan.worker_done(msg["w"], msg.get("done", []), msg.get("sent"))
                 if msg.get("fin"):
                     self.scan.worker_finished(msg["w"], int(msg.get("sent", 0)))
+            elif "i" in msg:
+                pairs = [(str(w), int(e)) for w, e in msg.get("lost", [])]
+                self.scan.undeliverable(pairs)
+                for w, e in pairs:
+                    self.lost.setdefault(w, []).append(e)
             elif "r" in msg:
                 self.scan.reducer_progress({k: int(v) for k, v in msg.get("processed", {}).items()}, bool(msg.get("fin")))
 
