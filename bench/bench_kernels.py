@@ -31,6 +31,10 @@ def _parse() -> argparse.Namespace:
 ARGS = _parse()
 os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
 os.environ["NUMBA_NUM_THREADS"] = str(ARGS.threads)
+# pyFAI's and Numba's OpenMP runtimes are two different libgomp copies in one process; with
+# the default (active) wait policy the idle threads of one spin on the cores while the other
+# runs. Passive waiting, for both, keeps the alternating A/B timings independent.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -83,7 +87,8 @@ def copy_bandwidth(nbytes: int, reps: int = 15) -> float:
 
 def main() -> int:
     pairs = ARGS.pairs or (3 if ARGS.quick else 10)
-    print(f"threads={ARGS.threads} numba={numba.__version__} frame={SHAPE} uint32 pairs={pairs}")
+    print(f"threads={ARGS.threads} numba={numba.__version__} layer={numba.config.THREADING_LAYER} "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} frame={SHAPE} uint32 pairs={pairs}")
     rng = np.random.default_rng(0)
     image, truth, radius = spot_frame(SHAPE, 300, seed=1)
     powder = rng.poisson(100.0, SHAPE).astype(np.uint32)

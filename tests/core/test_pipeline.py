@@ -236,3 +236,30 @@ def test_reducer_feedback_reaches_an_sse_subscriber_in_order(redis_url: str, ups
         assert state["feedback_sse"].endswith("/feedback")
     finally:
         cluster.stop()
+
+
+def test_series_arriving_before_the_mapping_is_kept(redis_url: str, upstreams: dict[str, Upstream]) -> None:
+    """A detector armed before the scan software posts the map: nothing from the start on is lost."""
+    import time
+
+    import numpy as np
+
+    from dranspose.protocols.stins import StinsCutter, encode_end, encode_header, encode_image
+
+    cluster = Cluster(redis_url, WORKER, REDUCER, {"det": (upstreams["a"].url, StinsCutter)}).start()
+    try:
+        up = upstreams["a"]
+        up.send(*encode_image(0, 99, np.zeros(2, np.uint8)))  # leftover of an older series: dropped
+        up.send(*encode_header(1, "early.h5"))
+        for i in range(5):
+            up.send(*encode_image(2 + i, i, np.full(2, i, np.uint8)))
+        up.send(*encode_end(7))
+        time.sleep(0.5)  # the ingester has seen the header by now
+        cluster.set_mapping({"det": [vw(i) for i in range(5)]})
+        progress = cluster.wait_finished()
+        assert progress["completed_events"] == 7
+        res = results_by_event(cluster)
+        for i in range(5):
+            assert res[i + 1][0].payload["frames"]["det"][1] == bytes([i, i])
+    finally:
+        cluster.stop()

@@ -161,32 +161,39 @@ def _bin_stats(
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def radial_thresholds_sorted(
+def group_by_radius(
     data: NDArray,  # type: ignore[type-arg]
     rcode: NDArray[np.int32],
     chunk_start: NDArray[np.int64],
-    bin_start: NDArray[np.int64],
-    iterations: int,
-    min_snr: float,
-    adc_threshold: float,
     cursor: NDArray[np.int64],
     buf: NDArray[np.float32],
-    roffset: NDArray[np.float32],
-    rsigma: NDArray[np.float32],
-    rthreshold: NDArray[np.float32],
 ) -> None:
-    """Same statistics as :func:`radial_thresholds` in two steps: a parallel pass copying the
-    usable pixels into ``buf`` grouped by radius bin (pixel order kept within a bin;
-    ``chunk_start[c, b]`` is where chunk ``c`` starts writing bin ``b``), then all iterations
-    of each bin on its cache-resident values, bins in parallel."""
+    """Copy the usable pixels into ``buf`` grouped by radius bin, pixel order kept within a bin
+    (``chunk_start[c, b]``: where block ``c`` starts writing bin ``b``). Blocks in parallel."""
     nchunks = chunk_start.shape[0]
-    nbins = bin_start.shape[0] - 1
+    nbins = chunk_start.shape[1]
     npix = data.shape[0]
     step = (npix + nchunks - 1) // nchunks
     for c in prange(nchunks):
         for b in range(nbins):
             cursor[c, b] = chunk_start[c, b]
         _sort_chunk(data, rcode, c * step, min(npix, (c + 1) * step), cursor[c], buf)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def grouped_statistics(
+    buf: NDArray[np.float32],
+    bin_start: NDArray[np.int64],
+    iterations: int,
+    min_snr: float,
+    adc_threshold: float,
+    roffset: NDArray[np.float32],
+    rsigma: NDArray[np.float32],
+    rthreshold: NDArray[np.float32],
+) -> None:
+    """All iterations of each radius bin on its grouped, cache-resident values; bins in
+    parallel. Same statistics as :func:`radial_thresholds`."""
+    nbins = bin_start.shape[0] - 1
     snr = np.float32(min_snr)
     adc = np.float32(adc_threshold)
     for b in prange(nbins):

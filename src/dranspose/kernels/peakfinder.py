@@ -177,11 +177,14 @@ class PeakFinder8:
         """
         data = _as_flat_image(image, self.shape)
         nchunks = self._nchunks_max
-        with numba.parallel_chunksize(1):
-            _pf8.radial_thresholds_sorted(
-                data, self._rcode, self._chunk_start, self._bin_start, self.iterations, self.min_snr,
-                self.adc_threshold, self._cursor, self._sorted, self.roffset, self.rsigma, self.rthreshold,
+        with numba.parallel_chunksize(1):  # a few large blocks, handed out dynamically
+            _pf8.group_by_radius(data, self._rcode, self._chunk_start, self._cursor, self._sorted)
+        with numba.parallel_chunksize(32):  # many small bins: hand them out 32 at a time
+            _pf8.grouped_statistics(
+                self._sorted, self._bin_start, self.iterations, self.min_snr, self.adc_threshold,
+                self.roffset, self.rsigma, self.rthreshold,
             )
+        with numba.parallel_chunksize(1):
             seeds = self._seeds(data, nchunks)
         found = _pf8.grow_and_measure(
             data, self._rcode, self.shape[1], self.asic_shape[0], self.asic_shape[1],

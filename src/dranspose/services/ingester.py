@@ -114,13 +114,12 @@ class Ingester(Component):
         for name, s in self.streams.items():
             s.units_due, s.units_taken = int(due.get(name, -1)), 0
             s.routes.clear()
-            keep_start = bool(s.units) and s.units[0].kind is Kind.START
-            start = s.units[0] if keep_start else None
-            s.units.clear()
-            s.cutter.reset()
-            if start is not None:
-                s.units.append(start)
-            s.waiting_for_start = s.cutter.has_start and start is None
+            # units queued from a start message on belong to the series this mapping consumes
+            keep = s.cutter.has_start and bool(s.units) and s.units[0].kind is Kind.START
+            if not keep:
+                s.units.clear()
+                s.cutter.reset()
+            s.waiting_for_start = s.cutter.has_start and not keep
             s.data_index = 0
         self._open_recorder(msg)
 
@@ -233,6 +232,11 @@ class Ingester(Component):
                 return
             self.workers[parts[0]] = time.monotonic()
 
+    @staticmethod
+    def _wants_input(s: _Stream) -> bool:
+        """Read upstream only for pending assignments, or to discard messages before a start."""
+        return len(s.units) < UNIT_QUEUE_LIMIT and (bool(s.routes) or (s.waiting_for_start and not s.units))
+
     def run(self) -> None:
         """The data loop; returns when :meth:`stop` was called."""
         poller = zmq.Poller()
@@ -243,9 +247,7 @@ class Ingester(Component):
             for s in self.streams.values():
                 s.upstream.maintain()
                 src = s.upstream.pollable
-                want = src is not None and len(s.units) < UNIT_QUEUE_LIMIT and (
-                    bool(s.routes) or (s.waiting_for_start and not s.units)
-                )
+                want = src is not None and self._wants_input(s)
                 for old in [k for k, v in registered.items() if v is s and (k is not src or not want)]:
                     poller.unregister(old)
                     del registered[old]
@@ -261,7 +263,7 @@ class Ingester(Component):
                 if src in ready or (hasattr(src, "fileno") and src.fileno() in ready):
                     for _ in range(64):  # drain a burst, then look at control again
                         self._receive(s)
-                        if len(s.units) >= UNIT_QUEUE_LIMIT or not s.upstream.has_more():
+                        if not self._wants_input(s) or not s.upstream.has_more():
                             break
             for s in self.streams.values():
                 if s.units and s.routes:
