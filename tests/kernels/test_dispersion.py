@@ -8,7 +8,7 @@ import pytest
 from dranspose.kernels import PEAK_DTYPE, DispersionSpotFinder, PeakFinder8, find_spots_dispersion
 from dranspose.kernels.synthetic import match, spot_frame
 
-ndimage = pytest.importorskip("scipy.ndimage")
+from scipy import ndimage
 
 SHAPE = (1065, 1030)
 

@@ -9,7 +9,7 @@ import pytest
 
 from dranspose.kernels import Geometry
 
-pyFAI = pytest.importorskip("pyFAI")
+import pyFAI
 
 PONI_V1 = """# Nota: C-Order, 1 refers to the Y axis, 2 to the X axis
 # Calibration done at Mon Nov 23 2026

@@ -7,9 +7,8 @@ import pytest
 
 from dranspose.kernels import AzimuthalIntegrator, Geometry
 
-pyFAI = pytest.importorskip("pyFAI")
-from pyFAI.detectors import Detector  # noqa: E402
-from pyFAI.integrator.azimuthal import AzimuthalIntegrator as PyFAIIntegrator  # noqa: E402
+from pyFAI.detectors import Detector
+from pyFAI.integrator.azimuthal import AzimuthalIntegrator as PyFAIIntegrator
 
 SHAPE_1M = (1065, 1030)
 SHAPE_4M = (2162, 2068)

@@ -68,6 +68,8 @@ class Component:
         self.errors: collections.Counter[str] = collections.Counter()
         self.stopping = threading.Event()
         self.mapping_uuid: str | None = None
+        self.descriptions: dict[str, Any] = {}  # parameters this component's user class declares
+        self.parameters: dict[str, Any] = {}  # the live dict user objects hold (updated in place)
         self._threads: list[threading.Thread] = []
         self._log_handler = RedisLogHandler(connect(settings.redis_url, check=False), self.keys, f"{self.kind}:{name}")
         logging.getLogger("dranspose").addHandler(self._log_handler)
@@ -138,6 +140,38 @@ class Component:
         except ValueError as exc:
             self.count_error("parameters", "conflicting parameter descriptions: %s", exc)
             return dict(own)
+
+    def reload_parameters(self) -> dict[str, Any]:
+        """Rebuild ``self.parameters`` in place from Redis (user objects keep the same dict)."""
+        from dranspose.core.parameters import build_parameters
+
+        raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
+        params = build_parameters(self.shared_descriptions(self.descriptions), raw)
+        self.parameters.clear()
+        self.parameters.update(params)
+        return params
+
+    def call_finish(self, hooks: Any) -> None:
+        """Run the user's ``finish(parameters)``; a failure is counted, never raised."""
+        from dranspose.errors import HookError
+
+        if hooks is None:
+            return
+        try:
+            hooks.finish(self.parameters)
+        except HookError as exc:
+            self.count_error("hook", "finish failed: %s", exc, exc_info=True)
+
+    def call_close(self, hooks: Any, context: dict[str, Any]) -> None:
+        """Run the user's ``close(context)`` at shutdown; a failure is counted."""
+        from dranspose.errors import HookError
+
+        if hooks is None:
+            return
+        try:
+            hooks.close(context)
+        except HookError as exc:
+            self.count_error("hook", "close failed: %s", exc)
 
     # ---- control listener
     def assigned_key(self, mapping_uuid: str) -> str | None:

@@ -18,7 +18,7 @@ import zmq
 from fastapi import FastAPI
 
 from dranspose.config import Settings
-from dranspose.core.parameters import build_parameters, merge_descriptions
+from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
 from dranspose.hooks import ReducerHooks, describe_parameters, load_class
 from dranspose.services.component import Component
@@ -53,7 +53,6 @@ class Reducer(Component):
         self.url = bind(self.pull, settings.reducer_url)
         self.context: dict[str, Any] = {}
         self.hooks: ReducerHooks | None = None
-        self.parameters: dict[str, Any] = {}
         self.lock = threading.RLock()
         self.processed: dict[str, int] = {}
         self.total_processed = 0
@@ -119,11 +118,8 @@ class Reducer(Component):
 
     # ---- lifecycle
     def _load_parameters(self) -> None:
-        raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
-        params = build_parameters(self.shared_descriptions(self.descriptions), raw)
         with self.lock:
-            self.parameters.clear()
-            self.parameters.update(params)
+            self.reload_parameters()
 
     def _worker_classes(self) -> list[str]:
         names = [n.decode() for n in self.redis.smembers(self.keys.members("worker"))]
@@ -178,11 +174,7 @@ class Reducer(Component):
             return
         self._drain()  # results already queued belong before finish
         with self.lock:
-            if self.hooks is not None:
-                try:
-                    self.hooks.finish(self.parameters)
-                except HookError as exc:
-                    self.count_error("hook", "finish failed: %s", exc, exc_info=True)
+            self.call_finish(self.hooks)
             self.finished_mapping = self.mapping_uuid
         if self.mirror is not None:  # final flush, never blocking the reducer
             threading.Thread(target=self.mirror.finish, name="hsds-finish", daemon=True).start()
@@ -277,9 +269,5 @@ class Reducer(Component):
         self.feedback.close()
         if self.http is not None:
             self.http.stop()
-        if self.hooks is not None:
-            try:
-                self.hooks.close(self.context)
-            except HookError as exc:
-                self.count_error("hook", "close failed: %s", exc)
+        self.call_close(self.hooks, self.context)
         self.pull.close(linger=0)

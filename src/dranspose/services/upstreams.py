@@ -35,15 +35,10 @@ class Upstream(Protocol):
     def close(self) -> None: ...
 
 
-class ZmqUpstream:
-    """A PULL or SUB socket connected to the device (SUB subscribes to everything)."""
+class _ZmqReceiver:
+    """Receiving side shared by upstreams that end in a ZeroMQ socket (``pollable``)."""
 
-    def __init__(self, ctx: zmq.Context, url: str, pattern: str) -> None:
-        self.pollable = ctx.socket(zmq.SUB if pattern == "SUB" else zmq.PULL)
-        if pattern == "SUB":
-            self.pollable.setsockopt(zmq.SUBSCRIBE, b"")
-        self.pollable.setsockopt(zmq.RCVHWM, 10000)
-        self.pollable.connect(url)
+    pollable: zmq.Socket
 
     def receive(self) -> list[Message]:
         return [self.pollable.recv_multipart(copy=False)]
@@ -53,6 +48,17 @@ class ZmqUpstream:
 
     def maintain(self) -> None:
         pass
+
+
+class ZmqUpstream(_ZmqReceiver):
+    """A PULL or SUB socket connected to the device (SUB subscribes to everything)."""
+
+    def __init__(self, ctx: zmq.Context, url: str, pattern: str) -> None:
+        self.pollable = ctx.socket(zmq.SUB if pattern == "SUB" else zmq.PULL)
+        if pattern == "SUB":
+            self.pollable.setsockopt(zmq.SUBSCRIBE, b"")
+        self.pollable.setsockopt(zmq.RCVHWM, 10000)
+        self.pollable.connect(url)
 
     def close(self) -> None:
         self.pollable.close(linger=0)
@@ -113,7 +119,7 @@ class TcpUpstream:
             self.pollable = None
 
 
-class HttpUpstream:
+class HttpUpstream(_ZmqReceiver):
     """An HTTP server receiving POSTs (Sardana); messages reach the data loop over inproc."""
 
     def __init__(self, ctx: zmq.Context, url: str, make_message: Callable[[str, bytes], list[bytes] | None]) -> None:
@@ -143,15 +149,6 @@ class HttpUpstream:
         self._push = push
         self.server = BackgroundServer(app, parts.hostname or "127.0.0.1", parts.port or 0).start()
         self.url = self.server.url
-
-    def receive(self) -> list[Message]:
-        return [self.pollable.recv_multipart(copy=False)]
-
-    def has_more(self) -> bool:
-        return bool(self.pollable.poll(0))
-
-    def maintain(self) -> None:
-        pass
 
     def close(self) -> None:
         self.server.stop()

@@ -17,7 +17,7 @@ import zmq
 
 from dranspose.config import Settings
 from dranspose.core.assembly import Assembler
-from dranspose.core.parameters import build_parameters, merge_descriptions, parameters_hash
+from dranspose.core.parameters import merge_descriptions, parameters_hash
 from dranspose.errors import DransposeError, HookError, ProtocolError
 from dranspose.event import EventData, ResultData, StreamData
 from dranspose.hooks import WorkerHooks, describe_parameters, load_class
@@ -45,7 +45,6 @@ class Worker(Component):
         self.capacity = settings.worker_capacity
         self.context: dict[str, Any] = {}
         self.hooks: WorkerHooks | None = None
-        self.parameters: dict[str, Any] = {}
         self.param_hash: HashDigest | None = None
         self.assembler = Assembler()
         self.dealers: dict[str, zmq.Socket] = {}  # ingester url -> socket
@@ -101,11 +100,7 @@ class Worker(Component):
 
     # ---- scan lifecycle
     def _load_parameters(self) -> None:
-        raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
-        params = build_parameters(self.shared_descriptions(self.descriptions), raw)
-        # keep one live dict: user objects hold a reference to it
-        self.parameters.clear()
-        self.parameters.update(params)
+        params = self.reload_parameters()
         self.param_hash = parameters_hash({k: p.data for k, p in params.items()})
 
     def _on_mapping(self, msg: dict[str, Any]) -> None:
@@ -147,11 +142,7 @@ class Worker(Component):
             return
         if msg.get("target", "workers") != "workers":
             return
-        if self.hooks is not None:
-            try:
-                self.hooks.finish(self.parameters)
-            except HookError as exc:
-                self.count_error("hook", "finish failed: %s", exc, exc_info=True)
+        self.call_finish(self.hooks)
         self.finished_mapping = self.mapping_uuid
         self.publish_state()  # error counts visible before the scan reports finished
         self._flush_done(force=True, finished=True)
@@ -274,11 +265,7 @@ class Worker(Component):
         self._close()
 
     def _close(self) -> None:
-        if self.hooks is not None:
-            try:
-                self.hooks.close(self.context)
-            except HookError as exc:
-                self.count_error("hook", "close failed: %s", exc)
+        self.call_close(self.hooks, self.context)
         for sock in self.dealers.values():
             sock.close(linger=0)
         self.reducer.close(linger=1000)
