@@ -85,6 +85,18 @@ def copy_bandwidth(nbytes: int, reps: int = 15) -> float:
     return 2 * nbytes / best
 
 
+def _integration_pair(ours: Any, ref: Any, image: Any, npt: int, kw: dict[str, Any], method: tuple[str, ...],
+                      err: str | None) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """Callables running one frame through our integrator and pyFAI with the same settings."""
+    if "npt_azim" in kw:
+        return (lambda: ours.integrate2d(image),
+                lambda: ref.integrate2d_ng(image, npt, kw["npt_azim"], unit="q_nm^-1", radial_range=(0.5, 45.0),
+                                           azimuth_range=(-180.0, 180.0), method=method))
+    return (lambda: ours.integrate1d(image),
+            lambda: ref.integrate1d(image, npt, unit="q_nm^-1", radial_range=(0.5, 45.0), method=method,
+                                    error_model=err))
+
+
 def main() -> int:
     pairs = ARGS.pairs or (3 if ARGS.quick else 10)
     print(f"threads={ARGS.threads} numba={numba.__version__} layer={numba.config.THREADING_LAYER} "
@@ -120,15 +132,7 @@ def main() -> int:
         ours = AzimuthalIntegrator(GEOM, SHAPE, npt, "q_nm^-1", radial_range=(0.5, 45.0),
                                    azimuth_range=(-180.0, 180.0) if "npt_azim" in kw else None,
                                    warmup=(np.uint32,), **kw)
-        if "npt_azim" in kw:
-            run_ours = lambda: ours.integrate2d(powder)  # noqa: E731
-            run_peer = lambda: ref.integrate2d_ng(powder, npt, kw["npt_azim"], unit="q_nm^-1",  # noqa: E731
-                                                  radial_range=(0.5, 45.0), azimuth_range=(-180.0, 180.0),
-                                                  method=method)
-        else:
-            run_ours = lambda: ours.integrate1d(powder)  # noqa: E731
-            run_peer = lambda: ref.integrate1d(powder, npt, unit="q_nm^-1", radial_range=(0.5, 45.0),  # noqa: E731
-                                               method=method, error_model=err)
+        run_ours, run_peer = _integration_pair(ours, ref, powder, npt, kw, method, err)
         t_a, t_b, ratio = ab(run_ours, run_peer, pairs)
         touched = powder.nbytes + ours.nbytes_touched
         rows.append((name, t_a, t_b, ratio, f"pyFAI {pyFAI.version} {method[0]}/csr", touched))

@@ -188,6 +188,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--pairs", type=int, default=None)
+    ap.add_argument("--latency-only", action="store_true", help="only the 50 Hz latency run")
     args = ap.parse_args()
     pairs = args.pairs or (2 if args.quick else 5)
     n_small = 5000 if args.quick else 20000
@@ -198,7 +199,7 @@ def main() -> None:
     try:
         pipe.scan(stins_messages(200, 2048))  # warm-up
         rows = []
-        for label, msgs, nbytes in (("2 kB frames", small, 2048), ("2 MB frames", large, 2 * 1024 * 1024)):
+        for label, msgs, nbytes in [] if args.latency_only else (("2 kB frames", small, 2048), ("2 MB frames", large, 2 * 1024 * 1024)):
             ours, peer = [], []
             for _ in range(pairs):
                 peer.append(relay_run(msgs))
@@ -211,13 +212,15 @@ def main() -> None:
         lat_n = 250 if args.quick else 1000
         pipe.scan(stins_messages(lat_n, 2048), rate=50.0)
         lat = pipe.reducer_values("latency") * 1e3
+        split = pipe.reducer_values("latency_split") * 1e3
     finally:
         pipe.close()
     print(f"\n{'workload':<14}{'ours ev/s':>12}{'relay ev/s':>12}{'ours MB/s':>11}{'relay MB/s':>12}{'ours/relay':>12}")
     for label, oe, pe, om, pm, ratio in rows:
         print(f"{label:<14}{oe:>12.0f}{pe:>12.0f}{om:>11.1f}{pm:>12.1f}{ratio:>11.2f}x")
     print(f"\nlatency ingester receive -> reducer process_result at 50 Hz, {len(lat)} events: "
-          f"p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms")
+          f"p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms "
+          f"(p50 ingester->worker {np.percentile(split[:, 0], 50):.2f} ms, worker->reducer {np.percentile(split[:, 1], 50):.2f} ms)")
     print(f"({pairs} interleaved pairs; ratio = median of per-pair relay_time/our_time; 2 workers)")
 
 

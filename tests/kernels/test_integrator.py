@@ -143,7 +143,7 @@ def test_dummy_flat_and_variance_model(ref1m, frame1m) -> None:
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float64])
 def test_dtypes_give_same_result(frame1m, dtype) -> None:
     ours = AzimuthalIntegrator(GEOM, SHAPE_1M, 400, "q_nm^-1", radial_range=(1.0, 40.0), error_model="poisson", warmup=())
-    ref_r, ref_i, ref_s = ours.integrate1d(frame1m)
+    _, ref_i, ref_s = ours.integrate1d(frame1m)
     ref_i, ref_s = ref_i.copy(), ref_s.copy()
     image = np.minimum(frame1m, np.iinfo(np.uint8).max if dtype == np.uint8 else 1 << 30).astype(dtype)
     expect = ours.integrate1d(image.astype(np.uint32))[1].copy() if dtype == np.uint8 else ref_i

@@ -66,14 +66,14 @@ def test_fields_equal_ondas(frames, finder) -> None:
 
 def test_panels_mask_and_resolution_limits_match_ondas() -> None:
     shape = (512, 512)
-    image, truth, radius = spot_frame(shape, 80, seed=7, dtype=np.uint16)
+    image, _, radius = spot_frame(shape, 80, seed=7, dtype=np.uint16)
     mask = np.zeros(shape, dtype=np.uint8)
     mask[100:140, :] = 1
     mask[:, 300:303] = 1
     good = (mask == 0) & (radius >= 20) & (radius <= 240)
     finder = PeakFinder8(radius, mask=mask, min_res=20, max_res=240, asic_shape=(128, 256), **PARAMS, warmup=())
     peaks = finder.find(image)
-    theirs, res = om_peaks(image, radius, good, asic=(128, 256), **PARAMS)
+    _, res = om_peaks(image, radius, good, asic=(128, 256), **PARAMS)
     assert len(peaks) == len(res[0]) > 20
     np.testing.assert_allclose(peaks["fs"], res[0], atol=1e-3)
     np.testing.assert_allclose(peaks["ss"], res[1], atol=1e-3)

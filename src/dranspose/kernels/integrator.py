@@ -11,7 +11,6 @@ use one instance per thread (dranspose workers are single-threaded per process).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable
 from typing import Any
