@@ -85,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
     redis_server = None
     redis_url = args.redis_url
-    if not redis_url:
+    if redis_url:
+        from dranspose.store.connection import connect
+
+        connect(redis_url)  # one clear message when the given Redis is not there
+    else:
         redis_server = RedisServer().start()
         redis_url = redis_server.url
         print(f"dranspose: private redis-server at {redis_url}")

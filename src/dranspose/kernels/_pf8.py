@@ -118,8 +118,31 @@ def _sort_chunk(
     for p in range(start, stop):
         r = rcode[p]
         if r >= 0:
-            buf[cursor[r]] = np.float32(data[p])
+            v = np.float32(data[p])
+            # non-finite values are never inside the thresholds; FLT_MAX is not either and
+            # keeps the masked sums of _bin_stats finite (NaN * 0 would be NaN)
+            buf[cursor[r]] = v if np.isfinite(v) else FLT_MAX
             cursor[r] += 1
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+def _masked_sums(values: NDArray[np.float32], lo: np.float32, hi: np.float32) -> tuple[float, float, float]:
+    """Sum, sum of squares and count of the values strictly between ``lo`` and ``hi``.
+
+    Branch-free with reassociation allowed, so it vectorizes; comparisons keep IEEE
+    semantics (no 'nnan'/'ninf' flags). Values must be finite (see ``_sort_chunk``).
+    """
+    total = 0.0
+    total2 = 0.0
+    count = 0.0
+    for i in range(values.shape[0]):
+        v = values[i]
+        keep = np.float64((v < hi) & (v > lo))
+        x = np.float64(v)
+        total += x * keep
+        total2 += x * x * keep
+        count += keep
+    return total, total2, count
 
 
 @njit(cache=True, nogil=True)
@@ -135,14 +158,7 @@ def _bin_stats(
     offset = np.float32(0.0)
     sigma = np.float32(0.0)
     for _ in range(iterations):
-        total = 0.0
-        total2 = 0.0
-        count = 0.0
-        for v in values:
-            if v < hi and v > lo:
-                total += v
-                total2 += np.float64(v) * v
-                count += 1.0
+        total, total2, count = _masked_sums(values, lo, hi)
         if count == 0.0:
             offset = np.float32(0.0)
             sigma = np.float32(0.0)
@@ -192,7 +208,7 @@ def grouped_statistics(
     rthreshold: NDArray[np.float32],
 ) -> None:
     """All iterations of each radius bin on its grouped, cache-resident values; bins in
-    parallel. Same statistics as :func:`radial_thresholds`."""
+    parallel. Same statistics as :func:`radial_thresholds` (up to float64 summation order)."""
     nbins = bin_start.shape[0] - 1
     snr = np.float32(min_snr)
     adc = np.float32(adc_threshold)

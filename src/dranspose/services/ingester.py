@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import redis
 import zmq
 
 from dranspose.config import Settings
@@ -256,7 +257,10 @@ class Ingester(Component):
                     registered[src] = s
             ready = dict(poller.poll(100))
             if self.control_socket in ready:
-                self.handle_control()
+                try:
+                    self.handle_control()
+                except redis.RedisError as exc:  # a Redis outage must not end the process
+                    self.count_error("redis", "control message not applied: %s", exc)
             if self.router in ready:
                 self._handle_ping()
             for src, s in list(registered.items()):
@@ -269,8 +273,11 @@ class Ingester(Component):
                 if s.units and s.routes:
                     self._dispatch(s)
             if self._lost and self.mapping_uuid:
-                self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps({"i": self.name, "lost": self._lost})})
-                self._lost = []
+                try:
+                    self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps({"i": self.name, "lost": self._lost})})
+                    self._lost = []
+                except redis.RedisError as exc:
+                    self.count_error("redis", "cannot report undeliverable events (%s); retrying", exc)
         self._close()
 
     def _close(self) -> None:

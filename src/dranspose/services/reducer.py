@@ -14,6 +14,7 @@ import time
 import traceback
 from typing import Any
 
+import redis
 import zmq
 from fastapi import FastAPI
 
@@ -230,9 +231,13 @@ class Reducer(Component):
         msg: dict[str, Any] = {"r": self.name, "processed": self.processed}
         if self.finished_mapping == self.mapping_uuid:
             msg["fin"] = True
-        self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
-        self._dirty = False
         self._last_report = time.monotonic()
+        try:
+            self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
+        except redis.RedisError as exc:  # counts are cumulative: the next report repairs it
+            self.count_error("redis", "progress report failed (%s); retrying", exc)
+            return
+        self._dirty = False
 
     def _timer_loop(self) -> None:
         while not self.stopping.is_set():
@@ -260,7 +265,10 @@ class Reducer(Component):
                     if not self.pull.poll(0):
                         break
             if self.control_socket in ready:
-                self.handle_control()
+                try:
+                    self.handle_control()
+                except redis.RedisError as exc:  # a Redis outage must not end the process
+                    self.count_error("redis", "control message not applied: %s", exc)
             if self._dirty and time.monotonic() - self._last_report >= REPORT_INTERVAL:
                 self._report()
         timer.join(2)

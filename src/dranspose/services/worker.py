@@ -13,6 +13,7 @@ import time
 import traceback
 from typing import Any
 
+import redis
 import zmq
 
 from dranspose.config import Settings
@@ -233,9 +234,13 @@ class Worker(Component):
         msg: dict[str, Any] = {"w": self.name, "done": self.done, "sent": self.results_sent}
         if finished:
             msg["fin"] = True
-        self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
-        self.done = []
         self.last_flush = time.monotonic()
+        try:
+            self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
+        except redis.RedisError as exc:  # keep the batch; retried at the next flush
+            self.count_error("redis", "completion report failed (%s); retrying", exc)
+            return
+        self.done = []
 
     def run(self) -> None:
         self._poller = zmq.Poller()
@@ -246,7 +251,10 @@ class Worker(Component):
             timeout = DONE_INTERVAL * 1000 if self.done else 100
             ready = dict(self._poller.poll(timeout))
             if self.control_socket in ready:
-                self.handle_control()
+                try:
+                    self.handle_control()
+                except redis.RedisError as exc:  # a Redis outage must not end the process
+                    self.count_error("redis", "control message not applied: %s", exc)
             for sock in self.dealers.values():
                 if sock in ready:
                     for _ in range(64):
@@ -260,8 +268,11 @@ class Worker(Component):
                 self._ping()
                 last_ping = now
             if now - last_discover >= 0.5:
-                self._connect_ingesters()
                 last_discover = now
+                try:
+                    self._connect_ingesters()
+                except redis.RedisError as exc:
+                    self.count_error("redis", "cannot look up ingesters: %s", exc)
         self._close()
 
     def _close(self) -> None:
