@@ -235,3 +235,14 @@ def test_construction_compiles_the_per_frame_path() -> None:
     before = {f: len(f.signatures) for f in (_hist.scatter_single, _hist.finalize)}
     ours.integrate1d(np.ones((64, 48), dtype=np.int16))
     assert {f: len(f.signatures) for f in before} == before
+
+
+def test_sums_are_the_per_bin_accumulators(frame1m) -> None:
+    ours = AzimuthalIntegrator(GEOM, SHAPE_1M, 300, "2th_deg", error_model="poisson", warmup=())
+    _, intensity, sigma = ours.integrate1d(frame1m)
+    signal, variance, norm, count = ours.sums
+    filled = count > 0
+    np.testing.assert_allclose(intensity[filled], signal[filled] / norm[filled], rtol=1e-12)
+    np.testing.assert_allclose(sigma[filled], np.sqrt(variance[filled]) / norm[filled], rtol=1e-12)
+    assert count.sum() == pytest.approx(np.count_nonzero(ours._index >= 0))
+    assert signal.sum() == pytest.approx(frame1m.reshape(-1)[ours._index >= 0].sum(dtype=np.float64))

@@ -59,11 +59,31 @@ def _single_chunk(
     dummy: np.float32,
     delta_dummy: np.float32,
 ) -> None:
+    # local slices: loop indices from 0 let Numba drop the negative-index checks
+    data = data[start:stop]
+    index = index[start:stop]
+    pixnorm = pixnorm[start:stop]
+    variance = variance[start:stop]  # empty (never read) without a variance array
+    n = data.shape[0]
     sig = acc_c[0]
     var = acc_c[1]
     nrm = acc_c[2]
     cnt = acc_c[3]
-    for p in range(start, stop):
+    if not dynamic and error_model == 0:  # the common case, as a tight loop of its own
+        for p in range(n):
+            b = index[p]
+            if b >= 0:
+                sig[b] += np.float32(data[p])
+        return
+    if not dynamic and error_model == 2:
+        for p in range(n):
+            b = index[p]
+            if b >= 0:
+                v = np.float32(data[p])
+                sig[b] += v
+                var[b] += max(np.float32(1.0), v)
+        return
+    for p in range(n):
         b = index[p]
         if b < 0:
             continue
@@ -123,11 +143,15 @@ def _multi_chunk(
     dummy: np.float32,
     delta_dummy: np.float32,
 ) -> None:
+    data = data[start:stop]
+    ptr = ptr[start:stop + 1]
+    pixnorm = pixnorm[start:stop]
+    variance = variance[start:stop]  # empty (never read) without a variance array
     sig = acc_c[0]
     var = acc_c[1]
     nrm = acc_c[2]
     cnt = acc_c[3]
-    for p in range(start, stop):
+    for p in range(data.shape[0]):
         e0 = ptr[p]
         e1 = ptr[p + 1]
         if e0 == e1:
@@ -198,12 +222,17 @@ def _run_chunk(
     dummy: np.float32,
     delta_dummy: np.float32,
 ) -> None:
+    data = data[start:stop]
+    bin0 = bin0[start:stop]
+    weights = weights[start:stop]
+    pixnorm = pixnorm[start:stop]
+    variance = variance[start:stop]  # empty (never read) without a variance array
     sig = acc_c[0]
     var = acc_c[1]
     nrm = acc_c[2]
     cnt = acc_c[3]
     width = weights.shape[1]
-    for p in range(start, stop):
+    for p in range(data.shape[0]):
         b = bin0[p]
         if b < 0:
             continue
@@ -267,11 +296,9 @@ def finalize(
     empty: float,
     intensity: NDArray,  # type: ignore[type-arg]
     sigma: NDArray,  # type: ignore[type-arg]
-    sums: NDArray[np.float64],
 ) -> None:
-    """Merge the private histograms; write intensity, sigma (if an error model) and the
-    merged sums ``sums[k, bin]`` (signal, variance, norm, count) for the first
-    ``intensity.shape[0]`` bins. ``nchunks``: the number of histogram rows to merge."""
+    """Merge the first ``nchunks`` private histogram rows; write intensity and, with an error
+    model, sigma for the first ``intensity.shape[0]`` bins."""
     nbins = intensity.shape[0]
     for b in prange(nbins):
         s = 0.0
@@ -290,10 +317,6 @@ def finalize(
         else:
             n = static_norm[b]
             k = static_count[b]
-        sums[0, b] = s
-        sums[1, b] = v
-        sums[2, b] = n
-        sums[3, b] = k
         if k > 0.0 and n != 0.0:
             intensity[b] = s / n
             if error_model != 0:

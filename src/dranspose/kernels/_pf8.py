@@ -31,7 +31,9 @@ def _radial_chunk(
     lthreshold: NDArray[np.float32],
 ) -> None:
     acc_c[:, :] = 0.0
-    for p in range(start, stop):
+    data = data[start:stop]
+    rcode = rcode[start:stop]
+    for p in range(data.shape[0]):
         r = rcode[p]
         if r < 0:
             continue
@@ -115,7 +117,9 @@ def _sort_chunk(
     cursor: NDArray[np.int64],
     buf: NDArray[np.float32],
 ) -> None:
-    for p in range(start, stop):
+    data = data[start:stop]
+    rcode = rcode[start:stop]
+    for p in range(data.shape[0]):
         r = rcode[p]
         if r >= 0:
             v = np.float32(data[p])
@@ -232,11 +236,14 @@ def _candidates_chunk(
     cand: NDArray[np.int32],
 ) -> int:
     k = start
-    for p in range(start, stop):
-        r = rcode[p]
+    chunk = data[start:stop]
+    codes = rcode[start:stop]
+    for i in range(chunk.shape[0]):
+        r = codes[i]
         if r < 0:
             continue
-        if np.float32(data[p]) > rthreshold[r]:
+        if np.float32(chunk[i]) > rthreshold[r]:
+            p = start + i
             pfs = (p % width) % asic_nx
             pss = (p // width) % asic_ny
             if pfs >= 1 and pfs < asic_nx - 1 and pss >= 1 and pss < asic_ny - 1:

@@ -150,7 +150,7 @@ class AzimuthalIntegrator:
             self._coefs = np.zeros(0, dtype=np.float32)
         # one private histogram per thread of Numba's pool (indexed by numba.get_thread_id())
         self._acc = np.zeros((pool_size(), 4, self._nbins + 4), dtype=np.float64)
-        self._sums = np.zeros((4, self._nbins), dtype=np.float64)
+        self._last_dynamic = False
         self._no_variance = np.zeros(1, dtype=np.float32)
         zero_var = np.zeros(self.shape, dtype=np.float32) if self._error_code == 1 else None
         for dt in warmup:  # compile (or load from the cache) the whole per-frame path now
@@ -316,8 +316,8 @@ class AzimuthalIntegrator:
         _hist.finalize(
             self._acc, nchunks, self._static_norm, self._static_count, dynamic, self._error_code,
             self.empty, intensity.reshape(-1), (intensity if sigma is None else sigma).reshape(-1),
-            self._sums,
         )
+        self._last_dynamic = dynamic
         return intensity, sigma
 
     def integrate1d(
@@ -352,8 +352,15 @@ class AzimuthalIntegrator:
 
     @property
     def sums(self) -> NDArray[np.float64]:
-        """Per-bin (signal, variance, norm, count) of the last frame, shape (4, nbins)."""
-        return self._sums
+        """Per-bin (signal, variance, norm, count) of the last frame, shape (4, nbins) (a new
+        array; the variance row is zero without an error model)."""
+        merged = self._acc[:, :, : self._nbins].sum(axis=0)
+        if not self._error_code:
+            merged[1] = 0.0
+        if not self._last_dynamic:
+            merged[2] = self._static_norm
+            merged[3] = self._static_count
+        return merged
 
     @property
     def nbytes_touched(self) -> int:

@@ -55,6 +55,7 @@ class Scheduler:
     # ---- components
     def refresh_components(self) -> None:
         view: dict[str, dict[str, dict[str, Any]]] = {}
+        died: set[str] = set()
         pipe = self.redis.pipeline(transaction=False)
         for kind in KINDS:
             pipe.smembers(self.keys.members(kind))
@@ -65,7 +66,8 @@ class Scheduler:
             view[kind] = {}
             for name, raw in zip(names, states):
                 if raw is None:
-                    self.redis.srem(self.keys.members(kind), name)  # presence expired: gone
+                    self.redis.srem(self.keys.members(kind), name)  # presence expired: died
+                    died.add(name)
                     continue
                 view[kind][name] = json.loads(raw)
         with self.lock:
@@ -75,7 +77,10 @@ class Scheduler:
             self.history.append((now, {n: int(s.get("processed", 0)) for n, s in view["worker"].items()}))
             self.history = [h for h in self.history if now - h[0] <= 65]
             for name in set(previous) - set(view["worker"]):
-                log.warning("worker %s disappeared (no heartbeat for %.1f s)", name, self.settings.presence_ttl)
+                if name in died:
+                    log.warning("worker %s disappeared (no heartbeat for %.1f s)", name, self.settings.presence_ttl)
+                else:
+                    log.info("worker %s left", name)
                 if self.scan is not None:
                     failed = self.scan.remove_worker(name)
                     if failed:
