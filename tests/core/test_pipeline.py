@@ -71,6 +71,8 @@ def test_scan_end_to_end_with_wrap_broadcast(redis_url: str, upstreams: dict[str
             assert res[i][0].payload["frames"] == {"a": [f"msg{i}".encode(), b"payload"]}
             assert res[i][0].payload["typs"] == {"a": "Ta"}
         assert cluster.reducer.hooks.instance.finished
+        ticks = sum(r.payload["tick"] for rs in res.values() for r in rs)
+        assert 1 <= ticks < n  # about one event per tick interval across workers gets tick=True
         assert {r.parameters_hash for rs in res.values() for r in rs} and all(
             r.parameters_hash for rs in res.values() for r in rs
         )

@@ -37,7 +37,11 @@ class RecordingWorker:
             "scale": parameters["scale"].value,
             "pid": os.getpid(),
             "seen_here": self.count,
+            "tick": tick,
         }
+
+    def get_tick_interval(self, parameters: Any) -> float:
+        return 0.1
 
     def finish(self, parameters: Any = None) -> None:
         self.finished = True
