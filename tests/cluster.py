@@ -44,7 +44,7 @@ class Cluster:
 
     def settings(self, **kw: Any) -> Settings:
         base = dict(
-            redis_url=self.redis_url, heartbeat_interval=0.2, presence_ttl=1.0, worker_capacity=self.capacity,
+            redis_url=self.redis_url, heartbeat_interval=0.2, presence_ttl=5.0, worker_capacity=self.capacity,
             reducer_url=getattr(self, "_reducer_url", "tcp://127.0.0.1:0"), ingester_url="tcp://127.0.0.1:0",
         )
         base.update(kw)

@@ -60,7 +60,7 @@ def cli_pipeline(redis_url: str) -> Iterator[tuple[str, str, zmq.Socket]]:
     sup.env.update(
         REDIS_URL=redis_url, PYTHONPATH=ROOT, REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}",
         INGESTER_URL=f"tcp://127.0.0.1:{free_tcp_port()}", WORKER_CLASS="dranspose.demo:DemoWorker",
-        REDUCER_CLASS="dranspose.demo:DemoReducer", DRANSPOSE_HEARTBEAT_INTERVAL="0.2",
+        REDUCER_CLASS="dranspose.demo:DemoReducer", DRANSPOSE_HEARTBEAT_INTERVAL="0.2", DRANSPOSE_PRESENCE_TTL="10",
     )
     ctl, red = free_tcp_port(), free_tcp_port()
     sup.spawn("controller", "controller", "--host", "127.0.0.1", "--port", str(ctl))

@@ -232,6 +232,14 @@ def _run_chunk(
     nrm = acc_c[2]
     cnt = acc_c[3]
     width = weights.shape[1]
+    if not dynamic and error_model == 0:  # the common case, as a tight loop of its own
+        for p in range(data.shape[0]):
+            b = bin0[p]
+            if b >= 0:
+                v = np.float64(np.float32(data[p]))
+                for k in range(width):
+                    sig[b + k] += v * weights[p, k]
+        return
     for p in range(data.shape[0]):
         b = bin0[p]
         if b < 0:

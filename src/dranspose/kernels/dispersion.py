@@ -32,6 +32,24 @@ DEFAULT_WARMUP: tuple[DTypeLike, ...] = (np.uint16, np.uint32, np.float32)
 
 
 @njit(cache=True, nogil=True)
+def _add_row(
+    row: NDArray,  # type: ignore[type-arg]
+    good: NDArray[np.uint8],
+    cn: NDArray[np.float64],
+    cs: NDArray[np.float64],
+    cs2: NDArray[np.float64],
+    sign: float,
+) -> None:
+    """Add (sign 1) or remove (sign -1) one image row to the running column sums."""
+    for c in range(row.shape[0]):
+        if good[c]:
+            v = np.float64(row[c])
+            cn[c] += sign
+            cs[c] += sign * v
+            cs2[c] += sign * v * v
+
+
+@njit(cache=True, nogil=True)
 def _rows(
     data: NDArray,  # type: ignore[type-arg]
     good: NDArray[np.uint8],
@@ -55,13 +73,7 @@ def _rows(
     cs2 = np.zeros(width, dtype=np.float64)
     # column sums over rows [row0 - k, row0 + k] (clipped to the image)
     for r in range(max(0, row0 - k), min(height, row0 + k + 1)):
-        base = r * width
-        for c in range(width):
-            if good[base + c]:
-                v = np.float64(data[base + c])
-                cn[c] += 1.0
-                cs[c] += v
-                cs2[c] += v * v
+        _add_row(data[r * width:(r + 1) * width], good[r * width:(r + 1) * width], cn, cs, cs2, 1.0)
     ncand = 0
     start = row0 * width
     for i in range(row0, row1):
@@ -69,21 +81,9 @@ def _rows(
             add = i + k
             sub = i - k - 1
             if add < height:
-                base = add * width
-                for c in range(width):
-                    if good[base + c]:
-                        v = np.float64(data[base + c])
-                        cn[c] += 1.0
-                        cs[c] += v
-                        cs2[c] += v * v
+                _add_row(data[add * width:(add + 1) * width], good[add * width:(add + 1) * width], cn, cs, cs2, 1.0)
             if sub >= 0:
-                base = sub * width
-                for c in range(width):
-                    if good[base + c]:
-                        v = np.float64(data[base + c])
-                        cn[c] -= 1.0
-                        cs[c] -= v
-                        cs2[c] -= v * v
+                _add_row(data[sub * width:(sub + 1) * width], good[sub * width:(sub + 1) * width], cn, cs, cs2, -1.0)
         n = 0.0
         s = 0.0
         s2 = 0.0
@@ -92,6 +92,8 @@ def _rows(
             s += cs[c]
             s2 += cs2[c]
         base = i * width
+        drow = data[base:base + width]
+        grow = good[base:base + width]
         for j in range(width):
             if j + k < width:
                 n += cn[j + k]
@@ -101,17 +103,17 @@ def _rows(
                 n -= cn[j - k - 1]
                 s -= cs[j - k - 1]
                 s2 -= cs2[j - k - 1]
-            p = base + j
-            if not good[p] or n < min_local or n < 2.0:
+            if not grow[j] or n < min_local or n < 2.0:
                 continue
             m = s / n
             if m <= 0.0:
                 continue
             var = (s2 - s * m) / (n - 1.0)
-            x = np.float64(data[p])
+            x = np.float64(drow[j])
             if x <= threshold or x - m <= nsig_s * math.sqrt(gain * m):
                 continue
             if var / m > gain * (1.0 + nsig_b * math.sqrt(2.0 / (n - 1.0))):
+                p = base + j
                 strong[p] = 1
                 bgmean[p] = np.float32(m)
                 cand[start + ncand] = p
