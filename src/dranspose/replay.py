@@ -81,6 +81,7 @@ def replay(
     """
     server: ReplayServer | None = None
     engine: ReplayEngine | None = None
+    mirror = None
     try:
         wcls, rcls = load_class(wclass), load_class(rclass)
         raw = read_parameter_file(parameter_file) if parameter_file is not None else {}
@@ -92,9 +93,12 @@ def replay(
             server.start()
             if on_serving is not None:
                 on_serving(server.port)
+        mirror = _hsds_mirror(engine.reducer)
         if start_event is not None:
             start_event.wait()
         summary = engine.run(sources, cancel)
+        if mirror is not None:
+            mirror.finish()
         if done_event is not None:
             done_event.set()
         if stop_event is not None:
@@ -103,10 +107,23 @@ def replay(
     finally:
         if done_event is not None:
             done_event.set()
+        if mirror is not None:
+            mirror.stop()
         if server is not None:
             server.stop()
         if engine is not None:
             engine.close()
+
+
+def _hsds_mirror(reducer: Any) -> Any:
+    """The HSDS mirror of ``publish`` when ``DRANSPOSE_HSDS_DOMAIN`` (etc.) is set, started."""
+    from dranspose.config import Settings
+    from dranspose.hdfrest.hsds_mirror import HSDSMirror
+
+    mirror = HSDSMirror.from_settings(reducer, Settings())
+    if mirror is not None:
+        mirror.start()
+    return mirror
 
 
 # ----------------------------------------------------------------------------- CLI

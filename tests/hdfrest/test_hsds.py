@@ -154,3 +154,22 @@ def test_from_settings(hsds: LocalHSDS, monkeypatch: pytest.MonkeyPatch) -> None
     assert mirror.finish()
     with h5pyd.File(hsds.domain("env.h5"), "r", **hsds.kwargs()) as f:
         np.testing.assert_array_equal(f["v"][()], np.arange(3))
+
+
+def test_replay_mirrors_publish_into_hsds(hsds: LocalHSDS, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dranspose replay`` with DRANSPOSE_HSDS_DOMAIN set: the tutorial's publish lands in HSDS."""
+    from pathlib import Path
+
+    from dranspose.replay import replay
+
+    dump = Path(__file__).resolve().parents[2].parent / "shared" / "captures" / "dump_xrd.cbors"
+    for name, value in (("DRANSPOSE_HSDS_DOMAIN", hsds.domain("replay.h5")), ("HS_ENDPOINT", hsds.endpoint),
+                        ("HS_USERNAME", hsds.username), ("HS_PASSWORD", hsds.password), ("HS_BUCKET", hsds.bucket)):
+        monkeypatch.setenv(name, value)
+    summary = replay("examples.tutorial.worker:TutorialWorker", "examples.tutorial.reducer:TutorialReducer",
+                     zmq_files=[str(dump)])
+    assert summary.events == 11 and summary.errors == 0
+    with h5pyd.File(hsds.domain("replay.h5"), "r", **hsds.kwargs()) as f:
+        sums = f["sum"][()]
+        assert sums.shape == (9,) and np.all(sums > 0)
+        assert f["map"].shape == (3, 3)

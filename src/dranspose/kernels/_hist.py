@@ -151,6 +151,12 @@ def _multi_chunk(
     var = acc_c[1]
     nrm = acc_c[2]
     cnt = acc_c[3]
+    if not dynamic and error_model == 0:  # the common case, as a tight loop of its own
+        for p in range(data.shape[0]):
+            v = np.float64(np.float32(data[p]))
+            for e in range(ptr[p], ptr[p + 1]):
+                sig[bins[e]] += v * coefs[e]
+        return
     for p in range(data.shape[0]):
         e0 = ptr[p]
         e1 = ptr[p + 1]
