@@ -19,7 +19,8 @@ from dranspose.event import EventData
 from dranspose.kernels import DispersionSpotFinder, Geometry, PeakFinder8
 from dranspose.parameters import FileParameter, FloatParameter, IntParameter, StrParameter
 
-from .eiger import decode_header, decode_image, htype
+from dranspose.protocols import eiger_legacy
+from dranspose.protocols.base import Kind
 
 SAMPLE_PONI = (Path(__file__).parent / "eiger1m.poni").read_text()
 DEFAULTS: dict[str, Any] = {
@@ -78,16 +79,17 @@ class Worker:
         stream = event.streams.get(str(_value(parameters, "stream")))
         if stream is None or stream.typ != "EIGER_LEGACY":
             return None
-        kind = htype(stream.frames)
-        if kind == "dheader-1.0":
-            config, mask = decode_header(stream.frames)
+        message = eiger_legacy.decode(stream.frames)
+        if message.kind is Kind.START and message.header is not None:
+            config = message.header.config or {}
+            mask = message.header.arrays.get("pixelmask")
             if "y_pixels_in_detector" in config:
                 shape = (int(config["y_pixels_in_detector"]), int(config["x_pixels_in_detector"]))
                 self.finder = self._finder(parameters, shape, None if mask is None else mask != 0)
             return None
-        if kind != "dimage-1.0":
+        if message.kind is not Kind.DATA or message.data is None:
             return None
-        frame, image = decode_image(stream.frames)
+        frame, image = int(message.meta["frame"]), message.data
         shape = (image.shape[0], image.shape[1])
         if self.finder is None or self.finder.shape != shape:
             self.finder = self._finder(parameters, shape, None)

@@ -20,7 +20,8 @@ from dranspose.event import EventData
 from dranspose.kernels import AzimuthalIntegrator, Geometry
 from dranspose.parameters import FileParameter, IntParameter, StrParameter
 
-from .eiger import decode_header, decode_image, htype
+from dranspose.protocols import eiger_legacy
+from dranspose.protocols.base import Kind
 
 log = logging.getLogger(__name__)
 SAMPLE_PONI = (Path(__file__).parent / "eiger1m.poni").read_text()
@@ -68,17 +69,18 @@ class Worker:
         stream = event.streams.get(str(_value(parameters, "stream", "eigerxes")))
         if stream is None or stream.typ != "EIGER_LEGACY":
             return None
-        kind = htype(stream.frames)
-        if kind == "dheader-1.0":
-            config, mask = decode_header(stream.frames)
+        message = eiger_legacy.decode(stream.frames)
+        if message.kind is Kind.START and message.header is not None:
+            config = message.header.config or {}
+            mask = message.header.arrays.get("pixelmask")
             if "y_pixels_in_detector" in config:
                 shape = (int(config["y_pixels_in_detector"]), int(config["x_pixels_in_detector"]))
                 bad = None if mask is None else (mask != 0)
                 self.integrator = self._integrator(parameters, shape, bad)
             return None
-        if kind != "dimage-1.0":
+        if message.kind is not Kind.DATA or message.data is None:
             return None
-        frame, image = decode_image(stream.frames)
+        frame, image = int(message.meta["frame"]), message.data
         if self.integrator is None or self.integrator.shape != image.shape:
             self.integrator = self._integrator(parameters, (image.shape[0], image.shape[1]), None)
         radial, intensity, sigma = self.integrator.integrate1d(image)

@@ -15,16 +15,16 @@ import pytest
 from dranspose.event import EventData, ResultData, StreamData
 from dranspose.kernels.synthetic import match, spot_frame
 from dranspose.protocol import WorkParameter
+from dranspose.protocols import eiger_legacy
+from dranspose.protocols.base import Kind
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT.parent / "shared" / "captures" / "eiger-legacy-1m-bslz4.dump.cbors.gz"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from examples.hitfinding import eiger as hf_eiger  # noqa: E402
 from examples.hitfinding.reducer import Reducer as HitReducer  # noqa: E402
 from examples.hitfinding.worker import Worker as HitWorker  # noqa: E402
-from examples.integration import eiger  # noqa: E402
 from examples.integration.reducer import Reducer as IntReducer  # noqa: E402
 from examples.integration.worker import Worker as IntWorker  # noqa: E402
 
@@ -74,19 +74,6 @@ def run(worker, reducer, events, parameters) -> None:
     reducer.finish(parameters)
 
 
-def test_numpy_bslz4_fallback_matches_uncompressed_truth(events) -> None:
-    parts = events[1].streams["eigerxes"].frames
-    info = json.loads(parts[1])
-    shape = tuple(reversed(info["shape"]))
-    image = eiger.bslz4_numpy(memoryview(parts[2]), np.dtype("<u4"), int(np.prod(shape))).reshape(shape)
-    frame, decoded = eiger.decode_image(parts)
-    assert frame == 0 and decoded.shape == (1065, 1030) and decoded.dtype == np.uint32
-    np.testing.assert_array_equal(image, decoded)
-    # a truncated blob is a clear error
-    with pytest.raises(ValueError):
-        eiger.bslz4_numpy(memoryview(parts[2])[:8], np.dtype("<u4"), int(np.prod(shape)))
-
-
 def test_integration_example_replays_capture(events) -> None:
     context: dict = {}
     parameters = params(IntWorker, IntReducer, npt=500)
@@ -102,8 +89,8 @@ def test_integration_example_replays_capture(events) -> None:
     # the pattern equals a direct integration of the decoded frame with the header mask
     from dranspose.kernels import AzimuthalIntegrator, Geometry
 
-    _, mask = eiger.decode_header(events[0].streams["eigerxes"].frames)
-    _, image = eiger.decode_image(events[5].streams["eigerxes"].frames)
+    mask = eiger_legacy.decode_header(events[0].streams["eigerxes"].frames).arrays["pixelmask"]
+    image = eiger_legacy.decode_image(events[5].streams["eigerxes"].frames)
     direct = AzimuthalIntegrator(Geometry.from_poni(ROOT / "examples/integration/eiger1m.poni"), image.shape, 500,
                                  mask=mask != 0, dummy=float(2**32 - 1), error_model="poisson", warmup=())
     np.testing.assert_allclose(pub["patterns"][4], direct.integrate1d(image)[1], rtol=1e-12)
@@ -144,4 +131,14 @@ def test_hitfinding_example(events, method: str) -> None:
     np.testing.assert_array_equal(reducer.publish["events"], [1, 2, 3])
     np.testing.assert_array_equal(reducer.publish["hits"], [False, True, False])
     assert reducer.publish["hit_rate"] == pytest.approx(1 / 3)
-    assert hf_eiger.htype(events[0].streams["eigerxes"].frames) == "dheader-1.0"
+    assert eiger_legacy.decode(events[0].streams["eigerxes"].frames).kind is Kind.START
+
+
+@pytest.mark.parametrize("example", ["integration", "hitfinding"])
+def test_examples_run_under_replay(example: str) -> None:
+    """Both examples replay the real EIGER capture with ``dranspose replay`` (as users run them)."""
+    from dranspose.replay import replay
+
+    summary = replay(f"examples.{example}.worker:Worker", f"examples.{example}.reducer:Reducer",
+                     zmq_files=[str(CAPTURE)], nworkers=1)
+    assert summary.events == 10 and summary.results == 9 and summary.errors == 0

@@ -29,7 +29,8 @@ def om_peaks(image, radius, good, asic=None, max_num_peaks=2048, **p):
 
 @pytest.fixture(scope="module")
 def frames():
-    return [spot_frame(SHAPE, 200, seed=s) for s in (1, 2)]
+    # an easy frame and one with weak spots (recall below 1 for both implementations)
+    return [spot_frame(SHAPE, 200, seed=1), spot_frame(SHAPE, 200, seed=2, amplitude=(20.0, 80.0))]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_recall_precision_at_least_ondas(frames, finder) -> None:
         theirs, _ = om_peaks(image, radius, np.ones(SHAPE), **PARAMS)
         recall, recall_om = match(ours, truth, 1.5).mean(), match(theirs, truth, 1.5).mean()
         precision, precision_om = match(truth, ours, 1.5).mean(), match(truth, theirs, 1.5).mean()
-        assert recall >= recall_om and recall > 0.9
+        assert recall >= recall_om and recall > 0.7
         assert precision >= precision_om
         assert match(ours, theirs, 1.0).mean() >= 0.99  # OnDA's peaks found within 1 px
 

@@ -153,9 +153,9 @@ def _multi_chunk(
     cnt = acc_c[3]
     if not dynamic and error_model == 0:  # the common case, as a tight loop of its own
         for p in range(data.shape[0]):
-            v = np.float64(np.float32(data[p]))
+            x = np.float64(np.float32(data[p]))
             for e in range(ptr[p], ptr[p + 1]):
-                sig[bins[e]] += v * coefs[e]
+                sig[bins[e]] += x * coefs[e]
         return
     for p in range(data.shape[0]):
         e0 = ptr[p]
@@ -165,12 +165,11 @@ def _multi_chunk(
         v = np.float32(data[p])
         if dynamic and _rejected(v, check_dummy, dummy, delta_dummy):
             continue
+        pv = np.float32(0.0)
         if error_model == 2:
-            pv = max(np.float32(1.0), v)
+            pv = np.float32(1.0) if v < 1.0 else v
         elif error_model == 1:
             pv = variance[p]
-        else:
-            pv = np.float32(0.0)
         pn = pixnorm[p]
         for e in range(e0, e1):
             b = bins[e]
@@ -242,9 +241,9 @@ def _run_chunk(
         for p in range(data.shape[0]):
             b = bin0[p]
             if b >= 0:
-                v = np.float64(np.float32(data[p]))
+                x = np.float64(np.float32(data[p]))
                 for k in range(width):
-                    sig[b + k] += v * weights[p, k]
+                    sig[b + k] += x * weights[p, k]
         return
     for p in range(data.shape[0]):
         b = bin0[p]
@@ -253,12 +252,11 @@ def _run_chunk(
         v = np.float32(data[p])
         if dynamic and _rejected(v, check_dummy, dummy, delta_dummy):
             continue
+        pv = np.float32(0.0)
         if error_model == 2:
-            pv = max(np.float32(1.0), v)
+            pv = np.float32(1.0) if v < 1.0 else v
         elif error_model == 1:
             pv = variance[p]
-        else:
-            pv = np.float32(0.0)
         pn = pixnorm[p]
         for k in range(width):
             w = np.float64(weights[p, k])

@@ -4,8 +4,15 @@
 ``-1 - r`` for a masked one (so masked pixels still know their radius). Images are read in
 their own dtype and converted per pixel to float32, as OnDA does with a copy.
 
-Work buffers (``pixmap``, ``queue``, ``cand``) are owned by the caller, sized to the image,
-and reused between frames; ``pixmap`` must be all zero on entry and is left all zero.
+Per frame: :func:`group_by_radius` copies the usable pixels into a float32 buffer grouped by
+radius bin (one streaming pass), :func:`grouped_statistics` runs peakfinder8's 5 iterations
+of each bin on its cache-resident values (bins in parallel; :func:`radial_thresholds` is the
+straightforward 5-pass version, kept as the reference), :func:`candidates` collects the seed
+pixels in parallel, and :func:`grow_and_measure` flood-fills them sequentially.
+
+Work buffers (``pixmap``, ``queue``, ``touched``, ``cand``) are owned by the caller, sized to
+the image, and reused between frames; ``pixmap`` must be all zero on entry and is left all
+zero.
 """
 
 from __future__ import annotations

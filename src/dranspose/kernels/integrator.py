@@ -75,7 +75,7 @@ class AzimuthalIntegrator:
     C-contiguous in native byte order.
     """
 
-    _ptr: NDArray[np.int64]
+    _ptr: NDArray[np.int64] | NDArray[np.int32]
     _bins: NDArray[np.int32]
     _coefs: NDArray[np.float32]
     _nbins: int
@@ -132,7 +132,7 @@ class AzimuthalIntegrator:
         self._build_map(valid, split, radial_range, azimuth_range)
         self._pixnorm = pixnorm.ravel()
         self._static_norm, self._static_count = _hist.static_sums(
-            self._ptr, self._bins, self._coefs, self._pixnorm, self._nbins
+            self._ptr, self._bins, self._coefs, self._pixnorm, self._nbins  # type: ignore[arg-type]
         )
         counts = np.diff(self._ptr)
         self._layout = "csr"
@@ -144,6 +144,8 @@ class AzimuthalIntegrator:
             self._index = index
         elif int(counts.max(initial=0)) <= 4 and self._runs_adjacent(counts):
             self._layout = "run"
+        if self._layout == "csr" and self._bins.size < 2**31 - 1:
+            self._ptr = self._ptr.astype(np.int32)  # 4 bytes less per pixel and frame
         if self._layout != "csr":  # the compact layouts replace the general map
             self._ptr = np.zeros(0, dtype=np.int64)
             self._bins = np.zeros(0, dtype=np.int32)
