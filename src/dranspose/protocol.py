@@ -53,3 +53,24 @@ class VirtualWorker(BaseModel):
         if isinstance(v, str):
             return frozenset({v})
         return frozenset(v)
+
+
+class ComponentState(BaseModel):
+    """What a component advertises about itself; user classes receive it as ``state``
+    (attribute access as in the old ``WorkerState``: ``state.name``; ``state["name"]`` works too)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    kind: str = "worker"
+    service_uuid: str | None = None
+    mapping_uuid: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+WorkerState = ComponentState

@@ -68,6 +68,7 @@ def test_scan_end_to_end_with_wrap_broadcast(redis_url: str, upstreams: dict[str
         assert sorted(r.worker for r in res[n + 1]) == ["w0", "w1"]
         for i in range(1, n + 1):
             assert len(res[i]) == 1
+            assert res[i][0].payload["name_from_state"] == res[i][0].worker
             assert res[i][0].payload["frames"] == {"a": [f"msg{i}".encode(), b"payload"]}
             assert res[i][0].payload["typs"] == {"a": "Ta"}
         assert cluster.reducer.hooks.instance.finished

@@ -13,9 +13,9 @@ class RecordingWorker:
     """Returns, per event, which frames of which streams arrived here and the parameters seen."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.state = kwargs.get("state") or {}
+        self.state = kwargs.get("state")
         self.context = kwargs.get("context")
-        self.name = self.state.get("name") if isinstance(self.state, dict) else None
+        self.name = self.state.name  # the old WorkerState attribute
         self.count = 0
 
     @staticmethod
@@ -36,6 +36,7 @@ class RecordingWorker:
             "typs": {name: s.typ for name, s in event.streams.items()},
             "scale": parameters["scale"].value,
             "pid": os.getpid(),
+            "name_from_state": self.name,
             "seen_here": self.count,
             "tick": tick,
         }

@@ -112,6 +112,8 @@ class Component:
                 self.publish_state(client)
             except redis.RedisError as exc:
                 log.warning("%s %s: cannot publish state: %s", self.kind, self.name, exc)
+            except Exception:  # e.g. a dict resized by the data thread: retry, never stop beating
+                log.exception("%s %s: building the state failed; retrying", self.kind, self.name)
             self.stopping.wait(self.settings.heartbeat_interval)
         try:
             client.delete(self.keys.state(self.kind, self.name))

@@ -91,7 +91,7 @@ class Ingester(Component):
         st.update(
             url=self.url,
             streams=list(self.streams),
-            workers=sorted(w.decode(errors="replace") for w in self.workers),
+            workers=sorted(w.decode(errors="replace") for w in list(self.workers)),
             undeliverable=self.undeliverable,
             stream_stats={
                 n: {

@@ -22,6 +22,7 @@ from dranspose.config import Settings
 from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
 from dranspose.hooks import ReducerHooks, describe_parameters, load_class
+from dranspose.protocol import ComponentState
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
 from dranspose.transport import results
@@ -142,7 +143,7 @@ class Reducer(Component):
             self.finished_mapping = None
             if self.cls is not None:
                 try:
-                    self.hooks = ReducerHooks(self.cls, self.parameters, self.context, self.state())
+                    self.hooks = ReducerHooks(self.cls, self.parameters, self.context, ComponentState(**self.state()))
                 except (HookError, DransposeError) as exc:
                     self.hooks = None
                     self.count_error("hook", "cannot create the reducer object: %s", exc, exc_info=True)

@@ -22,7 +22,7 @@ from dranspose.core.parameters import merge_descriptions, parameters_hash
 from dranspose.errors import DransposeError, HookError, ProtocolError
 from dranspose.event import EventData, ResultData, StreamData
 from dranspose.hooks import WorkerHooks, describe_parameters, load_class
-from dranspose.protocol import EventNumber, HashDigest, WorkerName
+from dranspose.protocol import ComponentState, EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
 from dranspose.transport import framing, results
 
@@ -117,7 +117,7 @@ class Worker(Component):
         self.hooks = None
         if self.cls is not None:
             try:
-                self.hooks = WorkerHooks(self.cls, self.parameters, self.context, self.state())
+                self.hooks = WorkerHooks(self.cls, self.parameters, self.context, ComponentState(**self.state()))
                 self.tick_interval = self.hooks.tick_interval(self.parameters)
             except (HookError, DransposeError) as exc:
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
