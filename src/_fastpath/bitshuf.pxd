@@ -18,6 +18,11 @@ cdef extern from *:
     #define DR_HAVE_SSE2 1
     static inline __m128i dr_ld128(const void* p) { return _mm_loadu_si128((const __m128i*)p); }
     static inline void dr_st128(void* p, __m128i v) { _mm_storeu_si128((__m128i*)p, v); }
+    /* store to the final output: non-temporal (16-byte aligned p) when nt, else plain */
+    static inline void dr_stout(void* p, __m128i v, int nt) {
+        if (nt) _mm_stream_si128((__m128i*)p, v); else _mm_storeu_si128((__m128i*)p, v);
+    }
+    static inline void dr_sfence(void) { _mm_sfence(); }
     #else
     /* no SSE2: placeholders that are never called (DR_HAVE_SSE2 == 0 selects scalar code) */
     #define DR_HAVE_SSE2 0
@@ -25,6 +30,8 @@ cdef extern from *:
     static inline __m128i dr_zero128(void) { __m128i r = {0, 0}; return r; }
     #define dr_ld128(p) dr_zero128()
     #define dr_st128(p, v) ((void)0)
+    #define dr_stout(p, v, nt) ((void)0)
+    static inline void dr_sfence(void) {}
     #define _mm_set1_epi8(c) dr_zero128()
     #define _mm_and_si128(a, b) dr_zero128()
     #define _mm_xor_si128(a, b) dr_zero128()
@@ -47,6 +54,8 @@ cdef extern from *:
         pass
     __m128i dr_ld128(const void* p) nogil
     void dr_st128(void* p, __m128i v) nogil
+    void dr_stout(void* p, __m128i v, int nt) nogil
+    void dr_sfence() nogil
     __m128i _mm_set1_epi8(char c) nogil
     __m128i _mm_and_si128(__m128i a, __m128i b) nogil
     __m128i _mm_xor_si128(__m128i a, __m128i b) nogil
@@ -109,10 +118,15 @@ cdef inline void shuffle_block(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
 
 
 cdef inline void unshuffle_block(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
-                                 Py_ssize_t s, uint8_t* scratch) noexcept nogil:
-    """Bit planes -> elements. ``scratch`` holds ``n * s`` bytes (at least 1024)."""
+                                 Py_ssize_t s, uint8_t* scratch, int nt) noexcept nogil:
+    """Bit planes -> elements. ``scratch`` holds ``n * s`` bytes (at least 1024).
+
+    ``nt``: write ``dst`` with non-temporal stores (``dst`` must be 16-byte aligned; the
+    caller issues ``dr_sfence()`` before publishing the result). Used for outputs much larger
+    than the caches, where it saves the read-for-ownership of every output line.
+    """
     if DR_HAVE_SSE2 and n % 128 == 0 and s in (1, 2, 4, 8):
-        unshuffle_sse2(src, dst, n, s, scratch)
+        unshuffle_sse2(src, dst, n, s, scratch, nt)
     else:
         bit_transpose(src, dst, 8 * s, n)
 
@@ -125,7 +139,7 @@ cdef inline void _swap_bits(__m128i* v, int a, int b, int sh, __m128i m) noexcep
 
 
 cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, Py_ssize_t s,
-                                uint8_t* scratch) noexcept nogil:
+                                uint8_t* scratch, int nt) noexcept nogil:
     """SSE2 unshuffle, ``n % 128 == 0``, ``s`` in 1, 2, 4, 8; ``scratch`` >= ``128 * s`` bytes.
 
     Works on groups of 128 elements (16 bytes of every bit plane). A group whose planes are
@@ -144,6 +158,7 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
     cdef __m128i zero = _mm_setzero_si128()
     cdef Py_ssize_t nb = n >> 3, j, k, b, i
     cdef unsigned int live
+    cdef int ntrow = nt if s == 1 else 0
     cdef uint8_t* row
     cdef uint8_t* out
     cdef const uint8_t* sp
@@ -160,13 +175,17 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
             if _mm_movemask_epi8(_mm_cmpeq_epi8(acc, zero)) != 0xFFFF:
                 live |= 1 << j
         if live == 0:
-            memset(out, 0, 128 * s)
+            if nt:
+                for i in range(0, 128 * s, 16):
+                    dr_stout(out + i, zero, 1)
+            else:
+                memset(out, 0, 128 * s)
             continue
         for j in range(s):
             row = out if s == 1 else scratch + 128 * j
             if not (live >> j) & 1:
                 for b in range(8):
-                    dr_st128(row + 16 * b, zero)
+                    dr_stout(row + 16 * b, zero, ntrow)
                 continue
             sp = src + 8 * j * nb + k
             for b in range(8):
@@ -214,24 +233,24 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
                     a[0] = _mm_unpacklo_epi8(c[b], zero)
                     a[1] = _mm_unpackhi_epi8(c[b], zero)
                     if s == 2:
-                        dr_st128(out + 32 * b, a[0])
-                        dr_st128(out + 32 * b + 16, a[1])
+                        dr_stout(out + 32 * b, a[0], nt)
+                        dr_stout(out + 32 * b + 16, a[1], nt)
                     else:
-                        dr_st128(out + 64 * b, _mm_unpacklo_epi16(a[0], zero))
-                        dr_st128(out + 64 * b + 16, _mm_unpackhi_epi16(a[0], zero))
-                        dr_st128(out + 64 * b + 32, _mm_unpacklo_epi16(a[1], zero))
-                        dr_st128(out + 64 * b + 48, _mm_unpackhi_epi16(a[1], zero))
+                        dr_stout(out + 64 * b, _mm_unpacklo_epi16(a[0], zero), nt)
+                        dr_stout(out + 64 * b + 16, _mm_unpackhi_epi16(a[0], zero), nt)
+                        dr_stout(out + 64 * b + 32, _mm_unpacklo_epi16(a[1], zero), nt)
+                        dr_stout(out + 64 * b + 48, _mm_unpackhi_epi16(a[1], zero), nt)
                 break
             for b in range(8):
-                dr_st128(row + 16 * b, c[b])
+                dr_stout(row + 16 * b, c[b], ntrow)
         if live == 1 and (s == 2 or s == 4):
             continue
         if s == 2:
             for i in range(0, 128, 16):
                 a[0] = dr_ld128(scratch + i)
                 a[1] = dr_ld128(scratch + 128 + i)
-                dr_st128(out + 2 * i, _mm_unpacklo_epi8(a[0], a[1]))
-                dr_st128(out + 2 * i + 16, _mm_unpackhi_epi8(a[0], a[1]))
+                dr_stout(out + 2 * i, _mm_unpacklo_epi8(a[0], a[1]), nt)
+                dr_stout(out + 2 * i + 16, _mm_unpackhi_epi8(a[0], a[1]), nt)
         elif s == 4:
             for i in range(0, 128, 16):
                 a[0] = dr_ld128(scratch + i)
@@ -242,10 +261,10 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
                 v[1] = _mm_unpackhi_epi8(a[0], a[1])
                 v[2] = _mm_unpacklo_epi8(a[2], a[3])
                 v[3] = _mm_unpackhi_epi8(a[2], a[3])
-                dr_st128(out + 4 * i, _mm_unpacklo_epi16(v[0], v[2]))
-                dr_st128(out + 4 * i + 16, _mm_unpackhi_epi16(v[0], v[2]))
-                dr_st128(out + 4 * i + 32, _mm_unpacklo_epi16(v[1], v[3]))
-                dr_st128(out + 4 * i + 48, _mm_unpackhi_epi16(v[1], v[3]))
+                dr_stout(out + 4 * i, _mm_unpacklo_epi16(v[0], v[2]), nt)
+                dr_stout(out + 4 * i + 16, _mm_unpackhi_epi16(v[0], v[2]), nt)
+                dr_stout(out + 4 * i + 32, _mm_unpacklo_epi16(v[1], v[3]), nt)
+                dr_stout(out + 4 * i + 48, _mm_unpackhi_epi16(v[1], v[3]), nt)
         elif s == 8:
             for i in range(0, 128, 16):
                 for b in range(8):
@@ -268,11 +287,11 @@ cdef inline void unshuffle_sse2(const uint8_t* src, uint8_t* dst, Py_ssize_t n, 
                 a[6] = _mm_unpacklo_epi16(v[5], v[7])
                 a[7] = _mm_unpackhi_epi16(v[5], v[7])
                 # a[0]: elements i..i+3 bytes 0-3; a[4]: elements i..i+3 bytes 4-7
-                dr_st128(out + 8 * i, _mm_unpacklo_epi32(a[0], a[4]))
-                dr_st128(out + 8 * i + 16, _mm_unpackhi_epi32(a[0], a[4]))
-                dr_st128(out + 8 * i + 32, _mm_unpacklo_epi32(a[1], a[5]))
-                dr_st128(out + 8 * i + 48, _mm_unpackhi_epi32(a[1], a[5]))
-                dr_st128(out + 8 * i + 64, _mm_unpacklo_epi32(a[2], a[6]))
-                dr_st128(out + 8 * i + 80, _mm_unpackhi_epi32(a[2], a[6]))
-                dr_st128(out + 8 * i + 96, _mm_unpacklo_epi32(a[3], a[7]))
-                dr_st128(out + 8 * i + 112, _mm_unpackhi_epi32(a[3], a[7]))
+                dr_stout(out + 8 * i, _mm_unpacklo_epi32(a[0], a[4]), nt)
+                dr_stout(out + 8 * i + 16, _mm_unpackhi_epi32(a[0], a[4]), nt)
+                dr_stout(out + 8 * i + 32, _mm_unpacklo_epi32(a[1], a[5]), nt)
+                dr_stout(out + 8 * i + 48, _mm_unpackhi_epi32(a[1], a[5]), nt)
+                dr_stout(out + 8 * i + 64, _mm_unpacklo_epi32(a[2], a[6]), nt)
+                dr_stout(out + 8 * i + 80, _mm_unpackhi_epi32(a[2], a[6]), nt)
+                dr_stout(out + 8 * i + 96, _mm_unpacklo_epi32(a[3], a[7]), nt)
+                dr_stout(out + 8 * i + 112, _mm_unpackhi_epi32(a[3], a[7]), nt)

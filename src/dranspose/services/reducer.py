@@ -30,7 +30,7 @@ from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
 
-REPORT_INTERVAL = 0.01
+REPORT_INTERVAL = 0.02  # seconds between progress reports to the controller
 MAX_EARLY = 4096  # results buffered for a mapping not announced yet
 
 

@@ -29,7 +29,7 @@ from dranspose.transport import framing, results
 log = logging.getLogger(__name__)
 
 DONE_BATCH = 64
-DONE_INTERVAL = 0.005  # seconds: flush completions at least this often when some are waiting
+DONE_INTERVAL = 0.01  # seconds: flush completions at least this often when some are waiting
 PING_INTERVAL = 1.0
 MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
 
