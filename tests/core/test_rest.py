@@ -89,3 +89,18 @@ def test_parameters_status_config_load_logs_and_pages(cluster: tuple[Cluster, zm
     assert page.status_code == 200 and "/api/v1/status" in page.text
     openapi = c.get("/openapi.json")
     assert "/api/v1/mapping" in openapi["paths"] and "/api/v1/parameter/{name}" in openapi["paths"]
+
+
+def test_build_meta_file_shows_in_config(redis_url: str, tmp_path) -> None:
+    import json as _json
+
+    from dranspose.config import Settings
+    from dranspose.services.worker import Worker
+
+    meta = tmp_path / "build.json"
+    meta.write_text(_json.dumps({"commit": "abc123", "image": "dranspose:test"}))
+    worker = Worker("metaworker", Settings(redis_url=redis_url, build_meta_file=str(meta)), WORKER)
+    try:
+        assert worker.state()["build"] == {"commit": "abc123", "image": "dranspose:test"}
+    finally:
+        worker.stop()

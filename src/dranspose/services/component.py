@@ -71,11 +71,24 @@ class Component:
         self.descriptions: dict[str, Any] = {}  # parameters this component's user class declares
         self.parameters: dict[str, Any] = {}  # the live dict user objects hold (updated in place)
         self._threads: list[threading.Thread] = []
+        self._build_meta = self._read_build_meta(settings.build_meta_file)
         self._log_handler = RedisLogHandler(connect(settings.redis_url, check=False), self.keys, f"{self.kind}:{name}")
         logging.getLogger("dranspose").addHandler(self._log_handler)
         self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
         self._control_pull = self.ctx.socket(zmq.PULL)
         self._control_pull.bind(self.control_url)
+
+    @staticmethod
+    def _read_build_meta(path: str | None) -> Any:
+        """The JSON of BUILD_META_FILE (image build info shown in /api/v1/config), if any."""
+        if not path:
+            return None
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read BUILD_META_FILE %s: %s", path, exc)
+            return None
 
     # ---- errors
     def count_error(self, category: str, message: str, *args: Any, exc_info: bool = False) -> None:
@@ -95,6 +108,7 @@ class Component:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "version": dranspose.__version__,
+            "build": self._build_meta,
             "time": time.time(),
         }
 
