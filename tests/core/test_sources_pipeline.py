@@ -88,3 +88,87 @@ def test_multi_source_scan_normalised_map(redis_url: str) -> None:
         for s in streamers.values():
             s.close(0)
         c.stop()
+
+
+def test_position_capture_over_tcp_through_pipeline(redis_url: str) -> None:
+    """TcpPcapIngester connects to a PandA-like TCP server, sends the options line and cuts
+    header / one event per line / END."""
+    import socket
+    from datetime import datetime, timezone
+
+    from dranspose.data.positioncap import PositionCapField
+    from dranspose.protocols import positioncap
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    fields = [PositionCapField(name="PCAP.TS_TRIG.Value", type="double"), PositionCapField(name="INENC1.VAL.Value", type="int32")]
+    rows = [[0.1 * i, 10 * i] for i in range(25)]
+    payload = positioncap.encode_stream(datetime(2026, 1, 1, tzinfo=timezone.utc), fields, rows)
+    served = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            assert conn.recv(64).endswith(b"\n")  # the options line
+            conn.sendall(b"OK\n")
+            served.wait(20)  # the scan's mapping is set: send the experiment in small chunks
+            for i in range(0, len(payload), 37):
+                conn.sendall(payload[i : i + 37])
+            time.sleep(1)
+
+    import time
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    pattern, cutter = resolve("TcpPcapIngester")
+    c = Cluster(redis_url, WORKER, REDUCER, {"pcap": (f"tcp://127.0.0.1:{port}", cutter, pattern)}).start()
+    try:
+        c.set_mapping({"pcap": [[{"tags": ["generic"], "constraint": i % 2}] for i in range(len(rows))]})
+        served.set()
+        progress = c.wait_finished()
+        assert progress["completed_events"] == len(rows) + 2
+        from dranspose.middlewares.positioncap import PositioncapParser
+        from dranspose.event import StreamData
+
+        parser = PositioncapParser()
+        by_event = {r.event_number: r.payload for r in c.reducer.hooks.instance.results}
+        parser.parse(StreamData(typ="PCAP_RAW", frames=by_event[0]["frames"]["pcap"]))
+        values = [parser.parse(StreamData(typ="PCAP_RAW", frames=by_event[i + 1]["frames"]["pcap"])) for i in range(len(rows))]
+        assert [v.fields["INENC1.VAL.Value"].value for v in values] == [row[1] for row in rows]
+    finally:
+        c.stop()
+        server.close()
+
+
+def test_sardana_over_http_through_pipeline(redis_url: str) -> None:
+    """HttpSardanaIngester serves the Sardana endpoints; each POSTed record is one event."""
+    import httpx
+
+    from dranspose.transport.sockets import free_tcp_port
+
+    port = free_tcp_port()
+    pattern, cutter = resolve("HttpSardanaIngester")
+    c = Cluster(redis_url, WORKER, REDUCER, {"sardana": (f"http://127.0.0.1:{port}", cutter, pattern)}).start()
+    try:
+        n = 6
+        c.set_mapping({"sardana": [[{"tags": ["generic"], "constraint": i}] for i in range(n)]})
+        base = f"http://127.0.0.1:{port}"
+        desc = {"type": "DataDescription", "serialno": 3, "scandir": "/data", "title": "ascan m 0 1 5 0.1"}
+        assert httpx.post(f"{base}/v1/data_desc", json=desc).status_code == 200
+        assert httpx.post(f"{base}/v1/custom_data", json={"x": 1}).json() == {"accepted": False}
+        bad = httpx.post(f"{base}/v1/record_data", content=b"{not json")
+        assert bad.status_code == 422
+        for i in range(n):
+            record = {"type": "RecordData", "timestamp": 0.1 * i, "point_nb": i, "m": float(i)}
+            assert httpx.post(f"{base}/v1/record_data", json=record).status_code == 200
+        assert httpx.post(f"{base}/v1/record_end", json={"type": "RecordEnd"}).status_code == 200
+        progress = c.wait_finished()
+        assert progress["completed_events"] == n + 2
+        from dranspose.event import StreamData
+        from dranspose.middlewares.sardana import parse
+
+        by_event = {r.event_number: r.payload for r in c.reducer.hooks.instance.results}
+        points = [parse(StreamData(typ="sardana", frames=by_event[i + 1]["frames"]["sardana"])) for i in range(n)]
+        assert [p.point_nb for p in points] == list(range(n))
+    finally:
+        c.stop()

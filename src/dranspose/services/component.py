@@ -129,9 +129,9 @@ class Component:
             except Exception:  # e.g. a dict resized by the data thread: retry, never stop beating
                 log.exception("%s %s: building the state failed; retrying", self.kind, self.name)
             self.stopping.wait(self.settings.heartbeat_interval)
-        try:
-            client.delete(self.keys.state(self.kind, self.name))
+        try:  # leave the member set first: the controller then sees a departure, not a death
             client.srem(self.keys.members(self.kind), self.name)
+            client.delete(self.keys.state(self.kind, self.name))
         except redis.RedisError:
             pass
 

@@ -15,6 +15,8 @@ from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
 import zmq
+from fastapi import FastAPI, Request  # module level: FastAPI resolves the handler's annotations here
+from fastapi.responses import JSONResponse
 
 from dranspose.errors import ConfigError, ProtocolError
 
@@ -123,9 +125,6 @@ class HttpUpstream(_ZmqReceiver):
     """An HTTP server receiving POSTs (Sardana); messages reach the data loop over inproc."""
 
     def __init__(self, ctx: zmq.Context, url: str, make_message: Callable[[str, bytes], list[bytes] | None]) -> None:
-        from fastapi import FastAPI, Request
-        from fastapi.responses import JSONResponse
-
         from dranspose.services.http import BackgroundServer
 
         parts = urlsplit(url)
