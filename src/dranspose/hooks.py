@@ -77,16 +77,17 @@ def describe_parameters(cls: type | None) -> list[ParameterBase]:
         raise HookError("describe_parameters", None, exc) from exc
     for d in descriptions:
         if not isinstance(d, ParameterBase):
-            raise ConfigError(f"{cls.__name__}.describe_parameters returned {d!r}, not a parameter description")
+            raise ConfigError(f"{getattr(cls, '__name__', cls)}.describe_parameters returned {d!r}, not a parameter description")
     return descriptions
 
 
 def _construct(cls: type, **kwargs: Any) -> Any:
     """Build a user object with keywords, passing only those its ``__init__`` accepts."""
-    if cls.__init__ is object.__init__:
+    init = getattr(cls, "__init__")
+    if init is object.__init__:
         kwargs = {}
     try:
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(init)
     except (TypeError, ValueError):
         sig = None
     if kwargs and sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):

@@ -46,7 +46,7 @@ def build_parameters(
     for name, desc in descriptions.items():
         data = raw[name] if name in raw else desc.to_bytes(desc.default)
         out[name] = WorkParameter(name=name, data=data, value=desc.from_bytes(data))
-    for name, data in raw.items():
-        if name not in descriptions:
-            out[ParameterName(name)] = WorkParameter(name=ParameterName(name), data=data, value=None)
+    for raw_name, data in raw.items():
+        if raw_name not in descriptions:
+            out[ParameterName(raw_name)] = WorkParameter(name=ParameterName(raw_name), data=data, value=None)
     return out

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket as _socket
+from typing import Any
 from urllib.parse import urlsplit
 
 import zmq
 
 
-def bind(sock: zmq.Socket, url: str) -> str:
+def bind(sock: "zmq.Socket[Any]", url: str) -> str:
     """Bind ``sock`` to the port of ``url`` on all interfaces; ``:0`` or ``:*`` picks a free
     port. Returns the URL others should connect to (the host of ``url``, the bound port)."""
     parts = urlsplit(url)
