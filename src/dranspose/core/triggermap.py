@@ -55,27 +55,68 @@ class CompiledMap:
         return counts
 
 
-def _parse_worker(raw: Any, where: str) -> VirtualWorker:
-    if isinstance(raw, VirtualWorker):
-        return raw
-    if isinstance(raw, Mapping):
-        try:
-            return VirtualWorker.model_validate(dict(raw))
-        except Exception as exc:
-            raise MappingError(f"{where}: invalid virtual worker {raw!r}: {exc}") from None
-    raise MappingError(f"{where}: a virtual worker must be an object with tags/constraint, got {raw!r}")
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Where an entry is, formatted only when an error is raised."""
+
+    part: str
+    stream: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"part {self.part!r} stream {self.stream!r} entry {self.index}"
 
 
-def _parse_entry(raw: Any, occurrence: int, where: str) -> tuple[Slot, ...] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, (list, tuple)):
-        raise MappingError(f"{where}: an entry must be null, [] or a list of virtual workers, got {raw!r}")
-    slots = []
-    for vw in (_parse_worker(w, where) for w in raw):
-        key = None if vw.constraint is None else (occurrence, int(vw.constraint))
-        slots.append(Slot(frozenset(vw.tags), key))
-    return tuple(dict.fromkeys(slots))  # drop duplicates, keep order
+class _SlotParser:
+    """Turns raw entries into interned slot tuples; a map of many events repeats the same few
+    virtual workers, so parsing and memory are paid once per distinct entry."""
+
+    def __init__(self) -> None:
+        self._slots: dict[tuple[frozenset[str], ConstraintKey | None], Slot] = {}
+        self._entries: dict[tuple[Slot, ...], tuple[Slot, ...]] = {}
+        self._tags: dict[tuple[Any, ...], frozenset[str]] = {}
+
+    def _tag_set(self, tags: tuple[Any, ...], raw: Any, where: Any) -> frozenset[str]:
+        known = self._tags.get(tags)
+        if known is None:
+            if not all(type(t) is str for t in tags):
+                raise MappingError(f"{where}: invalid virtual worker {raw!r}: tags must be a list of strings")
+            known = self._tags[tags] = frozenset(tags)
+        return known
+
+    def worker(self, raw: Any, occurrence: int, where: Any) -> Slot:
+        tags: frozenset[str]
+        if type(raw) is not dict and isinstance(raw, VirtualWorker):
+            tags, constraint = frozenset(raw.tags), raw.constraint
+        elif type(raw) is dict or isinstance(raw, Mapping):  # the exact-type test skips the slow ABC check
+            given = raw.get("tags", (GENERIC_WORKER,))
+            constraint = raw.get("constraint")
+            if isinstance(given, str):
+                given = (given,)
+            if type(given) not in (list, tuple, set, frozenset):
+                raise MappingError(f"{where}: invalid virtual worker {raw!r}: tags must be a list of strings")
+            tags = self._tag_set(tuple(given), raw, where)
+            if constraint is not None and (isinstance(constraint, bool) or not isinstance(constraint, int)):
+                raise MappingError(f"{where}: invalid virtual worker {raw!r}: constraint must be an integer or null")
+            extra = set(raw) - {"tags", "constraint"}
+            if extra:
+                raise MappingError(f"{where}: invalid virtual worker {raw!r}: unknown keys {sorted(extra)}")
+        else:
+            raise MappingError(f"{where}: a virtual worker must be an object with tags/constraint, got {raw!r}")
+        key = (tags, None if constraint is None else (occurrence, int(constraint)))
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = Slot(*key)
+        return slot
+
+    def entry(self, raw: Any, occurrence: int, where: Any) -> tuple[Slot, ...] | None:
+        """``where`` (part, stream, index) names the entry in error messages."""
+        if raw is None:
+            return None
+        if not isinstance(raw, (list, tuple)):
+            raise MappingError(f"{where}: an entry must be null, [] or a list of virtual workers, got {raw!r}")
+        slots = tuple(dict.fromkeys(self.worker(w, occurrence, where) for w in raw))  # drop duplicates
+        return self._entries.setdefault(slots, slots)
 
 
 def _part_length(part: Mapping[str, Any], name: str) -> int:
@@ -104,13 +145,14 @@ def compile_sequence(
         if name not in parts:
             raise MappingError(f"sequence names unknown part {name!r}; parts are {sorted(parts)}")
     streams = tuple(dict.fromkeys(s for name in sequence for s in parts[name]))
+    parser = _SlotParser()
     events: list[Event] = []
     for occurrence, name in enumerate(sequence):
         part = parts[name]
         for i in range(lengths[name]):
             event: Event = {}
             for stream, entries in part.items():
-                slots = _parse_entry(entries[i], occurrence, f"part {name!r} stream {stream!r} entry {i}")
+                slots = parser.entry(entries[i], occurrence, _Where(name, stream, i))
                 if slots is not None:
                     event[stream] = slots
             events.append(event)

@@ -43,12 +43,13 @@ def mapping_router() -> APIRouter:
 
     @r.post("/mapping", summary="Set a trigger map {stream: [entries]} (legacy); returns the mapping uuid")
     async def set_mapping(request: Request, all_wrap: bool = True) -> str:
-        cmap = compile_mapping(await _json_body(request), all_wrap=all_wrap)
+        # compiling a long map takes a while: off the event loop, so status requests still answer
+        cmap = await asyncio.to_thread(compile_mapping, await _json_body(request), all_wrap)
         return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
 
     @r.post("/sequence", summary="Set a sequence {parts, sequence}; returns the mapping uuid")
     async def set_sequence(request: Request, all_wrap: bool = True) -> str:
-        cmap = compile_request(await _json_body(request), all_wrap=all_wrap)
+        cmap = await asyncio.to_thread(compile_request, await _json_body(request), all_wrap)
         return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
 
     @r.get("/sequence", summary="The current sequence as it was set")
