@@ -78,6 +78,7 @@ def test_parameters_status_config_load_logs_and_pages(cluster: tuple[Cluster, zm
     assert c.client.get("/api/v1/parameter/unknown").status_code == 404
     params = {p["name"]: p for p in c.get("/api/v1/parameters")}
     assert params["scale"]["dtype"] == "int" and params["scale"]["default"] == 1
+    assert params["dump_prefix"]["dtype"] == "str"  # the ingesters' recording switch
     cfg = c.get("/api/v1/config")
     assert cfg["workers"][0]["name"] == "w0" and cfg["ingesters"][0]["streams"] == ["cam"] and cfg["reducer"]
     status = c.get("/api/v1/status")

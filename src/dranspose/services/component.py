@@ -136,12 +136,12 @@ class Component:
             pass
 
     def shared_descriptions(self, own: dict[str, Any]) -> dict[str, Any]:
-        """Parameter descriptions of every worker and reducer (one namespace), ``own`` first."""
+        """Parameter descriptions of every worker, reducer and ingester (one namespace), ``own`` first."""
         from dranspose.core.parameters import merge_descriptions
         from dranspose.parameters import parameter_list_adapter
 
         groups = [list(own.values())]
-        for kind in ("worker", "reducer"):
+        for kind in ("worker", "reducer", "ingester"):
             names = [n.decode() for n in self.redis.smembers(self.keys.members(kind))]
             if not names:
                 continue

@@ -25,6 +25,7 @@ import redis
 import zmq
 
 from dranspose.config import Settings
+from dranspose.parameters import StrParameter
 from dranspose.errors import ProtocolError
 from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
@@ -35,6 +36,9 @@ from dranspose.transport.sockets import bind
 log = logging.getLogger(__name__)
 
 UNIT_QUEUE_LIMIT = 64
+DUMP_PREFIX = StrParameter(
+    name="dump_prefix", default="", description="record every forwarded frame to {prefix}{ingester}-{mapping}.cbors"
+)
 
 
 @dataclass
@@ -90,6 +94,7 @@ class Ingester(Component):
         st = super().state()
         st.update(
             url=self.url,
+            parameters=[DUMP_PREFIX.model_dump(mode="json")],
             streams=list(self.streams),
             workers=sorted(w.decode(errors="replace") for w in list(self.workers)),
             undeliverable=self.undeliverable,

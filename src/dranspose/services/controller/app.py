@@ -157,7 +157,7 @@ def parameter_router() -> APIRouter:
 
     def descriptions(sched: Scheduler) -> dict[str, Any]:
         with sched.lock:
-            states = [*sched.components["worker"].values(), *sched.components["reducer"].values()]
+            states = [*(st for kind in ("worker", "reducer", "ingester") for st in sched.components[kind].values())]
         out: dict[str, Any] = {}
         for st in states:
             for d in parameter_list_adapter.validate_python(st.get("parameters", [])):
