@@ -253,6 +253,18 @@ class Component:
             t.join(timeout)
         logging.getLogger("dranspose").removeHandler(self._log_handler)
 
+    def control_handlers(self) -> dict[str, Callable[[Any], None]]:
+        """Control message kind -> handler; services override (unknown kinds are ignored)."""
+        return {}
+
+    def handle_control(self) -> None:
+        """Apply every waiting control message, in order (called from the data loop)."""
+        handlers = self.control_handlers()
+        for kind, payload in self.recv_control():
+            handler = handlers.get(kind)
+            if handler is not None:
+                handler(payload)
+
     def recv_control(self) -> list[tuple[str, Any]]:
         """All control messages waiting (non-blocking)."""
         out = []

@@ -157,12 +157,8 @@ class Ingester(Component):
                     if s is not None:
                         s.routes.append((event, tuple(workers)))
 
-    def handle_control(self) -> None:
-        for kind, payload in self.recv_control():
-            if kind == "mapping":
-                self._on_mapping(payload)
-            elif kind == "assigned":
-                self._on_assigned(payload)
+    def control_handlers(self) -> dict[str, Callable[[Any], None]]:
+        return {"mapping": self._on_mapping, "assigned": self._on_assigned}
 
     # ---- data
     def _receive(self, s: _Stream) -> None:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 import redis
 import zmq
@@ -183,14 +183,8 @@ class Reducer(Component):
         self.publish_state()  # error counts visible before the scan reports finished
         self._report(force=True)
 
-    def handle_control(self) -> None:
-        for kind, payload in self.recv_control():
-            if kind == "mapping":
-                self._on_mapping(payload)
-            elif kind == "parameters":
-                self._load_parameters()
-            elif kind == "finish":
-                self._on_finish(payload)
+    def control_handlers(self) -> dict[str, Callable[[Any], None]]:
+        return {"mapping": self._on_mapping, "parameters": lambda _msg: self._load_parameters(), "finish": self._on_finish}
 
     # ---- results
     def _receive(self) -> None:

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 import redis
 import zmq
@@ -158,18 +158,14 @@ class Worker(Component):
                 {"m": json.dumps({"w": self.name, "cancelled": cancelled, "sent": self.results_sent})},
             )
 
-    def handle_control(self) -> None:
-        for kind, payload in self.recv_control():
-            if kind == "mapping":
-                self._on_mapping(payload)
-            elif kind == "assigned":
-                self._on_assigned(payload)
-            elif kind == "parameters":
-                self._load_parameters()
-            elif kind == "finish":
-                self._on_finish(payload)
-            elif kind == "stop":
-                self._on_stop(payload)
+    def control_handlers(self) -> dict[str, Callable[[Any], None]]:
+        return {
+            "mapping": self._on_mapping,
+            "assigned": self._on_assigned,
+            "parameters": lambda _msg: self._load_parameters(),
+            "finish": self._on_finish,
+            "stop": self._on_stop,
+        }
 
     # ---- events
     def _add_partial(self, event: int, streams: dict[str, StreamData], created: str | None = None) -> None:
