@@ -251,7 +251,8 @@ class FrameGapTracker:
         if self.expected is not None and frame != self.expected:
             self.gaps += 1
             unit.meta["expected_frame"] = self.expected
-            logger.warning("%s frame %d follows frame %d", self.typ, frame, self.expected - 1)
+            if self.gaps <= 10 or self.gaps % 1000 == 0:  # a detector dropping frames must not flood the log
+                logger.warning("%s frame %d follows frame %d (gap %d)", self.typ, frame, self.expected - 1, self.gaps)
         self.expected = frame + 1
 
     def reset(self) -> None:
