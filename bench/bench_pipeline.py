@@ -2,8 +2,9 @@
 
 dranspose: source (this process, PUSH) -> ingester -> 2 workers -> reducer, every component
 its own process, with a private redis-server and the controller; "done" = the controller's
-/api/v1/progress reports finished. Peer: source -> relay process -> sink process (PUSH/PULL,
-``copy=False``): the same number of hops for the payload with no analysis framework.
+/api/v1/progress reports finished. Peer: source -> relay process -> 2 sink processes (PUSH/PULL,
+``copy=False``): the same hops and data processes as source -> ingester -> 2 workers, with no
+analysis framework (no controller, Redis, reducer or completion accounting).
 
     python bench/bench_pipeline.py            # full run (a few minutes)
     python bench/bench_pipeline.py --quick    # under a minute
@@ -135,53 +136,73 @@ class Pipeline:
 # ---------------------------------------------------------------- the raw relay peer
 
 
-def _relay(in_url: str, out_url: str) -> None:
+def _relay(in_url: str, out_url: str, nsinks: int) -> None:
     ctx = zmq.Context()
     pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     pull.connect(in_url)
-    push.connect(out_url)
+    push.bind(out_url)
     while True:
         parts = pull.recv_multipart(copy=False)
-        push.send_multipart(parts, copy=False)
         if len(parts) == 1 and parts[0].bytes == b"STOP":
+            for _ in range(nsinks):  # PUSH round-robin: one STOP per sink
+                push.send(b"STOP")
+            push.close(linger=-1)
             return
+        push.send_multipart(parts, copy=False)
 
 
-def _sink(url: str, n: int, done: Any) -> None:
+def _sink(url: str, done: Any) -> None:
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
-    pull.bind(url)
+    pull.connect(url)
     done.put("ready")
     count = 0
-    while count < n:
-        pull.recv_multipart(copy=False)
+    while True:
+        parts = pull.recv_multipart(copy=False)
+        if len(parts) == 1 and parts[0].bytes == b"STOP":
+            break
         count += 1
-    done.put(time.perf_counter())
-    pull.recv_multipart(copy=False)
+        if count == 1:
+            done.put(("first", time.perf_counter()))
+    done.put((count, time.perf_counter()))
 
 
-def relay_run(msgs: list[list[bytes]]) -> float:
-    """Seconds to push ``msgs`` through source -> relay -> sink (processes, copy=False)."""
+def relay_run(msgs: list[list[bytes]], nsinks: int = 2) -> float:
+    """Seconds to push ``msgs`` through source -> relay -> ``nsinks`` sinks (separate processes,
+    ``copy=False``): the same processes and hops as source -> ingester -> workers."""
     ctx = zmq.Context.instance()
     src = ctx.socket(zmq.PUSH)
     in_port = src.bind_to_random_port("tcp://127.0.0.1")
     out_url = f"tcp://127.0.0.1:{free_tcp_port()}"
     q: Any = mp.Queue()
-    sink = mp.Process(target=_sink, args=(out_url, len(msgs), q))
-    sink.start()
-    q.get()
-    relay = mp.Process(target=_relay, args=(f"tcp://127.0.0.1:{in_port}", out_url))
+    relay = mp.Process(target=_relay, args=(f"tcp://127.0.0.1:{in_port}", out_url, nsinks))
     relay.start()
-    time.sleep(0.3)
+    sinks = [mp.Process(target=_sink, args=(out_url, q)) for _ in range(nsinks)]
+    for p in sinks:
+        p.start()
+    for _ in sinks:
+        assert q.get(timeout=30) == "ready"
+    time.sleep(0.5)  # every sink connected: round-robin covers them all
     t0 = time.perf_counter()
     for parts in msgs:
         src.send_multipart(parts, copy=False)
-    t1 = q.get()
     src.send(b"STOP")
+    counts, end = 0, t0
+    finished = 0
+    while finished < nsinks:
+        item = q.get(timeout=120)
+        if item[0] == "first":
+            continue
+        counts += item[0]
+        end = max(end, item[1])
+        finished += 1
     relay.join(10)
-    sink.join(10)
+    for p in sinks:
+        p.join(10)
     src.close(0)
-    return t1 - t0
+    if counts != len(msgs):
+        raise RuntimeError(f"relay delivered {counts} of {len(msgs)} messages")
+    return end - t0
 
 
 def main() -> None:
@@ -189,6 +210,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--pairs", type=int, default=None)
     ap.add_argument("--latency-only", action="store_true", help="only the 50 Hz latency run")
+    ap.add_argument("--sinks", type=int, default=2, help="relay sink processes (default 2 = our 2 workers)")
     args = ap.parse_args()
     pairs = args.pairs or (2 if args.quick else 5)
     n_small = 5000 if args.quick else 20000
@@ -202,7 +224,7 @@ def main() -> None:
         for label, msgs, nbytes in [] if args.latency_only else (("2 kB frames", small, 2048), ("2 MB frames", large, 2 * 1024 * 1024)):
             ours, peer = [], []
             for _ in range(pairs):
-                peer.append(relay_run(msgs))
+                peer.append(relay_run(msgs, args.sinks))
                 ours.append(pipe.scan(msgs)[0])
             n = len(msgs) - 2
             ratios = [p / o for o, p in zip(ours, peer)]
@@ -221,7 +243,7 @@ def main() -> None:
     print(f"\nlatency ingester receive -> reducer process_result at 50 Hz, {len(lat)} events: "
           f"p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms "
           f"(p50 ingester->worker {np.percentile(split[:, 0], 50):.2f} ms, worker->reducer {np.percentile(split[:, 1], 50):.2f} ms)")
-    print(f"({pairs} interleaved pairs; ratio = median of per-pair relay_time/our_time; 2 workers)")
+    print(f"({pairs} interleaved pairs; ratio = median of per-pair relay_time/our_time; 2 workers; relay with {args.sinks} sinks)")
 
 
 if __name__ == "__main__":
