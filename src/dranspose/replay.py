@@ -89,7 +89,7 @@ def replay(
         sources = _sources(zmq_files, source)
         engine = ReplayEngine(wcls, rcls, params, nworkers, broadcast_first, latency, progress)
         if port is not None:
-            server = ReplayServer(engine.reducer, params, port, host)
+            server = ReplayServer(engine.reducer, params, port, host, feedback=engine.feedback)
             server.start()
             if on_serving is not None:
                 on_serving(server.port)

@@ -139,7 +139,10 @@ class ReplayEngine:
             WorkerHooks(wcls, params.parameters, ctx, SimpleNamespace(name=name, tags={"generic"}))
             for name, ctx in zip(self.worker_names, self.worker_contexts)
         ]
-        self.reducer_context: dict[str, object] = {}
+        from dranspose.hdfrest import FeedbackHub
+
+        self.feedback = FeedbackHub()  # as in the reducer service: context["feedback"].emit(...)
+        self.reducer_context: dict[str, object] = {"feedback": self.feedback}
         self.reducer = ReducerHooks(rcls, params.parameters, self.reducer_context, SimpleNamespace(url=None))
         self._timer_stop = threading.Event()
         self._timer_thread: threading.Thread | None = None
@@ -275,3 +278,4 @@ class ReplayEngine:
             self.reducer.close(self.reducer_context)
         except HookError as exc:
             self.fail(exc.hook, None, exc)
+        self.feedback.close()

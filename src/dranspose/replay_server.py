@@ -49,8 +49,9 @@ def parameter_router(params: ParameterSet) -> APIRouter:
     return router
 
 
-def build_app(source: Any, params: ParameterSet) -> FastAPI:
-    """The replay app: HDF REST over ``source.publish`` and the parameter routes."""
+def build_app(source: Any, params: ParameterSet, feedback: Any = None) -> FastAPI:
+    """The replay app: HDF REST over ``source.publish``, the parameter routes and, with a
+    ``FeedbackHub``, its Server-Sent Events at ``/feedback`` (as the reducer service serves)."""
     try:
         from dranspose.hdfrest import create_app  # type: ignore[attr-defined]
     except ImportError as exc:
@@ -59,14 +60,18 @@ def build_app(source: Any, params: ParameterSet) -> FastAPI:
     else:
         app = create_app(source)
     app.include_router(parameter_router(params))
+    if feedback is not None:
+        from dranspose.hdfrest import mount_feedback
+
+        mount_feedback(app, feedback)
     return app
 
 
 class ReplayServer:
     """uvicorn in a background thread; ``start()`` returns once it accepts connections."""
 
-    def __init__(self, source: Any, params: ParameterSet, port: int, host: str = "localhost") -> None:
-        self.app = build_app(source, params)
+    def __init__(self, source: Any, params: ParameterSet, port: int, host: str = "localhost", feedback: Any = None) -> None:
+        self.app = build_app(source, params, feedback)
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None
