@@ -10,17 +10,13 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-import time
 from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
-from dranspose.errors import ConfigError
 from dranspose.replay_params import ParameterSet
+from dranspose.services.http import BackgroundServer
 
 log = logging.getLogger(__name__)
 
@@ -67,45 +63,14 @@ def build_app(source: Any, params: ParameterSet, feedback: Any = None) -> FastAP
     return app
 
 
-class ReplayServer:
-    """uvicorn in a background thread; ``start()`` returns once it accepts connections."""
+class ReplayServer(BackgroundServer):
+    """The replay app under uvicorn in a background thread; ``start()`` returns once it
+    accepts connections (a busy port is a ConfigError)."""
 
     def __init__(self, source: Any, params: ParameterSet, port: int, host: str = "localhost", feedback: Any = None) -> None:
-        self.app = build_app(source, params, feedback)
-        self.host = host
-        self.port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        super().__init__(build_app(source, params, feedback), host, port)
 
-    def start(self, timeout: float = 20.0) -> None:
-        try:
-            sock = socket.create_server((self.host, self.port), reuse_port=False)
-        except OSError as exc:
-            raise ConfigError(f"cannot serve on {self.host}:{self.port}: {exc}") from exc
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
-        self._server = server = uvicorn.Server(config)
-
-        def run() -> None:
-            try:
-                server.run(sockets=[sock])
-            except BaseException as exc:  # noqa: BLE001 - reported by start()
-                self._error = exc
-            finally:
-                sock.close()
-
-        self._thread = threading.Thread(target=run, name="replay-http", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ConfigError(f"HTTP server on port {self.port} did not start: {self._error!r}")
-            time.sleep(0.005)
+    def start(self, timeout: float = 20.0) -> "ReplayServer":
+        super().start(timeout)
         log.info("replay serving HDF REST and parameters on http://%s:%d", self.host, self.port)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
+        return self

@@ -2,41 +2,59 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any
 
 import uvicorn
 
+from dranspose.errors import ConfigError
+
 
 class BackgroundServer:
-    """A uvicorn server in a daemon thread. ``port=0`` binds a free port; ``.port`` tells it."""
+    """A uvicorn server in a daemon thread. ``port=0`` binds a free port; ``.port`` tells it.
+
+    The listening socket is bound in ``start()`` (a port in use is a clear ConfigError) and
+    ``start()`` returns once the server accepts connections."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        self.config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
+        self.config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
         self.server = uvicorn.Server(self.config)
-        self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+        self.thread: threading.Thread | None = None
         self.host = host
         self.port = port
+        self._error: BaseException | None = None
 
-    def start(self, timeout: float = 10.0) -> "BackgroundServer":
+    def start(self, timeout: float = 20.0) -> "BackgroundServer":
+        try:
+            sock = socket.create_server((self.host, self.port))
+        except OSError as exc:
+            raise ConfigError(f"cannot serve HTTP on {self.host}:{self.port}: {exc}") from exc
+        self.port = int(sock.getsockname()[1])
+
+        def run() -> None:
+            try:
+                self.server.run(sockets=[sock])
+            except BaseException as exc:  # reported by start()
+                self._error = exc
+            finally:
+                sock.close()
+
+        self.thread = threading.Thread(target=run, name="http", daemon=True)
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError(f"HTTP server on {self.host}:{self.config.port} failed to start (port in use?)")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"HTTP server on {self.host}:{self.config.port} did not start in {timeout} s")
-            time.sleep(0.01)
-        sockets = [s for srv in self.server.servers for s in srv.sockets]
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"HTTP server on {self.host}:{self.port} did not start: {self._error!r}")
+            time.sleep(0.005)
         return self
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout)
+        if self.thread is not None:
+            self.thread.join(timeout)
