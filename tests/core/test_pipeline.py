@@ -266,3 +266,33 @@ def test_series_arriving_before_the_mapping_is_kept(redis_url: str, upstreams: d
             assert res[i + 1][0].payload["frames"]["det"][1] == bytes([i, i])
     finally:
         cluster.stop()
+
+
+@pytest.mark.parametrize(
+    "worker, reducer",
+    [
+        ("tests.payloads.variants:RequiredArgsWorker", "tests.payloads.variants:TimerParamReducer"),
+        ("tests.payloads.variants:KwargsOnlyWorker", "tests.payloads.variants:TimerNoArgReducer"),
+        ("tests.payloads.variants:StarArgsWorker", "tests.payloads.variants:BrokenTimerReducer"),
+    ],
+)
+def test_hook_variants_run_through_the_services(redis_url: str, upstreams: dict[str, Upstream], worker: str, reducer: str) -> None:
+    import time
+
+    cluster = Cluster(redis_url, worker, reducer, {"a": (upstreams["a"].url, passthrough())}, nworkers=1).start()
+    try:
+        cluster.set_mapping({"a": [vw(i) for i in range(4)]})
+        for i in range(6):
+            upstreams["a"].send(b"x")
+        progress = cluster.wait_finished()
+        assert progress["completed_events"] == 6 and progress["failed_events"] == 0
+        time.sleep(0.1)
+        hooks = cluster.reducer.hooks
+        status = cluster.get("/api/v1/status")
+        assert not any("process_event" in e or "process_result" in e for e in status["errors"].values())
+        if reducer.endswith("TimerNoArgReducer"):
+            assert hooks.instance.calls >= 1  # timer() runs in its own thread
+        if reducer.endswith("TimerParamReducer"):
+            assert hooks.instance.seen and "scale" not in hooks.instance.seen[0]  # timer(parameters)
+    finally:
+        cluster.stop()

@@ -60,6 +60,7 @@ class Reducer(Component):
         self.total_processed = 0
         self.stale = 0
         self.seen_mappings: set[str] = set()
+        self._timer_wake = threading.Event()  # set: call the timer now (new scan, shutdown)
         self.early: list[tuple[str, Any]] = []
         self.finished_mapping: str | None = None
         self._dirty = False
@@ -148,6 +149,7 @@ class Reducer(Component):
                     self.hooks = None
                     self.count_error("hook", "cannot create the reducer object: %s", exc, exc_info=True)
         self._start_mirror()
+        self._timer_wake.set()
         early, self.early = self.early, []
         for mapping, result in early:
             if mapping == self.mapping_uuid:
@@ -235,13 +237,15 @@ class Reducer(Component):
         self._dirty = False
 
     def _timer_loop(self) -> None:
+        """Calls the user's timer when it asks; a new reducer object (new scan) is timed at once."""
         while not self.stopping.is_set():
             delay = 1.0
             with self.lock:
                 hooks = self.hooks
                 if hooks is not None and hooks.has_timer:
                     delay = hooks.timer(self.parameters)
-            self.stopping.wait(max(delay, 0.001))
+            self._timer_wake.wait(max(delay, 0.001))
+            self._timer_wake.clear()
 
     def run(self) -> None:
         if self.http is not None:
@@ -266,6 +270,7 @@ class Reducer(Component):
                     self.count_error("redis", "control message not applied: %s", exc)
             if self._dirty and time.monotonic() - self._last_report >= REPORT_INTERVAL:
                 self._report()
+        self._timer_wake.set()
         timer.join(2)
         if self.mirror is not None:
             self.mirror.stop()
