@@ -221,7 +221,7 @@ def test_1d_bbox_map_layouts_match_pyfai(ref1m, frame1m, npt: int, layout: str) 
 def test_layouts_chosen() -> None:
     none = AzimuthalIntegrator(GEOM, SHAPE_1M, 100, warmup=())
     cake = AzimuthalIntegrator(GEOM, SHAPE_1M, 100, npt_azim=36, splitting="bbox", warmup=())
-    assert none._layout == "single" and cake._layout == "csr"
+    assert none._layout == "single" and cake._layout == "grouped"
     assert none.nbytes_touched == 4 * SHAPE_1M[0] * SHAPE_1M[1]
 
 
@@ -246,3 +246,60 @@ def test_sums_are_the_per_bin_accumulators(frame1m) -> None:
     np.testing.assert_allclose(sigma[filled], np.sqrt(variance[filled]) / norm[filled], rtol=1e-12)
     assert count.sum() == pytest.approx(np.count_nonzero(ours._index >= 0))
     assert signal.sum() == pytest.approx(frame1m.reshape(-1)[ours._index >= 0].sum(dtype=np.float64))
+
+
+@pytest.mark.parametrize("error_model", ["variance", None])
+def test_2d_bbox_grouped_dummy_flat_variance(ref1m, frame1m, mask1m, error_model) -> None:
+    """The grouped 2D layout (one bin, pairs, 2x2 squares and larger footprints listed apart)
+    with per-frame rejection (dummy, NaN), a flat and a variance array, against pyFAI."""
+    image = frame1m.astype(np.float32)
+    image[200:210, 300:700] = -1.0
+    image[400, 400] = np.nan
+    flat = np.random.default_rng(6).uniform(0.8, 1.2, SHAPE_1M).astype(np.float32)
+    variance = np.nan_to_num(image * 1.5 + 2.0).astype(np.float32)
+    # fine bins near the beam centre: many pixels cover more than a 2x2 square of bins
+    ours = AzimuthalIntegrator(
+        GEOM, SHAPE_1M, 1200, "q_nm^-1", npt_azim=720, radial_range=(0.2, 40.0), azimuth_range=(-180.0, 180.0),
+        mask=mask1m, dummy=-1.0, delta_dummy=0.5, flat=flat, polarization_factor=0.9, error_model=error_model,
+        splitting="bbox", warmup=(),
+    )
+    assert ours._layout == "grouped"
+    starts = ours._grouped[0]
+    assert all(starts[k, -1] > 1000 for k in range(5))  # every footprint class is exercised
+    intensity, _, _ = ours.integrate2d(image, variance=variance if error_model else None)
+    ref = ref1m.integrate2d_ng(
+        image, 1200, 720, unit="q_nm^-1", radial_range=(0.2, 40.0), azimuth_range=(-180.0, 180.0), mask=mask1m,
+        dummy=-1.0, delta_dummy=0.5, flat=flat, polarization_factor=0.9,
+        variance=variance if error_model else None, method=("bbox", "csr", "cython"),
+    )
+    assert rel_dev(intensity, ref.intensity) <= TOL
+    if error_model:
+        assert rel_dev(ours.last_sigma, ref.sigma) <= TOL
+    if error_model is None:
+        # without a dummy, integer data takes the static fast path (precomputed norm), float
+        # data the per-frame one: same result, and pyFAI's
+        plain = AzimuthalIntegrator(
+            GEOM, SHAPE_1M, 1200, "q_nm^-1", npt_azim=720, radial_range=(0.2, 40.0),
+            azimuth_range=(-180.0, 180.0), mask=mask1m, flat=flat, polarization_factor=0.9, splitting="bbox",
+            warmup=(),
+        )
+        fast = plain.integrate2d(frame1m)[0].copy()
+        assert not plain._last_dynamic
+        slow = plain.integrate2d(frame1m.astype(np.float32))[0]
+        assert plain._last_dynamic
+        np.testing.assert_allclose(fast, slow, rtol=1e-9)
+        ref = ref1m.integrate2d_ng(
+            frame1m, 1200, 720, unit="q_nm^-1", radial_range=(0.2, 40.0), azimuth_range=(-180.0, 180.0),
+            mask=mask1m, flat=flat, polarization_factor=0.9, method=("bbox", "csr", "cython"),
+        )
+        assert rel_dev(fast, ref.intensity) <= TOL
+
+
+def test_grouped_block_size_fits_bin_and_offset_in_32_bits() -> None:
+    from dranspose.kernels._lut import group_shift
+
+    assert group_shift(500 * 360) == 14  # 18-bit bin numbers, blocks of 16384 pixels
+    assert group_shift(1000) == 15
+    assert group_shift(2**22) == -1  # too many bins: the general CSR map is used
+    for nbins in (36, 180_000, 2**21):
+        assert (nbins - 1) << group_shift(nbins) < 2**32

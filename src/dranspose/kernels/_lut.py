@@ -142,3 +142,113 @@ def build_map_2d(
                 coefs[e] = np.float32(frac0[i] * frac1[j])
                 e += 1
     return ptr, bins, coefs
+
+
+@njit(cache=True, nogil=True)
+def _footprint(bins: NDArray[np.int32], coefs: NDArray[np.float32], e: int, n: int, n0: int) -> int:
+    """Class of a pixel's entries ``e:e+n`` of a 2D map: 0 one bin (weight 1), 1 two radial
+    neighbours ``(b, b+1)``, 2 two azimuthal neighbours ``(b, b+n0)``, 3 the 2x2 square
+    ``(b, b+1, b+n0, b+n0+1)``, 4 any other footprint, 5 unused."""
+    if n == 0:
+        return 5
+    if n == 1:
+        return 0 if coefs[e] == 1.0 else 4
+    b = bins[e]
+    if n == 2 and bins[e + 1] == b + 1:
+        return 1
+    if n == 2 and bins[e + 1] == b + n0:
+        return 2
+    if n == 4 and bins[e + 1] == b + 1 and bins[e + 2] == b + n0 and bins[e + 3] == b + n0 + 1:
+        return 3
+    return 4
+
+
+def group_shift(nbins: int) -> int:
+    """log2 of the block size of the grouped layout for ``nbins`` bins (blocks of at most
+    32768 pixels; a bin number and an offset in the block share one uint32), or -1 when
+    there are too many bins for blocks of at least 1024 pixels."""
+    shift = 32 - int(nbins).bit_length()
+    return min(15, shift) if shift >= 10 else -1
+
+
+@njit(cache=True, nogil=True)
+def group_2d(
+    ptr: NDArray[np.int64],
+    bins: NDArray[np.int32],
+    coefs: NDArray[np.float32],
+    n0: int,
+    shift: int,
+):  # type: ignore[no-untyped-def]
+    """Regroup a pixel-major 2D map by footprint, per block of ``2**shift`` pixels.
+
+    Most bounding boxes of a cake cover one bin, two neighbouring bins or a 2x2 square of
+    bins; inside every block the pixels of each footprint class are listed apart, in pixel
+    order, so the per-frame loops have a fixed trip count and no per-pixel branch, and
+    one-bin pixels carry no weight at all. An entry's ``code`` is ``(first_bin << shift) |
+    offset_in_block`` (the caller guarantees it fits in 32 bits). Same bins and float32
+    weights as the input, so the same sums. Returns ``(starts, s_code, r_code, r_w, a_code,
+    a_w, q_code, q_w, x_code, x_ptr, x_bin, x_w)``: ``starts[k, blk]:starts[k, blk+1]`` are
+    the entries of class k (0 one bin, 1 radial pair, 2 azimuthal pair, 3 square, 4 other,
+    CSR through ``x_ptr``) in block ``blk``.
+    """
+    npix = ptr.shape[0] - 1
+    block = 1 << shift
+    nblk = (npix + block - 1) // block
+    cnt = np.zeros(6, dtype=np.int64)
+    nxe = 0
+    for p in range(npix):
+        e = ptr[p]
+        n = ptr[p + 1] - e
+        k = _footprint(bins, coefs, e, n, n0)
+        cnt[k] += 1
+        if k == 4:
+            nxe += n
+    s_code = np.empty(cnt[0], dtype=np.uint32)
+    r_code = np.empty(cnt[1], dtype=np.uint32)
+    r_w = np.empty((cnt[1], 2), dtype=np.float32)
+    a_code = np.empty(cnt[2], dtype=np.uint32)
+    a_w = np.empty((cnt[2], 2), dtype=np.float32)
+    q_code = np.empty(cnt[3], dtype=np.uint32)
+    q_w = np.empty((cnt[3], 4), dtype=np.float32)
+    x_code = np.empty(cnt[4], dtype=np.uint32)
+    x_ptr = np.zeros(cnt[4] + 1, dtype=np.int64)
+    x_bin = np.empty(nxe, dtype=np.int32)
+    x_w = np.empty(nxe, dtype=np.float32)
+    starts = np.zeros((5, nblk + 1), dtype=np.int64)
+    pos = np.zeros(5, dtype=np.int64)
+    m = 0
+    for p in range(npix):
+        blk = p >> shift
+        if p == blk << shift:
+            starts[:, blk] = pos
+        e = ptr[p]
+        n = ptr[p + 1] - e
+        k = _footprint(bins, coefs, e, n, n0)
+        if k == 5:
+            continue
+        i = pos[k]
+        pos[k] += 1
+        code = (np.uint32(bins[e]) << np.uint32(shift)) | np.uint32(p - (blk << shift))
+        if k == 0:
+            s_code[i] = code
+        elif k == 1:
+            r_code[i] = code
+            r_w[i, 0] = coefs[e]
+            r_w[i, 1] = coefs[e + 1]
+        elif k == 2:
+            a_code[i] = code
+            a_w[i, 0] = coefs[e]
+            a_w[i, 1] = coefs[e + 1]
+        elif k == 3:
+            q_code[i] = code
+            for t in range(4):
+                q_w[i, t] = coefs[e + t]
+        else:
+            x_code[i] = np.uint32(p - (blk << shift))
+            for t in range(n):
+                x_bin[m] = bins[e + t]
+                x_w[m] = coefs[e + t]
+                m += 1
+            x_ptr[i + 1] = m
+    starts[:, nblk] = pos
+    return starts, s_code, r_code, r_w, a_code, a_w, q_code, q_w, x_code, x_ptr, x_bin, x_w

@@ -142,8 +142,13 @@ class AzimuthalIntegrator:
             has = counts == 1
             index[has] = self._bins[self._ptr[:-1][has]]
             self._index = index
-        elif int(counts.max(initial=0)) <= 4 and self._runs_adjacent(counts):
+        elif self.npt_azim is None and int(counts.max(initial=0)) <= 4 and self._runs_adjacent(counts):
             self._layout = "run"
+        elif self.npt_azim is not None and _lut.group_shift(self._nbins) > 0:
+            # cake with split pixels: regroup by footprint (fixed trip counts, no per-pixel branch)
+            self._layout = "grouped"
+            self._group_shift = _lut.group_shift(self._nbins)
+            self._grouped = _lut.group_2d(self._ptr, self._bins, self._coefs, self.npt, self._group_shift)
         if self._layout == "csr" and self._bins.size < 2**31 - 1:
             self._ptr = self._ptr.astype(np.int32)  # 4 bytes less per pixel and frame
         if self._layout != "csr":  # the compact layouts replace the general map
@@ -289,6 +294,8 @@ class AzimuthalIntegrator:
                 _hist.scatter_single(data, var, self._index, *args)  # type: ignore[arg-type]
             elif self._layout == "run":
                 _hist.scatter_run(data, var, *self._run_map, *args)  # type: ignore[arg-type]
+            elif self._layout == "grouped":
+                _hist.scatter_grouped(data, var, self._grouped, self._group_shift, self.npt, *args)  # type: ignore[arg-type]
             else:
                 _hist.scatter_multi(data, var, self._ptr, self._bins, self._coefs, *args)  # type: ignore[arg-type]
         return self._acc.shape[0], dynamic
@@ -371,6 +378,8 @@ class AzimuthalIntegrator:
             return int(self._index.nbytes)
         if self._layout == "run":
             return int(sum(a.nbytes for a in self._run_map))
+        if self._layout == "grouped":
+            return int(sum(a.nbytes for a in self._grouped))
         return int(self._ptr.nbytes + self._bins.nbytes + self._coefs.nbytes)
 
     def __repr__(self) -> str:
