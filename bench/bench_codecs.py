@@ -12,6 +12,11 @@ ratios (peer time / our time, > 1 = we are faster).
 
     python bench/bench_codecs.py            # ~1-2 minutes
     python bench/bench_codecs.py --quick    # < 30 s
+
+Note on the peer: bitshuffle's OpenMP worker busy-waits for several milliseconds after each
+call (libgomp's default spin), so in the interleaved A B A B loop it keeps one of the two
+cores busy while our call runs; our helper thread has to share that core. The "alone"
+columns show both sides without that interference.
 """
 
 from __future__ import annotations
@@ -84,6 +89,63 @@ def pairs(a: Callable[[], object], b: Callable[[], object], seconds: float,
     return statistics.median(ta), statistics.median(tb), statistics.median(ratios), min(ta), min(tb)
 
 
+def alone(f: Callable[[], object], seconds: float, min_runs: int = 15) -> float:
+    """Median time of ``f`` run back to back (no peer in between): the steady-state
+    throughput a stream of frames would see."""
+    f()
+    ts = []
+    end = time.perf_counter() + seconds
+    while len(ts) < min_runs or time.perf_counter() < end:
+        t0 = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Fraction of all cores busy while we sleep (other processes, incl. other containers
+    on this kernel); Linux only, -1 elsewhere."""
+    def snap() -> tuple[int, int]:
+        with open("/proc/stat") as fh:
+            vals = [int(v) for v in fh.readline().split()[1:]]
+        return sum(vals), vals[3] + vals[4]  # total, idle + iowait
+    try:
+        t0, i0 = snap()
+        time.sleep(seconds)
+        t1, i1 = snap()
+    except OSError:
+        return -1.0
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+class OtherLoad:
+    """Share of the machine's CPU time used by other processes (including other containers
+    on this kernel) between ``start()`` and ``stop()``: total busy time from /proc/stat
+    minus this process's own CPU time. Linux only (-1 elsewhere)."""
+
+    def _snap(self) -> tuple[float, float, float]:
+        with open("/proc/stat") as fh:
+            vals = [int(v) for v in fh.readline().split()[1:]]
+        tick = os.sysconf("SC_CLK_TCK")
+        busy = (sum(vals) - vals[3] - vals[4]) / tick
+        t = os.times()
+        return busy, t.user + t.system, time.monotonic()
+
+    def start(self) -> None:
+        try:
+            self.t0 = self._snap()
+        except (OSError, ValueError):
+            self.t0 = None
+
+    def stop(self) -> float:
+        if self.t0 is None:
+            return -1.0
+        b1, o1, w1 = self._snap()
+        b0, o0, w0 = self.t0
+        cores = os.cpu_count() or 1
+        return max(0.0, ((b1 - b0) - (o1 - o0)) / max(1e-9, (w1 - w0) * cores))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="short run (< 30 s)")
@@ -93,6 +155,8 @@ def main() -> None:
           f"(OpenMP default threads; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"cores={os.cpu_count()}, AVX2={bitshuffle.using_AVX2()})  cbor2 {metadata.version('cbor2')}")
     load0 = tuple(round(x, 2) for x in os.getloadavg())
+    busy0 = cpu_busy()
+    other = OtherLoad()
     rows = []
     for name, img in frames().items():
         blob = bslz4_compress(img)
@@ -101,8 +165,10 @@ def main() -> None:
         for nt in (1, 2):
             ours = lambda nt=nt: bslz4_decompress(blob, np.uint32, SHAPE, out=out, nthreads=nt)  # noqa: E731
             peer = lambda: bitshuffle.decompress_lz4(headerless, SHAPE, np.dtype(np.uint32))  # noqa: E731
+            other.start()
             rows.append((f"bslz4 {name} ({len(blob) / img.nbytes:.1%})", f"ours nthreads={nt}",
-                         *pairs(ours, peer, seconds)))
+                         *pairs(ours, peer, seconds), alone(ours, seconds / 3), alone(peer, seconds / 3),
+                         other.stop()))
         np.testing.assert_array_equal(out, img)
 
         (msg,) = stream2.encode_image(1, 0, {"threshold_1": img}, "bslz4")
@@ -122,16 +188,23 @@ def main() -> None:
             return bitshuffle.decompress_lz4(np.frombuffer(payload, np.uint8)[12:], tuple(dims), np.dtype("<u4"))
 
         np.testing.assert_array_equal(ours_s2(), peer_s2())
-        rows.append((f"stream2 image {name}", "ours nthreads=2", *pairs(ours_s2, peer_s2, seconds)))
+        other.start()
+        rows.append((f"stream2 image {name}", "ours nthreads=2", *pairs(ours_s2, peer_s2, seconds),
+                     alone(ours_s2, seconds / 3), alone(peer_s2, seconds / 3), other.stop()))
 
-    print(f"load average before/after: {load0} / {tuple(round(x, 2) for x in os.getloadavg())} "
-          "(a loaded machine distorts multi-threaded timings: OpenMP fork-join waits for descheduled threads)")
+    print(f"load average before/after: {load0} / {tuple(round(x, 2) for x in os.getloadavg())}; "
+          f"cores busy before start (while we slept): {busy0:.0%}"
+          + ("  WARNING: machine not idle, multi-threaded timings are distorted" if busy0 > 0.1 else ""))
     print(f"{'case':34s} {'ours':16s} {'ours ms':>8s} {'peer ms':>8s} {'peer/ours':>9s}"
-          f" | {'best ours':>9s} {'best peer':>9s} {'ratio':>6s}")
-    for case, who, ta, tb, r, ba, bb in rows:
+          f" | {'best ours':>9s} {'best peer':>9s} {'ratio':>6s} | {'alone ours':>10s} {'alone peer':>10s} {'ratio':>6s} | {'other':>5s}")
+    for case, who, ta, tb, r, ba, bb, aa, ab, oth in rows:
         print(f"{case:34s} {who:16s} {ta * 1e3:8.3f} {tb * 1e3:8.3f} {r:8.2f}x"
-              f" | {ba * 1e3:9.3f} {bb * 1e3:9.3f} {bb / ba:5.2f}x")
-    print("peer/ours = median of per-pair ratios (> 1: dranspose faster); best = minimum over pairs")
+              f" | {ba * 1e3:9.3f} {bb * 1e3:9.3f} {bb / ba:5.2f}x"
+              f" | {aa * 1e3:10.3f} {ab * 1e3:10.3f} {ab / aa:5.2f}x | {oth:5.0%}")
+    print("peer/ours = median of per-pair ratios (> 1: dranspose faster), the headline figure;"
+          " best = minimum over pairs; alone = median of back-to-back runs without the peer in"
+          " between (a stream of frames; bitshuffle's OpenMP threads stay warm);"
+          " other = CPU share used by other processes during the row (> 5%: the row is distorted)")
 
 
 if __name__ == "__main__":
