@@ -7,6 +7,8 @@ with the absolute byte offset in ``src``. ``nthreads`` is accepted and ignored h
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from dranspose._reference.lz4 import as_u8, lz4_block_decode
@@ -43,8 +45,9 @@ def _check(elem_size: int, block_elems: int, nbytes: int) -> None:
         raise ValueError(f"block of {block_elems} elements is not a positive multiple of 8")
 
 
-def bitshuffle_into(src: object, dst: object, elem_size: int, block_elems: int) -> None:
-    """Bitshuffle all of ``src`` into ``dst`` (same size) block by block; the rest is copied."""
+def _transpose_into(src: object, dst: object, elem_size: int, block_elems: int, block: Any) -> None:
+    """Apply ``block`` (shuffle or unshuffle of one block) to all of ``src`` into ``dst``
+    (same size) block by block; the trailing ``n % 8`` elements are copied."""
     s = as_u8(src)
     d = as_u8(dst, writable=True)
     if len(d) != len(s):
@@ -53,26 +56,20 @@ def bitshuffle_into(src: object, dst: object, elem_size: int, block_elems: int) 
     n = len(s) // elem_size
     for first, count in block_plan(n, block_elems):
         a, b = first * elem_size, (first + count) * elem_size
-        d[a:b] = _shuffle_block(s[a:b], elem_size)
+        d[a:b] = block(s[a:b], elem_size)
     rest = (n % 8) * elem_size
     if rest:
         d[len(d) - rest :] = s[len(s) - rest :]
+
+
+def bitshuffle_into(src: object, dst: object, elem_size: int, block_elems: int) -> None:
+    """Bitshuffle all of ``src`` into ``dst`` (same size) block by block; the rest is copied."""
+    _transpose_into(src, dst, elem_size, block_elems, _shuffle_block)
 
 
 def bitunshuffle_into(src: object, dst: object, elem_size: int, block_elems: int) -> None:
     """Inverse of :func:`bitshuffle_into`."""
-    s = as_u8(src)
-    d = as_u8(dst, writable=True)
-    if len(d) != len(s):
-        raise ValueError("src and dst sizes differ")
-    _check(elem_size, block_elems, len(s))
-    n = len(s) // elem_size
-    for first, count in block_plan(n, block_elems):
-        a, b = first * elem_size, (first + count) * elem_size
-        d[a:b] = _unshuffle_block(s[a:b], elem_size)
-    rest = (n % 8) * elem_size
-    if rest:
-        d[len(d) - rest :] = s[len(s) - rest :]
+    _transpose_into(src, dst, elem_size, block_elems, _unshuffle_block)
 
 
 def bslz4_decompress_into(

@@ -135,6 +135,12 @@ class Component:
         except redis.RedisError:
             pass
 
+    def member_states(self, kind: str) -> list[dict[str, Any]]:
+        """The advertised states of the live components of one kind (one SMEMBERS, one MGET)."""
+        names = [n.decode() for n in self.redis.smembers(self.keys.members(kind))]
+        raws = self.redis.mget([self.keys.state(kind, n) for n in names]) if names else []
+        return [json.loads(raw) for raw in raws if raw]
+
     def shared_descriptions(self, own: dict[str, Any]) -> dict[str, Any]:
         """Parameter descriptions of every worker, reducer and ingester (one namespace), ``own`` first."""
         from dranspose.core.parameters import merge_descriptions
@@ -142,15 +148,11 @@ class Component:
 
         groups = [list(own.values())]
         for kind in ("worker", "reducer", "ingester"):
-            names = [n.decode() for n in self.redis.smembers(self.keys.members(kind))]
-            if not names:
-                continue
-            for raw in self.redis.mget([self.keys.state(kind, n) for n in names]):
-                if raw:
-                    try:
-                        groups.append(parameter_list_adapter.validate_python(json.loads(raw).get("parameters", [])))
-                    except ValueError as exc:
-                        log.warning("ignoring bad parameter descriptions of a %s: %s", kind, exc)
+            for state in self.member_states(kind):
+                try:
+                    groups.append(parameter_list_adapter.validate_python(state.get("parameters", [])))
+                except ValueError as exc:
+                    log.warning("ignoring bad parameter descriptions of a %s: %s", kind, exc)
         try:
             return merge_descriptions(*groups)
         except ValueError as exc:

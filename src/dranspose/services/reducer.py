@@ -125,12 +125,7 @@ class Reducer(Component):
             self.reload_parameters()
 
     def _worker_classes(self) -> list[str]:
-        names = [n.decode() for n in self.redis.smembers(self.keys.members("worker"))]
-        paths = []
-        for raw in self.redis.mget([self.keys.state("worker", n) for n in names]) if names else []:
-            if raw:
-                paths.append(json.loads(raw).get("worker_class"))
-        return [p for p in paths if p]
+        return [st["worker_class"] for st in self.member_states("worker") if st.get("worker_class")]
 
     def _on_mapping(self, msg: dict[str, Any]) -> None:
         self._load_parameters()

@@ -78,11 +78,7 @@ class Worker(Component):
 
     # ---- ingesters
     def _connect_ingesters(self) -> None:
-        urls = set()
-        for name in self.redis.smembers(self.keys.members("ingester")):
-            raw = self.redis.get(self.keys.state("ingester", name.decode()))
-            if raw:
-                urls.add(json.loads(raw)["url"])
+        urls = {st["url"] for st in self.member_states("ingester") if st.get("url")}
         for url in urls - set(self.dealers):
             sock = self.ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.IDENTITY, self.name.encode())
