@@ -2,16 +2,20 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install demo test bench
+.PHONY: install test-env demo test bench
 
 install:
 	./scripts/ensure-redis-server
 	$(PIP) install -q -e ".[test]"
 
+# What the tests need beyond the package: the h5pyd 0.18.0 venv (tests never install anything).
+test-env: install
+	PYTHON=$(PYTHON) ./scripts/ensure-h5pyd018
+
 demo: install
 	dranspose combined --demo
 
-test: install
+test: test-env
 	$(PYTHON) -m pytest -q
 
 bench: install

@@ -43,7 +43,7 @@ from dranspose import backend
 from dranspose.codecs import bslz4_compress, bslz4_decompress
 from dranspose.protocols import stream2
 
-CAPTURES = Path(os.environ.get("DRANSPOSE_CAPTURES", Path(__file__).resolve().parents[2] / "shared" / "captures"))
+CAPTURES = Path(os.environ.get("DRANSPOSE_CAPTURES", Path(__file__).resolve().parents[1] / "tests" / "data"))
 SHAPE = (2162, 2068)
 
 

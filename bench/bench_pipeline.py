@@ -32,8 +32,8 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dranspose.redis_server import RedisServer  # noqa: E402
-from dranspose.supervisor import Supervisor  # noqa: E402
+from dranspose.local.redis_server import RedisServer  # noqa: E402
+from dranspose.local.supervisor import Supervisor  # noqa: E402
 from dranspose.transport.sockets import free_tcp_port  # noqa: E402
 
 

@@ -22,12 +22,12 @@ from typing import Any, Iterator
 
 import cbor2
 
-from dranspose.dumpfile import CountingReader, open_binary, read_capture, write_dump
+from dranspose.dumps.dumpfile import CountingReader, open_binary, read_capture, write_dump
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.replay import replay
 from dranspose.sources.synth import synth_stins
 
-CAPTURES = Path(os.environ.get("DRANSPOSE_CAPTURES", Path(__file__).resolve().parents[2] / "shared" / "captures"))
+CAPTURES = Path(os.environ.get("DRANSPOSE_CAPTURES", Path(__file__).resolve().parents[1] / "tests" / "data"))
 
 
 class NoopWorker:

@@ -8,14 +8,13 @@ from typing import Iterator
 
 import pytest
 
-from dranspose.redis_server import RedisServer
+from dranspose.local.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-CAPTURES = SHARED / "captures"
-
 if str(ROOT) not in sys.path:  # payload classes are imported as "tests.payloads.x:Class"
     sys.path.insert(0, str(ROOT))
+
+from tests.paths import DATA  # noqa: E402
 
 
 @pytest.fixture
@@ -27,6 +26,5 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def captures() -> Path:
-    if not CAPTURES.is_dir():
-        raise FileNotFoundError(f"the shared captures are expected at {CAPTURES}")
-    return CAPTURES
+    """The real captures carried in ``tests/data``."""
+    return DATA

@@ -140,22 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reducer-url", help="where to bind for results (env REDUCER_URL)")
     p.add_argument("--name", default="reducer", help="reducer name")
 
-    from dranspose import combined
+    from dranspose.local import combined
+    from dranspose.replay import runner as replay_cli
+    from dranspose.sources import streamer as source_cli
 
-    p = add("combined", "run the whole pipeline on this machine (see --demo)", combined.run)
-    combined.configure_parser(p)
-
-    for name, module, help in (
-        ("replay", "dranspose.replay", "run worker and reducer code on recorded dump files"),
-        ("source", "dranspose.source", "stream captures or synthetic detector data over ZeroMQ"),
+    for name, help, module in (
+        ("combined", "run the whole pipeline on this machine (see --demo)", combined),
+        ("replay", "run worker and reducer code on recorded dump files", replay_cli),
+        ("source", "stream captures or synthetic detector data over ZeroMQ", source_cli),
     ):
-        try:
-            mod = __import__(module, fromlist=["configure_parser", "run"])
-        except ImportError:
-            continue
-        if hasattr(mod, "configure_parser") and hasattr(mod, "run"):
-            p = add(name, help, mod.run)
-            mod.configure_parser(p)
+        module.configure_parser(add(name, help, module.run))
     return parser
 
 

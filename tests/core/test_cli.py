@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import zmq
 
-from dranspose.supervisor import Supervisor
+from dranspose.local.supervisor import Supervisor
 from dranspose.transport.sockets import free_tcp_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -13,7 +13,7 @@ import zmq
 
 from dranspose.protocols.stins import StinsCutter
 from dranspose.replay import replay
-from dranspose.source import Streamer, stream_file
+from dranspose.sources.streamer import Streamer, stream_file
 from tests.cluster import Cluster, passthrough
 
 WORKER = "tests.payloads.recording:RecordingWorker"
@@ -43,7 +43,7 @@ def test_record_scan_then_replay_gives_identical_results(redis_url: str, tmp_pat
     assert done.is_set()
     assert summary.events == n + 2
     # the replayed events carry the same frames as the live ones
-    from dranspose.dumpfile import read_dump
+    from dranspose.dumps.dumpfile import read_dump
 
     replayed = {m.event_number: {k: [bytes(f) for f in s.frames] for k, s in m.streams.items()} for m in read_dump(str(dump))}
     assert replayed == live
@@ -57,7 +57,7 @@ def test_raw_capture_streamed_into_running_ingester(redis_url: str, captures: Pa
                 {"xrd": (url, StinsCutter)}).start()
     try:
         c.set_mapping({"xrd": [[{"tags": ["generic"], "constraint": i}] for i in range(9)]})
-        from dranspose.dumpfile import read_messages
+        from dranspose.dumps.dumpfile import read_messages
 
         assert url_holder.wait_for_peer(10)
         sent = url_holder.send(lambda: read_messages(str(capture), "xrd"))

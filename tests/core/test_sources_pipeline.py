@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dranspose.dumpfile import read_messages
+from dranspose.dumps.dumpfile import read_messages
 from dranspose.services.ingesters import resolve
-from dranspose.source import Streamer
+from dranspose.sources.streamer import Streamer
 from tests.cluster import Cluster
 
 WORKER = "tests.payloads.recording:RecordingWorker"

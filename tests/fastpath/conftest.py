@@ -11,8 +11,9 @@ import cbor2
 import pytest
 
 from dranspose import backend
+from tests.paths import DATA
 
-CAPTURES = Path(os.environ.get("DRANSPOSE_CAPTURES", Path(__file__).resolve().parents[3] / "shared" / "captures"))
+CAPTURES = DATA
 
 
 def _backends() -> dict[str, backend.Backend]:
@@ -40,7 +41,7 @@ def _untag(obj: Any, tag: int) -> Any:
 def read_cbor_items(name: str) -> list[Any]:
     """Every CBOR item of a capture file (``.gz`` transparently)."""
     path = CAPTURES / name
-    assert path.exists(), f"capture {path} missing (set DRANSPOSE_CAPTURES)"
+    assert path.exists(), f"capture {path} missing from tests/data"
     opener = gzip.open if name.endswith(".gz") else open
     items = []
     with opener(path, "rb") as fh:

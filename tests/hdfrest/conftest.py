@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -45,50 +43,27 @@ def live_module() -> Iterator[Live]:
     assert recorder.failures == [], f"5xx responses: {recorder.failures}"
 
 
-def _cache_dir() -> Path:
+def _venv_dir() -> Path:
+    """Where ``scripts/ensure-h5pyd018`` (run by ``make install``) puts the venv."""
+    explicit = os.environ.get("DRANSPOSE_H5PYD018_VENV")
+    if explicit:
+        return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "dranspose-test" / f"h5pyd{H5PYD_OLD.replace('.', '')}"
 
 
-def _venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _works(python: Path) -> bool:
+@pytest.fixture(scope="session")
+def h5pyd018_python() -> Path:
+    """Python of the venv with h5pyd==0.18.0 (the version existing analyses pin). Tests never
+    install packages: the venv is made by ``scripts/ensure-h5pyd018`` (``make install``), and
+    a missing one FAILS the test with that instruction."""
+    python = _venv_dir() / "bin" / "python"
     if not python.exists():
-        return False
+        pytest.fail(f"no h5pyd {H5PYD_OLD} venv at {python.parent.parent}: run scripts/ensure-h5pyd018 (make install)")
     probe = subprocess.run(
         [str(python), "-c", "import h5pyd, sys; sys.stdout.write(h5pyd.version.version)"],
         capture_output=True, text=True, timeout=120,
     )
-    return probe.returncode == 0 and probe.stdout.strip() == H5PYD_OLD
-
-
-@pytest.fixture(scope="session")
-def h5pyd018_python() -> Path:
-    """Python of a venv with h5pyd==0.18.0 (the version existing analyses pin), created
-    under the user cache dir on first use and reused. Creation failure FAILS the test."""
-    venv = _cache_dir()
-    python = _venv_python(venv)
-    if _works(python):
-        return python
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test processes: one creates, all reuse
-        if not _works(python):
-            _create_venv(venv, python)
+    if probe.returncode != 0 or probe.stdout.strip() != H5PYD_OLD:
+        pytest.fail(f"{python} does not import h5pyd {H5PYD_OLD}: run scripts/ensure-h5pyd018")
     return python
-
-
-def _create_venv(venv: Path, python: Path) -> None:
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(venv)],
-        [str(python), "-m", "pip", "install", "--quiet", f"h5pyd=={H5PYD_OLD}", "numpy<2"],
-    ]
-    for cmd in steps:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            pytest.fail(f"cannot create the h5pyd {H5PYD_OLD} venv: {' '.join(cmd)}\n"
-                        f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    if not _works(python):
-        pytest.fail(f"h5pyd {H5PYD_OLD} venv at {venv} does not import h5pyd {H5PYD_OLD}")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from tests.hdfrest.matrix import make_publish
 from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
+from tests.paths import DATA
 
 from dranspose.hdfrest import create_app
 from dranspose.hdfrest.hsds_local import LocalHSDS
@@ -162,7 +163,7 @@ def test_replay_mirrors_publish_into_hsds(hsds: LocalHSDS, monkeypatch: pytest.M
 
     from dranspose.replay import replay
 
-    dump = Path(__file__).resolve().parents[2].parent / "shared" / "captures" / "dump_xrd.cbors"
+    dump = DATA / "dump_xrd.cbors"
     for name, value in (("DRANSPOSE_HSDS_DOMAIN", hsds.domain("replay.h5")), ("HS_ENDPOINT", hsds.endpoint),
                         ("HS_USERNAME", hsds.username), ("HS_PASSWORD", hsds.password), ("HS_BUCKET", hsds.bucket)):
         monkeypatch.setenv(name, value)

@@ -17,9 +17,10 @@ from dranspose.kernels.synthetic import match, spot_frame
 from dranspose.protocol import WorkParameter
 from dranspose.protocols import eiger_legacy
 from dranspose.protocols.base import Kind
+from tests.paths import DATA
 
 ROOT = Path(__file__).resolve().parents[2]
-CAPTURE = ROOT.parent / "shared" / "captures" / "eiger-legacy-1m-bslz4.dump.cbors.gz"
+CAPTURE = DATA / "eiger-legacy-1m-bslz4.dump.cbors.gz"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

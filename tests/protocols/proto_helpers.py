@@ -14,22 +14,11 @@ import cbor2
 import zmq
 
 from dranspose.protocols.base import Unit
+from tests.paths import DATA
 
 
 
-def _find_captures() -> Path:
-    """``$DRANSPOSE_CAPTURES``, else ``../shared/captures`` next to the project root (or above)."""
-    env = os.environ.get("DRANSPOSE_CAPTURES")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "captures"
-        if candidate.is_dir():
-            return candidate
-    return Path("/work/shared/captures")
-
-
-CAPTURES = _find_captures()
+CAPTURES = DATA
 
 
 def read_capture(name: str) -> list[list[bytes]]:

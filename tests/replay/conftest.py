@@ -14,11 +14,10 @@ for p in (str(ROOT), str(HERE)):  # examples.tutorial and replay_payloads import
     if p not in sys.path:
         sys.path.insert(0, p)
 
-CAPTURES = Path(os.environ.get("DRANSPOSE_CAPTURES", ROOT.parent / "shared" / "captures"))
+from tests.paths import DATA as CAPTURES  # noqa: E402
 
 
 @pytest.fixture
 def captures() -> Path:
-    if not (CAPTURES / "dump_xrd.cbors").exists():
-        pytest.fail(f"captures not found in {CAPTURES} (set DRANSPOSE_CAPTURES)")
+    """The real captures carried in ``tests/data``."""
     return CAPTURES

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from dranspose.replay import _ProgressLine
-from dranspose.replay_engine import ReplaySummary
+from dranspose.replay.runner import _ProgressLine
+from dranspose.replay.engine import ReplaySummary
 
 HERE = Path(__file__).resolve().parent
 

@@ -17,7 +17,7 @@ import pytest
 import zmq
 
 from dranspose.codecs import bslz4_decompress
-from dranspose.dumpfile import (
+from dranspose.dumps.dumpfile import (
     DumpError,
     encode_dump_item,
     read_capture,

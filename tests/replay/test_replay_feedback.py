@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 
 from dranspose.replay import replay
+from tests.paths import DATA
 
-DUMP = Path(__file__).resolve().parents[2].parent / "shared" / "captures" / "dump_xrd.cbors"
+DUMP = DATA / "dump_xrd.cbors"
 
 
 def test_reducer_feedback_over_sse_during_replay() -> None:

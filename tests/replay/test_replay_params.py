@@ -13,7 +13,7 @@ import pytest
 from dranspose.errors import ConfigError
 from dranspose.parameters import BoolParameter, IntParameter, StrParameter
 from dranspose.protocol import WorkParameter
-from dranspose.replay_params import ParameterSet, parse_parameter_bytes, read_parameter_file
+from dranspose.replay.params import ParameterSet, parse_parameter_bytes, read_parameter_file
 
 
 def test_json_file(tmp_path: Path) -> None:

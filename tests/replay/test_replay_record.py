@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from dranspose.dumpfile import read_dump
-from dranspose.record import Recorder, dump_path
+from dranspose.dumps.dumpfile import read_dump
+from dranspose.dumps.record import Recorder, dump_path
 
 
 def test_dump_path() -> None:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import replay_payloads
-from dranspose.dumpfile import read_dump, write_dump
+from dranspose.dumps.dumpfile import read_dump, write_dump
 from dranspose.errors import ConfigError
-from dranspose.record import Recorder
+from dranspose.dumps.record import Recorder
 from dranspose.replay import configure_parser, replay, run
 
 W = "replay_payloads:SumWorker"

@@ -17,8 +17,8 @@ import pytest
 import zmq
 
 from dranspose.codecs import bslz4_decompress
-from dranspose.dumpfile import read_capture, read_messages
-from dranspose.source import Streamer, configure_parser, run, stream_messages, synth_eiger_legacy, synth_stins, synth_stream2
+from dranspose.dumps.dumpfile import read_capture, read_messages
+from dranspose.sources.streamer import Streamer, configure_parser, run, stream_messages, synth_eiger_legacy, synth_stins, synth_stream2
 
 
 def _free_url() -> str:

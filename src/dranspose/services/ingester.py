@@ -141,7 +141,7 @@ class Ingester(Component):
         if not prefix:
             return
         try:
-            from dranspose.record import Recorder, dump_path
+            from dranspose.dumps.record import Recorder, dump_path
 
             self.recorder = Recorder(dump_path(prefix, self.name, msg["uuid"]))
         except Exception as exc:  # recording is optional: never stop the scan for it

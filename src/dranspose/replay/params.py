@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 import cbor2
 
 from dranspose.core.parameters import build_parameters, merge_descriptions, parameters_hash
-from dranspose.dumpfile import DRANSPOSE_PICKLE_ALLOW
+from dranspose.dumps.dumpfile import DRANSPOSE_PICKLE_ALLOW
 from dranspose.errors import ConfigError
 from dranspose.parameters import ParameterBase
 from dranspose.protocol import HashDigest, ParameterName, WorkParameter

@@ -20,7 +20,7 @@ import queue
 import threading
 from typing import IO, Any, Mapping, Sequence
 
-from dranspose.dumpfile import Frame, encode_dump_item, write_chunks
+from dranspose.dumps.dumpfile import Frame, encode_dump_item, write_chunks
 
 log = logging.getLogger(__name__)
 

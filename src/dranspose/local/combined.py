@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from dranspose.errors import ConfigError
-from dranspose.redis_server import RedisServer
-from dranspose.supervisor import Supervisor
+from dranspose.local.redis_server import RedisServer
+from dranspose.local.supervisor import Supervisor
 from dranspose.transport.sockets import free_tcp_port
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def _wait_ready(sup: Supervisor, controller: str, streams: list[str], nworkers: 
 
 def _run_demo(sup: Supervisor, controller: str, url: str | None, args: argparse.Namespace) -> bool:
     """Run the demo scans; returns True when any event failed or any component counted errors."""
-    from dranspose.source import Streamer, synth_stins
+    from dranspose.sources.streamer import Streamer, synth_stins
 
     any_failed = False
     for scan in range(args.demo_scans):

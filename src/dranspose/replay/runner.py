@@ -18,12 +18,12 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Optional, TextIO
 
-from dranspose.dumpfile import read_dump
+from dranspose.dumps.dumpfile import read_dump
 from dranspose.errors import ConfigError, DransposeError
 from dranspose.hooks import describe_parameters, load_class
-from dranspose.replay_engine import NamedSource, ReplayEngine, ReplayFailure, ReplaySummary
-from dranspose.replay_params import ParameterSet, read_parameter_file
-from dranspose.replay_server import ReplayServer
+from dranspose.replay.engine import NamedSource, ReplayEngine, ReplayFailure, ReplaySummary
+from dranspose.replay.params import ParameterSet, read_parameter_file
+from dranspose.replay.server import ReplayServer
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import zmq
 
-from dranspose.dumpfile import read_messages
+from dranspose.dumps.dumpfile import read_messages
 from dranspose.errors import DransposeError
 from dranspose.sources.synth import synth_eiger_legacy, synth_stins, synth_stream2
 
@@ -174,7 +174,7 @@ def stream_messages(
 
 
 def stream_file(socket_url: str, path: str, stream: str | None = None, **kwargs: object) -> int:
-    """Stream a raw capture or a dump file (see :func:`dranspose.dumpfile.read_messages`)."""
+    """Stream a raw capture or a dump file (see :func:`dranspose.dumps.dumpfile.read_messages`)."""
     return stream_messages(socket_url, lambda: read_messages(path, stream), **kwargs)  # type: ignore[arg-type]
 
 

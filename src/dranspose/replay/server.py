@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
-from dranspose.replay_params import ParameterSet
+from dranspose.replay.params import ParameterSet
 from dranspose.services.http import BackgroundServer
 
 log = logging.getLogger(__name__)

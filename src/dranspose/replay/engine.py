@@ -27,7 +27,7 @@ from dranspose.errors import HookError
 from dranspose.event import EventData, InternalWorkerMessage, ResultData
 from dranspose.hooks import ReducerHooks, WorkerHooks
 from dranspose.protocol import EventNumber, WorkerName
-from dranspose.replay_params import ParameterSet
+from dranspose.replay.params import ParameterSet
 
 log = logging.getLogger(__name__)
 
