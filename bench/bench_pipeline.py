@@ -1,16 +1,23 @@
-"""End-to-end pipeline benchmark against a raw pyzmq relay, in the same run (A B A B ...).
+"""End-to-end pipeline benchmark as a facility deploys it, against a raw pyzmq relay and (when
+installed) dranspose 0.2.0, in the same run, interleaved (relay, ours, 0.2.0, relay, ...).
 
-dranspose: source (this process, PUSH) -> ingester -> 2 workers -> reducer, every component
-its own process, with a private redis-server and the controller; "done" = the controller's
-/api/v1/progress reports finished. Peer: source -> relay process -> 2 sink processes (PUSH/PULL,
-``copy=False``): the same hops and data processes as source -> ingester -> 2 workers, with no
-analysis framework (no controller, Redis, reducer or completion accounting).
+Layout of both dranspose versions: every component its own process started through its own
+CLI (``dranspose controller|ingester|worker|reducer``), default settings (no ``--capacity``),
+REDUCER_URL given to every component, a private redis-server per pipeline, and the payload of
+``bench/payloads.py`` (the worker parses each image's STINS header and returns a dict). The
+source is this process (PUSH). Done = the reducer's ``finish`` ran (it stamps the time).
+Relay peer: source -> relay process -> N sink processes (PUSH/PULL, ``copy=False``): the same
+hops and data processes as source -> ingester -> N workers, with no framework.
 
-    python bench/bench_pipeline.py            # full run (a few minutes)
-    python bench/bench_pipeline.py --quick    # under a minute
+    python bench/bench_pipeline.py                  # full run (several minutes)
+    python bench/bench_pipeline.py --quick          # a smoke run, about a minute
+    python bench/bench_pipeline.py --peer-venv /work/venvs/dranspose020   # or DRANSPOSE020_VENV
 
-Prints events/s for 2 kB frames, MB/s for 2 MB frames, their ratios to the relay (median of
-per-pair ratios) and the p50/p99 latency ingester receive -> reducer process_result at 50 Hz.
+The 0.2.0 venv: ``python -m venv V && V/bin/pip install dranspose==0.2.0 "cbor2<5.8"``.
+
+Prints events/s for 2 kB frames with 2 and 4 workers and MB/s for 2 MB frames (ratios: median
+of per-pair ratios), and the p50/p99 latency source -> reducer ``process_result`` at 50 Hz and
+at 80% of the maximum 2 kB rate measured with 2 workers.
 """
 
 from __future__ import annotations
@@ -18,8 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,14 +43,29 @@ import numpy as np
 import zmq
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
 from dranspose.local.redis_server import RedisServer  # noqa: E402
-from dranspose.local.supervisor import Supervisor  # noqa: E402
-from dranspose.transport.sockets import free_tcp_port  # noqa: E402
+
+PEER_ENV = "DRANSPOSE020_VENV"
 
 
-def stins_messages(n: int, nbytes: int, timestamps: bool = False) -> list[list[bytes]]:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def stins_messages(n: int, nbytes: int) -> list[list[bytes]]:
     """A STINS series of ``n`` uint8 frames of ``nbytes`` (payload shared, headers per frame)."""
     blob = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8).tobytes()
     msgs = [[json.dumps({"htype": "header", "msg_number": 0, "filename": ""}).encode()]]
@@ -48,7 +76,8 @@ def stins_messages(n: int, nbytes: int, timestamps: bool = False) -> list[list[b
     return msgs
 
 
-def send_stamped(sock: zmq.Socket, msgs: list[list[bytes]], rate: float | None) -> None:
+def send(sock: zmq.Socket, msgs: list[list[bytes]], rate: float | None) -> None:
+    """Send ``msgs``, paced at ``rate`` Hz when given; every image carries its send time."""
     period = 1.0 / rate if rate else 0.0
     t0 = time.perf_counter()
     for k, parts in enumerate(msgs):
@@ -56,82 +85,122 @@ def send_stamped(sock: zmq.Socket, msgs: list[list[bytes]], rate: float | None) 
             delay = t0 + k * period - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        if rate and len(parts) == 2:  # latency runs: stamp the send time into the JSON
+        if len(parts) == 2:
             meta = json.loads(parts[0])
             meta["t"] = time.time()
             parts = [json.dumps(meta).encode(), parts[1]]
         sock.send_multipart(parts, copy=False)
 
 
-class Pipeline:
-    """The whole pipeline as processes, started once and reused for every measurement."""
+class CliPipeline:
+    """controller, reducer, one STINS ingester and ``nworkers`` workers, each started by the
+    CLI of one dranspose version, with a private redis-server; reused for every scan."""
 
-    def __init__(self, nworkers: int = 2) -> None:
+    def __init__(self, label: str, dranspose_cmd: list[str], env: dict[str, str], nworkers: int) -> None:
+        self.label, self.nworkers = label, nworkers
         self.redis = RedisServer().start()
-        self.sup = Supervisor(log_level="WARNING")
-        self.sup.env.update(REDIS_URL=self.redis.url, REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}")
-        self.sup.env["PYTHONPATH"] = str(ROOT)
-        port = free_tcp_port()
-        self.api = f"http://127.0.0.1:{port}"
+        self.out = tempfile.mkdtemp(prefix=f"bench-{label}-")
+        self.env = dict(env, REDIS_URL=self.redis.url, REDUCER_URL=f"tcp://127.0.0.1:{free_port()}",
+                        BENCH_OUT=self.out, LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.log = open(os.path.join(self.out, "components.log"), "wb")
         self.src = zmq.Context.instance().socket(zmq.PUSH)
-        self.src.setsockopt(zmq.SNDHWM, 100000)
+        self.src.setsockopt(zmq.SNDHWM, 1_000_000)
         src_port = self.src.bind_to_random_port("tcp://127.0.0.1")
-        self.sup.spawn("controller", "controller", "--host", "127.0.0.1", "--port", str(port))
-        self.sup.spawn("reducer", "reducer", "-c", "bench.payloads:BenchReducer", "-p", str(free_tcp_port()))
-        self.sup.spawn("ingester", "ingester", "-c", "ZmqPullSingleIngester", "-u", f"tcp://127.0.0.1:{src_port}", "-n", "det",
-                       "-i", f"tcp://127.0.0.1:{free_tcp_port()}")
+        api_port = free_port() if label != "0.2.0" else 5000
+        if label == "0.2.0" and not port_free(5000):  # its controller CLI always listens on 5000
+            api_port = free_port()
+            self._spawn([env["PEER_PYTHON"], "-c", "import sys, uvicorn; from dranspose.controller import app; "
+                         f"uvicorn.run(app, host='127.0.0.1', port={api_port}, log_level='warning')"])
+        elif label == "0.2.0":
+            self._spawn([*dranspose_cmd, "controller", "--host", "127.0.0.1"])
+        else:
+            self._spawn([*dranspose_cmd, "controller", "--host", "127.0.0.1", "--port", str(api_port)])
+        self.api = f"http://127.0.0.1:{api_port}"
+        self._spawn([*dranspose_cmd, "reducer", "-c", "bench.payloads:BenchReducer", "--host", "127.0.0.1", "-p", str(free_port())])
+        self._spawn([*dranspose_cmd, "ingester", "-c", "ZmqPullSingleIngester", "-u", f"tcp://127.0.0.1:{src_port}", "-n", "det"],
+                    INGESTER_URL=f"tcp://127.0.0.1:{free_port()}")
         for i in range(nworkers):
-            self.sup.spawn(f"worker{i}", "worker", "-n", f"w{i}", "-c", "bench.payloads:BenchWorker", "--capacity", "64")
-        self.nworkers = nworkers
-        self.client = httpx.Client(base_url=self.api, timeout=10)
+            self._spawn([*dranspose_cmd, "worker", "-n", f"w{i}", "-c", "bench.payloads:BenchWorker"])
+        self.client = httpx.Client(base_url=self.api, timeout=30)
         self._wait_ready()
 
+    def _spawn(self, cmd: list[str], **extra: str) -> None:
+        env = dict(self.env, **extra)
+        self.procs.append(subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True))
+
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
+            dead = [p.args for p in self.procs if p.poll() is not None]
+            if dead:
+                raise RuntimeError(f"{self.label}: a component exited: {dead}; see {self.out}/components.log")
             try:
                 cfg = self.client.get("/api/v1/config").json()
-                if cfg["reducer"] and len(cfg["workers"]) == self.nworkers and cfg["ingesters"] and \
-                        len(cfg["ingesters"][0].get("workers", [])) == self.nworkers:
-                    return
+                ing = cfg.get("ingesters") or []
+                if cfg.get("reducer") and len(cfg.get("workers", [])) == self.nworkers and ing:
+                    # ours: wait until the ingester sees every worker (old: workers connect at once)
+                    if "workers" not in ing[0] or len(ing[0]["workers"]) == self.nworkers:
+                        return
             except (httpx.HTTPError, ValueError):
                 pass
-            time.sleep(0.2)
-        raise RuntimeError("pipeline did not start")
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.label}: pipeline did not start; see {self.out}/components.log")
 
-    def scan(self, msgs: list[list[bytes]], rate: float | None = None) -> tuple[float, dict[str, Any]]:
+    def scan(self, msgs: list[list[bytes]], rate: float | None = None) -> dict[str, Any]:
+        """Run one scan; returns the reducer's summary plus ``elapsed`` (first send -> finish)."""
         n = len(msgs) - 2
+        for f in os.listdir(self.out):
+            if f.endswith(".json"):
+                os.unlink(os.path.join(self.out, f))
         mapping = {"det": [[{"tags": ["generic"], "constraint": i}] for i in range(n)]}
         self.client.post("/api/v1/mapping", json=mapping).raise_for_status()
-        time.sleep(0.3)  # let every component switch to the new mapping
+        time.sleep(0.5)  # let every component switch to the new mapping
         t0 = time.time()
-        sender = threading.Thread(target=send_stamped, args=(self.src, msgs, rate))
+        sender = threading.Thread(target=send, args=(self.src, msgs, rate))
         sender.start()
+        deadline = time.monotonic() + max(120.0, 10 * n / (rate or 500))
         while True:
-            p = self.client.get("/api/v1/progress").json()
-            if p["finished"]:
+            files = [f for f in os.listdir(self.out) if f.endswith(".json")]
+            if files:
+                with open(os.path.join(self.out, files[0])) as fh:
+                    summary = json.load(fh)
                 break
-            time.sleep(0.05)  # polling fast would burn the controller CPU the pipeline needs
-        # the controller stamps the moment progress turned finished (same machine, same clock)
-        elapsed = self.client.get("/api/v1/status").json()["scan_finished"] - t0
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.label}: scan did not finish: {self.client.get('/api/v1/progress').json()}")
+            time.sleep(0.02)
         sender.join()
-        if p["completed_events"] != n + 2:
-            raise RuntimeError(f"scan incomplete: {p}")
-        return elapsed, p
-
-    def reducer_values(self, name: str) -> Any:
-        cfg = self.client.get("/api/v1/config").json()
-        base = cfg["reducer"]["http"]
-        root = httpx.get(f"{base}/", params={"domain": "/"}).json()["root"]
-        links = httpx.get(f"{base}/groups/{root}/links", params={"domain": "/"}).json()["links"]
-        oid = next(link["id"] for link in links if link["title"] == name)
-        return np.array(httpx.get(f"{base}/datasets/{oid}/value", params={"domain": "/"}).json()["value"])
+        if summary["results"] != n:
+            raise RuntimeError(f"{self.label}: {summary['results']} results for {n} images")
+        summary["elapsed"] = summary["finished"] - t0
+        return summary
 
     def close(self) -> None:
         self.client.close()
         self.src.close(0)
-        self.sup.stop_all()
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(8)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.log.close()
         self.redis.stop()
+        shutil.rmtree(self.out, ignore_errors=True)
+
+
+def ours(nworkers: int) -> CliPipeline:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    return CliPipeline("ours", [sys.executable, "-m", "dranspose.cli"], env, nworkers)
+
+
+def peer(venv: str, nworkers: int) -> CliPipeline:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRANSPOSE", "PYTHON"))}
+    env.update(PYTHONPATH=str(ROOT), PEER_PYTHON=os.path.join(venv, "bin", "python"))  # bench.payloads, not our dranspose
+    return CliPipeline("0.2.0", [os.path.join(venv, "bin", "dranspose")], env, nworkers)
 
 
 # ---------------------------------------------------------------- the raw relay peer
@@ -163,18 +232,15 @@ def _sink(url: str, done: Any) -> None:
         if len(parts) == 1 and parts[0].bytes == b"STOP":
             break
         count += 1
-        if count == 1:
-            done.put(("first", time.perf_counter()))
     done.put((count, time.perf_counter()))
 
 
-def relay_run(msgs: list[list[bytes]], nsinks: int = 2) -> float:
-    """Seconds to push ``msgs`` through source -> relay -> ``nsinks`` sinks (separate processes,
-    ``copy=False``): the same processes and hops as source -> ingester -> workers."""
+def relay_run(msgs: list[list[bytes]], nsinks: int) -> float:
+    """Seconds to push ``msgs`` through source -> relay -> ``nsinks`` sinks."""
     ctx = zmq.Context.instance()
     src = ctx.socket(zmq.PUSH)
     in_port = src.bind_to_random_port("tcp://127.0.0.1")
-    out_url = f"tcp://127.0.0.1:{free_tcp_port()}"
+    out_url = f"tcp://127.0.0.1:{free_port()}"
     q: Any = mp.Queue()
     relay = mp.Process(target=_relay, args=(f"tcp://127.0.0.1:{in_port}", out_url, nsinks))
     relay.start()
@@ -189,14 +255,9 @@ def relay_run(msgs: list[list[bytes]], nsinks: int = 2) -> float:
         src.send_multipart(parts, copy=False)
     src.send(b"STOP")
     counts, end = 0, t0
-    finished = 0
-    while finished < nsinks:
-        item = q.get(timeout=120)
-        if item[0] == "first":
-            continue
-        counts += item[0]
-        end = max(end, item[1])
-        finished += 1
+    for _ in sinks:
+        c, t = q.get(timeout=300)
+        counts, end = counts + c, max(end, t)
     relay.join(10)
     for p in sinks:
         p.join(10)
@@ -206,45 +267,87 @@ def relay_run(msgs: list[list[bytes]], nsinks: int = 2) -> float:
     return end - t0
 
 
+# ---------------------------------------------------------------- report
+
+
+def throughput(label: str, msgs: list[list[bytes]], nbytes: int, pipes: dict[str, CliPipeline], nsinks: int,
+               pairs: int) -> dict[str, Any]:
+    """Interleaved rounds relay, ours, 0.2.0; medians and median per-round ratios."""
+    n = len(msgs) - 2
+    times: dict[str, list[float]] = {"relay": []}
+    for name in pipes:
+        times[name] = []
+    for _ in range(pairs):
+        times["relay"].append(relay_run(msgs, nsinks))
+        for name, p in pipes.items():
+            times[name].append(p.scan(msgs)["elapsed"])
+    row: dict[str, Any] = {"label": label, "n": n, "nbytes": nbytes}
+    for name, ts in times.items():
+        row[name] = n / statistics.median(ts)
+    row["ours/relay"] = statistics.median(r / o for o, r in zip(times["ours"], times["relay"]))
+    if "0.2.0" in times:
+        row["ours/0.2.0"] = statistics.median(p / o for o, p in zip(times["ours"], times["0.2.0"]))
+    return row
+
+
+def fmt_rate(row: dict[str, Any], name: str) -> str:
+    if name not in row:
+        return "-"
+    if row["nbytes"] >= 1 << 20:
+        return f"{row[name] * row['nbytes'] / 1e6:,.0f} MB/s"
+    return f"{row[name]:,.0f} ev/s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--pairs", type=int, default=None)
-    ap.add_argument("--latency-only", action="store_true", help="only the 50 Hz latency run")
-    ap.add_argument("--sinks", type=int, default=2, help="relay sink processes (default 2 = our 2 workers)")
+    ap.add_argument("--quick", action="store_true", help="small runs, 1 pair (a smoke test)")
+    ap.add_argument("--pairs", type=int, default=None, help="interleaved rounds per workload (default 3, quick 1)")
+    ap.add_argument("--peer-venv", default=os.environ.get(PEER_ENV), help=f"venv with dranspose 0.2.0 (or ${PEER_ENV})")
+    ap.add_argument("--no-peer", action="store_true", help="skip dranspose 0.2.0 even when installed")
+    ap.add_argument("--workers", default="2,4", help="worker counts for the 2 kB runs (default 2,4)")
     args = ap.parse_args()
-    pairs = args.pairs or (2 if args.quick else 5)
-    n_small = 5000 if args.quick else 20000
-    n_large = 100 if args.quick else 400
-    small = stins_messages(n_small, 2048)
-    large = stins_messages(n_large, 2 * 1024 * 1024)
-    pipe = Pipeline(2)
-    try:
-        pipe.scan(stins_messages(200, 2048))  # warm-up
-        rows = []
-        for label, msgs, nbytes in [] if args.latency_only else (("2 kB frames", small, 2048), ("2 MB frames", large, 2 * 1024 * 1024)):
-            ours, peer = [], []
-            for _ in range(pairs):
-                peer.append(relay_run(msgs, args.sinks))
-                ours.append(pipe.scan(msgs)[0])
-            n = len(msgs) - 2
-            ratios = [p / o for o, p in zip(ours, peer)]
-            rows.append((label, n / statistics.median(ours), n / statistics.median(peer),
-                         n * nbytes / 1e6 / statistics.median(ours), n * nbytes / 1e6 / statistics.median(peer),
-                         statistics.median(ratios)))
-        lat_n = 250 if args.quick else 1000
-        pipe.scan(stins_messages(lat_n, 2048), rate=50.0)
-        lat = pipe.reducer_values("latency") * 1e3
-        split = pipe.reducer_values("latency_split") * 1e3
-    finally:
-        pipe.close()
-    print(f"\n{'workload':<14}{'ours ev/s':>12}{'relay ev/s':>12}{'ours MB/s':>11}{'relay MB/s':>12}{'ours/relay':>12}")
-    for label, oe, pe, om, pm, ratio in rows:
-        print(f"{label:<14}{oe:>12.0f}{pe:>12.0f}{om:>11.1f}{pm:>12.1f}{ratio:>11.2f}x")
-    print(f"\nlatency ingester receive -> reducer process_result at 50 Hz, {len(lat)} events: "
-          f"p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms "
-          f"(p50 ingester->worker {np.percentile(split[:, 0], 50):.2f} ms, worker->reducer {np.percentile(split[:, 1], 50):.2f} ms)")
-    print(f"({pairs} interleaved pairs; ratio = median of per-pair relay_time/our_time; 2 workers; relay with {args.sinks} sinks)")
+    pairs = args.pairs or (1 if args.quick else 3)
+    n_small = 2000 if args.quick else 20000
+    n_large = 50 if args.quick else 500
+    lat_n = 100 if args.quick else 1000
+    venv = None if args.no_peer else args.peer_venv
+    if venv and not os.path.exists(os.path.join(venv, "bin", "dranspose")):
+        raise SystemExit(f"no dranspose CLI in {venv}/bin (make the venv as the docstring says)")
+    small, large = stins_messages(n_small, 2048), stins_messages(n_large, 2 * 1024 * 1024)
+    rows: list[dict[str, Any]] = []
+    latency: list[tuple[str, dict[str, Any]]] = []
+    for nworkers in [int(w) for w in args.workers.split(",")]:
+        pipes: dict[str, CliPipeline] = {}
+        try:
+            pipes["ours"] = ours(nworkers)
+            if venv:
+                pipes["0.2.0"] = peer(venv, nworkers)
+            for p in pipes.values():
+                p.scan(stins_messages(200, 2048))  # warm-up
+            rows.append(throughput(f"2 kB, {nworkers} workers", small, 2048, pipes, nworkers, pairs))
+            if nworkers == 2:
+                rows.append(throughput("2 MB, 2 workers", large, 2 * 1024 * 1024, pipes, nworkers, pairs))
+                max_rate = rows[0]["ours"]
+                for label, rate, count in (("50 Hz", 50.0, lat_n // 2 if args.quick else lat_n),
+                                           (f"80% of max ({0.8 * max_rate:,.0f} Hz)", 0.8 * max_rate, max(lat_n, int(2 * 0.8 * max_rate)))):
+                    for name, p in pipes.items():
+                        latency.append((f"{name} {label}", p.scan(stins_messages(count, 2048), rate=rate)))
+        finally:
+            for p in pipes.values():
+                p.close()
+    print(f"\n{'workload':<20}{'ours':>14}{'relay':>14}{'0.2.0':>14}{'ours/relay':>12}{'ours/0.2.0':>12}")
+    for row in rows:
+        r020 = f"{row['ours/0.2.0']:.1f}x" if "ours/0.2.0" in row else "-"
+        print(f"{row['label']:<20}{fmt_rate(row, 'ours'):>14}{fmt_rate(row, 'relay'):>14}{fmt_rate(row, '0.2.0'):>14}"
+              f"{row['ours/relay']:>11.2f}x{r020:>12}")
+    print("\nlatency source -> reducer process_result (2 kB frames, 2 workers):")
+    for label, s in latency:
+        lat = np.array(s["latency"]) * 1e3
+        split = np.array(s["split"]).reshape(-1, 2) * 1e3
+        print(f"  {label:<34} p50 {np.percentile(lat, 50):7.2f} ms  p99 {np.percentile(lat, 99):7.2f} ms  "
+              f"(p50 source->worker {np.percentile(split[:, 0], 50):.2f} ms, worker->reducer {np.percentile(split[:, 1], 50):.2f} ms)")
+    print(f"\n({pairs} interleaved rounds per workload; ratio = median of per-round time ratios; "
+          f"default settings, every component its own CLI process; peer 0.2.0: {'yes' if venv else 'not run'})")
 
 
 if __name__ == "__main__":

@@ -1,44 +1,67 @@
-"""Minimal payloads for the pipeline benchmark: the work is the pipeline, not the analysis."""
+"""Payload of the pipeline benchmark, the same for this project and for dranspose 0.2.0 (it
+imports nothing from either): the worker parses the STINS JSON header of every image and
+returns a small dict; the reducer keeps the latency source -> ``process_result`` and, at
+``finish``, writes what it saw to ``$BENCH_OUT/<uuid>.json`` (written whole, then renamed).
+
+The source stamps its send time into the header (``"t"``), so latency is measured on one clock
+(every process runs on this machine).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import time
+import uuid
 from typing import Any
 
-import numpy as np
+
+def _bytes(frame: Any) -> bytes:
+    return frame.bytes if hasattr(frame, "bytes") else bytes(frame)
 
 
 class BenchWorker:
-    """Returns the ingester's receive time of the event (``created_at``) and the byte count."""
+    """Parses the STINS header; returns frame number, shape, send stamp and worker time."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def process_event(self, event: Any, parameters: Any, tick: bool = False) -> Any:
-        created = event.created_at.timestamp() if event.created_at is not None else None
-        size = sum(len(f) if isinstance(f, bytes) else f.buffer.nbytes for s in event.streams.values() for f in s.frames[1:])
-        return (created, size, time.time())
+    def process_event(self, event: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> Any:
+        stream = event.streams.get("det")
+        if stream is None or not stream.frames:
+            return None
+        header = json.loads(_bytes(stream.frames[0]))
+        if header.get("htype") != "image":
+            return None
+        return {"frame": header["frame"], "shape": header["shape"], "t": header.get("t"), "tw": time.time()}
 
 
 class BenchReducer:
-    """Keeps per-result latency (ingester receive -> process_result) and the byte count."""
+    """Collects per-result latency; ``finish`` writes the summary file."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        self.latencies: list[float] = []
-        self.split: list[tuple[float, float]] = []  # (ingester -> worker, worker -> reducer)
-        self.bytes = 0
-        self.publish: dict[str, Any] = {"latency": np.zeros(0), "bytes": 0, "results": 0}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.latency: list[float] = []
+        self.split: list[tuple[float, float]] = []
+        self.results = 0
+        self.publish: dict[str, Any] = {"results": 0}
 
-    def process_result(self, result: Any, parameters: Any = None) -> None:
-        t, size, at_worker = result.payload
+    def process_result(self, result: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> None:
+        payload = result.payload
+        if not isinstance(payload, dict):
+            return
+        self.results += 1
+        t = payload.get("t")
         if t is not None:
             now = time.time()
-            self.latencies.append(now - t)
-            self.split.append((at_worker - t, now - at_worker))
-        self.bytes += size
+            self.latency.append(now - t)
+            self.split.append((payload["tw"] - t, now - payload["tw"]))
 
-    def finish(self, parameters: Any = None) -> None:
-        self.publish["latency"] = np.array(self.latencies)
-        self.publish["latency_split"] = np.array(self.split).reshape(-1, 2)
-        self.publish["bytes"] = self.bytes
-        self.publish["results"] = len(self.latencies)
+    def finish(self, parameters: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.publish["results"] = self.results
+        out = os.environ.get("BENCH_OUT")
+        if not out:
+            return
+        path = os.path.join(out, f"{uuid.uuid4().hex}.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump({"finished": time.time(), "results": self.results, "latency": self.latency, "split": self.split}, f)
+        os.rename(path + ".tmp", path)

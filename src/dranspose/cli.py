@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--class", dest="worker_class", help="worker class package.module:Class (env WORKER_CLASS)")
     p.add_argument("-t", "--tags", help="comma-separated tags (env WORKER_TAGS; default generic)")
     p.add_argument("-r", "--reducer-url", help="reducer result URL (env REDUCER_URL)")
-    p.add_argument("--capacity", type=int, help="events in flight (credits, default 32)")
+    p.add_argument("--capacity", type=int, help="fixed events in flight (credits; default: adaptive)")
 
     p = add("reducer", "run the reducer (results over HDF REST on --port)", cmd_reducer)
     p.add_argument("-c", "--class", dest="reducer_class", help="reducer class package.module:Class (env REDUCER_CLASS)")

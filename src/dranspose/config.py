@@ -53,8 +53,12 @@ class Settings(BaseSettings):
     worker_name: str | None = Field(None, validation_alias=_env("worker_name", "WORKER_NAME"))
     worker_class: str | None = Field(None, validation_alias=_env("worker_class", "WORKER_CLASS"))
     worker_tags: StrList = Field(default_factory=lambda: ["generic"], validation_alias=_env("worker_tags", "WORKER_TAGS"))
-    worker_capacity: int = Field(
-        32, ge=1, le=4096, validation_alias=_env("worker_capacity"), description="events in flight per worker (credits)"
+    worker_capacity: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        validation_alias=_env("worker_capacity"),
+        description="fixed events in flight per worker (credits); unset: sized from the measured round trip and rate",
     )
 
     # reducer
@@ -77,6 +81,11 @@ class Settings(BaseSettings):
     hsds_bucket: str | None = Field(None, validation_alias=_env("hsds_bucket", "HS_BUCKET"))
     hsds_subtree: str | None = Field(None, validation_alias=_env("hsds_subtree"))
     hsds_interval: float | None = Field(None, validation_alias=_env("hsds_interval"))
+
+    # flow control (controller): the ceiling of a worker's adaptive credits, in payload bytes
+    inflight_bytes: int = Field(
+        256 << 20, ge=1 << 16, validation_alias=_env("inflight_bytes"), description="payload bytes in flight per worker at most"
+    )
 
     # timing
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))

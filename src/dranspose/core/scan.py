@@ -60,6 +60,8 @@ class Scan:
     stopped: bool = False
     results_processed: dict[str, int] = field(default_factory=dict)  # per worker, from reducer
     reducer_finished: bool = False
+    held_back: set[str] = field(default_factory=set)  # workers whose credits stopped assignment
+
 
     # ---- membership
     def add_worker(self, name: str, tags: Iterable[str], capacity: int, service_uuid: str | None = None) -> None:
@@ -68,6 +70,12 @@ class Scan:
             self.workers[name] = WorkerSlot(name, frozenset(tags), max(1, capacity), service_uuid=service_uuid)
         else:
             slot.tags, slot.capacity = frozenset(tags), max(1, capacity)
+
+    def set_capacity(self, name: str, capacity: int) -> None:
+        """New credits for a live worker (flow control); in-flight events stay."""
+        slot = self.workers.get(name)
+        if slot is not None and slot.alive:
+            slot.capacity = max(1, capacity)
 
     def remove_worker(self, name: str) -> list[int]:
         """A worker died: its unfinished events fail; returns their numbers."""
@@ -123,7 +131,9 @@ class Scan:
                         names.append(name)
                         planned.setdefault(name, 1)
             targets[stream] = tuple(names)
-        if any(self.workers[name].free() < 1 for name in planned):
+        short = [name for name in planned if self.workers[name].free() < 1]
+        if short:
+            self.held_back.update(short)
             return None
         self.bindings.update(new_bindings)
         return targets

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import traceback
 from typing import Any, Callable
@@ -18,6 +19,7 @@ import zmq
 
 from dranspose.config import Settings
 from dranspose.core.assembly import Assembler
+from dranspose.core.flow import ReportPolicy
 from dranspose.core.parameters import merge_descriptions, parameters_hash
 from dranspose.errors import DransposeError, HookError, ProtocolError
 from dranspose.event import EventData, ResultData, StreamData
@@ -28,8 +30,8 @@ from dranspose.transport import framing, results
 
 log = logging.getLogger(__name__)
 
-DONE_BATCH = 64
-DONE_INTERVAL = 0.01  # seconds: flush completions at least this often when some are waiting
+DONE_BATCH = 64  # completions per report at most (reported earlier when the worker runs out of work)
+DONE_INTERVAL = 0.01  # seconds: the oldest unreported completion waits at most this long
 PING_INTERVAL = 1.0
 MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
 
@@ -53,7 +55,9 @@ class Worker(Component):
         self.reducer.setsockopt(zmq.SNDHWM, 2000)
         self.reducer.connect(settings.reducer_url)
         self.done: list[int] = []
-        self.last_flush = time.monotonic()
+        self.report_policy = ReportPolicy(DONE_BATCH, DONE_INTERVAL)
+        self.busy_s = 0.0  # seconds the data loop spent working (not waiting), for flow control
+        self.payload_bytes = 0  # bytes of the events processed, for flow control
         self.results_sent = 0
         self.processed = 0
         self.finished_mapping: str | None = None
@@ -204,6 +208,7 @@ class Worker(Component):
                 )
                 result = None
         self.processed += 1
+        self.payload_bytes += sum(len(f) for sd in event.streams.values() for f in sd.frames)
         if result is not None:
             rd = ResultData.model_construct(
                 event_number=EventNumber(event.event_number),
@@ -217,21 +222,27 @@ class Worker(Component):
             except Exception as exc:
                 self.count_error("result", "event %d: result not sent: %s", event.event_number, exc, exc_info=True)
         self.done.append(event.event_number)
+        self.report_policy.completed(time.monotonic())
         if len(self.done) >= DONE_BATCH:
             self._flush_done()
 
     def _flush_done(self, force: bool = False, finished: bool = False) -> None:
         if not self.mapping_uuid or (not self.done and not force):
             return
-        msg: dict[str, Any] = {"w": self.name, "done": self.done, "sent": self.results_sent}
+        # n/busy/bytes: cumulative counters the controller sizes this worker's credits from
+        msg: dict[str, Any] = {
+            "w": self.name, "done": self.done, "sent": self.results_sent,
+            "n": self.processed, "busy": round(self.busy_s, 6), "bytes": self.payload_bytes,
+        }
         if finished:
             msg["fin"] = True
-        self.last_flush = time.monotonic()
         try:
             self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
         except redis.RedisError as exc:  # keep the batch; retried at the next flush
             self.count_error("redis", "completion report failed (%s); retrying", exc)
+            self.report_policy.failed(time.monotonic())
             return
+        self.report_policy.sent(time.monotonic())
         self.done = []
 
     def run(self) -> None:
@@ -240,22 +251,27 @@ class Worker(Component):
         self._connect_ingesters()
         last_ping = last_discover = time.monotonic()
         while not self.stopping.is_set():
-            timeout = DONE_INTERVAL * 1000 if self.done else 100
-            ready = dict(self._poller.poll(timeout))
+            due = self.report_policy.timeout(len(self.done), time.monotonic())
+            ready = dict(self._poller.poll(100 if due is None else math.ceil(due * 1000)))
+            started = time.perf_counter()
             if self.control_socket in ready:
                 try:
                     self.handle_control()
                 except redis.RedisError as exc:  # a Redis outage must not end the process
                     self.count_error("redis", "control message not applied: %s", exc)
+            idle = True
             for sock in self.dealers.values():
                 if sock in ready:
                     for _ in range(64):
                         self._receive(sock)
                         if not sock.poll(0):
                             break
+                    else:
+                        idle = False  # more is queued: keep batching
             now = time.monotonic()
-            if self.done and now - self.last_flush >= DONE_INTERVAL:
+            if self.report_policy.due(len(self.done), idle, now):
                 self._flush_done()
+            self.busy_s += time.perf_counter() - started
             if now - last_ping >= PING_INTERVAL:
                 self._ping()
                 last_ping = now

@@ -18,8 +18,10 @@ import redis
 
 from dranspose.config import Settings
 from dranspose.core.scan import Phase, Scan
+from dranspose.core.flow import FlowLimits
 from dranspose.core.triggermap import CompiledMap
 from dranspose.errors import MappingError
+from dranspose.services.controller.credits import CreditBook
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 
@@ -51,6 +53,10 @@ class Scheduler:
         self.started_at = time.time()
         self.scan_started: float | None = None
         self.scan_finished: float | None = None
+        self.credits = CreditBook(self._flow_limits())
+
+    def _flow_limits(self) -> FlowLimits:
+        return FlowLimits(memory_bytes=self.settings.inflight_bytes)
 
     # ---- components
     def refresh_components(self) -> None:
@@ -109,7 +115,8 @@ class Scheduler:
             if st.get("mapping_uuid") != self.mapping_uuid:
                 continue
             if all(name in s.get("workers", []) for s in ingesters):
-                self.scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
+                capacity = self.credits.admit(name, st.get("capacity"))
+                self.scan.add_worker(name, st.get("tags", ["generic"]), capacity, st.get("service_uuid"))
                 log.info("worker %s joined the scan", name)
 
     # ---- mapping
@@ -127,10 +134,11 @@ class Scheduler:
                     raise MappingError(f"no worker has the tags {sorted(tags)} the map needs ({len(workers)} workers)")
             new_uuid = str(uuid.uuid4())
             scan = Scan(cmap)
+            credits = CreditBook(self._flow_limits())
             ingesters = [s for s in self.components["ingester"].values() if set(cmap.streams) & set(s.get("streams", []))]
             for name, st in workers.items():
                 if all(name in s.get("workers", []) for s in ingesters):  # others join once reachable
-                    scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
+                    scan.add_worker(name, st.get("tags", ["generic"]), credits.admit(name, st.get("capacity")), st.get("service_uuid"))
             raw_params = self.redis.hgetall(self.keys.parameters())
             dump_prefix = raw_params.get(b"dump_prefix", b"").decode(errors="replace") or None
             info = {
@@ -142,7 +150,7 @@ class Scheduler:
             }
             self.redis.set(self.keys.mapping(), json.dumps(info))
             self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **info})}, maxlen=1000, approximate=True)
-            self.scan, self.mapping_uuid = scan, new_uuid
+            self.scan, self.mapping_uuid, self.credits = scan, new_uuid, credits
             self._done_id = "0-0"
             self._instructed = None
             self.lost = {}
@@ -164,12 +172,16 @@ class Scheduler:
     # ---- the loop
     def _apply_done(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         assert self.scan is not None
+        now = time.monotonic()
         for _id, fields in entries:
             msg = json.loads(fields[b"m"])
             if "w" in msg:
                 if msg.get("cancelled"):
                     self.scan.cancel_pending(msg["w"], msg["cancelled"])
                 self.scan.worker_done(msg["w"], msg.get("done", []), msg.get("sent"))
+                credits = self.credits.report(msg["w"], msg, now)
+                if credits is not None:
+                    self.scan.set_capacity(msg["w"], credits)
                 if msg.get("fin"):
                     self.scan.worker_finished(msg["w"], int(msg.get("sent", 0)))
             elif "i" in msg:
@@ -203,6 +215,9 @@ class Scheduler:
                     break
                 payload = {"mapping": mapping, "events": [[e, {s: list(w) for s, w in t.items()}] for e, t in batch]}
                 pipe.xadd(self.keys.assigned(mapping), {"a": json.dumps(payload, separators=(",", ":"))})
+            if scan.held_back:
+                self.credits.held_back(scan.held_back)
+                scan.held_back.clear()
             # finish instructions: at once when due, then repeated (late joiners, lost reads)
             now = time.monotonic()
             target = "workers" if scan.phase is Phase.FINISHING else "reducer" if scan.ready_for_reducer_finish() else None
@@ -244,6 +259,7 @@ class Scheduler:
                 return {"last_assigned": -1, "completed_events": 0, "total_events": 0, "finished": False}
             out = self.scan.progress()
             out["mapping_uuid"] = self.mapping_uuid
+            out["credits"] = self.credits.view()
             return out
 
     def load(self, intervals: list[int]) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""Flow control that follows the data (pure, no I/O, no clock: callers pass ``now``).
+
+Credits: how many events the controller may have in flight at one worker. Too few and the
+worker idles while its completion report travels to the controller and the next assignment
+travels to the ingester and on to the worker (the control round trip); too many and data
+queues in front of the worker (memory, latency, and more events at risk if it dies).
+
+:class:`CreditGauge` sizes the credits of one worker from what the worker reports with its
+completion batches (cumulative: events processed, seconds busy, payload bytes) and from
+whether the controller had to hold back assignment because this worker had no credit left:
+
+- Over an interval the controller sees the completion rate ``r`` and the worker's busy
+  fraction ``b`` (busy seconds / wall seconds); ``svc = busy / events`` is its time per event.
+- Held back by credits with ``b < 1`` the worker cycles through its ``C`` credits, then waits
+  one control round trip ``R``: ``C / r = C * svc + R``, so ``R = C * (1 - b) / r``.
+- Credits that cover that round trip at the worker's own speed: ``C' = gain * R / svc + 1``.
+
+Credits only grow within a scan (a scan starts again from ``initial``) and are capped by a
+memory bound (``memory_bytes / bytes per event``), by a backlog in time
+(``max_backlog_s / svc``: never more queued work than that) and by ``ceiling``.
+
+:class:`ReportPolicy` decides when a worker sends its completion batch: when the batch is
+full, as soon as the worker runs out of work (the controller can assign at once), and at the
+latest ``max_delay_s`` after the oldest unreported completion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FlowLimits:
+    """Bounds of the credit gauge (the defaults are the product: no tuning needed)."""
+
+    initial: int = 32  # credits before anything is measured
+    floor: int = 4
+    ceiling: int = 4096
+    memory_bytes: int = 256 << 20  # payload bytes in flight per worker at most
+    max_backlog_s: float = 0.5  # queued work per worker at most, in seconds of its own time
+    gain: float = 2.0  # multiple of the measured round trip covered
+    min_interval_s: float = 0.02  # shortest interval a measurement is taken over
+    min_events: int = 4  # fewest completions a measurement is taken over
+    saturated: float = 0.9  # busy fraction above which the worker is the bottleneck
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.floor <= self.initial <= self.ceiling:
+            raise ValueError(f"need 1 <= floor <= initial <= ceiling, got {self.floor}, {self.initial}, {self.ceiling}")
+        if self.memory_bytes < 1 or self.max_backlog_s <= 0 or self.gain < 1 or self.min_interval_s < 0:
+            raise ValueError("memory_bytes, max_backlog_s must be positive and gain >= 1")
+
+
+@dataclass
+class Sample:
+    """One worker's cumulative counters as reported (processed events, busy seconds, bytes)."""
+
+    now: float
+    events: int
+    busy_s: float
+    nbytes: int
+
+
+@dataclass
+class CreditGauge:
+    """The credits of one worker during one scan. ``observe`` each report, read ``credits``."""
+
+    limits: FlowLimits = field(default_factory=FlowLimits)
+    credits: int = 0
+    blocked: bool = False  # assignment was held back by this worker since the last measurement
+    svc_s: float | None = None  # measured seconds per event
+    event_bytes: float | None = None  # measured payload bytes per event
+    round_trip_s: float | None = None  # last estimate of the control round trip
+    _base: Sample | None = None
+
+    def __post_init__(self) -> None:
+        if self.credits <= 0:
+            self.credits = self.limits.initial
+
+    def held_back(self) -> None:
+        """The controller wanted to assign to this worker but its credits were used up."""
+        self.blocked = True
+
+    def cap(self) -> int:
+        """The largest credit count the memory and backlog bounds allow now."""
+        lim = self.limits
+        cap = lim.ceiling
+        if self.event_bytes:
+            cap = min(cap, int(lim.memory_bytes // self.event_bytes))
+        if self.svc_s:
+            cap = min(cap, int(lim.max_backlog_s / self.svc_s))
+        return max(lim.floor, cap)
+
+    def observe(self, sample: Sample) -> int:
+        """Take one report (cumulative counters); returns the credits from now on."""
+        base = self._base
+        if base is None or sample.events < base.events or sample.busy_s < base.busy_s or sample.nbytes < base.nbytes:
+            self._base = sample  # first report, or the worker restarted its counters
+            return self.credits
+        dn = sample.events - base.events
+        dt = sample.now - base.now
+        if dn < self.limits.min_events or dt < self.limits.min_interval_s:
+            return self.credits  # keep accumulating
+        busy = sample.busy_s - base.busy_s
+        self.svc_s = max(busy / dn, 1e-7)
+        self.event_bytes = max((sample.nbytes - base.nbytes) / dn, 1.0)
+        fraction = min(1.0, busy / dt) if dt > 0 else 1.0
+        if self.blocked and fraction < self.limits.saturated:
+            rate = dn / dt
+            self.round_trip_s = self.credits * (1.0 - fraction) / rate
+            want = math.ceil(self.limits.gain * self.round_trip_s / self.svc_s) + 1
+            self.credits = max(self.credits, want)
+        self.credits = max(self.limits.floor, min(self.credits, self.cap()))
+        self.blocked = False
+        self._base = sample
+        return self.credits
+
+
+@dataclass
+class ReportPolicy:
+    """When a worker sends its completion batch (see the module docstring). Reports for
+    running out of work are at least ``min_gap_s`` apart, so a worker that idles between
+    every event does not turn into one report (and one controller round) per event."""
+
+    batch: int = 64
+    max_delay_s: float = 0.01
+    min_gap_s: float = 0.001
+    oldest: float | None = None  # time of the oldest unreported completion
+    last_sent: float = -math.inf
+
+    def completed(self, now: float) -> None:
+        """One more completion waits to be reported."""
+        if self.oldest is None:
+            self.oldest = now
+
+    def due(self, pending: int, idle: bool, now: float) -> bool:
+        """Send now? ``pending`` completions wait; ``idle``: no more data is queued here."""
+        if pending <= 0:
+            return False
+        if pending >= self.batch:
+            return True
+        if idle and now - self.last_sent >= self.min_gap_s:
+            return True
+        return self.oldest is not None and now - self.oldest >= self.max_delay_s
+
+    def timeout(self, pending: int, now: float) -> float | None:
+        """Seconds until a report can fall due without new input (None: nothing pending)."""
+        if pending <= 0:
+            return None
+        by_gap = self.last_sent + self.min_gap_s - now
+        by_age = (self.oldest + self.max_delay_s - now) if self.oldest is not None else by_gap
+        return max(0.0, min(by_gap, by_age))
+
+    def sent(self, now: float) -> None:
+        self.oldest = None
+        self.last_sent = now
+
+    def failed(self, now: float, retry_s: float = 0.5) -> None:
+        """The report could not be sent: not due by age or idleness before ``retry_s``."""
+        self.last_sent = now + retry_s - self.min_gap_s
+        self.oldest = now + retry_s - self.max_delay_s

@@ -1,0 +1,58 @@
+"""The controller's credits per worker for one scan: fixed when the worker advertises a
+capacity (``DRANSPOSE_WORKER_CAPACITY``), otherwise a :class:`~dranspose.core.flow.CreditGauge`
+fed by the worker's completion reports (no I/O here; the scheduler calls it under its lock)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from dranspose.core.flow import CreditGauge, FlowLimits, Sample
+
+
+class CreditBook:
+    def __init__(self, limits: FlowLimits | None = None) -> None:
+        self.limits = limits or FlowLimits()
+        self.gauges: dict[str, CreditGauge] = {}
+        self.fixed: dict[str, int] = {}
+
+    def admit(self, name: str, advertised: Any) -> int:
+        """Credits of a worker joining the scan; ``advertised`` is its state's ``capacity``."""
+        if isinstance(advertised, int) and not isinstance(advertised, bool) and advertised > 0:
+            self.fixed[name] = advertised
+            self.gauges.pop(name, None)
+            return advertised
+        self.fixed.pop(name, None)
+        gauge = self.gauges.setdefault(name, CreditGauge(self.limits))
+        return gauge.credits
+
+    def held_back(self, names: Iterable[str]) -> None:
+        for name in names:
+            gauge = self.gauges.get(name)
+            if gauge is not None:
+                gauge.held_back()
+
+    def report(self, name: str, msg: dict[str, Any], now: float) -> int | None:
+        """Apply one completion report; returns the worker's new credits when they changed."""
+        gauge = self.gauges.get(name)
+        if gauge is None:
+            return None
+        try:
+            sample = Sample(now, int(msg["n"]), float(msg["busy"]), int(msg["bytes"]))
+        except (KeyError, TypeError, ValueError):
+            return None  # a worker that does not report its counters keeps its credits
+        before = gauge.credits
+        after = gauge.observe(sample)
+        return after if after != before else None
+
+    def view(self) -> dict[str, dict[str, Any]]:
+        """Per worker: credits and what they were sized from (for /api/v1/status)."""
+        out: dict[str, dict[str, Any]] = {name: {"credits": n, "fixed": True} for name, n in self.fixed.items()}
+        for name, g in self.gauges.items():
+            out[name] = {
+                "credits": g.credits,
+                "fixed": False,
+                "seconds_per_event": g.svc_s,
+                "bytes_per_event": g.event_bytes,
+                "round_trip_s": g.round_trip_s,
+            }
+        return out
