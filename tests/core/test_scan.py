@@ -25,7 +25,7 @@ def drain(scan: Scan, rng: random.Random, kill_at: int | None = None, victim: st
             targets[event] = {w for ws in t.values() for w in ws}
             for w in targets[event]:
                 assert scan.workers[w].in_flight <= scan.workers[w].capacity
-        pending = [(e, w) for e, ws in scan.pending.items() for w in ws]
+        pending = [(e, w) for e, ws in scan.open_events().items() for w in ws]
         if not pending:
             continue
         e, w = rng.choice(pending)

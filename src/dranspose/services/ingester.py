@@ -30,7 +30,7 @@ from dranspose.errors import ProtocolError
 from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
 from dranspose.services.upstreams import Upstream, open_upstream
-from dranspose.transport import framing
+from dranspose.transport import assignments, framing
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
@@ -151,11 +151,14 @@ class Ingester(Component):
         for batch in batches:
             if batch.get("mapping") != self.mapping_uuid:
                 continue
-            for event, targets in batch["events"]:
-                for stream, workers in targets.items():
-                    s = self.streams.get(stream)
-                    if s is not None:
-                        s.routes.append((event, tuple(workers)))
+            try:
+                for event, targets in assignments.decode(batch):
+                    for stream, workers in targets.items():
+                        s = self.streams.get(stream)
+                        if s is not None:
+                            s.routes.append((event, workers))
+            except ProtocolError as exc:
+                self.count_error("malformed", "bad assignment batch: %s", exc)
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {"mapping": self._on_mapping, "assigned": self._on_assigned}

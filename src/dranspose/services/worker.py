@@ -26,7 +26,7 @@ from dranspose.event import EventData, ResultData, StreamData
 from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import ComponentState, EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
-from dranspose.transport import framing, results
+from dranspose.transport import assignments, framing, results
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +127,16 @@ class Worker(Component):
                 self._add_partial(event, streams, created)
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
-        me = self.name
         for batch in batches:
             if batch.get("mapping") != self.mapping_uuid:
                 continue
-            for event, targets in batch["events"]:
-                mine = frozenset(stream for stream, workers in targets.items() if me in workers)
-                if mine:
+            try:
+                for event, mine in assignments.for_worker(batch, self.name):
                     ev = self.assembler.expect(event, mine)
                     if ev is not None:
                         self._process(ev)
+            except ProtocolError as exc:
+                self.count_error("malformed", "bad assignment batch: %s", exc)
 
     def _on_finish(self, msg: dict[str, Any]) -> None:
         if msg.get("uuid") != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:

@@ -24,11 +24,12 @@ from dranspose.errors import MappingError
 from dranspose.services.controller.credits import CreditBook
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
+from dranspose.transport import assignments
 
 log = logging.getLogger(__name__)
 
 KINDS = ("ingester", "worker", "reducer")
-ASSIGN_BATCH = 256
+ASSIGN_BATCH = 4096  # events per round at most (a run is a few bytes per event)
 REFRESH_INTERVAL = 0.25
 REPEAT_INSTRUCTION = 1.0
 
@@ -210,11 +211,11 @@ class Scheduler:
                 self._apply_done(entries)
             pipe = self.redis.pipeline(transaction=False)
             while True:
-                batch = scan.assign(ASSIGN_BATCH)
-                if not batch:
+                runs = scan.assign_runs(ASSIGN_BATCH)
+                if not runs:
                     break
-                payload = {"mapping": mapping, "events": [[e, {s: list(w) for s, w in t.items()}] for e, t in batch]}
-                pipe.xadd(self.keys.assigned(mapping), {"a": json.dumps(payload, separators=(",", ":"))})
+                for run in runs:
+                    pipe.xadd(self.keys.assigned(mapping), {"a": assignments.encode(mapping, run)})
             if scan.held_back:
                 self.credits.held_back(scan.held_back)
                 scan.held_back.clear()

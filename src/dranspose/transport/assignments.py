@@ -1,0 +1,88 @@
+"""Assignment batches on the Redis assignment stream (controller -> ingesters and workers).
+
+Two JSON shapes, both with ``"mapping"`` (the uuid):
+
+- single events: ``{"events": [[event, {stream: [worker, ...]}], ...]}`` (broadcasts,
+  discards, events with several virtual workers);
+- a run (the common case, a few bytes per event): ``{"first": e0, "workers": [names],
+  "sets": [[streams], ...], "t": [worker index per event], "s": [stream-set index per event]}``
+  (``"s"`` is left out when every event has stream set 0): event ``e0 + i`` goes to
+  ``workers[t[i]]`` on every stream of ``sets[s[i]]``.
+
+Decoding validates the shape and raises :class:`ProtocolError` on anything else.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import numpy as np
+
+from dranspose.core.scan import Assignment, FastRun, Run
+from dranspose.errors import ProtocolError
+
+
+def encode(mapping: str, run: Run) -> str:
+    """Compact JSON of one batch."""
+    if isinstance(run, FastRun):
+        used, t = np.unique(run.target, return_inverse=True)
+        sets_used, s = np.unique(run.sset, return_inverse=True)
+        body: dict[str, Any] = {
+            "mapping": mapping,
+            "first": run.first,
+            "workers": [run.workers[w] for w in used.tolist()],
+            "sets": [list(run.stream_sets[k]) for k in sets_used.tolist()],
+            "t": t.reshape(-1).tolist(),
+        }
+        if len(sets_used) > 1:
+            body["s"] = s.reshape(-1).tolist()
+        return json.dumps(body, separators=(",", ":"))
+    events = [[e, {st: list(w) for st, w in targets.items()}] for e, targets in run]
+    return json.dumps({"mapping": mapping, "events": events}, separators=(",", ":"))
+
+
+def _run_arrays(batch: dict[str, Any]) -> tuple[int, list[str], list[list[str]], np.ndarray, np.ndarray]:
+    try:
+        first = int(batch["first"])
+        workers = [str(w) for w in batch["workers"]]
+        sets = [[str(x) for x in s] for s in batch["sets"]]
+        t = np.asarray(batch["t"], dtype=np.int64).reshape(-1)
+        s = np.asarray(batch["s"], dtype=np.int64).reshape(-1) if "s" in batch else np.zeros(len(t), dtype=np.int64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"bad assignment run: {exc}") from None
+    if len(s) != len(t) or (len(t) and (t.min() < 0 or t.max() >= len(workers) or s.min() < 0 or s.max() >= len(sets))):
+        raise ProtocolError("assignment run indices out of range")
+    return first, workers, sets, t, s
+
+
+def decode(batch: dict[str, Any]) -> Iterator[Assignment]:
+    """Every event of one batch as (event, {stream: workers})."""
+    if "first" in batch:
+        first, workers, sets, t, s = _run_arrays(batch)
+        names = [(w,) for w in workers]
+        for i, (w, k) in enumerate(zip(t.tolist(), s.tolist())):
+            yield first + i, {stream: names[w] for stream in sets[k]}
+        return
+    try:
+        for event, targets in batch["events"]:
+            yield int(event), {str(st): tuple(str(w) for w in ws) for st, ws in targets.items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolError(f"bad assignment batch: {exc}") from None
+
+
+def for_worker(batch: dict[str, Any], name: str) -> Iterator[tuple[int, frozenset[str]]]:
+    """The events of one batch that involve worker ``name``, with its streams."""
+    if "first" in batch:
+        first, workers, sets, t, s = _run_arrays(batch)
+        if name not in workers:
+            return
+        mine = np.flatnonzero(t == workers.index(name))
+        frozen = [frozenset(x) for x in sets]
+        for i, k in zip(mine.tolist(), s[mine].tolist()):
+            yield first + i, frozen[k]
+        return
+    for event, targets in decode(batch):
+        streams = frozenset(st for st, ws in targets.items() if name in ws)
+        if streams:
+            yield event, streams
