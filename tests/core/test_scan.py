@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import json
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dranspose.core.scan import Phase, Scan
+from dranspose.core.scan import FastRun, Phase, Scan
 from dranspose.core.triggermap import compile_mapping
 
 
@@ -128,3 +131,131 @@ def test_undeliverable_pairs_fail_without_hanging() -> None:
     assert scan.phase is Phase.FINISHING
     assert scan.failed == {0} and scan.completed == 1
     assert scan.workers[victim].in_flight == 0
+
+
+# ---- the fast path (runs of simple events) and the general path mixed
+
+
+def mixed_map(kinds: list[int], streams: int) -> dict[str, list[Any]]:
+    """kind 0: constraint i%5 on every stream; 1: broadcast; 2: discard; 3: tag "gpu";
+    4: no frame of stream 0; 5: two virtual workers."""
+    out: dict[str, list[Any]] = {f"s{k}": [] for k in range(streams)}
+    for i, kind in enumerate(kinds):
+        for k in range(streams):
+            if kind == 0:
+                entry: Any = vw(i % 5)
+            elif kind == 1:
+                entry = vw(None)
+            elif kind == 2:
+                entry = []
+            elif kind == 3:
+                entry = [{"tags": ["gpu"], "constraint": i % 3}]
+            elif kind == 4:
+                entry = None if k == 0 else vw(i % 5)
+            else:
+                entry = vw(i % 5) + vw((i + 1) % 5)
+            out[f"s{k}"].append(entry)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from([0, 0, 0, 0, 1, 2, 3, 4, 5]), min_size=1, max_size=60),
+    streams=st.integers(1, 3),
+    nworkers=st.integers(1, 5),
+    capacity=st.integers(1, 6),
+    window=st.integers(1, 64),
+    seed=st.integers(0, 10_000),
+    kill=st.booleans(),
+)
+def test_mixed_maps_every_event_accounted_in_order(
+    kinds: list[int], streams: int, nworkers: int, capacity: int, window: int, seed: int, kill: bool
+) -> None:
+    cmap = compile_mapping(mixed_map(kinds, streams))
+    scan = Scan(cmap, window=window)
+    for i in range(nworkers):
+        scan.add_worker(f"w{i}", ["generic", "gpu"] if i % 2 == 0 else ["generic"], capacity)
+    rng = random.Random(seed)
+    seen: list[int] = []
+    owner: dict[Any, str] = {}
+    dead: set[str] = set()
+    steps = 0
+    while scan.phase is Phase.RUNNING:
+        for event, targets in scan.assign():
+            seen.append(event)
+            for stream, names in targets.items():
+                assert not dead & set(names)
+                for slot in cmap.events[event][stream]:
+                    if slot.constraint is not None and names:
+                        assert scan.bindings[slot.constraint] in names
+        for key, name in scan.bindings.items():
+            # sticky: a constraint stays on its worker while that worker lives
+            prev = owner.get(key)
+            assert prev is None or prev in dead or prev == name
+            owner[key] = name
+        for slot in scan.workers.values():
+            assert slot.in_flight <= slot.capacity
+        open_ = [(e, w) for e, ws in scan.open_events().items() for w in ws]
+        if not open_:
+            assert scan.phase is not Phase.RUNNING or scan.assign() == [] and scan.next_event < len(cmap)
+            break
+        e, w = rng.choice(open_)
+        scan.worker_done(w, [e])
+        steps += 1
+        if kill and steps == 3 and len(scan.alive_workers()) > 1:
+            victim = scan.alive_workers()[0].name
+            dead.add(victim)
+            lost = scan.remove_worker(victim)
+            assert all(e in scan.failed for e in lost)
+    assert seen == list(range(len(seen)))  # strictly in order, each once
+    if scan.phase is not Phase.RUNNING:
+        assert scan.completed + len(scan.failed) == len(cmap)
+        assert scan.progress()["in_flight"] == 0
+
+
+def test_fast_run_spreads_new_constraints_and_respects_credits() -> None:
+    scan = Scan(compile_mapping({"a": [vw(i) for i in range(100)], "b": [vw(i) for i in range(100)]}, all_wrap=False))
+    for i in range(4):
+        scan.add_worker(f"w{i}", ["generic"], 8)
+    runs = scan.assign_runs()
+    assert len(runs) == 1 and isinstance(runs[0], FastRun) and len(runs[0]) == 32
+    counts = {n: 0 for n in scan.workers}
+    for _e, targets in runs[0].expand():
+        assert targets["a"] == targets["b"]
+        counts[targets["a"][0]] += 1
+    assert set(counts.values()) == {8}
+    assert scan.held_back  # credits stopped it
+    scan.worker_done("w2", list(range(32)))  # only w2's events close
+    assert scan.workers["w2"].in_flight == 0 and scan.completed == 8
+    more = scan.assign()
+    assert [t["a"] for _e, t in more] == [("w2",)] * 8
+
+
+def test_assignment_runs_round_trip_through_the_wire() -> None:
+    from dranspose.transport import assignments
+
+    scan = Scan(compile_mapping(mixed_map([0, 1, 0, 0, 2, 4, 0, 3, 0], 2)))
+    for i in range(3):
+        scan.add_worker(f"w{i}", ["generic", "gpu"], 50)
+    runs = scan.assign_runs()
+    assert any(isinstance(r, FastRun) for r in runs) and any(isinstance(r, list) for r in runs)
+    expected = [a for r in runs for a in (r.expand() if isinstance(r, FastRun) else r)]
+    decoded = [a for r in runs for a in assignments.decode(json.loads(assignments.encode("m", r)))]
+    assert decoded == expected
+    for name in scan.workers:
+        mine = [(e, s) for r in runs for e, s in assignments.for_worker(json.loads(assignments.encode("m", r)), name)]
+        want = [(e, frozenset(st for st, ws in t.items() if name in ws)) for e, t in expected]
+        assert mine == [(e, s) for e, s in want if s]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"first": 0, "workers": ["a"], "sets": [["s"]], "t": [1]}, {"first": "x"}, {"events": [[0, 5]]},
+     {"first": 0, "workers": ["a"], "sets": [["s"]], "t": [0], "s": [0, 0]}],
+)
+def test_bad_assignment_batches_are_refused(bad: dict[str, Any]) -> None:
+    from dranspose.errors import ProtocolError
+    from dranspose.transport import assignments
+
+    with pytest.raises(ProtocolError):
+        list(assignments.decode(bad))

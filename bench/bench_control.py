@@ -1,0 +1,127 @@
+"""Control plane at facility scale, simulated: the controller's assignment path without network.
+
+Drives the pure scan core (:class:`dranspose.core.scan.Scan`) and what the scheduler does
+around it per round: assignment batches encoded as written to the Redis assignment stream
+(:mod:`dranspose.transport.assignments`), completion reports decoded from JSON and applied,
+credits sized by :class:`~dranspose.services.controller.credits.CreditBook`. Workers are
+simulated: each completes its events and reports them in batches of ``--report`` events
+(so reports per event do not depend on the number of workers). Only the controller's part
+is timed (``time.process_time``); the simulation's own work is not counted.
+
+    python bench/bench_control.py            # 10, 100, 1000 workers, 4 streams, 1M events
+    python bench/bench_control.py --quick    # 200k events
+
+Reports events assigned per second of controller CPU, microseconds per event, bytes per
+event on the assignment stream, and the one-off cost of compiling the map and its tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from dranspose.core.scan import FastRun, Phase, Scan  # noqa: E402
+from dranspose.core.triggermap import compile_mapping  # noqa: E402
+from dranspose.services.controller.credits import CreditBook  # noqa: E402
+from dranspose.services.controller.scheduler import ASSIGN_BATCH  # noqa: E402
+from dranspose.transport import assignments  # noqa: E402
+
+STREAMS = ("eiger", "pcap", "xspress3", "albaem")
+MAPPING = "3f1b8d52-5d0e-4a0c-9d55-6b7f0c1e2a44"
+
+
+def run(nworkers: int, nevents: int, report: int, capacity: int | None) -> dict[str, float]:
+    t0 = time.process_time()
+    mapping = {s: [[{"tags": ["generic"], "constraint": i}] for i in range(nevents)] for s in STREAMS}
+    cmap = compile_mapping(mapping)
+    t1 = time.process_time()
+    scan = Scan(cmap)
+    t2 = time.process_time()
+    book = CreditBook()
+    names = [f"worker-{i:04d}" for i in range(nworkers)]
+    for name in names:
+        scan.add_worker(name, ["generic"], book.admit(name, capacity))
+    queues: dict[str, list[int]] = {n: [] for n in names}  # simulated: events at each worker
+    counters = {n: [0, 0.0, 0] for n in names}
+    cpu = 0.0
+    nbytes = 0
+    now = 0.0
+    while scan.phase is Phase.RUNNING:
+        # ---- controller: one round of assignment (timed)
+        c0 = time.process_time()
+        runs = scan.assign_runs(ASSIGN_BATCH)
+        encoded = [assignments.encode(MAPPING, r) for r in runs]
+        if scan.held_back:
+            book.held_back(scan.held_back)
+            scan.held_back.clear()
+        cpu += time.process_time() - c0
+        # ---- simulation: deliver to workers (not timed)
+        for r, text in zip(runs, encoded):
+            nbytes += len(text)
+            if isinstance(r, FastRun):
+                ev = r.first + np.arange(len(r))
+                order = np.argsort(r.target, kind="stable")
+                t_sorted = r.target[order]
+                bounds = np.flatnonzero(np.r_[True, t_sorted[1:] != t_sorted[:-1], True])
+                for a, b in zip(bounds[:-1], bounds[1:]):
+                    queues[r.workers[int(t_sorted[a])]].extend(ev[order[a:b]].tolist())
+            else:
+                for e, targets in r:
+                    for w in {w for ws in targets.values() for w in ws}:
+                        queues[w].append(e)
+        now += 0.001
+        msgs = []
+        for name, q in queues.items():
+            if len(q) >= report or (q and scan.next_event >= len(cmap)) or (q and not runs):
+                done, queues[name] = q[:report], q[report:]
+                c = counters[name]
+                c[0] += len(done)
+                c[1] += 1e-4 * len(done)
+                c[2] += 4 * 2048 * len(done)
+                msgs.append(json.dumps({"w": name, "done": done, "sent": c[0], "n": c[0], "busy": c[1], "bytes": c[2]}))
+        # ---- controller: apply the completion reports (timed)
+        c0 = time.process_time()
+        for raw in msgs:
+            msg = json.loads(raw)
+            scan.worker_done(msg["w"], msg["done"], msg.get("sent"))
+            credits = book.report(msg["w"], msg, now)
+            if credits is not None:
+                scan.set_capacity(msg["w"], credits)
+        cpu += time.process_time() - c0
+    assert scan.completed == len(cmap), (scan.completed, len(cmap))
+    return {
+        "events_per_cpu_s": len(cmap) / cpu,
+        "us_per_event": cpu / len(cmap) * 1e6,
+        "bytes_per_event": nbytes / len(cmap),
+        "compile_us_per_event": (t1 - t0) / len(cmap) * 1e6,
+        "tables_us_per_event": (t2 - t1) / len(cmap) * 1e6,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--events", type=int, default=None)
+    ap.add_argument("--workers", default="10,100,1000")
+    ap.add_argument("--report", type=int, default=32, help="events per simulated completion report")
+    ap.add_argument("--capacity", type=int, default=None, help="fixed credits (default: adaptive)")
+    args = ap.parse_args()
+    nevents = args.events or (200_000 if args.quick else 1_000_000)
+    print(f"{len(STREAMS)} streams, {nevents:,} events, event i -> constraint i, reports of {args.report} events")
+    print(f"{'workers':>8}{'events/s per CPU-s':>20}{'us/event':>10}{'bytes/event':>13}{'compile us/ev':>15}{'tables us/ev':>14}")
+    for nw in [int(w) for w in args.workers.split(",")]:
+        r = run(nw, nevents, args.report, args.capacity)
+        print(f"{nw:>8}{r['events_per_cpu_s']:>20,.0f}{r['us_per_event']:>10.2f}{r['bytes_per_event']:>13.2f}"
+              f"{r['compile_us_per_event']:>15.2f}{r['tables_us_per_event']:>14.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Flow control: credits sized from the measured round trip and rate, capped in bytes and
+time; completion reports when the batch fills or the worker runs out of work (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dranspose.core.flow import CreditGauge, FlowLimits, ReportPolicy, Sample
+from dranspose.services.controller.credits import CreditBook
+
+
+def simulate(gauge: CreditGauge, svc: float, rtt: float, nbytes: int, rounds: int = 40) -> list[int]:
+    """A worker limited by its credits: it works C * svc, then waits one round trip."""
+    now, events, busy, total = 0.0, 0, 0.0, 0
+    history = []
+    gauge.observe(Sample(now, events, busy, total))
+    for _ in range(rounds):
+        c = gauge.credits
+        cycle = c * svc + rtt
+        n = max(1, int(round(0.05 / cycle))) * c  # about 50 ms of cycles per report
+        now += n / c * cycle
+        events += n
+        busy += n * svc
+        total += n * nbytes
+        gauge.held_back()
+        history.append(gauge.observe(Sample(now, events, busy, total)))
+    return history
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    svc=st.floats(1e-5, 1e-2),
+    rtt=st.floats(1e-4, 5e-2),
+    nbytes=st.integers(100, 64 << 20),
+    memory=st.integers(1 << 20, 1 << 30),
+)
+def test_credits_cover_the_round_trip_within_the_bounds(svc: float, rtt: float, nbytes: int, memory: int) -> None:
+    limits = FlowLimits(memory_bytes=memory)
+    gauge = CreditGauge(limits)
+    history = simulate(gauge, svc, rtt, nbytes)
+    cap = max(limits.floor, min(limits.ceiling, memory // nbytes, int(limits.max_backlog_s / svc)))
+    assert all(limits.floor <= c <= max(cap, limits.initial) for c in history)
+    if cap > limits.initial:
+        assert all(c <= cap for c in history[1:])
+    need = math.ceil(rtt / svc) + 1  # enough to keep the worker busy through one round trip
+    assert history[-1] >= min(need, cap)  # the round trip is covered, unless a bound forbids it
+    assert history[-1] <= max(cap, limits.initial)
+
+
+@settings(max_examples=100, deadline=None)
+@given(svc=st.floats(1e-5, 1e-3))
+def test_a_saturated_worker_gets_no_more_credits(svc: float) -> None:
+    gauge = CreditGauge()
+    gauge.observe(Sample(0.0, 0, 0.0, 0))
+    now = events = 0
+    busy = 0.0
+    for _ in range(20):
+        now += 0.1
+        events += int(0.1 / svc)
+        busy += 0.099  # busy 99% of the time: the worker, not the credits, is the limit
+        gauge.held_back()
+        gauge.observe(Sample(now, events, busy, events * 1000))
+    assert gauge.credits == FlowLimits().initial
+
+
+def test_counters_going_back_restart_the_measurement() -> None:
+    gauge = CreditGauge()
+    gauge.observe(Sample(0.0, 1000, 1.0, 10**6))
+    assert gauge.observe(Sample(0.1, 10, 0.01, 100)) == gauge.limits.initial  # a restarted worker
+    assert gauge.svc_s is None
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError):
+        FlowLimits(floor=10, initial=5)
+    with pytest.raises(ValueError):
+        FlowLimits(gain=0.5)
+
+
+def test_credit_book_fixed_and_adaptive() -> None:
+    book = CreditBook()
+    assert book.admit("fixed", 7) == 7 and book.report("fixed", {"n": 1, "busy": 0, "bytes": 1}, 0.0) is None
+    assert book.admit("auto", None) == FlowLimits().initial
+    assert book.report("auto", {"n": "x"}, 0.0) is None  # malformed counters: credits unchanged
+    assert book.view()["fixed"] == {"credits": 7, "fixed": True}
+    assert book.view()["auto"]["fixed"] is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops=st.lists(st.tuples(st.floats(0, 0.02), st.integers(0, 3), st.booleans()), min_size=1, max_size=60),
+    batch=st.integers(1, 20),
+)
+def test_report_policy(ops: list[tuple[float, int, bool]], batch: int) -> None:
+    policy = ReportPolicy(batch=batch, max_delay_s=0.01, min_gap_s=0.001)
+    now, pending = 0.0, 0
+    for dt, new, idle in ops:
+        now += dt
+        for _ in range(new):
+            policy.completed(now)
+            pending += 1
+        due = policy.due(pending, idle, now)
+        if pending == 0:
+            assert not due and policy.timeout(pending, now) is None
+            continue
+        if pending >= batch:
+            assert due
+        if policy.oldest is not None and now - policy.oldest >= 0.01:
+            assert due  # nothing waits longer than the delay bound
+        if idle and now - policy.last_sent >= 0.001:
+            assert due  # out of work: report at once
+        timeout = policy.timeout(pending, now)
+        assert timeout is not None and 0 <= timeout <= 0.01
+        if due:
+            policy.sent(now)
+            pending = 0
