@@ -74,9 +74,12 @@ def norm_shape(shape: Any) -> tuple[int, ...] | None:
 
 
 def norm_threads(nthreads: int | None) -> int:
-    """``None`` means 1 thread (workers are already one process per core)."""
+    """``None``: this process's thread budget (:mod:`dranspose.threads`: its share of the free
+    cores, 1 when they are busy); an explicit count is capped at the CPUs we may run on."""
+    from dranspose import threads
+
     if nthreads is None:
-        return 1
+        return threads.budget()
     if nthreads < 1:
         raise ValueError("nthreads must be >= 1")
-    return int(nthreads)
+    return min(int(nthreads), threads.allowed_cpus())

@@ -129,7 +129,8 @@ def bslz4_decompress(
     ``shape`` (or ``out``) is required and the default 8192-byte block size is assumed.
     ``dtype`` gives the element size. ``shape=None`` returns a flat array. With ``out`` (a
     writable C-contiguous array of the right byte size) the data is written there and ``out``
-    itself is returned. ``nthreads=None`` means 1; more threads decode blocks in parallel.
+    itself is returned. ``nthreads=None`` uses the process's thread budget (its share of the free
+    cores, :mod:`dranspose.threads`); more threads decode blocks in parallel.
     Corrupt or truncated input raises :class:`~dranspose.errors.CorruptFrameError`.
     """
     return decompress(_backend_mod.active, src, dtype, shape, out=out, nthreads=nthreads)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import time
 import traceback
 from typing import Any, Callable
@@ -17,6 +18,7 @@ from typing import Any, Callable
 import redis
 import zmq
 
+from dranspose import threads
 from dranspose.config import Settings
 from dranspose.core.assembly import Assembler
 from dranspose.core.flow import ReportPolicy
@@ -114,6 +116,7 @@ class Worker(Component):
         self.finished_mapping = None
         self.n_workers = max(1, int(msg.get("n_workers", 1)))
         self._load_parameters()
+        self._share_cores()
         self.hooks = None
         if self.cls is not None:
             try:
@@ -125,6 +128,15 @@ class Worker(Component):
         for mapping, event, streams, created in early:
             if mapping == self.mapping_uuid:
                 self._add_partial(event, streams, created)
+
+    def _share_cores(self) -> None:
+        """Size codec/kernel thread pools from the worker processes on this host."""
+        try:
+            host = socket.gethostname()
+            local = sum(1 for st in self.member_states("worker") if st.get("host") == host)
+            threads.set_local_workers(max(1, local))
+        except (redis.RedisError, ValueError) as exc:
+            log.warning("worker %s: cannot count the workers of this host: %s", self.name, exc)
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         for batch in batches:
