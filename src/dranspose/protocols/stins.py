@@ -238,25 +238,27 @@ def classify(meta: dict[str, Any]) -> Kind:
 
 
 class FrameGapTracker:
-    """Flags frame numbers that do not follow the previous one (informational only: event
-    numbers stay positional). ``gaps`` counts them; the unit's ``meta["expected_frame"]`` is
-    set on a mismatch."""
+    """Annotates a unit whose frame number does not follow the previous one with
+    ``meta["expected_frame"]`` (informational: event numbers stay positional). The check is
+    :class:`dranspose.core.pairing.FrameCheck`; the ingester counts and logs gaps (once)."""
 
     def __init__(self, typ: str) -> None:
+        from dranspose.core.pairing import FrameCheck
+
         self.typ = typ
-        self.expected: int | None = None
-        self.gaps = 0
+        self._check = FrameCheck()
+
+    @property
+    def gaps(self) -> int:
+        return self._check.gaps
 
     def check(self, frame: int, unit: Unit) -> None:
-        if self.expected is not None and frame != self.expected:
-            self.gaps += 1
-            unit.meta["expected_frame"] = self.expected
-            if self.gaps <= 10 or self.gaps % 1000 == 0:  # a detector dropping frames must not flood the log
-                logger.warning("%s frame %d follows frame %d (gap %d)", self.typ, frame, self.expected - 1, self.gaps)
-        self.expected = frame + 1
+        expected = self._check.check(frame)
+        if expected is not None:
+            unit.meta["expected_frame"] = expected
 
     def reset(self) -> None:
-        self.expected = None
+        self._check.reset()
 
 
 class StinsCutter:

@@ -13,21 +13,21 @@ queued in ZeroMQ instead of in Python memory.
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import redis
 import zmq
 
 from dranspose.config import Settings
+from dranspose.core.pairing import StreamPairing
 from dranspose.parameters import StrParameter
 from dranspose.errors import ProtocolError
-from dranspose.protocols.base import Kind, StreamCutter, Unit
+from dranspose.protocols.base import StreamCutter, Unit
 from dranspose.services.component import Component
 from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import assignments, framing
@@ -56,16 +56,10 @@ class _Stream:
     spec: StreamSpec
     cutter: StreamCutter
     upstream: Upstream
-    units: collections.deque[Unit] = field(default_factory=collections.deque)
-    routes: collections.deque[tuple[int, tuple[str, ...]]] = field(default_factory=collections.deque)
-    waiting_for_start: bool = True
-    data_index: int = 0
-    units_due: int = -1  # units the current mapping takes from this stream (-1: unknown)
-    units_taken: int = 0
+    pairing: StreamPairing  # queued units, routes, their pairing and the frame check (core)
     forwarded: int = 0
-    discarded: int = 0
+    discarded: int = 0  # units routed to no worker
     malformed: int = 0
-    frame_mismatches: int = 0
 
 
 class Ingester(Component):
@@ -84,7 +78,7 @@ class Ingester(Component):
         for spec in streams:
             cutter = spec.make_cutter()
             upstream = open_upstream(self.ctx, spec.upstream_url, spec.pattern)
-            self.streams[spec.name] = _Stream(spec, cutter, upstream, waiting_for_start=cutter.has_start)
+            self.streams[spec.name] = _Stream(spec, cutter, upstream, StreamPairing(cutter.has_start))
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
         self.recorder: Any = None
@@ -102,11 +96,11 @@ class Ingester(Component):
                 n: {
                     "typ": s.cutter.typ,
                     "forwarded": s.forwarded,
-                    "discarded": s.discarded,
+                    "discarded": s.discarded + s.pairing.discarded,
                     "malformed": s.malformed,
-                    "frame_mismatches": s.frame_mismatches,
-                    "queued_units": len(s.units),
-                    "pending_routes": len(s.routes),
+                    "frame_mismatches": s.pairing.frames.gaps,
+                    "queued_units": len(s.pairing.units),
+                    "pending_routes": len(s.pairing.routes),
                 }
                 for n, s in self.streams.items()
             },
@@ -118,15 +112,9 @@ class Ingester(Component):
         self.mapping_uuid = msg["uuid"]
         due = msg.get("frames_per_stream") or {}
         for name, s in self.streams.items():
-            s.units_due, s.units_taken = int(due.get(name, -1)), 0
-            s.routes.clear()
             # units queued from a start message on belong to the series this mapping consumes
-            keep = s.cutter.has_start and bool(s.units) and s.units[0].kind is Kind.START
-            if not keep:
-                s.units.clear()
+            if not s.pairing.new_mapping(int(due.get(name, -1))):
                 s.cutter.reset()
-            s.waiting_for_start = s.cutter.has_start and not keep
-            s.data_index = 0
         self._open_recorder(msg)
 
     def _close_recorder(self) -> None:
@@ -156,7 +144,7 @@ class Ingester(Component):
                     for stream, workers in targets.items():
                         s = self.streams.get(stream)
                         if s is not None:
-                            s.routes.append((event, workers))
+                            s.pairing.add_route(event, workers)
             except ProtocolError as exc:
                 self.count_error("malformed", "bad assignment batch: %s", exc)
 
@@ -180,40 +168,24 @@ class Ingester(Component):
             self.count_error("cutter", "stream %s: cutter failed: %s", s.spec.name, exc, exc_info=True)
             return
         for unit in units:
-            if s.waiting_for_start:
-                if unit.kind is not Kind.START:
-                    s.discarded += 1
-                    continue
-                s.waiting_for_start = False
-            s.units.append(unit)
-
-    def _check_frame_number(self, s: _Stream, unit: Unit) -> None:
-        if unit.kind is Kind.START:
-            s.data_index = 0
-        elif unit.kind is Kind.DATA:
-            if unit.frame_number is not None and unit.frame_number != s.data_index:
-                s.frame_mismatches += 1
-                if s.frame_mismatches <= 10 or s.frame_mismatches % 1000 == 0:
-                    log.warning(
-                        "stream %s: frame number %s where %s was expected (mismatch %d); routing by position",
-                        s.spec.name, unit.frame_number, s.data_index, s.frame_mismatches,
-                    )
-            s.data_index += 1
+            s.pairing.add_unit(unit)
 
     def _dispatch(self, s: _Stream) -> None:
-        while s.units and s.routes:
-            unit = s.units.popleft()
-            event, workers = s.routes.popleft()
-            s.units_taken += 1
-            self._check_frame_number(s, unit)
-            if unit.kind is Kind.END and s.cutter.has_start:
-                s.waiting_for_start = True
-            if workers:
-                self._send(s, event, workers, unit)
+        for pair in s.pairing.pairs():
+            if pair.expected_frame is not None:
+                gaps = s.pairing.frames.gaps
+                pair.unit.meta["expected_frame"] = pair.expected_frame
+                if gaps <= 10 or gaps % 1000 == 0:  # a detector dropping frames must not flood the log
+                    log.warning(
+                        "stream %s: frame %s where %s was expected (gap %d); routing stays positional",
+                        s.spec.name, pair.unit.frame_number, pair.expected_frame, gaps,
+                    )
+            if pair.workers:
+                self._send(s, pair.event, pair.workers, pair.unit)
             else:
                 s.discarded += 1
-            if self.recorder is not None and s.units_taken == s.units_due:
-                if all(t.units_taken == t.units_due for t in self.streams.values() if t.units_due >= 0):
+            if self.recorder is not None and s.pairing.complete():
+                if all(t.pairing.complete() for t in self.streams.values() if t.pairing.units_due >= 0):
                     self._close_recorder()  # every frame of the mapping recorded
 
     def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit) -> None:
@@ -240,7 +212,7 @@ class Ingester(Component):
     @staticmethod
     def _wants_input(s: _Stream) -> bool:
         """Read upstream only for pending assignments, or to discard messages before a start."""
-        return len(s.units) < UNIT_QUEUE_LIMIT and (bool(s.routes) or (s.waiting_for_start and not s.units))
+        return s.pairing.wants_input(UNIT_QUEUE_LIMIT)
 
     def run(self) -> None:
         """The data loop; returns when :meth:`stop` was called."""
@@ -274,7 +246,7 @@ class Ingester(Component):
                         if not self._wants_input(s) or not s.upstream.has_more():
                             break
             for s in self.streams.values():
-                if s.units and s.routes:
+                if s.pairing.units and s.pairing.routes:
                     self._dispatch(s)
             if self._lost and self.mapping_uuid:
                 try:

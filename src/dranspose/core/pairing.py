@@ -1,0 +1,120 @@
+"""The ingester's decisions for one stream (pure, no I/O): which queued unit goes with which
+assignment, and the one frame-number check.
+
+Units (the frames of one event, cut from the upstream stream) and routes (``(event,
+workers)`` from the assignment batches that mention the stream) queue separately and are
+paired strictly by position (COMPAT §3: the n-th unit of a stream is the n-th event that
+mentions it). Before a series starts (protocols with start messages) everything but a start
+unit is discarded; an end unit makes the stream wait for the next start.
+
+:class:`FrameCheck` flags a frame number that does not follow the previous one (a dropped or
+repeated detector frame): routing stays positional, the gap is counted and reported once.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from dranspose.protocols.base import Kind, Unit
+
+Route = tuple[int, tuple[str, ...]]  # (event number, worker names; empty: discard)
+
+
+@dataclass
+class FrameCheck:
+    """Frame numbers must count up by one within a series."""
+
+    expected: int | None = None
+    gaps: int = 0
+
+    def reset(self) -> None:
+        """A new series: the next frame number sets the count."""
+        self.expected = None
+
+    def check(self, frame: int) -> int | None:
+        """Record ``frame``; returns the expected number when it is not that (a gap)."""
+        expected = self.expected
+        self.expected = frame + 1
+        if expected is not None and frame != expected:
+            self.gaps += 1
+            return expected
+        return None
+
+
+@dataclass
+class Pair:
+    """A unit with its route; ``expected_frame`` is set when the frame check found a gap."""
+
+    event: int
+    workers: tuple[str, ...]
+    unit: Unit
+    expected_frame: int | None = None
+
+
+@dataclass
+class StreamPairing:
+    """Units and routes of one stream and their pairing."""
+
+    has_start: bool
+    units: collections.deque[Unit] = field(default_factory=collections.deque)
+    routes: collections.deque[Route] = field(default_factory=collections.deque)
+    waiting_for_start: bool = True
+    units_due: int = -1  # units the current mapping takes from this stream (-1: unknown)
+    units_taken: int = 0
+    discarded: int = 0  # units dropped before a start
+    frames: FrameCheck = field(default_factory=FrameCheck)
+
+    def __post_init__(self) -> None:
+        self.waiting_for_start = self.has_start
+
+    def new_mapping(self, units_due: int) -> bool:
+        """A new trigger map: routes are dropped; queued units are kept only when they begin
+        with a start unit (the series this mapping consumes). Returns whether they were kept
+        (if not, the caller resets its cutter)."""
+        self.units_due, self.units_taken = units_due, 0
+        self.routes.clear()
+        keep = self.has_start and bool(self.units) and self.units[0].kind is Kind.START
+        if not keep:
+            self.units.clear()
+        self.waiting_for_start = self.has_start and not keep
+        self.frames.reset()
+        return keep
+
+    def add_unit(self, unit: Unit) -> bool:
+        """Queue a unit cut from upstream; False when it was discarded (before a start)."""
+        if self.waiting_for_start:
+            if unit.kind is not Kind.START:
+                self.discarded += 1
+                return False
+            self.waiting_for_start = False
+        self.units.append(unit)
+        return True
+
+    def add_route(self, event: int, workers: tuple[str, ...]) -> None:
+        self.routes.append((event, workers))
+
+    def wants_input(self, limit: int) -> bool:
+        """Read upstream only for pending routes (or to discard messages before a start),
+        and while fewer than ``limit`` units are queued."""
+        return len(self.units) < limit and (bool(self.routes) or (self.waiting_for_start and not self.units))
+
+    def pairs(self) -> Iterator[Pair]:
+        """Pop every unit that has its route, in order."""
+        while self.units and self.routes:
+            unit = self.units.popleft()
+            event, workers = self.routes.popleft()
+            self.units_taken += 1
+            expected = None
+            if unit.kind is Kind.START:
+                self.frames.reset()
+            elif unit.kind is Kind.DATA and unit.frame_number is not None:
+                expected = self.frames.check(unit.frame_number)
+            if unit.kind is Kind.END and self.has_start:
+                self.waiting_for_start = True
+            yield Pair(event, workers, unit, expected)
+
+    def complete(self) -> bool:
+        """Every unit the mapping takes from this stream was paired (False when unknown)."""
+        return self.units_due >= 0 and self.units_taken == self.units_due

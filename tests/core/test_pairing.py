@@ -1,0 +1,73 @@
+"""The ingester's pairing of queued units with assignments, and the frame check (hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dranspose.core.pairing import FrameCheck, StreamPairing
+from dranspose.protocols.base import Kind, Unit
+
+
+def series(frames: list[int]) -> list[Unit]:
+    return [Unit(Kind.START, [b"h"]), *(Unit(Kind.DATA, [b"%d" % f], frame_number=f) for f in frames), Unit(Kind.END, [b"e"])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    junk=st.integers(0, 5),
+    steps=st.lists(st.integers(1, 3), min_size=0, max_size=30),
+    order=st.lists(st.booleans(), min_size=0, max_size=200),
+)
+def test_units_pair_with_routes_by_position(junk: int, steps: list[int], order: list[bool]) -> None:
+    frames, f = [], 0
+    for step in steps:
+        f += step
+        frames.append(f)
+    units = [Unit(Kind.DATA, [b"junk"], frame_number=99) for _ in range(junk)] + series(frames)
+    routes = [(e, (f"w{e % 3}",)) for e in range(len(frames) + 2)]
+    p = StreamPairing(has_start=True)
+    p.new_mapping(len(routes))
+    out = []
+    ui = ri = 0
+    for take_unit in order + [True] * len(units) + [False] * len(routes):
+        if take_unit and ui < len(units):
+            p.add_unit(units[ui])
+            ui += 1
+        elif not take_unit and ri < len(routes):
+            p.add_route(*routes[ri])
+            ri += 1
+        out.extend(p.pairs())
+    assert p.discarded == junk  # everything before the start is dropped
+    assert [(x.event, x.workers) for x in out] == routes  # positional, in order, each once
+    assert [x.unit for x in out] == units[junk:]
+    assert p.complete() and p.waiting_for_start  # the end unit waits for the next series
+    gaps = sum(1 for a, b in zip(frames, frames[1:]) if b != a + 1)
+    assert p.frames.gaps == gaps  # one count per gap, not per shifted frame
+    assert sum(x.expected_frame is not None for x in out) == gaps
+
+
+def test_new_mapping_keeps_a_queued_series_start() -> None:
+    p = StreamPairing(has_start=True)
+    p.new_mapping(-1)
+    for u in series([0, 1]):
+        p.add_unit(u)
+    assert p.new_mapping(4) and len(p.units) == 4 and not p.waiting_for_start
+    p.units.popleft()
+    assert not p.new_mapping(4) and not p.units and p.waiting_for_start  # no start at the head
+
+
+def test_streams_without_start_take_everything() -> None:
+    p = StreamPairing(has_start=False)
+    assert p.add_unit(Unit(Kind.DATA, [b"x"])) and p.wants_input(64) is False
+    p.add_route(0, ())
+    assert [x.event for x in p.pairs()] == [0] and p.wants_input(64) is False
+    p.add_route(1, ("w",))
+    assert p.wants_input(64) and not p.wants_input(0)
+
+
+def test_frame_check() -> None:
+    c = FrameCheck()
+    assert [c.check(f) for f in (5, 6, 8, 9, 9)] == [None, None, 7, None, 10]
+    c.reset()
+    assert c.check(0) is None and c.gaps == 2
