@@ -30,7 +30,7 @@ from dranspose.errors import ProtocolError
 from dranspose.protocols.base import StreamCutter, Unit
 from dranspose.services.component import Component
 from dranspose.services.upstreams import Upstream, open_upstream
-from dranspose.transport import assignments, framing
+from dranspose.transport import assignments, batching, framing
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ class Ingester(Component):
         self.undeliverable = 0
         self.recorder: Any = None
         self._lost: list[tuple[str, int]] = []  # (worker, event) not delivered, for the controller
+        self.outbox = batching.Outbox()  # several small events per message when they queue up
+        self._out_events: dict[str, list[int]] = {}
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -189,17 +191,30 @@ class Ingester(Component):
                     self._close_recorder()  # every frame of the mapping recorded
 
     def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit) -> None:
+        """Queue the unit for its workers; sent when this loop pass ends (or a batch is full)."""
         header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
+        now = time.monotonic()
         for worker in workers:
-            try:
-                self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
-            except zmq.ZMQError as exc:
-                self.undeliverable += 1
-                self._lost.append((worker, event))
-                self.count_error("undeliverable", "event %d stream %s: worker %s unreachable (%s)", event, s.spec.name, worker, exc)
+            self._out_events.setdefault(worker, []).append(event)
+            full = self.outbox.add(worker, [header, *unit.frames], now)
+            if full is not None:
+                self._deliver(worker, full, self._out_events.pop(worker))
         s.forwarded += 1
         if self.recorder is not None:
             self.recorder.record(event, {s.spec.name: (s.cutter.typ, unit.frames)})
+
+    def _deliver(self, worker: str, parts: list[Any], events: list[int]) -> None:
+        try:
+            self.router.send_multipart([worker.encode(), *parts], copy=False)
+        except zmq.ZMQError as exc:
+            self.undeliverable += len(events)
+            self._lost.extend((worker, e) for e in events)
+            self.count_error("undeliverable", "events %s: worker %s unreachable (%s)", events[:10], worker, exc)
+
+    def _flush_out(self) -> None:
+        """Send what waits: one message per event, or a batch where several queued up."""
+        for worker, parts, _n in self.outbox.drain():
+            self._deliver(str(worker), parts, self._out_events.pop(str(worker), []))
 
     def _handle_ping(self) -> None:
         while True:
@@ -248,6 +263,7 @@ class Ingester(Component):
             for s in self.streams.values():
                 if s.pairing.units and s.pairing.routes:
                     self._dispatch(s)
+            self._flush_out()
             if self._lost and self.mapping_uuid:
                 try:
                     self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps({"i": self.name, "lost": self._lost})})

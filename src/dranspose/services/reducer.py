@@ -25,7 +25,7 @@ from dranspose.hooks import ReducerHooks, describe_parameters, load_class
 from dranspose.protocol import ComponentState
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
-from dranspose.transport import results
+from dranspose.transport import batching, results
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,15 @@ class Reducer(Component):
     # ---- results
     def _receive(self) -> None:
         parts = self.pull.recv_multipart(copy=False)
+        try:
+            singles = list(batching.split(parts, results.frames_declared))  # one result or a batch
+        except ProtocolError as exc:
+            self.count_error("result", "result message dropped: %s", exc)
+            return
+        for single in singles:
+            self._receive_one(single)
+
+    def _receive_one(self, parts: list[Any]) -> None:
         try:
             result, mapping = results.decode(parts, self._allow)
         except (ProtocolError, UnpicklingRefused) as exc:

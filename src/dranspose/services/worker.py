@@ -28,7 +28,7 @@ from dranspose.event import EventData, ResultData, StreamData
 from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import ComponentState, EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
-from dranspose.transport import assignments, framing, results
+from dranspose.transport import assignments, batching, framing, results
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class Worker(Component):
         self.report_policy = ReportPolicy(DONE_BATCH, DONE_INTERVAL)
         self.busy_s = 0.0  # seconds the data loop spent working (not waiting), for flow control
         self.payload_bytes = 0  # bytes of the events processed, for flow control
+        self.results_out = batching.Outbox()  # small results share a message when they queue up
         self.results_sent = 0
         self.processed = 0
         self.finished_mapping: str | None = None
@@ -188,17 +189,18 @@ class Worker(Component):
     def _receive(self, sock: zmq.Socket) -> None:
         parts = sock.recv_multipart(copy=False)
         try:
-            event, mapping, streams, created = framing.decode(parts)
+            events = framing.decode_all(parts)  # one event, or a batch of several
         except ProtocolError as exc:
             self.count_error("malformed", "bad message from ingester: %s", exc)
             return
-        if mapping is not None and mapping != self.mapping_uuid:
-            if len(self.early) < MAX_EARLY:
-                self.early.append((mapping, event, streams, created))
-            else:
-                self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)
-            return
-        self._add_partial(event, streams, created)
+        for event, mapping, streams, created in events:
+            if mapping is not None and mapping != self.mapping_uuid:
+                if len(self.early) < MAX_EARLY:
+                    self.early.append((mapping, event, streams, created))
+                else:
+                    self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)
+                continue
+            self._add_partial(event, streams, created)
 
     def _tick(self) -> bool:
         if self.tick_interval is None:
@@ -229,16 +231,32 @@ class Worker(Component):
                 payload=result,
             )
             try:
-                self.reducer.send_multipart(results.encode(rd, self.mapping_uuid), copy=False)
+                full = self.results_out.add("reducer", results.encode(rd, self.mapping_uuid), time.monotonic())
                 self.results_sent += 1
             except Exception as exc:
                 self.count_error("result", "event %d: result not sent: %s", event.event_number, exc, exc_info=True)
+            else:
+                if full is not None:
+                    self._send_results(full, batching.MAX_EVENTS)
         self.done.append(event.event_number)
         self.report_policy.completed(time.monotonic())
         if len(self.done) >= DONE_BATCH:
             self._flush_done()
 
+    def _send_results(self, parts: list[Any], n: int) -> None:
+        try:
+            self.reducer.send_multipart(parts, copy=False)
+        except Exception as exc:
+            self.results_sent -= n
+            self.count_error("result", "%d results not sent: %s", n, exc, exc_info=True)
+
+    def _flush_results(self) -> None:
+        """Send the results that wait: one message each, or a batch where several queued up."""
+        for _dest, parts, n in self.results_out.drain():
+            self._send_results(parts, n)
+
     def _flush_done(self, force: bool = False, finished: bool = False) -> None:
+        self._flush_results()  # the reported count of sent results must be on its way
         if not self.mapping_uuid or (not self.done and not force):
             return
         # n/busy/bytes: cumulative counters the controller sizes this worker's credits from
@@ -280,6 +298,7 @@ class Worker(Component):
                             break
                     else:
                         idle = False  # more is queued: keep batching
+            self._flush_results()
             now = time.monotonic()
             if self.report_policy.due(len(self.done), idle, now):
                 self._flush_done()
@@ -296,6 +315,7 @@ class Worker(Component):
         self._close()
 
     def _close(self) -> None:
+        self._flush_results()
         self.call_close(self.hooks, self.context)
         for sock in self.dealers.values():
             sock.close(linger=0)

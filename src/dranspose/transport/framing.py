@@ -36,6 +36,22 @@ def encode_header(event_number: int, streams: Sequence[tuple[str, str, int]], ma
     return f'{{"event_number":{int(event_number)},"streams":{{{body}}},"created_at":"{now}"{_mapping_field(mapping)}}}'.encode()
 
 
+def frames_declared(header: Any) -> int:
+    """Frames that follow ``header`` (a decoded header dict); raises ValueError/KeyError/TypeError."""
+    if not isinstance(header, dict) or not isinstance(header["streams"], dict):
+        raise TypeError("header is not an object with streams")
+    return sum(int(info["length"]) for info in header["streams"].values())
+
+
+def decode_all(parts: Sequence[Any]) -> list[tuple[int, str | None, dict[str, StreamData], str | None]]:
+    """Every event of a received message: a single one or a batch (transport/batching)."""
+    from dranspose.transport import batching
+
+    if not parts or not batching.is_batch(parts[0]):
+        return [decode(parts)]
+    return [decode(single) for single in batching.split(parts, frames_declared)]
+
+
 def decode(parts: Sequence[Any]) -> tuple[int, str | None, dict[str, StreamData], str | None]:
     """Split a received message into (event number, mapping, streams, created_at).
 

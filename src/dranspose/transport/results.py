@@ -66,6 +66,13 @@ def encode(result: ResultData, mapping: str | None) -> list[Any]:
     return [json.dumps(header, separators=(",", ":")).encode(), body, *(b.raw() for b in buffers)]
 
 
+def frames_declared(header: Any) -> int:
+    """Frames that follow a result header (the pickle and its buffers); raises on a bad one."""
+    if not isinstance(header, dict):
+        raise TypeError("result header is not an object")
+    return 1 + int(header["buffers"])
+
+
 def decode(parts: Sequence[Any], allow: Collection[str]) -> tuple[ResultData, str | None]:
     """Rebuild a ResultData; raises ProtocolError (bad framing) or UnpicklingRefused."""
     if len(parts) < 2:

@@ -1,0 +1,72 @@
+"""Several events per ZeroMQ message when they queue up; one message each otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dranspose.errors import ProtocolError
+from dranspose.event import ResultData
+from dranspose.safe_pickle import PLAIN_DATA
+from dranspose.transport import batching, framing, results
+
+
+def event_message(event: int, nframes: int) -> list[bytes]:
+    header = framing.encode_header(event, [("det", "STINS", nframes)], "m")
+    return [header, *(b"%d-%d" % (event, k) for k in range(nframes))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40))
+def test_event_batches_round_trip(frame_counts: list[int]) -> None:
+    messages = [event_message(i, n) for i, n in enumerate(frame_counts)]
+    joined = batching.join(messages)
+    assert batching.is_batch(joined[0]) == (len(messages) > 1)
+    decoded = framing.decode_all(joined)
+    assert [d[0] for d in decoded] == list(range(len(messages)))
+    for (event, mapping, streams, _created), n in zip(decoded, frame_counts):
+        assert mapping == "m" and [bytes(f) for f in streams["det"].frames] == [b"%d-%d" % (event, k) for k in range(n)]
+
+
+def test_result_batches_round_trip() -> None:
+    msgs = [results.encode(ResultData.model_construct(event_number=i, worker="w", parameters_hash=None,
+                                                      payload={"i": i, "a": np.arange(2048)}), "m") for i in range(5)]
+    out = []
+    for single in batching.split(batching.join(msgs), results.frames_declared):
+        result, mapping = results.decode(single, PLAIN_DATA | {"numpy"})
+        out.append(result)
+    assert [r.payload["i"] for r in out] == list(range(5))
+    assert all(np.array_equal(r.payload["a"], np.arange(2048)) for r in out)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b'{"batch":[]}'],
+        [b'{"batch":{"a":1}}'],
+        [b'{"batch":[{"event_number":1,"streams":{"d":{"typ":"x","length":2}}}]}', b"one"],
+        [b'{"batch":[{"event_number":1,"streams":{"d":{"typ":"x","length":-1}}}]}'],
+        [b'{"batch":[1, 2]}', b"x"],
+        [b'{"batch": not json'],
+        [b'{"batch":[' + b",".join([b'{"event_number":1,"streams":{}}'] * 5000) + b"]}"],
+    ],
+)
+def test_bad_batches_are_refused(parts: list[bytes]) -> None:
+    with pytest.raises(ProtocolError):
+        framing.decode_all(parts)
+
+
+def test_outbox_sends_single_messages_unchanged_and_caps_batches() -> None:
+    box = batching.Outbox(max_events=3, max_bytes=10_000, max_delay_s=0.002)
+    one = event_message(0, 1)
+    assert box.add("w", one, 0.0) is None and not box.due(0.001) and box.due(0.003)
+    assert list(box.drain()) == [("w", one, 1)]  # nothing to share it with: sent as it is
+    assert box.add("w", event_message(1, 1), 0.0) is None
+    assert box.add("v", event_message(2, 1), 0.0) is None
+    full = box.add("w", event_message(3, 1), 0.0) or box.add("w", event_message(4, 1), 0.0)
+    assert full is not None and [e[0] for e in framing.decode_all(full)] == [1, 3, 4]
+    assert box.pending() == 1
+    big = [b"h", b"x" * 20_000]
+    assert box.add("v", big, 0.0) is not None  # byte cap: large payloads do not wait
