@@ -59,6 +59,7 @@ class Worker(Component):
         self.done: list[int] = []
         self.report_policy = ReportPolicy(DONE_BATCH, DONE_INTERVAL)
         self.busy_s = 0.0  # seconds the data loop spent working (not waiting), for flow control
+        self._pass_started: float | None = None  # start of the loop pass under way
         self.payload_bytes = 0  # bytes of the events processed, for flow control
         self.results_out = batching.Outbox()  # small results share a message when they queue up
         self.results_sent = 0
@@ -243,6 +244,11 @@ class Worker(Component):
         if len(self.done) >= DONE_BATCH:
             self._flush_done()
 
+    def _busy_now(self) -> float:
+        """Seconds worked so far, including the loop pass under way."""
+        started = self._pass_started
+        return self.busy_s + (time.perf_counter() - started if started is not None else 0.0)
+
     def _send_results(self, parts: list[Any], n: int) -> None:
         try:
             self.reducer.send_multipart(parts, copy=False)
@@ -262,7 +268,7 @@ class Worker(Component):
         # n/busy/bytes: cumulative counters the controller sizes this worker's credits from
         msg: dict[str, Any] = {
             "w": self.name, "done": self.done, "sent": self.results_sent,
-            "n": self.processed, "busy": round(self.busy_s, 6), "bytes": self.payload_bytes,
+            "n": self.processed, "busy": round(self._busy_now(), 6), "bytes": self.payload_bytes,
         }
         if finished:
             msg["fin"] = True
@@ -283,7 +289,7 @@ class Worker(Component):
         while not self.stopping.is_set():
             due = self.report_policy.timeout(len(self.done), time.monotonic())
             ready = dict(self._poller.poll(100 if due is None else math.ceil(due * 1000)))
-            started = time.perf_counter()
+            started = self._pass_started = time.perf_counter()
             if self.control_socket in ready:
                 try:
                     self.handle_control()
@@ -303,6 +309,7 @@ class Worker(Component):
             if self.report_policy.due(len(self.done), idle, now):
                 self._flush_done()
             self.busy_s += time.perf_counter() - started
+            self._pass_started = None
             if now - last_ping >= PING_INTERVAL:
                 self._ping()
                 last_ping = now
