@@ -154,7 +154,13 @@ class CliPipeline:
             if f.endswith(".json"):
                 os.unlink(os.path.join(self.out, f))
         mapping = {"det": [[{"tags": ["generic"], "constraint": i}] for i in range(n)]}
-        self.client.post("/api/v1/mapping", json=mapping).raise_for_status()
+        for _ in range(40):  # a controller that has not seen every component yet says 400
+            resp = self.client.post("/api/v1/mapping", json=mapping)
+            if resp.status_code != 400:
+                break
+            time.sleep(0.5)
+        if resp.status_code >= 300:
+            raise RuntimeError(f"{self.label}: mapping refused: {resp.status_code} {resp.text[:300]}")
         time.sleep(0.5)  # let every component switch to the new mapping
         t0 = time.time()
         sender = threading.Thread(target=send, args=(self.src, msgs, rate))

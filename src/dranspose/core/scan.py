@@ -103,7 +103,7 @@ class _Tables:
         tag_index: dict[frozenset[str], int] = {}
         self.stream_sets: list[tuple[str, ...]] = []
         set_index: dict[tuple[str, ...], int] = {}
-        simple = np.full(n, -1, dtype=np.int64)
+        simple = np.full(n, -1, dtype=np.int32)
         sset = np.zeros(n, dtype=np.int32)
         tagset = np.zeros(n, dtype=np.int32)
         code_of = self.code_of

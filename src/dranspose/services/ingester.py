@@ -273,6 +273,7 @@ class Ingester(Component):
         self._close()
 
     def _close(self) -> None:
+        self._flush_out()
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None

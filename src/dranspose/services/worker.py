@@ -118,7 +118,6 @@ class Worker(Component):
         self.finished_mapping = None
         self.n_workers = max(1, int(msg.get("n_workers", 1)))
         self._load_parameters()
-        self._share_cores()
         self.hooks = None
         if self.cls is not None:
             try:
@@ -126,6 +125,7 @@ class Worker(Component):
                 self.tick_interval = self.hooks.tick_interval(self.parameters)
             except (HookError, DransposeError) as exc:
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
+        self._share_cores()  # after the user's constructor: Numba is loaded by then if it is used
         early, self.early = self.early, []
         for mapping, event, streams, created in early:
             if mapping == self.mapping_uuid:
