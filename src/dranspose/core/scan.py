@@ -401,21 +401,29 @@ class Scan:
     # ---- completion
     def _close_fast(self, name: str, events: Iterable[int]) -> tuple[np.ndarray, list[int]]:
         """Close ``name``'s open fast events among ``events``; returns (closed, the others)."""
-        ev = np.fromiter(events, dtype=np.int64) if not isinstance(events, np.ndarray) else events.astype(np.int64)
+        ev = np.asarray(events if isinstance(events, (list, tuple, np.ndarray)) else list(events), dtype=np.int64)
         w = self._index.get(name)
-        if w is None or len(ev) == 0:
+        if w is None or ev.size == 0:
             return np.empty(0, dtype=np.int64), ev.tolist()
-        inside = (ev >= 0) & (ev < len(self.cmap))
-        mine = np.zeros(len(ev), dtype=bool)
-        mine[inside] = self._t.owner[ev[inside]] == w
-        closed = np.unique(ev[mine])
+        ev = ev.reshape(-1)
+        owner = self._t.owner
+        if int(ev.min()) >= 0 and int(ev.max()) < len(owner):
+            mine = owner[ev] == w
+        else:
+            inside = (ev >= 0) & (ev < len(owner))
+            mine = np.zeros(len(ev), dtype=bool)
+            mine[inside] = owner[ev[inside]] == w
+        closed = ev[mine]
+        if len(closed) > 1 and not bool(np.all(closed[1:] > closed[:-1])):
+            closed = np.unique(closed)  # not strictly increasing: drop repeats
         if len(closed):
-            self._t.owner[closed] = -1
+            owner[closed] = -1
             self._fast_open -= len(closed)
             slot = self.workers.get(name)
             if slot is not None:
                 slot.in_flight = max(0, slot.in_flight - len(closed))
-        return closed, ev[~mine].tolist()
+        rest = ev[~mine].tolist() if len(closed) != len(ev) else []
+        return closed, rest
 
     def worker_done(self, name: str, events: Iterable[int], results_sent: int | None = None) -> None:
         closed, rest = self._close_fast(name, events)
