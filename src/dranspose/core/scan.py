@@ -329,7 +329,7 @@ class Scan:
             chosen = np.full(len(ucodes), -1, dtype=np.int64)
             chosen[order[: len(alloc)]] = alloc
             tgt[unbound] = chosen[inverse.reshape(-1)]
-            new_codes, new_workers = ucodes, chosen
+            new_codes, new_workers = ucodes.astype(np.int64), chosen
         # strict order: stop at the first event without a worker or without a credit
         cut = k if (tgt >= 0).all() else int(np.argmin(tgt >= 0))
         blocked: set[int] = set()
