@@ -38,7 +38,7 @@ class FlowLimits:
     floor: int = 4
     ceiling: int = 4096
     memory_bytes: int = 256 << 20  # payload bytes in flight per worker at most
-    max_backlog_s: float = 0.5  # queued work per worker at most, in seconds of its own time
+    max_backlog_s: float = 0.05  # queued work per worker at most, in seconds of its own time (latency)
     gain: float = 2.0  # multiple of the measured round trip covered
     min_interval_s: float = 0.02  # shortest interval a measurement is taken over
     min_events: int = 4  # fewest completions a measurement is taken over
