@@ -25,6 +25,7 @@ import zmq
 import dranspose
 from dranspose.config import Settings
 from dranspose.store.connection import connect
+from dranspose.states import build_meta
 from dranspose.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class Component:
         self.mapping_uuid: str | None = None
         self.descriptions: dict[str, Any] = {}  # parameters this component's user class declares
         self.parameters: dict[str, Any] = {}  # the live dict user objects hold (updated in place)
+        self.parameters_hash: str | None = None  # digest of ``parameters`` (as results carry it)
+        self._user_state: Any = None
         self._threads: list[threading.Thread] = []
         self._build_meta = self._read_build_meta(settings.build_meta_file)
         self._log_handler = RedisLogHandler(connect(settings.redis_url, check=False), self.keys, f"{self.kind}:{name}")
@@ -108,9 +111,30 @@ class Component:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "version": dranspose.__version__,
+            "dranspose_version": dranspose.__version__,
             "build": self._build_meta,
+            "mapreduce_version": build_meta(self._build_meta),
+            "parameters_hash": self.parameters_hash,
             "time": time.time(),
         }
+
+    def user_state(self) -> Any:
+        """The ``state`` object user classes receive: one per component, updated in place (so a
+        user object keeps seeing the current ``mapping_uuid`` and ``parameters_hash``)."""
+        from dranspose.states import user_state
+
+        fields = self.state()
+        if self._user_state is None:
+            self._user_state = user_state(**fields)
+        else:
+            for key, value in user_state(**fields):
+                setattr(self._user_state, key, value)
+        return self._user_state
+
+    def _refresh_user_state(self) -> None:
+        if self._user_state is not None:
+            self._user_state.parameters_hash = self.parameters_hash
+            self._user_state.mapping_uuid = self.mapping_uuid
 
     def publish_state(self, client: redis.Redis | None = None) -> None:
         client = client or self.redis
@@ -161,12 +185,14 @@ class Component:
 
     def reload_parameters(self) -> dict[str, Any]:
         """Rebuild ``self.parameters`` in place from Redis (user objects keep the same dict)."""
-        from dranspose.core.parameters import build_parameters
+        from dranspose.core.parameters import build_parameters, parameters_hash
 
         raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
         params = build_parameters(self.shared_descriptions(self.descriptions), raw)
         self.parameters.clear()
         self.parameters.update(params)
+        self.parameters_hash = parameters_hash({k: p.data for k, p in params.items()})
+        self._refresh_user_state()
         return params
 
     def call_finish(self, hooks: Any) -> None:

@@ -241,7 +241,7 @@ class Scheduler:
     def progress(self) -> dict[str, Any]:
         with self.lock:
             if self.scan is None:
-                return {"last_assigned": -1, "completed_events": 0, "total_events": 0, "finished": False}
+                return {"last_assigned": 0, "completed_events": 0, "total_events": 0, "finished": False}
             out = self.scan.progress()
             out["mapping_uuid"] = self.mapping_uuid
             return out
