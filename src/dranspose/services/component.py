@@ -24,35 +24,12 @@ import zmq
 
 import dranspose
 from dranspose.config import Settings
+from dranspose.services import logs
 from dranspose.store.connection import connect
 from dranspose.states import build_meta
 from dranspose.store.keys import Keys
 
 log = logging.getLogger(__name__)
-
-LOG_STREAM_MAXLEN = 2000
-
-
-class RedisLogHandler(logging.Handler):
-    """Forwards WARNING and above to the shared log stream (``GET /api/v1/logs``)."""
-
-    def __init__(self, client: redis.Redis, keys: Keys, component: str) -> None:
-        super().__init__(level=logging.WARNING)
-        self.client, self.key, self.component = client, keys.logs(), component
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            entry = {
-                "component": self.component,
-                "level": record.levelname,
-                "logger": record.name,
-                "message": self.format(record)[:4000],
-                "time": f"{record.created:.3f}",
-            }
-            self.client.xadd(self.key, entry, maxlen=LOG_STREAM_MAXLEN, approximate=True)
-        except Exception:  # logging must never take the component down
-            pass
-
 
 class Component:
     """Base of ingester, worker and reducer services."""
@@ -75,8 +52,9 @@ class Component:
         self._user_state: Any = None
         self._threads: list[threading.Thread] = []
         self._build_meta = self._read_build_meta(settings.build_meta_file)
-        self._log_handler = RedisLogHandler(connect(settings.redis_url, check=False), self.keys, f"{self.kind}:{name}")
-        logging.getLogger("dranspose").addHandler(self._log_handler)
+        self._log_handler = logs.install(
+            connect(settings.redis_url, check=False), self.keys.logs(), f"{self.kind}:{name}", settings.log_forward_level
+        )
         self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
         self._control_pull = self.ctx.socket(zmq.PULL)
         self._control_pull.bind(self.control_url)
@@ -279,7 +257,7 @@ class Component:
     def join_background(self, timeout: float = 3.0) -> None:
         for t in self._threads:
             t.join(timeout)
-        logging.getLogger("dranspose").removeHandler(self._log_handler)
+        logs.uninstall(self._log_handler)
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         """Control message kind -> handler; services override (unknown kinds are ignored)."""

@@ -94,6 +94,10 @@ class Reducer(Component):
         def reducer_state() -> dict[str, Any]:
             return self.state()
 
+        @app.get("/api/v1/status", summary="Liveness, as the old reducer: true while it runs")
+        def reducer_status() -> bool:
+            return not self.stopping.is_set()
+
         from dranspose import hdfrest
 
         hdfrest.mount_feedback(app, self.feedback)  # Server-Sent Events at /feedback

@@ -122,6 +122,9 @@ class Scheduler:
             if missing:
                 raise MappingError(f"no ingester serves stream(s) {missing}; served: {sorted(served)}")
             workers = self.components["worker"]
+            needed = cmap.min_workers()
+            if len(workers) < needed:
+                raise MappingError(f"only {len(workers)} workers available, but {needed} required by the map")
             for tags in cmap.tag_sets():
                 if not any(tags <= set(st.get("tags", [])) for st in workers.values()):
                     raise MappingError(f"no worker has the tags {sorted(tags)} the map needs ({len(workers)} workers)")
@@ -150,6 +153,33 @@ class Scheduler:
             log.info("mapping %s: %d events over streams %s", new_uuid, len(cmap), list(cmap.streams))
         self.step()
         return new_uuid
+
+    def served_streams(self) -> set[str]:
+        self.refresh_components()
+        with self.lock:
+            return {x for st in self.components["ingester"].values() for x in st.get("streams", [])}
+
+    def parameter_values(self) -> tuple[dict[str, bytes], str]:
+        """Every parameter's raw value (declared defaults included) and their hash: the same
+        digest workers and reducer compute, so scan software can compare it with results'."""
+        from dranspose.core.parameters import build_parameters, merge_descriptions, parameters_hash
+        from dranspose.parameters import parameter_list_adapter
+
+        with self.lock:
+            states = [st for kind in KINDS for st in self.components[kind].values()]
+        groups = []
+        for st in states:
+            try:
+                groups.append(parameter_list_adapter.validate_python(st.get("parameters", [])))
+            except ValueError:
+                continue
+        try:
+            descriptions = merge_descriptions(*groups)
+        except ValueError:
+            descriptions = {}
+        raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
+        values = {k: p.data for k, p in build_parameters(descriptions, raw).items()}
+        return values, parameters_hash(values)
 
     def stop_scan(self) -> None:
         with self.lock:
