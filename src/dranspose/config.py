@@ -59,7 +59,15 @@ class Settings(BaseSettings):
     ingester_streams: StrList = Field(default_factory=list, validation_alias=_env("ingester_streams", "INGESTER_STREAMS"))
     upstream_url: str | None = Field(None, validation_alias=_env("upstream_url", "UPSTREAM_URL"))
     ingester_class: str | None = Field(None, validation_alias=_env("ingester_class", "INGESTER_CLASS"))
-    dump_path: str | None = Field(None, validation_alias=_env("dump_path", "DUMP_PATH"))
+    dump_path: str | None = Field(
+        None, validation_alias=_env("dump_path", "DUMP_PATH"), description="record to exactly this file (appended; wins over dump_prefix)"
+    )
+    dump_root: str | None = Field(
+        None, validation_alias=_env("dump_root"), description="every dump file must resolve under this directory (default: working directory)"
+    )
+    dump_max_bytes: int = Field(
+        100 * 10**9, gt=0, validation_alias=_env("dump_max_bytes"), description="size cap of one dump file in bytes"
+    )
 
     # worker
     worker_name: str | None = Field(None, validation_alias=_env("worker_name", "WORKER_NAME"))

@@ -136,16 +136,21 @@ class Ingester(Component):
             self.recorder = None
 
     def _open_recorder(self, msg: dict[str, Any]) -> None:
+        """DUMP_PATH names the exact file (appended across scans) and wins over the
+        ``dump_prefix`` parameter ({prefix}{ingester}-{mapping}.cbors); both stay under the dump root."""
+        from dranspose.dumps.paths import confine, dump_root
+        from dranspose.dumps.record import Recorder, dump_path
+
         self._close_recorder()
-        prefix = msg.get("dump_prefix") or self.settings.dump_path
-        if not prefix:
+        prefix = msg.get("dump_prefix")
+        target = self.settings.dump_path or (dump_path(prefix, self.name, msg["uuid"]) if prefix else None)
+        if not target:
             return
         try:
-            from dranspose.dumps.record import Recorder, dump_path
-
-            self.recorder = Recorder(dump_path(prefix, self.name, msg["uuid"]))
+            path = confine(target, dump_root(self.settings.dump_root))
+            self.recorder = Recorder(path, max_file_bytes=self.settings.dump_max_bytes)
         except Exception as exc:  # recording is optional: never stop the scan for it
-            self.count_error("recording", "cannot start recording with prefix %r: %s", prefix, exc)
+            self.count_error("recording", "cannot record to %r: %s", target, exc)
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         for batch in batches:

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 import dranspose
 from dranspose.config import Settings
 from dranspose.core.triggermap import compile_mapping, compile_request
+from dranspose.dumps.paths import check_prefix, dump_root
 from dranspose.errors import ConfigError, DransposeError
 from dranspose.parameters import parameter_list_adapter
 from dranspose.services import logs as logstream
@@ -221,6 +222,8 @@ def parameter_router() -> APIRouter:
     async def set_parameter(name: str, request: Request) -> str:
         sched = _scheduler(request)
         raw = await request.body()
+        if name == "dump_prefix":  # a path from the network: confined under the dump root
+            check_prefix(raw.decode(errors="replace"), dump_root(sched.settings.dump_root))
         await asyncio.to_thread(sched.redis.hset, sched.keys.parameters(), name, raw)
         await asyncio.to_thread(sched.announce, {"type": "parameters", "name": name})
         _raw, digest = await asyncio.to_thread(sched.parameter_values)

@@ -19,6 +19,8 @@ import redis
 from dranspose.config import Settings
 from dranspose.core.scan import Phase, Scan
 from dranspose.core.triggermap import CompiledMap
+from dranspose.dumps.paths import check_prefix, dump_root
+from dranspose.dumps.scanfiles import write_scan_files
 from dranspose.errors import MappingError
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
@@ -134,8 +136,10 @@ class Scheduler:
             for name, st in workers.items():
                 if all(name in s.get("workers", []) for s in ingesters):  # others join once reachable
                     scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
-            raw_params = self.redis.hgetall(self.keys.parameters())
-            dump_prefix = raw_params.get(b"dump_prefix", b"").decode(errors="replace") or None
+            param_values, _digest = self.parameter_values()
+            dump_prefix = param_values.get("dump_prefix", b"").decode(errors="replace") or None
+            if dump_prefix:
+                check_prefix(dump_prefix, dump_root(self.settings.dump_root))  # 400 before anything starts
             info = {
                 "uuid": new_uuid,
                 "source": cmap.source,
@@ -151,6 +155,12 @@ class Scheduler:
             self.lost = {}
             self.scan_started, self.scan_finished = time.time(), None
             log.info("mapping %s: %d events over streams %s", new_uuid, len(cmap), list(cmap.streams))
+        if dump_prefix:
+            try:
+                paths = write_scan_files(dump_prefix, new_uuid, cmap.source, param_values)
+                log.info("mapping and parameters of %s saved to %s", new_uuid, paths)
+            except OSError as exc:
+                log.error("cannot write the mapping/parameter dump with prefix %r: %s", dump_prefix, exc)
         self.step()
         return new_uuid
 
