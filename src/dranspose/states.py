@@ -236,3 +236,18 @@ def user_state(name: str, kind: str = "worker", **fields: Any) -> Any:
         pass
     fields.setdefault("dranspose_version", dranspose.__version__)
     return ComponentState(name=name, kind=kind, mapreduce_version=meta, **fields)
+
+
+def read_build_meta(path: str | None) -> Any:
+    """The JSON content of BUILD_META_FILE (the image's build information), or None."""
+    import json
+    import logging
+
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        logging.getLogger(__name__).warning("cannot read BUILD_META_FILE %s: %s", path, exc)
+        return None

@@ -32,7 +32,8 @@ from dranspose.protocol import EventNumber, WorkerName
 from dranspose.core.ticks import TickClock
 from dranspose.replay.params import ParameterSet
 from dranspose.services.timer import TimerThread
-from dranspose.states import user_state
+from dranspose.config import Settings
+from dranspose.states import read_build_meta, user_state
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,9 @@ class ReplayEngine:
         self.worker_names = [WorkerName(f"replay-worker-{i}") for i in range(nworkers)]
         self.worker_contexts: list[dict[str, object]] = [{} for _ in range(nworkers)]
         # the same ``state`` objects as the live services build (name, versions, parameters_hash)
+        build = read_build_meta(Settings().build_meta_file)
         self.worker_states = [
-            user_state(name, "worker", tags=["generic"], parameters_hash=params.hash) for name in self.worker_names
+            user_state(name, "worker", tags=["generic"], parameters_hash=params.hash, build=build) for name in self.worker_names
         ]
         self.workers = [
             WorkerHooks(wcls, params.parameters, ctx, state)
@@ -152,7 +154,7 @@ class ReplayEngine:
 
         self.feedback = FeedbackHub()  # as in the reducer service: context["feedback"].emit(...)
         self.reducer_context: dict[str, object] = {"feedback": self.feedback}
-        self.reducer_state = user_state("reducer", "reducer", url=None, parameters_hash=params.hash)
+        self.reducer_state = user_state("reducer", "reducer", url=None, parameters_hash=params.hash, build=build)
         self.reducer = ReducerHooks(rcls, params.parameters, self.reducer_context, self.reducer_state)
         self.timer = TimerThread(lambda: self.reducer, self.reducer_lock, lambda: self.params.parameters, name="replay-timer")
         self._timer_started = False

@@ -26,7 +26,7 @@ import dranspose
 from dranspose.config import Settings
 from dranspose.services import logs
 from dranspose.store.connection import connect
-from dranspose.states import build_meta
+from dranspose.states import build_meta, read_build_meta
 from dranspose.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,7 @@ class Component:
     @staticmethod
     def _read_build_meta(path: str | None) -> Any:
         """The JSON of BUILD_META_FILE (image build info shown in /api/v1/config), if any."""
-        if not path:
-            return None
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except (OSError, ValueError) as exc:
-            log.warning("cannot read BUILD_META_FILE %s: %s", path, exc)
-            return None
+        return read_build_meta(path)
 
     # ---- errors
     def count_error(self, category: str, message: str, *args: Any, exc_info: bool = False) -> None:

@@ -83,7 +83,8 @@ class Ingester(Component):
         self.streams: dict[str, _Stream] = {}
         for spec in streams:
             cutter = spec.make_cutter()
-            upstream = open_upstream(self.ctx, spec.upstream_url, spec.pattern)
+            opener = getattr(cutter, "open_upstream", None)  # custom Python ingesters bring their own
+            upstream = opener(self.ctx, spec.name, spec.upstream_url) if opener else open_upstream(self.ctx, spec.upstream_url, spec.pattern)
             self.streams[spec.name] = _Stream(spec, cutter, upstream, waiting_for_start=cutter.has_start)
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
@@ -219,7 +220,8 @@ class Ingester(Component):
                     self._close_recorder()  # every frame of the mapping recorded
 
     def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit) -> None:
-        header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
+        typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
+        header = framing.encode_header(event, [(s.spec.name, typ, len(unit.frames))], self.mapping_uuid)
         for worker in workers:
             try:
                 self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
@@ -229,7 +231,7 @@ class Ingester(Component):
                 self.count_error("undeliverable", "event %d stream %s: worker %s unreachable (%s)", event, s.spec.name, worker, exc)
         s.forwarded += 1
         if self.recorder is not None:
-            self.recorder.record(event, {s.spec.name: (s.cutter.typ, unit.frames)})
+            self.recorder.record(event, {s.spec.name: (typ, unit.frames)})
 
     def _handle_ping(self) -> None:
         while True:
