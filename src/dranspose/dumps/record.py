@@ -99,11 +99,11 @@ class Recorder:
     # -- writer thread
     def _run(self) -> None:
         fp: IO[bytes] | None = None
-        size = 0
+        file_size = 0
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)  # never O_TRUNC
             fp = os.fdopen(fd, "ab", buffering=1 << 20)
-            size = os.fstat(fd).st_size
+            file_size = os.fstat(fd).st_size
         except OSError as exc:
             self._fail(f"cannot open {self.path}: {exc}")
         while True:
@@ -120,13 +120,13 @@ class Recorder:
             try:
                 chunks = encode_dump_item(event_number, streams, created)
                 item_bytes = sum(c.nbytes if isinstance(c, memoryview) else len(c) for c in chunks)
-                if self._max_file_bytes is not None and size + item_bytes > self._max_file_bytes:
+                if self._max_file_bytes is not None and file_size + item_bytes > self._max_file_bytes:
                     self._fail(f"{self.path} reached its size cap of {self._max_file_bytes} bytes at event {event_number}")
                     with self._lock:
                         self._dropped += 1
                     continue
                 written = write_chunks(fp, chunks)
-                size += written
+                file_size += written
                 self._written_bytes += written
                 self._recorded += 1
             except Exception as exc:
