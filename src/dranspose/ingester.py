@@ -9,8 +9,9 @@ its own yields :class:`IsSoftwareTriggered` instead; its data then comes from th
 
 Run it like any ingester: ``dranspose ingester -c mymodule:MyIngester -n STREAM -u URL``. The
 service calls ``MyIngester(settings)`` once (``settings.upstream_url``, ``.ingester_streams``),
-starts ``run_source`` when a scan starts and restarts it at every new scan, and pulls from it
-only as far as events are assigned (at most a couple of messages ahead). Each stream's
+starts ``run_source`` at the first scan and again at the next scan after it ended (e.g. after
+an end-of-series message), and pulls from it only as far as events are assigned (at most a
+couple of messages ahead). Each stream's
 generator runs in its own thread with its own asyncio loop; ``self.ctx`` is a
 ``zmq.asyncio.Context`` for sockets created inside ``run_source``.
 """

@@ -121,6 +121,8 @@ class JsonPullIngester(Ingester):
             while True:
                 parts = await sock.recv_multipart(copy=False)
                 yield StreamData(typ="JSONX", frames=parts)
+                if parts[0].bytes == b"end":
+                    break  # end of series, as the old built-in ingesters: restarted at the next scan
         finally:
             sock.close(linger=0)
 

@@ -196,3 +196,16 @@ def test_log_stream_is_newline_delimited_json(live: tuple[Cluster, zmq.Socket]) 
     mine = [e for e in got if e["name"] == "beamline_analysis.custom"]
     assert [e["msg"] for e in mine][-1] == "streamed record 7"
     assert all(e["levelname"] == "WARNING" for e in got)
+
+
+def test_consecutive_scans_through_the_custom_ingester(live: tuple[Cluster, zmq.Socket]) -> None:
+    c, up = live
+    for scan in range(3):
+        c.set_mapping({"cam": [vw(i % 2) for i in range(4)], "temperature": [vw(i % 2) for i in range(4)]})
+        up.send(b"header")  # right after the POST: nothing may be lost to the previous generator
+        for i in range(1, 5):
+            up.send(b"v%d" % (100 * scan + i))
+        up.send(b"end")
+        assert c.wait_finished()["completed_events"] == 6
+        reducer = old_payloads.REDUCERS[-1]
+        wait_for(lambda: published_values(reducer) == [-1, *(100 * scan + i for i in range(1, 5))], f"scan {scan} published")

@@ -1,11 +1,14 @@
 """Hosting a custom :class:`dranspose.ingester.Ingester` subclass in the ingester service.
 
 The subclass's ``run_source(stream)`` generator becomes an upstream: a thread per stream runs
-it in an asyncio loop and pushes each item as ``[generation, typ, *frames]`` over an inproc
-PUSH/PULL pair with a high-water mark of 1, so the generator runs at most a couple of messages
-ahead of what the ingester reads (and the ingester reads only for assigned events). At each
-new scan (``SourceCutter.reset``) the generator is stopped (``aclose`` + ``stop_source``) and
-started afresh, as the old ingester did; messages of the previous generation are dropped.
+it in an asyncio loop and pushes each item as ``[typ, *frames]`` over an inproc PUSH/PULL pair
+with a high-water mark of 1, so the generator runs at most a couple of messages ahead of what
+the ingester reads (and the ingester reads only for assigned events). The first scan starts
+the generator; a generator that has ended (e.g. after its end-of-series message, as the old
+built-in ingesters do) is started afresh at the next scan. A running one is kept: the old
+service restarted it at every scan only after every component had confirmed the new map, and
+restarting here, where a map is announced asynchronously, would lose the scan's first messages
+to the previous generator.
 
 An exception in user code is logged with its traceback and the stream's generator is started
 again after a second (the ingester process stays up).
@@ -53,7 +56,7 @@ class SourcePump:
         self.pull.setsockopt(zmq.RCVHWM, 1)
         self.pull.bind(self.endpoint)
         self._actx = zmq.asyncio.Context.shadow(ctx.underlying)
-        self.generation = 0
+        self.starts = 0
         self._loop = asyncio.new_event_loop()
         self._task: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"source-{stream}", daemon=True)
@@ -61,11 +64,9 @@ class SourcePump:
         self.errors = 0
 
     # ---- control (any thread)
-    def restart(self) -> int:
-        """Stop the current generator and start a new one; returns the new generation."""
-        self.generation += 1
-        asyncio.run_coroutine_threadsafe(self._restart(self.generation), self._loop)
-        return self.generation
+    def ensure_running(self) -> None:
+        """Start the generator unless it is running (the first scan, or after it ended)."""
+        asyncio.run_coroutine_threadsafe(self._ensure(), self._loop)
 
     def close(self) -> None:
         fut = asyncio.run_coroutine_threadsafe(self._cancel(), self._loop)
@@ -87,15 +88,15 @@ class SourcePump:
                 pass
             self._task = None
 
-    async def _restart(self, generation: int) -> None:
-        await self._cancel()
-        self._task = asyncio.ensure_future(self._pump(generation))
+    async def _ensure(self) -> None:
+        if self._task is None or self._task.done():
+            self.starts += 1
+            self._task = asyncio.ensure_future(self._pump())
 
-    async def _pump(self, generation: int) -> None:
+    async def _pump(self) -> None:
         push = self._actx.socket(zmq.PUSH)
         push.setsockopt(zmq.SNDHWM, 1)
         push.connect(self.endpoint)
-        tag = str(generation).encode()
         try:
             while True:
                 gen = self.owner.run_source(self.stream)  # type: ignore[arg-type]
@@ -110,7 +111,7 @@ class SourcePump:
                                 software = iter(maker())
                             item = next(software)[self.stream]
                         typ, frames = _frames(item, self.stream)
-                        await push.send_multipart([tag, typ.encode(), *frames], copy=False)
+                        await push.send_multipart([typ.encode(), *frames], copy=False)
                     log.info("run_source(%r) ended", self.stream)
                     return
                 except asyncio.CancelledError:
@@ -150,7 +151,7 @@ class SourceUpstream:
 
 
 class SourceCutter:
-    """Every item of the generator is one DATA unit; stale generations are dropped."""
+    """Every item of the generator is one DATA unit (typ per item)."""
 
     has_start = False
 
@@ -164,20 +165,17 @@ class SourceCutter:
         return SourceUpstream(self.pump)
 
     def feed(self, parts: Sequence[Frame]) -> list[Unit]:
-        if len(parts) < 2:
-            raise ProtocolError("custom source message without generation and typ")
-        tag = parts[0].bytes if isinstance(parts[0], zmq.Frame) else bytes(parts[0])
-        if self.pump is not None and tag != str(self.pump.generation).encode():
-            return []  # produced by the generator of an earlier scan
-        typ_frame = parts[1]
+        if len(parts) < 1:
+            raise ProtocolError("custom source message without typ")
+        typ_frame = parts[0]
         typ = (typ_frame.bytes if isinstance(typ_frame, zmq.Frame) else bytes(typ_frame)).decode()
         self.typ = typ
-        return [Unit(Kind.DATA, list(parts[2:]), meta={"typ": typ})]
+        return [Unit(Kind.DATA, list(parts[1:]), meta={"typ": typ})]
 
     def reset(self) -> None:
-        """A new scan: the generator starts afresh (the first scan starts it)."""
+        """A new scan: start the generator if it is not running."""
         if self.pump is not None:
-            self.pump.restart()
+            self.pump.ensure_running()
 
 
 class SourceFactory:
