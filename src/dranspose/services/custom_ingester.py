@@ -99,7 +99,7 @@ class SourcePump:
         push.connect(self.endpoint)
         try:
             while True:
-                gen = self.owner.run_source(self.stream)  # type: ignore[arg-type]
+                gen: Any = self.owner.run_source(self.stream)  # type: ignore[arg-type]
                 software: Iterator[dict[str, StreamData]] | None = None
                 try:
                     async for item in gen:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, ContextManager, Mapping
+from typing import Any, Callable, ContextManager
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class TimerThread:
         self,
         hooks: Callable[[], Any],
         lock: ContextManager[Any],
-        parameters: Callable[[], Mapping[str, Any]],
+        parameters: Callable[[], Any],
         name: str = "reducer-timer",
     ) -> None:
         self._hooks = hooks

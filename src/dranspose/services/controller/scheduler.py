@@ -187,9 +187,10 @@ class Scheduler:
             descriptions = merge_descriptions(*groups)
         except ValueError:
             descriptions = {}
-        raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
-        values = {k: p.data for k, p in build_parameters(descriptions, raw).items()}
-        return values, parameters_hash(values)
+        stored: dict[bytes, bytes] = self.redis.hgetall(self.keys.parameters())  # type: ignore[assignment]
+        raw = {k.decode(): v for k, v in stored.items()}
+        values: dict[str, bytes] = {str(k): p.data for k, p in build_parameters(descriptions, raw).items()}
+        return values, str(parameters_hash(values))
 
     def stop_scan(self) -> None:
         with self.lock:
