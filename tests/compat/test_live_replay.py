@@ -6,6 +6,7 @@ payload's own log records in /api/v1/logs and log_stream, and the old REST shape
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -42,7 +43,12 @@ def wait_for(cond: Any, what: str, timeout: float = 20) -> None:
 
 
 @pytest.fixture
-def live(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cluster, zmq.Socket]]:
+def live(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Iterator[tuple[Cluster, zmq.Socket]]:
+    # the CLI sets the root level from LOG_LEVEL in each process; here, in one process, other
+    # libraries (h5pyd) may have raised it: set it as a deployment with LOG_LEVEL=WARNING would
+    caplog.set_level(logging.WARNING)
     monkeypatch.setenv("DRANSPOSE_DUMP_ROOT", str(tmp_path))
     meta = tmp_path / "build.json"
     meta.write_text(json.dumps(META))
@@ -171,8 +177,6 @@ def test_old_rest_shapes(live: tuple[Cluster, zmq.Socket]) -> None:
 
 
 def test_log_stream_is_newline_delimited_json(live: tuple[Cluster, zmq.Socket]) -> None:
-    import logging
-
     c, _up = live
     assert c.client is not None
     got: list[dict[str, Any]] = []
