@@ -25,8 +25,8 @@ import zmq
 import dranspose
 from dranspose.config import Settings
 from dranspose.services import logs
-from dranspose.store.connection import connect
 from dranspose.states import build_meta, read_build_meta
+from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 
 log = logging.getLogger(__name__)

@@ -59,8 +59,7 @@ class RedisLogHandler(logging.Handler):
         self._ready = threading.Condition()
         self._closed = False
         self.dropped = 0
-        self._thread = threading.Thread(target=self._ship, name=f"logs-{component}", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started by the first record (no work at construction)
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith(SKIP_LOGGERS) or self._closed:
@@ -74,6 +73,9 @@ class RedisLogHandler(logging.Handler):
                 self.dropped += 1
                 return
             self._queue.append(record_entry(record, self.component, message))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._ship, name=f"logs-{self.component}", daemon=True)
+                self._thread.start()
             self._ready.notify()
 
     def _ship(self) -> None:
@@ -105,7 +107,9 @@ class RedisLogHandler(logging.Handler):
         with self._ready:
             self._closed = True
             self._ready.notify()
-        self._thread.join(2.0)
+            thread = self._thread
+        if thread is not None:
+            thread.join(2.0)
         super().close()
 
 
