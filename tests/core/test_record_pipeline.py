@@ -13,7 +13,7 @@ import zmq
 
 from dranspose.protocols.stins import StinsCutter
 from dranspose.replay import replay
-from dranspose.sources.streamer import Streamer, stream_file
+from dranspose.sources.streamer import Streamer
 from tests.cluster import Cluster, passthrough
 
 WORKER = "tests.payloads.recording:RecordingWorker"

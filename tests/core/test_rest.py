@@ -7,6 +7,7 @@ from typing import Iterator
 import pytest
 import zmq
 
+import dranspose
 from tests.cluster import Cluster, passthrough
 
 WORKER = "tests.payloads.recording:RecordingWorker"
@@ -81,6 +82,10 @@ def test_parameters_status_config_load_logs_and_pages(cluster: tuple[Cluster, zm
     assert params["dump_prefix"]["dtype"] == "str"  # the ingesters' recording switch
     cfg = c.get("/api/v1/config")
     assert cfg["workers"][0]["name"] == "w0" and cfg["ingesters"][0]["streams"] == ["cam"] and cfg["reducer"]
+    versions = {cfg["controller"]["version"], cfg["reducer"]["version"]}
+    versions |= {c["version"] for c in cfg["workers"] + cfg["ingesters"]}
+    assert versions == {dranspose.__version__}  # every component advertises the one version
+    assert c.get("/openapi.json")["info"]["version"] == dranspose.__version__
     status = c.get("/api/v1/status")
     assert status["components"]["worker"] == ["w0"] and status["error_count"] == 0
     load = c.get("/api/v1/load", params=[("intervals", 1), ("intervals", 10)])

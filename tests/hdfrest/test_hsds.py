@@ -159,7 +159,6 @@ def test_from_settings(hsds: LocalHSDS, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_replay_mirrors_publish_into_hsds(hsds: LocalHSDS, monkeypatch: pytest.MonkeyPatch) -> None:
     """``dranspose replay`` with DRANSPOSE_HSDS_DOMAIN set: the tutorial's publish lands in HSDS."""
-    from pathlib import Path
 
     from dranspose.replay import replay
 
