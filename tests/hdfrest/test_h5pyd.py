@@ -114,10 +114,7 @@ def test_attributes(f: Any) -> None:
 @pytest.mark.parametrize("mode", ["w", "a", "r+", "x"])
 def test_write_modes_refused(live_module: Any, mode: str) -> None:
     with pytest.raises((IOError, OSError, ValueError)):
-        fh = h5pyd.File(live_module.url + "/", mode)
-        try:
+        with h5pyd.File(live_module.url + "/", mode) as fh:
             fh.create_group("new")
             fh.flush()
-        finally:
-            fh.close()
     assert "new" not in live_module.source.publish

@@ -29,30 +29,23 @@ def _free_url() -> str:
 
 
 def _receive(pattern: str, endpoint: str, count: int, ready: threading.Event | None = None) -> list[list[bytes]]:
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.PULL if pattern == "PUSH" else zmq.SUB)
-    if pattern == "PUB":
-        sock.setsockopt(zmq.SUBSCRIBE, b"")
-    sock.setsockopt(zmq.RCVTIMEO, 20000)
-    sock.connect(endpoint)
-    if ready is not None:
-        ready.set()
-    try:
+    with zmq.Context.instance().socket(zmq.PULL if pattern == "PUSH" else zmq.SUB) as sock:
+        if pattern == "PUB":
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.setsockopt(zmq.RCVTIMEO, 20000)
+        sock.connect(endpoint)
+        if ready is not None:
+            ready.set()
         return [sock.recv_multipart() for _ in range(count)]
-    finally:
-        sock.close(0)
 
 
 def _stream_and_collect(messages: Sequence[Sequence[bytes]], pattern: str, loops: int = 1, rate: float | None = None) -> tuple[int, list[list[bytes]]]:
-    streamer = Streamer("tcp://127.0.0.1:0", pattern)
     got: list[list[bytes]] = []
-    t = threading.Thread(target=lambda: got.extend(_receive(pattern, streamer.endpoint, len(messages) * loops)))
-    t.start()
-    try:
+    with Streamer("tcp://127.0.0.1:0", pattern) as streamer:
+        t = threading.Thread(target=lambda: got.extend(_receive(pattern, streamer.endpoint, len(messages) * loops)))
+        t.start()
         assert streamer.wait_for_peer(20)
         n = streamer.send(iter(messages), rate=rate, loops=loops)
-    finally:
-        streamer.close()
     t.join(30)
     return n, got
 
