@@ -1,6 +1,7 @@
 """Shared fixtures: a real redis-server per test on a free port (no fixed ports), resources that
-clean up after themselves (clusters, processes, sockets, streamers), and the guard that fails a
-test on an unexpected ERROR log record."""
+clean up after themselves (clusters, processes, sockets, streamers), the guard that fails a test
+on an unexpected ERROR log record, and the ``e2e`` marker: ``pytest -m "not e2e"`` runs the pure
+tests (objects and functions of this process only)."""
 
 from __future__ import annotations
 
@@ -139,6 +140,30 @@ def serve_replay() -> Iterator[ServeReplay]:
     yield start
     for s in served:
         s.stop()
+
+
+# ---- pure tests apart from end-to-end ones
+
+#: fixtures that start Redis, the pipeline, a replay, a server or a process: tests using one
+#: (directly or through another fixture) are end-to-end; others mark themselves ``e2e``
+E2E_FIXTURES = frozenset({"redis_url", "start_cluster", "spawn", "serve_replay", "hsds", "live", "live_module", "h5pyd018_python"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def pure_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test not marked ``e2e`` that starts a process fails: it is end-to-end, mark it so."""
+    if request.node.get_closest_marker("e2e") is not None:
+        return
+    def refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
+        pytest.fail(f"{request.node.nodeid} starts a process ({args!r:.80}) but is not marked e2e", pytrace=False)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 # ---- no unexpected ERROR log records

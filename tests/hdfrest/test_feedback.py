@@ -23,6 +23,8 @@ from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
 from dranspose.hdfrest import create_app
 from dranspose.hdfrest.feedback import FeedbackHub, mount_feedback
 
+pytestmark = pytest.mark.e2e  # feedback servers and the example client process
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "feedback_client.py"
 
 

@@ -19,6 +19,8 @@ from dranspose.hdfrest import create_app
 from dranspose.hdfrest.hsds_local import LocalHSDS
 from dranspose.hdfrest.hsds_mirror import HSDSMirror
 
+pytestmark = pytest.mark.e2e  # a real HSDS
+
 
 @pytest.fixture(scope="module")
 def hsds() -> Iterator[LocalHSDS]:

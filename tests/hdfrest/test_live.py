@@ -13,11 +13,14 @@ from typing import Any
 
 import h5pyd
 import numpy as np
+import pytest
 from tests.cluster import Spawn
 from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
 from tests.hdfrest.test_h5pyd018 import CLIENT, _decode
 
 from dranspose.hdfrest import create_app
+
+pytestmark = pytest.mark.e2e  # a live HDF REST server
 
 
 def _server(publish: dict[str, Any]) -> tuple[Source, FiveXXRecorder]:

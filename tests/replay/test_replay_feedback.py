@@ -6,9 +6,12 @@ import json
 import threading
 
 import httpx
+import pytest
 
 from dranspose.replay import replay
 from tests.paths import DATA
+
+pytestmark = pytest.mark.e2e  # a replay serving feedback
 
 DUMP = DATA / "dump_xrd.cbors"
 

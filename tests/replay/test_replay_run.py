@@ -19,6 +19,8 @@ from dranspose.dumps.record import Recorder
 from dranspose.replay import configure_parser, replay, run
 from tests.cluster import ServeReplay
 
+pytestmark = pytest.mark.e2e  # whole replays, some serving HTTP
+
 W = "replay_payloads:SumWorker"
 R = "replay_payloads:CollectReducer"
 
