@@ -10,7 +10,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import numpy as np
@@ -28,8 +28,11 @@ pytestmark = pytest.mark.e2e  # feedback servers and the example client process
 EXAMPLE = Path(__file__).parents[2] / "examples" / "feedback_client.py"
 
 
-def _sse(url: str, out: list[dict[str, Any]], until: int, headers: dict[str, str] | None = None,
-         ready: threading.Event | None = None) -> None:
+def _sse(url: str, out: list[dict[str, Any]], until: int | Callable[[dict[str, Any]], bool],
+         headers: dict[str, str] | None = None, ready: threading.Event | None = None) -> None:
+    """Collect the SSE envelopes of ``url`` into ``out`` until one has ``seq >= until`` (or
+    ``until(envelope)`` is true)."""
+    done = until if callable(until) else (lambda env: env["seq"] >= until)
     with httpx.stream("GET", url, headers=headers or {}, timeout=30) as rsp:
         assert rsp.headers["content-type"].startswith("text/event-stream")
         if ready:
@@ -42,7 +45,7 @@ def _sse(url: str, out: list[dict[str, Any]], until: int, headers: dict[str, str
                 env = json.loads("".join(data))
                 data = []
                 out.append(env)
-                if env["seq"] >= until:
+                if done(env):
                     return
 
 
@@ -161,20 +164,7 @@ def test_subscriber_gets_every_message_in_order_during_a_replayed_scan(
     mount_feedback(app, hub)
     got: list[dict[str, Any]] = []
     with serve(app) as url:
-        def subscriber() -> None:
-            with httpx.stream("GET", url + "/feedback", timeout=60) as rsp:
-                data: list[str] = []
-                for line in rsp.iter_lines():
-                    if line.startswith("data:"):
-                        data.append(line[5:].strip())
-                    elif line == "" and data:
-                        env = json.loads("".join(data))
-                        data = []
-                        got.append(env)
-                        if env["message"].get("finished"):
-                            return
-
-        t = threading.Thread(target=subscriber)
+        t = threading.Thread(target=_sse, args=(url + "/feedback", got, lambda env: env["message"].get("finished")))
         t.start()
         _wait(lambda: len(hub._subscribers) == 1)
         summary = replay("tests.hdfrest.feedback_payload:Worker",
