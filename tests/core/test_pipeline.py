@@ -188,8 +188,8 @@ def test_reducer_feedback_reaches_an_sse_subscriber_in_order(start_cluster: Star
 
     def listen() -> None:
         with httpx.stream("GET", url, timeout=30) as r:
-            connected.set()
             for line in r.iter_lines():
+                connected.set()  # the first line ("retry:") is sent once subscribed; headers come before
                 if line.startswith("data:"):
                     got.append(json.loads(line[5:]))
                     if len(got) == n + 2:
