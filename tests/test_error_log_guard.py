@@ -32,13 +32,9 @@ def test_error_from_another_thread():
     t.start()
     t.join()
 
-def test_uvicorn_logger_does_not_propagate():
-    lg = logging.getLogger("uvicorn.error")
-    logging.getLogger("uvicorn").propagate = False
-    try:
-        lg.error("Exception in ASGI application")
-    finally:
-        logging.getLogger("uvicorn").propagate = True
+def test_uvicorn_logger_does_not_propagate(monkeypatch):
+    monkeypatch.setattr(logging.getLogger("uvicorn"), "propagate", False)  # as uvicorn configures it
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application")
 
 @pytest.mark.allow_error_log
 def test_marked():
