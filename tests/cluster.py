@@ -147,16 +147,17 @@ class Cluster:
         return self.running["reducer"].component  # type: ignore[return-value]
 
     def stop(self) -> None:
-        for key in list(self.running):
-            self.running[key].component.stop()
-        for key in list(self.running):
-            self.running[key].thread.join(10)
-        self.running.clear()
+        """Controller first (it would report workers leaving mid-scan as dead), then the rest."""
         if self.client is not None:
             self.client.close()
         if self.controller is not None:
             self.controller.stop()
         self.client, self.controller = None, None  # a second stop() does nothing
+        for key in list(self.running):
+            self.running[key].component.stop()
+        for key in list(self.running):
+            self.running[key].thread.join(10)
+        self.running.clear()
 
 
 class Upstream:

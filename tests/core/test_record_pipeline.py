@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from dranspose.protocols.stins import StinsCutter
 from dranspose.replay import replay
@@ -18,7 +19,10 @@ WORKER = "tests.payloads.recording:RecordingWorker"
 REDUCER = "tests.payloads.recording:RecordingReducer"
 
 
-def test_record_scan_then_replay_gives_identical_results(start_cluster: StartCluster, new_upstream: NewUpstream, tmp_path: Path) -> None:
+def test_record_scan_then_replay_gives_identical_results(
+    start_cluster: StartCluster, new_upstream: NewUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRANSPOSE_DUMP_ROOT", str(tmp_path))  # dumps are confined under the dump root
     up = new_upstream()
     c = start_cluster(WORKER, REDUCER, {"a": (up.url, passthrough("Ta"))})
     prefix = str(tmp_path / "dump_")
