@@ -94,9 +94,10 @@ class Reducer(Component):
         def reducer_state() -> dict[str, Any]:
             return self.state()
 
-        from dranspose import hdfrest
+        from dranspose import hdfrest, viewer
 
         hdfrest.mount_feedback(app, self.feedback)  # Server-Sent Events at /feedback
+        viewer.mount(app, self)  # the live viewer at /viewer
         hdfrest.mount(app, self)
         return app
 
