@@ -17,6 +17,7 @@ from typing import Any, Callable
 import redis
 import zmq
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from dranspose.config import Settings
 from dranspose.core.parameters import merge_descriptions
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 REPORT_INTERVAL = 0.02  # seconds between progress reports to the controller
 MAX_EARLY = 4096  # results buffered for a mapping not announced yet
+LOOP_STALL = 60.0  # seconds without a data-loop turn before /healthz fails
 
 
 class Reducer(Component):
@@ -74,6 +76,10 @@ class Reducer(Component):
         self.context["feedback"] = self.feedback
         self.feedback_zmq = self.feedback.bind_zmq(settings.feedback_url) if settings.feedback_url else None
         self.mirror: Any = None
+        self.loop_beat = time.monotonic()  # last turn of the data loop (for /healthz)
+        from dranspose.metrics.reducer import ReducerMetrics
+
+        self.metrics = ReducerMetrics(self)  # served at /metrics
         self.http: BackgroundServer | None = None
         if http_port is not None:
             self.http = BackgroundServer(self.build_app(), http_host, http_port)
@@ -94,7 +100,18 @@ class Reducer(Component):
         def reducer_state() -> dict[str, Any]:
             return self.state()
 
-        from dranspose import hdfrest, viewer
+        @app.get("/healthz", include_in_schema=False)
+        def healthz() -> JSONResponse:
+            """200 while the data loop turns (liveness/readiness probes); 503 when it has been
+            stuck for LOOP_STALL seconds (e.g. user code that never returns) or is stopping."""
+            stalled = time.monotonic() - self.loop_beat
+            ok = not self.stopping.is_set() and stalled < LOOP_STALL
+            return JSONResponse({"ok": ok, "name": self.name, "loop_stalled_s": round(stalled, 3)}, status_code=200 if ok else 503)
+
+        from dranspose import hdfrest, metrics, viewer
+
+        metrics.mount(app, self.metrics.registry)
+        self.metrics.http.install(app)
 
         hdfrest.mount_feedback(app, self.feedback)  # Server-Sent Events at /feedback
         viewer.mount(app, self)  # the live viewer at /viewer
@@ -205,7 +222,9 @@ class Reducer(Component):
         with self.lock:
             if self.hooks is not None:
                 try:
+                    t0 = time.perf_counter()
                     self.hooks.process_result(result, self.parameters)
+                    self.metrics.observe_result(time.perf_counter() - t0)
                 except HookError as exc:
                     self.count_error(
                         "process_result", "event %s: %s\n%s", result.event_number, exc, "".join(traceback.format_exception(exc.cause))
@@ -254,6 +273,7 @@ class Reducer(Component):
         poller.register(self.pull, zmq.POLLIN)
         while not self.stopping.is_set():
             ready = dict(poller.poll(REPORT_INTERVAL * 1000 if self._dirty else 100))
+            self.loop_beat = time.monotonic()
             if self.pull in ready:
                 for _ in range(256):
                     self._receive()
