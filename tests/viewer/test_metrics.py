@@ -119,5 +119,21 @@ def test_health_endpoints(cluster: tuple[Cluster, zmq.Socket]) -> None:
     for url in (c.controller.url, c.reducer.http.url):  # type: ignore[union-attr]
         r = httpx.get(f"{url}/healthz", timeout=5)
         assert r.status_code == 200 and r.json()["ok"] is True
-    c.reducer.loop_beat -= 3600  # a data loop stuck in user code for an hour
-    assert httpx.get(f"{c.reducer.http.url}/healthz", timeout=5).status_code == 503  # type: ignore[union-attr]
+
+
+def test_reducer_health_fails_while_user_code_hangs(redis_url: str) -> None:
+    up = zmq.Context.instance().socket(zmq.PUSH)
+    port = up.bind_to_random_port("tcp://127.0.0.1")
+    c = Cluster(redis_url, WORKER, "tests.viewer.payloads:SlowReducer", {"cam": (f"tcp://127.0.0.1:{port}", passthrough())},
+                nworkers=1, reducer_http=True).start()
+    try:
+        c.reducer.loop_stall = 0.5
+        url = f"{c.reducer.http.url}/healthz"  # type: ignore[union-attr]
+        assert httpx.get(url, timeout=5).status_code == 200
+        c.set_mapping({"cam": [[{"tags": ["generic"], "constraint": 0}]]}, all_wrap="false")
+        up.send(b"x")  # process_result sleeps 2 s
+        c.wait_until(lambda: httpx.get(url, timeout=5).status_code == 503, "health failing during the hang", 10)
+        c.wait_until(lambda: httpx.get(url, timeout=5).status_code == 200, "health back after the hang", 10)
+    finally:
+        c.stop()
+        up.close(0)

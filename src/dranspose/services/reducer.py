@@ -77,6 +77,7 @@ class Reducer(Component):
         self.feedback_zmq = self.feedback.bind_zmq(settings.feedback_url) if settings.feedback_url else None
         self.mirror: Any = None
         self.loop_beat = time.monotonic()  # last turn of the data loop (for /healthz)
+        self.loop_stall = LOOP_STALL
         from dranspose.metrics.reducer import ReducerMetrics
 
         self.metrics = ReducerMetrics(self)  # served at /metrics
@@ -105,7 +106,7 @@ class Reducer(Component):
             """200 while the data loop turns (liveness/readiness probes); 503 when it has been
             stuck for LOOP_STALL seconds (e.g. user code that never returns) or is stopping."""
             stalled = time.monotonic() - self.loop_beat
-            ok = not self.stopping.is_set() and stalled < LOOP_STALL
+            ok = not self.stopping.is_set() and stalled < self.loop_stall
             return JSONResponse({"ok": ok, "name": self.name, "loop_stalled_s": round(stalled, 3)}, status_code=200 if ok else 503)
 
         from dranspose import hdfrest, metrics, viewer
