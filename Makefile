@@ -8,9 +8,12 @@ install:
 	./scripts/ensure-redis-server
 	$(PIP) install -q -e ".[test]"
 
-# What the tests need beyond the package: the h5pyd 0.18.0 venv (tests never install anything).
+# What the tests need beyond the package: the h5pyd 0.18.0 venv, headless Chromium (browser
+# tests) and kubectl (Kubernetes render tests); tests never install anything.
 test-env: install
 	PYTHON=$(PYTHON) ./scripts/ensure-h5pyd018
+	./scripts/ensure-chromium
+	./scripts/ensure-kubectl
 
 demo: install
 	dranspose combined --demo

@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         results = f"http://{args.host}:{red_port}/"
         print(f"dranspose: controller {controller}/ (status page, REST API at {controller}/docs)")
         print(f"dranspose: live results {results}  (h5pyd.File('{results}', 'r'), silx, H5Web)")
+        print(f"dranspose: live viewer {results}viewer  (open in a browser: plots update while the scan runs)")
         if args.demo:
             failed = _run_demo(sup, controller, demo_url, args)
             if args.exit_when_done:
