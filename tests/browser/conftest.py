@@ -11,7 +11,8 @@ import pytest
 
 from dranspose.local.redis_server import RedisServer
 from dranspose.services.ingesters import resolve
-from dranspose.sources.streamer import Streamer, synth_stins
+from dranspose.demo.frames import demo_stins
+from dranspose.sources.streamer import Streamer
 from dranspose.transport.sockets import free_tcp_port
 from tests.browser.cdp import Browser, find_browser
 from tests.cluster import Cluster
@@ -43,7 +44,7 @@ def demo_scan() -> Iterator[DemoScan]:
 
             def send() -> None:
                 streamer.wait_for_peer(30)
-                streamer.send(synth_stins(FRAMES, (96, 128), "uint16"), RATE)
+                streamer.send(demo_stins(FRAMES, (96, 128), "uint16", period=1000), RATE)
 
             sender = threading.Thread(target=send, daemon=True)
             sender.start()

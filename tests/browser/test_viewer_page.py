@@ -47,9 +47,22 @@ def test_viewer_draws_2d_dataset_as_image(demo_scan: DemoScan, browser: Browser)
     assert browser.console_errors == []
 
 
+def test_viewer_draws_nxdata_against_its_axis(demo_scan: DemoScan, browser: Browser) -> None:
+    browser.goto(f"{demo_scan.reducer_url}/viewer?select=/scan")
+    browser.wait_for("document.getElementById('plot').data?.[0]?.x?.length > 2")
+    trace = browser.evaluate("(() => { const t = document.getElementById('plot').data[0];"
+                             " return {name: t.name, x: Array.from(t.x.slice(0, 3)), n: t.x.length, m: t.y.length}; })()")
+    assert trace["name"] == "/scan/sum" and trace["n"] == trace["m"]
+    assert trace["x"] == sorted(trace["x"]) and trace["x"][0] >= 0
+    assert browser.evaluate("document.getElementById('plot').layout.xaxis.title.text") == "/scan/frame"
+    assert browser.evaluate("[...document.querySelectorAll('#tree .node')].some(n => n.textContent.includes('NXdata'))")
+    browser.pump(0.3)
+    assert browser.console_errors == []
+
+
 def test_viewer_screenshot(demo_scan: DemoScan, browser: Browser) -> None:
-    """The README's screenshot: two curves overlaid (the preview is in docs/viewer-image.png)."""
-    browser.goto(f"{demo_scan.reducer_url}/viewer?select=/sum&select=/max")
+    """The README's screenshots: a curve (docs/viewer.png) and the preview image (docs/viewer-image.png)."""
+    browser.goto(f"{demo_scan.reducer_url}/viewer?select=/peak_x&select=/peak_y")
     browser.wait_for(f"{CURVE_LENGTH} > 200", timeout=20)
     time.sleep(0.5)
     path = browser.screenshot(ROOT / "docs" / "viewer.png")

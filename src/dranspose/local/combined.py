@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEMO_WORKER = "dranspose.demo:DemoWorker"
 DEMO_REDUCER = "dranspose.demo:DemoReducer"
+DEMO_PERIOD = 500  # frames per turn of the demo's moving spot
 
 
 @dataclass
@@ -156,7 +157,8 @@ def _wait_ready(sup: Supervisor, controller: str, streams: list[str], nworkers: 
 
 def _run_demo(sup: Supervisor, controller: str, url: str | None, args: argparse.Namespace) -> bool:
     """Run the demo scans; returns True when any event failed or any component counted errors."""
-    from dranspose.sources.streamer import Streamer, synth_stins
+    from dranspose.demo.frames import demo_stins
+    from dranspose.sources.streamer import Streamer
 
     any_failed = False
     for scan in range(args.demo_scans):
@@ -167,7 +169,7 @@ def _run_demo(sup: Supervisor, controller: str, url: str | None, args: argparse.
               f"{'x'.join(map(str, args.demo_shape))} uint16 at {args.demo_rate or 'max'} Hz")
         streamer = Streamer(url or "", "PUSH")
         sender = threading.Thread(
-            target=lambda: (streamer.wait_for_peer(30), streamer.send(synth_stins(n, args.demo_shape, "uint16"), args.demo_rate or None)),
+            target=lambda: (streamer.wait_for_peer(30), streamer.send(demo_stins(n, args.demo_shape, "uint16", DEMO_PERIOD), args.demo_rate or None)),
             daemon=True,
         )
         t0 = time.monotonic()

@@ -265,7 +265,8 @@ function drawImage(d, xAxis, yAxis, key) {
   const layout = {
     margin: { l: 60, r: 20, t: 30, b: 45 }, uirevision: key,
     title: { text: `${d.shape.join("×")}${frame}${d.step[0] > 1 || d.step[1] > 1 ? ` · shown 1:${Math.max(...d.step)}` : ""}`, font: { size: 12 } },
-    yaxis: { autorange: "reversed", scaleanchor: xAxis || yAxis ? undefined : "x" },
+    xaxis: { constrain: "domain" },
+    yaxis: { autorange: "reversed", scaleanchor: xAxis || yAxis ? undefined : "x", constrain: "domain" },
   };
   plotInto([trace], layout);
 }
