@@ -4,14 +4,14 @@ demo analysis, a synthetic STINS detector sending slowly in a thread, the reduce
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 
+from dranspose.demo.frames import demo_stins
 from dranspose.local.redis_server import RedisServer
 from dranspose.services.ingesters import resolve
-from dranspose.demo.frames import demo_stins
 from dranspose.sources.streamer import Streamer
 from dranspose.transport.sockets import free_tcp_port
 from tests.browser.cdp import Browser, find_browser

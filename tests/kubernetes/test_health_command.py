@@ -16,7 +16,7 @@ from dranspose.transport.sockets import free_tcp_port
 
 def health(*args: str, redis_url: str) -> tuple[int, str]:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "REDIS_URL": redis_url}
-    out = subprocess.run([sys.executable, "-m", "dranspose.services.health", *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "dranspose.services.health", *args], capture_output=True, text=True, check=False,
                          env=env, timeout=60)
     return out.returncode, out.stdout + out.stderr
 

@@ -4,7 +4,7 @@ events; and /api/v1/dashboard against a live cluster."""
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import zmq
@@ -14,7 +14,7 @@ from tests.cluster import Cluster, passthrough
 
 
 def test_rate_series_per_worker() -> None:
-    history = [(100.0 + t, {"w0": 10 * t, "w1": 5 * t}) for t in range(0, 21)]
+    history = [(100.0 + t, {"w0": 10 * t, "w1": 5 * t}) for t in range(21)]
     history += [(121.0, {"w0": 210})]  # w1 gone
     series = rate_series(history, now=121.0, seconds=20, step=2)
     assert series["t"][-1] == 0.0 and series["t"][0] == -18.0

@@ -4,7 +4,7 @@ scan that ran, per-component error categories and heartbeat ages flowing in from
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

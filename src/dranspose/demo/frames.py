@@ -6,7 +6,8 @@ move in the live viewer. Deterministic (fixed seed); cheap enough for hundreds o
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def spot_frames(n: int, shape: Sequence[int] = (256, 256), dtype: Any = "uint16"
         cy, cx = h / 2 + radius * math.sin(phase), w / 2 + radius * math.cos(phase)
         height = 400.0 * (1.25 + math.sin(2 * phase))
         frame = pool[i % len(pool)].copy()
-        iy, ix = int(round(cy)), int(round(cx))
+        iy, ix = round(cy), round(cx)
         spot = height * np.exp(-((yy + iy - cy) ** 2 + (xx + ix - cx) ** 2) / (2 * SPOT_SIGMA**2))
         y0, y1, x0, x1 = max(iy - half, 0), min(iy + half + 1, h), max(ix - half, 0), min(ix + half + 1, w)
         window = frame[y0:y1, x0:x1].astype(np.float64) + spot[y0 - iy + half:y1 - iy + half, x0 - ix + half:x1 - ix + half]

@@ -5,7 +5,8 @@ fixed set, so hostile paths cannot grow the label set."""
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 

@@ -20,7 +20,7 @@ import json
 import socket
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 KINDS = ("ingester", "worker", "reducer")
 

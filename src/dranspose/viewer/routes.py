@@ -73,7 +73,7 @@ def strict_json(obj: Any) -> Any:
     """``obj`` with NaN/Infinity floats as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
     (browsers' ``JSON.parse`` refuses the bare tokens)."""
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else ("NaN" if obj != obj else "Infinity" if obj > 0 else "-Infinity")
+        return obj if math.isfinite(obj) else ("NaN" if math.isnan(obj) else "Infinity" if obj > 0 else "-Infinity")
     if isinstance(obj, dict):
         return {k: strict_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -128,7 +128,7 @@ def build_router(source: Any) -> APIRouter:
         frame = int(frame_text) if frame_text and frame_text.lstrip("-").isdigit() else None
         try:
             body = await run_in_threadpool(poll_sync, q.get("tree"), paths, etags, frame)
-        except Exception as exc:  # a value changing shape under us: the next poll retries
+        except Exception as exc:  # noqa: BLE001 - a value changing shape under us: the next poll retries
             log.warning("viewer poll failed: %r", exc)
             return JSONResponse({"detail": f"cannot read the results now: {exc!r}"}, status_code=503, headers=NO_STORE)
         return JSONResponse(body, headers=NO_STORE)
