@@ -5,6 +5,7 @@ Screenshot: docs/status.png."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -49,3 +50,33 @@ def test_status_page_screenshot(demo_scan: DemoScan, browser: Browser) -> None:
     path = browser.screenshot(ROOT / "docs" / "status.png")
     assert path.stat().st_size > 10_000
     assert browser.console_errors == []
+
+
+def test_status_page_shows_hostile_states_as_text(demo_scan: DemoScan, browser: Browser) -> None:
+    """Component states come from the network: names are text, never HTML; a non-http link is
+    not made clickable (issue 11: the old page's esc() did not escape quotes in href)."""
+    from dranspose.store.connection import connect
+    from dranspose.store.keys import Keys
+
+    keys, client = Keys(), connect(demo_scan.cluster.redis_url)
+    evil_worker = '"><img src=x onerror="window.pwned=1">'
+    evil_reducer = {"name": "0-evil", "kind": "reducer", "host": "<b>h</b>", "time": time.time(),
+                    "http": "javascript:window.pwned=2//", "errors": {"<script>": 1}}
+    client.set(keys.state("worker", evil_worker), json.dumps({"name": evil_worker, "kind": "worker", "time": time.time(),
+                                                                "tags": ["<i>t</i>"]}), px=60_000)
+    client.sadd(keys.members("worker"), evil_worker)
+    client.set(keys.state("reducer", "0-evil"), json.dumps(evil_reducer), px=60_000)
+    client.sadd(keys.members("reducer"), "0-evil")
+    try:
+        browser.goto(f"{demo_scan.controller_url}/")
+        browser.wait_for(f"[...document.querySelectorAll('#components td')].some(td => td.textContent === {json.dumps(evil_worker)})")
+        assert browser.evaluate("document.querySelectorAll('#components img, #components b, #components i, #errors script').length") == 0
+        assert browser.evaluate("[...document.querySelectorAll('a')].filter(a => a.href.startsWith('javascript')).length") == 0
+        assert browser.evaluate("[...document.querySelectorAll('#links span')].map(s => s.textContent)") == ["live viewer", "results (HDF REST)"]
+        browser.pump(0.5)
+        assert browser.evaluate("window.pwned === undefined")
+    finally:
+        client.srem(keys.members("worker"), evil_worker)
+        client.delete(keys.state("worker", evil_worker))
+        client.srem(keys.members("reducer"), "0-evil")
+        client.delete(keys.state("reducer", "0-evil"))
