@@ -42,6 +42,9 @@ def test_viewer_draws_2d_dataset_as_image(demo_scan: DemoScan, browser: Browser)
     assert browser.evaluate("document.querySelector('#plot .colorbar') !== null")
     browser.evaluate("document.getElementById('log').click()")
     browser.wait_for("document.getElementById('plot').layout && (document.getElementById('plot').data[0].colorbar.title.text === 'log10')")
+    # log10 of the uint16 counts: fractional values, the maximum far below the counts'
+    top = browser.evaluate("document.getElementById('plot').data[0].z.reduce((m, r) => r.reduce((a, v) => (v > a ? v : a), m), -1)")
+    assert 2 < top < 5 and top != int(top)
     browser.evaluate("document.getElementById('log').click()")
     browser.pump(0.5)
     assert browser.console_errors == []

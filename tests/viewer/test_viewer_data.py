@@ -84,6 +84,15 @@ def test_images_are_decimated_server_side(shape: tuple[int, int]) -> None:
     assert p["min"] == 0 and p["max"] == 10
 
 
+def test_small_integer_images_are_sent_as_they_are() -> None:
+    img = (np.arange(12, dtype=">u2") * 1000).reshape(3, 4)  # big-endian too
+    p = payload({"img": img}, "/img")
+    assert p["z"]["dtype"] == "u2" and decode(p["z"]).tolist() == img.tolist()
+    assert payload({"img": img.astype(np.int32)}, "/img")["z"]["dtype"] == "f4"
+    known = p["etag"]
+    assert data.plot_payload(data.copy_for_plot({"img": img}, "/img"), known) == {"unchanged": True, "etag": known}
+
+
 def test_stacks_show_one_frame_last_by_default() -> None:
     stack = np.arange(3 * 4 * 5, dtype=np.float64).reshape(3, 4, 5)
     p = payload({"s": stack}, "/s")

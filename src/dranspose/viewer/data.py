@@ -202,22 +202,38 @@ def _b64(arr: np.ndarray) -> dict[str, Any]:
     return {"dtype": arr.dtype.str.lstrip("<>=|"), "shape": list(arr.shape), "b64": base64.b64encode(arr.tobytes()).decode()}
 
 
-def _etag(parts: list[bytes]) -> str:
+def _etag(parts: list[Any]) -> str:
     h = hashlib.blake2b(digest_size=12)
     for p in parts:
-        h.update(len(p).to_bytes(8, "little"))
-        h.update(p)
+        view = memoryview(p if not isinstance(p, np.ndarray) or p.size else b"").cast("B")
+        h.update(len(view).to_bytes(8, "little"))
+        h.update(view)
     return h.hexdigest()
 
 
-def plot_payload(c: Copied) -> dict[str, Any]:
-    """The JSON payload of a copied dataset (outside the lock): kind ``line``, ``image`` or
-    ``text``, numeric arrays base64-encoded little-endian (``f8`` for curves, ``f4`` images)."""
-    meta: dict[str, Any] = {"path": c.path, "shape": list(c.shape), "dtype": c.dtype}
+def copy_etag(c: Copied) -> str:
+    """The etag of what :func:`plot_payload` would send for ``c``, computed from the copy
+    alone (so an unchanged dataset costs a hash, not a decimation and an encoding)."""
+    meta = repr((c.shape, c.dtype, c.step, c.frame)).encode()
     if c.data.dtype.kind not in "biuf" or len(c.shape) == 0:
-        value = jsonable(c.data)
-        meta.update(kind="text", value=value, truncated=c.data.size < math.prod(c.shape or (1,)))
-        meta["etag"] = _etag([repr(value).encode(), repr(c.shape).encode()])
+        return _etag([repr(jsonable(c.data)).encode(), meta])
+    return _etag([np.ascontiguousarray(c.data), meta])
+
+
+IMAGE_KEEP = ("u1", "i1", "u2", "i2")  # image dtypes sent as they are (when not averaged)
+
+
+def plot_payload(c: Copied, known_etag: str | None = None) -> dict[str, Any]:
+    """The JSON payload of a copied dataset (outside the lock): kind ``line``, ``image`` or
+    ``text``; numeric arrays base64-encoded little-endian (``f8`` for curves; images as
+    ``u1``/``i1``/``u2``/``i2`` when shown 1:1, else ``f4``). If ``known_etag`` is the data's
+    etag, only ``{"unchanged": true, "etag": ...}``."""
+    etag = copy_etag(c)
+    if etag == known_etag:
+        return {"unchanged": True, "etag": etag}
+    meta: dict[str, Any] = {"path": c.path, "shape": list(c.shape), "dtype": c.dtype, "etag": etag}
+    if c.data.dtype.kind not in "biuf" or len(c.shape) == 0:
+        meta.update(kind="text", value=jsonable(c.data), truncated=c.data.size < math.prod(c.shape or (1,)))
         return meta
     if c.data.ndim == 1:
         y = c.data.astype("<f8")
@@ -227,20 +243,22 @@ def plot_payload(c: Copied) -> dict[str, Any]:
             y = _block_reduce(y[None, :], 1, f)[0]
             step *= f
         meta.update(kind="line", step=step, y=_b64(y))
-        meta["etag"] = _etag([y.tobytes(), repr(c.shape).encode()])
         return meta
-    img = c.data.astype(np.float64)
-    fy = max(1, math.ceil(img.shape[0] / MAX_SIDE))
-    fx = max(1, math.ceil(img.shape[1] / MAX_SIDE)) if img.ndim == 2 and img.shape[1] else 1
+    h, w = c.data.shape
+    fy = max(1, math.ceil(h / MAX_SIDE))
+    fx = max(1, math.ceil(w / MAX_SIDE)) if w else 1
     if fy > 1 or fx > 1:
-        img = _block_reduce(img, fy, fx)
-    out = img.astype("<f4")
-    finite = out[np.isfinite(out)]
-    meta.update(
-        kind="image", frame=c.frame, step=[c.step[0] * fy, c.step[1] * fx], z=_b64(out),
-        min=float(finite.min()) if finite.size else None, max=float(finite.max()) if finite.size else None,
-    )
-    meta["etag"] = _etag([out.tobytes(), repr((c.shape, c.frame)).encode()])
+        out = _block_reduce(c.data.astype(np.float64), fy, fx).astype("<f4")
+    elif c.data.dtype.str.lstrip("<>=|") in IMAGE_KEEP:
+        out = c.data.astype(c.data.dtype.newbyteorder("<"))
+    else:
+        out = c.data.astype("<f4")
+    if out.dtype.kind == "f":
+        finite = out[np.isfinite(out)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
+    else:
+        lo, hi = (float(out.min()), float(out.max())) if out.size else (None, None)
+    meta.update(kind="image", frame=c.frame, step=[c.step[0] * fy, c.step[1] * fx], z=_b64(out), min=lo, max=hi)
     return meta
 
 

@@ -115,8 +115,7 @@ def build_router(source: Any) -> APIRouter:
             if isinstance(copied, dict):
                 out["datasets"][path] = copied
                 continue
-            payload = data.plot_payload(copied)
-            out["datasets"][path] = {"unchanged": True, "etag": payload["etag"]} if known.get(path) == payload["etag"] else payload
+            out["datasets"][path] = data.plot_payload(copied, known.get(path))
         return strict_json(out)  # type: ignore[no-any-return]
 
     @router.get("/viewer/api/poll", include_in_schema=False)

@@ -20,12 +20,16 @@ function el(tag, cls, text) {
   return e;
 }
 
+const TYPED = { f4: Float32Array, f8: Float64Array, u1: Uint8Array, i1: Int8Array, u2: Uint16Array, i2: Int16Array };
+
 function decode(b) {
   const bin = atob(b.b64);
   const buf = new ArrayBuffer(bin.length);
   const u8 = new Uint8Array(buf);
   for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
-  return b.dtype === "f4" ? new Float32Array(buf) : new Float64Array(buf);
+  const Typed = TYPED[b.dtype];
+  if (!Typed) throw new Error(`unknown dtype ${b.dtype}`);
+  return new Typed(buf);
 }
 
 function fmtShape(n) { return n.shape && n.shape.length ? n.shape.join("×") : "scalar"; }
@@ -251,7 +255,7 @@ function drawImage(d, xAxis, yAxis, key) {
   const rows = [];
   for (let r = 0; r < h; r++) {
     let row = z.subarray(r * w, (r + 1) * w);
-    if (log) row = row.map((v) => (v > 0 ? Math.log10(v) : NaN));
+    if (log) row = Float32Array.from(row, (v) => (v > 0 ? Math.log10(v) : NaN));
     rows.push(row);
   }
   const x = new Float64Array(w), y = new Float64Array(h);
