@@ -196,7 +196,13 @@ function redraw() {
   text.replaceChildren();
   attrs.replaceChildren();
   const sel = state.selected;
-  if (!sel.length) { title.textContent = "select a dataset on the left"; showControls(false, false); clearPlot(); return; }
+  if (!sel.length) {
+    title.textContent = "select a dataset on the left";
+    showControls(false, false);
+    clearPlot();
+    if (state.tree) renderAttrs(attrs, state.tree);  // the root's attributes
+    return;
+  }
   title.textContent = sel.join(", ");
   const first = state.byPath[sel[0]];
   if (first) renderAttrs(attrs, first);
