@@ -27,7 +27,7 @@ from dranspose.hdfrest.encoding import jsonable
 from dranspose.hdfrest.errors import NotFound
 from dranspose.hdfrest.h5types import DatasetView
 from dranspose.hdfrest.selection import Selection
-from dranspose.hdfrest.tree import Node, attributes, child, children, root_node
+from dranspose.hdfrest.tree import Node, attributes, child, children, root_node, walk
 from dranspose.hdfrest.values import read
 
 MAX_NODES = 2000  # tree nodes listed
@@ -108,33 +108,39 @@ def _nxdata(node: Node, attrs: dict[str, Any]) -> dict[str, Any] | None:
     return {"signal": f"{base}/{signal}", "axes": axes}
 
 
+def _describe(node: Node) -> dict[str, Any]:
+    attrs = _attrs(node)
+    out: dict[str, Any] = {"name": node.name or "/", "path": "/" + "/".join(node.path), "attrs": attrs}
+    if node.kind == "g":
+        out.update(kind="group", children=[])
+        nx = _nxdata(node, attrs)
+        if nx is not None:
+            out["nxdata"] = nx
+    else:
+        view = node.view
+        assert view is not None
+        out.update(kind="dataset", shape=list(view.shape), dtype="str" if view.vlen else str(view.wire_dtype),
+                   numeric=_numeric(view))
+    return out
+
+
 def tree(publish: Any) -> dict[str, Any]:
-    """The served tree as nested dicts (call under the lock; copies only small attributes)."""
-    budget = [MAX_NODES]
-
-    def describe(node: Node) -> dict[str, Any]:
-        budget[0] -= 1
-        attrs = _attrs(node)
-        out: dict[str, Any] = {"name": node.name or "/", "path": "/" + "/".join(node.path), "attrs": attrs}
+    """The served tree as nested dicts, from HDF REST's own walk (call under the lock; copies
+    only small attributes). At most ``MAX_NODES`` nodes: a group cut short says ``truncated``."""
+    root = _describe(root_node(publish))
+    groups: dict[tuple[str, ...], dict[str, Any]] = {(): root}
+    for count, node in enumerate(walk(publish)):
+        parent = groups.get(node.path[:-1])
+        if parent is None:
+            continue  # below a group left out by the cap
+        if count >= MAX_NODES:
+            parent["truncated"] = True
+            break
+        doc = _describe(node)
+        parent["children"].append(doc)
         if node.kind == "g":
-            out["kind"] = "group"
-            out["children"] = []
-            nx = _nxdata(node, attrs)
-            if nx is not None:
-                out["nxdata"] = nx
-            for sub in children(node):
-                if budget[0] <= 0:
-                    out["truncated"] = True
-                    break
-                out["children"].append(describe(sub))
-        else:
-            view = node.view
-            assert view is not None
-            out.update(kind="dataset", shape=list(view.shape), dtype=str(view.wire_dtype) if not view.vlen else "str",
-                       numeric=_numeric(view))
-        return out
-
-    return describe(root_node(publish))
+            groups[node.path] = doc
+    return root
 
 
 def _strided(shape: tuple[int, ...], steps: tuple[int, ...], lead: tuple[int, ...]) -> Selection:
