@@ -200,6 +200,10 @@ def test_page_and_static_files_are_served_without_a_cdn() -> None:
     page = client.get("/viewer")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "http://" not in page.text and "https://" not in page.text  # everything from this server
+    assert 'src="viewer/static/plotly.min.js"' in page.text  # relative: works behind a path prefix
+    slash = client.get("/viewer/?select=/a", follow_redirects=False)
+    assert slash.status_code == 307 and slash.headers["location"] == "../viewer?select=/a"
+    assert client.get("/viewer/?select=/a").url.path == "/viewer"
     js = client.get("/viewer/static/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000 and b"plotly" in js.content[:2000].lower()
     zipped = client.get("/viewer/static/plotly.min.js", headers={"accept-encoding": "gzip"})

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from dranspose.hdfrest.errors import HdfRestError
@@ -87,9 +87,14 @@ def build_router(source: Any) -> APIRouter:
     router = APIRouter()
 
     @router.get("/viewer", include_in_schema=False)
-    @router.get("/viewer/", include_in_schema=False)
     def page(request: Request) -> Response:
+        """The page; its links are relative, so it also works behind a path prefix."""
         return Response(_static_bytes("viewer.html", False), media_type="text/html", headers=NO_STORE)
+
+    @router.get("/viewer/", include_in_schema=False)
+    def page_slash(request: Request) -> Response:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"../viewer{query}", status_code=307)
 
     @router.get("/viewer/static/{name}", include_in_schema=False)
     def static(name: str, request: Request) -> Response:

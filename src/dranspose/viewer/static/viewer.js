@@ -134,7 +134,7 @@ async function poll(now) {
   if (frame !== "") q.set("frame", frame);
   const status = document.getElementById("status");
   try {
-    const r = await fetch("/viewer/api/poll?" + q.toString(), { cache: "no-store" });
+    const r = await fetch("viewer/api/poll?" + q.toString(), { cache: "no-store" });
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     const body = await r.json();
     state.polls += 1;
