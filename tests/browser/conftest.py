@@ -3,9 +3,11 @@ demo analysis, a synthetic STINS detector sending slowly in a thread, the reduce
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +55,12 @@ def demo_scan() -> Iterator[DemoScan]:
         finally:
             cluster.post("/api/v1/stop")
             cluster.stop()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: DRANSPOSE_SCREENSHOT_DIR (e.g. docs/, to refresh the README's), else a temporary folder."""
+    return Path(os.environ.get("DRANSPOSE_SCREENSHOT_DIR") or tmp_path)
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
 from tests.browser.cdp import Browser
 from tests.browser.conftest import DemoScan
-from tests.paths import ROOT
 
 DONE = "Number((document.querySelector('#scan .kv span:nth-child(6)')?.textContent || '0').split(' / ')[0])"
 
@@ -43,11 +43,11 @@ def test_status_page_progress_chart_components_links(demo_scan: DemoScan, browse
     assert browser.console_errors == []
 
 
-def test_status_page_screenshot(demo_scan: DemoScan, browser: Browser) -> None:
+def test_status_page_screenshot(demo_scan: DemoScan, browser: Browser, shots: Path) -> None:
     browser.goto(f"{demo_scan.controller_url}/")
     browser.wait_for("document.querySelectorAll('#rate-chart path[data-worker]').length === 2", timeout=15)
     time.sleep(3)  # a few more points in the chart
-    path = browser.screenshot(ROOT / "docs" / "status.png")
+    path = browser.screenshot(shots / "status.png")
     assert path.stat().st_size > 10_000
     assert browser.console_errors == []
 

@@ -4,10 +4,10 @@ loads, the preview renders as an image, no console error. Screenshot: docs/viewe
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from tests.browser.cdp import Browser
 from tests.browser.conftest import DemoScan
-from tests.paths import ROOT
 
 CURVE_LENGTH = "(document.getElementById('plot').data || [{}])[0].y?.length || 0"
 
@@ -63,15 +63,15 @@ def test_viewer_draws_nxdata_against_its_axis(demo_scan: DemoScan, browser: Brow
     assert browser.console_errors == []
 
 
-def test_viewer_screenshot(demo_scan: DemoScan, browser: Browser) -> None:
+def test_viewer_screenshot(demo_scan: DemoScan, browser: Browser, shots: Path) -> None:
     """The README's screenshots: a curve (docs/viewer.png) and the preview image (docs/viewer-image.png)."""
     browser.goto(f"{demo_scan.reducer_url}/viewer?select=/peak_x&select=/peak_y")
     browser.wait_for(f"{CURVE_LENGTH} > 200", timeout=20)
     time.sleep(0.5)
-    path = browser.screenshot(ROOT / "docs" / "viewer.png")
+    path = browser.screenshot(shots / "viewer.png")
     browser.goto(f"{demo_scan.reducer_url}/viewer?select=/preview")
     browser.wait_for("document.getElementById('plot').data?.[0]?.type === 'heatmap'")
     time.sleep(0.5)
-    path2 = browser.screenshot(ROOT / "docs" / "viewer-image.png")
+    path2 = browser.screenshot(shots / "viewer-image.png")
     assert path.stat().st_size > 10_000 and path2.stat().st_size > 10_000
     assert browser.console_errors == []
