@@ -51,10 +51,10 @@ def poll_times(client: httpx.Client, path: str, repeats: int) -> tuple[float, fl
 
 
 class _Fake:
-    total_processed = 0
-    processed: dict[str, int] = {}
-    stale = 0
-    errors: dict[str, int] = {}
+    def __init__(self) -> None:
+        self.total_processed, self.stale = 0, 0
+        self.processed: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
 
 
 def histogram_cost(n: int) -> float:

@@ -200,7 +200,8 @@ def _block_reduce(img: np.ndarray, fy: int, fx: int) -> np.ndarray:
     blocks = padded.reshape(hh // fy, fy, ww // fx, fx)
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
-        return np.nanmean(blocks, axis=(1, 3))
+        out: np.ndarray = np.nanmean(blocks, axis=(1, 3))
+    return out
 
 
 def _b64(arr: np.ndarray) -> dict[str, Any]:
