@@ -208,7 +208,9 @@ def test_reducer_and_controller_serve_what_probes_and_ingresses_use(redis_url: s
         for path in ("/healthz", "/metrics", "/viewer", "/"):
             assert client.get(path).status_code == 200, path
     finally:
-        reducer.pull.close(0)
+        pull = getattr(reducer, "pull", None)  # bound in the constructor or only in start()
+        if pull is not None:
+            pull.close(0)
     with TestClient(create_app(Settings(redis_url=redis_url))) as client:  # runs the lifespan: scheduler up
         for path in ("/healthz", "/metrics", "/"):
             assert client.get(path).status_code == 200, path
