@@ -54,6 +54,8 @@ def test_controller_and_reducer_metrics_after_a_scan(cluster: tuple[Cluster, zmq
     progress = c.wait_finished()
     assert progress["completed_events"] == 5
     c.wait_until(lambda: c.get("/api/v1/status")["error_count"] >= 1, "worker error visible")
+    stats = lambda: c.get("/api/v1/status")["ingesters"]["cam-ingester"]["cam"]["forwarded"]  # noqa: E731
+    c.wait_until(lambda: stats() == 5, "ingester counts published (next heartbeat)")
 
     m = scrape(c.controller.url)  # type: ignore[union-attr]
     assert value(m, "dranspose_events_completed_total") == 5

@@ -17,7 +17,6 @@ from typing import Any, Callable
 import redis
 import zmq
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
 from dranspose.config import Settings
 from dranspose.core.parameters import merge_descriptions
@@ -33,11 +32,11 @@ log = logging.getLogger(__name__)
 
 REPORT_INTERVAL = 0.02  # seconds between progress reports to the controller
 MAX_EARLY = 4096  # results buffered for a mapping not announced yet
-LOOP_STALL = 60.0  # seconds without a data-loop turn before /healthz fails
 
 
 class Reducer(Component):
     kind = "reducer"
+    loop_stall = 60.0  # seconds without a turn of the data loop before /healthz fails
 
     def __init__(
         self,
@@ -76,11 +75,10 @@ class Reducer(Component):
         self.context["feedback"] = self.feedback
         self.feedback_zmq = self.feedback.bind_zmq(settings.feedback_url) if settings.feedback_url else None
         self.mirror: Any = None
-        self.loop_beat = time.monotonic()  # last turn of the data loop (for /healthz)
-        self.loop_stall = LOOP_STALL
         from dranspose.metrics.reducer import ReducerMetrics
 
         self.metrics = ReducerMetrics(self)  # served at /metrics
+        self.loop_beat = time.monotonic()  # the data loop's last turn (/healthz)
         self.http: BackgroundServer | None = None
         if http_port is not None:
             self.http = BackgroundServer(self.build_app(), http_host, http_port)
@@ -101,21 +99,12 @@ class Reducer(Component):
         def reducer_state() -> dict[str, Any]:
             return self.state()
 
-        @app.get("/healthz", include_in_schema=False)
-        def healthz() -> JSONResponse:
-            """200 while the data loop turns (liveness/readiness probes); 503 when it has been
-            stuck for LOOP_STALL seconds (e.g. user code that never returns) or is stopping."""
-            stalled = time.monotonic() - self.loop_beat
-            ok = not self.stopping.is_set() and stalled < self.loop_stall
-            return JSONResponse({"ok": ok, "name": self.name, "loop_stalled_s": round(stalled, 3)}, status_code=200 if ok else 503)
-
-        from dranspose import hdfrest, metrics, viewer
-
-        metrics.mount(app, self.metrics.registry)
-        self.metrics.http.install(app)
+        from dranspose import hdfrest
 
         hdfrest.mount_feedback(app, self.feedback)  # Server-Sent Events at /feedback
-        viewer.mount(app, self)  # the live viewer at /viewer
+        from dranspose.services import observe
+
+        observe.install_reducer(app, self)  # /metrics, /healthz, the viewer at /viewer
         hdfrest.mount(app, self)
         return app
 

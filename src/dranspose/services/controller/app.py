@@ -14,17 +14,12 @@ from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from prometheus_client import CollectorRegistry
 
 import dranspose
-from dranspose import metrics
 from dranspose.config import Settings
 from dranspose.core.triggermap import compile_mapping, compile_request
 from dranspose.errors import ConfigError, DransposeError
 from dranspose.parameters import parameter_list_adapter
-from dranspose.metrics.controller import ControllerCollector
-from dranspose.metrics.http import HttpMetrics
-from dranspose.services.controller.dashboard import dashboard_router
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
 
@@ -207,15 +202,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         scheduler = Scheduler(settings)
         app.state.scheduler = scheduler
-        registry.register(ControllerCollector(scheduler))
         scheduler.start()
         try:
             yield
         finally:
             scheduler.stop()
 
-    registry = CollectorRegistry(auto_describe=False)  # /metrics; the collector joins in the lifespan
-    http_metrics = HttpMetrics(registry)
     app = FastAPI(title="dranspose controller", version=dranspose.__version__, lifespan=lifespan)
 
     @app.exception_handler(DransposeError)
@@ -226,17 +218,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(mapping_router())
     app.include_router(status_router())
     app.include_router(parameter_router())
-    app.include_router(dashboard_router())
-    metrics.mount(app, registry)
-    http_metrics.install(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz(request: Request) -> JSONResponse:
-        """200 while the scheduler thread runs (liveness/readiness probes)."""
-        sched = getattr(request.app.state, "scheduler", None)
-        thread = getattr(sched, "_thread", None)
-        ok = thread is not None and thread.is_alive()
-        return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
+    from dranspose.services import observe
+
+    observe.install_controller(app)  # /metrics, /healthz, /api/v1/dashboard
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def status_page() -> str:

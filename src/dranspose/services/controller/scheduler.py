@@ -24,12 +24,12 @@ from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 
 log = logging.getLogger(__name__)
+HISTORY_SECONDS = 310  # processed counts kept for /load and the status page's rate chart
 
 KINDS = ("ingester", "worker", "reducer")
 ASSIGN_BATCH = 256
 REFRESH_INTERVAL = 0.25
 REPEAT_INSTRUCTION = 1.0
-HISTORY_SECONDS = 310  # processed counts kept for /load and the status page's rate chart
 
 
 class Scheduler:
