@@ -8,10 +8,12 @@ install:
 	./scripts/ensure-redis-server
 	$(PIP) install -q -e ".[test]"
 
-# What the tests need beyond the package: the h5pyd 0.18.0 venv, headless Chromium (browser
-# tests) and kubectl (Kubernetes render tests); tests never install anything.
+# What the tests need beyond the package: the h5pyd 0.18.0 venv, every allowed cbor2 release,
+# headless Chromium (browser tests) and kubectl (Kubernetes render tests); tests never install
+# anything.
 test-env: install
 	PYTHON=$(PYTHON) ./scripts/ensure-h5pyd018
+	PYTHON=$(PYTHON) ./scripts/ensure-cbor2-versions
 	./scripts/ensure-chromium
 	./scripts/ensure-kubectl
 
