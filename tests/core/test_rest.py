@@ -88,7 +88,7 @@ def test_parameters_status_config_load_logs_and_pages(cluster: tuple[Cluster, Up
     assert set(load["w0"]["events_per_s"]) == {"1", "10"}
     assert isinstance(c.get("/api/v1/logs"), list)
     page = c.client.get("/")
-    assert page.status_code == 200 and "/api/v1/status" in page.text
+    assert page.status_code == 200 and "/api/v1/dashboard" in page.text
     openapi = c.get("/openapi.json")
     assert "/api/v1/mapping" in openapi["paths"] and "/api/v1/parameter/{name}" in openapi["paths"]
 
