@@ -111,7 +111,7 @@ def dashboard_router() -> APIRouter:
             comps = {k: {n: dict(st) for n, st in v.items()} for k, v in sched.components.items()}
             history = list(sched.history)
             scan = sched.scan
-            pending = {e: sorted(ws) for e, ws in scan.pending.items()} if scan is not None else {}
+            pending = {e: sorted(ws) for e, ws in scan.open_events().items()} if scan is not None else {}
             started, finished = sched.scan_started, sched.scan_finished
             lost = {k: list(v) for k, v in sched.lost.items()}
         done = int(progress.get("completed_events", 0)) + int(progress.get("failed_events", 0))
