@@ -142,6 +142,10 @@ class Ingester(Component):
             self.recorder = Recorder(path, max_file_bytes=self.settings.dump_max_bytes)
         except Exception as exc:  # recording is optional: never stop the scan for it
             self.count_error("recording", "cannot record to %r: %s", target, exc)
+            try:  # visible in /api/v1/status before a short scan is over (not only at the next heartbeat)
+                self.publish_state()
+            except redis.RedisError:
+                pass
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         for batch in batches:
