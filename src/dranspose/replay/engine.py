@@ -4,7 +4,9 @@ Merging keeps one head message per generator and merges all heads carrying the l
 number into one event; an exhausted (or failing) generator drops out and the others go on to
 the end. User code runs through the :mod:`dranspose.hooks` adapters; an exception in it is
 reported with event number and traceback, counted, and the replay continues. Results are
-round-tripped through pickle as in the distributed pipeline (an unpicklable result is an error).
+encoded and decoded by the live result path (:mod:`dranspose.transport.results`: the same
+allow-list as the reducer), so a payload that replays cleanly runs live; a refused or
+unpicklable result is an error.
 
 Threads: events are processed in the calling thread; the reducer's ``timer`` runs in its own
 thread. Every reducer call (``process_result``, ``timer``, ``finish``) holds ``reducer_lock``.
@@ -13,13 +15,12 @@ thread. Every reducer call (``process_result``, ``timer``, ``finish``) holds ``r
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import zmq
 
@@ -28,6 +29,7 @@ from dranspose.event import EventData, InternalWorkerMessage, ResultData
 from dranspose.hooks import ReducerHooks, WorkerHooks
 from dranspose.protocol import EventNumber, WorkerName
 from dranspose.replay.params import ParameterSet
+from dranspose.transport import results
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ class ReplayEngine:
         broadcast_first: bool = True,
         latency: float | None = None,
         progress: Callable[[ReplaySummary], None] | None = None,
+        pickle_allow: Sequence[str] = (),
     ) -> None:
         if nworkers < 1:
             raise ValueError("nworkers must be at least 1")
@@ -144,6 +147,10 @@ class ReplayEngine:
         self.feedback = FeedbackHub()  # as in the reducer service: context["feedback"].emit(...)
         self.reducer_context: dict[str, object] = {"feedback": self.feedback}
         self.reducer = ReducerHooks(rcls, params.parameters, self.reducer_context, SimpleNamespace(url=None))
+        # results decoded as the live reducer decodes them (transport.results): same allow-list
+        self.result_allow = results.result_allow_list(
+            [f"{wcls.__module__}:{wcls.__qualname__}", f"{rcls.__module__}:{rcls.__qualname__}"], pickle_allow
+        )
         self._timer_stop = threading.Event()
         self._timer_thread: threading.Thread | None = None
         self._next_worker = 0
@@ -202,17 +209,17 @@ class ReplayEngine:
             return
         if payload is None:
             return
-        try:
-            payload = pickle.loads(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        try:  # the live result path: the same encoding, decoder and allow-list as the reducer
+            sent = ResultData.model_construct(
+                event_number=EventNumber(event.event_number),
+                worker=self.worker_names[index],
+                parameters_hash=self.params.hash,
+                payload=payload,
+            )
+            result, _mapping = results.decode(results.encode(sent, None), self.result_allow)
         except Exception as exc:
             self.fail("result serialisation", event.event_number, exc)
             return
-        result = ResultData(
-            event_number=EventNumber(event.event_number),
-            worker=self.worker_names[index],
-            parameters_hash=self.params.hash,
-            payload=payload,
-        )
         try:
             with self.reducer_lock:
                 self.reducer.process_result(result, parameters)

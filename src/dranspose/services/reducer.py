@@ -130,7 +130,7 @@ class Reducer(Component):
     def _on_mapping(self, msg: dict[str, Any]) -> None:
         self._load_parameters()
         self._allow = results.result_allow_list(
-            [self.class_path, self.settings.worker_class, *self._worker_classes()], self.settings.pickle_allow
+            [self.class_path, self.settings.worker_class], self.settings.pickle_allow, advertised=self._worker_classes()
         )
         with self.lock:
             self.mapping_uuid = msg["uuid"]
