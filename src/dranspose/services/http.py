@@ -32,6 +32,9 @@ class BackgroundServer:
         except OSError as exc:
             raise ConfigError(f"cannot serve HTTP on {self.host}:{self.port}: {exc}") from exc
         self.port = int(sock.getsockname()[1])
+        from dranspose.services.access import warn_if_exposed
+
+        warn_if_exposed(getattr(self.config.app, "title", "HTTP server"), self.host)
 
         def run() -> None:
             try:

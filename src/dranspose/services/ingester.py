@@ -162,7 +162,13 @@ class Ingester(Component):
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
-        for parts in s.upstream.receive():
+        try:
+            messages = s.upstream.receive()
+        except Exception as exc:  # e.g. a TCP splitter refusing a line: drop it, keep the ingester
+            s.malformed += 1
+            self.count_error("upstream", "stream %s: upstream message dropped: %r", s.spec.name, exc)
+            return
+        for parts in messages:
             self._cut(s, parts)
 
     def _cut(self, s: _Stream, parts: list[Any]) -> None:

@@ -23,6 +23,7 @@ from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
 from dranspose.hooks import ReducerHooks, describe_parameters, load_class
 from dranspose.protocol import ComponentState
+from dranspose.services.access import protect
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
 from dranspose.transport import results
@@ -89,6 +90,7 @@ class Reducer(Component):
 
     def build_app(self) -> FastAPI:
         app = FastAPI(title="dranspose reducer")
+        protect(app)  # token on mutating calls, Host check, body size
 
         @app.get("/api/v1/state")
         def reducer_state() -> dict[str, Any]:
@@ -185,12 +187,19 @@ class Reducer(Component):
 
     # ---- results
     def _receive(self) -> None:
+        """One result message; whatever it contains, the reducer goes on (counted, logged)."""
         parts = self.pull.recv_multipart(copy=False)
         try:
-            result, mapping = results.decode(parts, self._allow)
-        except (ProtocolError, UnpicklingRefused) as exc:
-            self.count_error("result", "result dropped: %s", exc)
-            return
+            self._accept(parts)
+        except UnpicklingRefused as exc:
+            self.count_error("result_refused", "result dropped: %s", exc)
+        except ProtocolError as exc:
+            self.count_error("result_malformed", "result dropped: %s", exc)
+        except Exception as exc:  # a bug or a hostile message must not end the scan
+            self.count_error("result_failed", "result of %d frames dropped: %r", len(parts), exc, exc_info=True)
+
+    def _accept(self, parts: list[Any]) -> None:
+        result, mapping = results.decode(parts, self._allow)
         if mapping is not None and mapping != self.mapping_uuid:
             if mapping not in self.seen_mappings and len(self.early) < MAX_EARLY:
                 self.early.append((mapping, result))  # the mapping announcement is still on its way

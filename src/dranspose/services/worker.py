@@ -170,12 +170,17 @@ class Worker(Component):
             self._process(ev)
 
     def _receive(self, sock: zmq.Socket) -> None:
+        """One partial event; whatever it contains, the worker goes on (counted, logged)."""
         parts = sock.recv_multipart(copy=False)
         try:
-            event, mapping, streams, created = framing.decode(parts)
+            self._accept(parts)
         except ProtocolError as exc:
             self.count_error("malformed", "bad message from ingester: %s", exc)
-            return
+        except Exception as exc:  # a bug or a hostile message must not end the worker
+            self.count_error("receive_failed", "message of %d frames from an ingester dropped: %r", len(parts), exc, exc_info=True)
+
+    def _accept(self, parts: list[Any]) -> None:
+        event, mapping, streams, created = framing.decode(parts)
         if mapping is not None and mapping != self.mapping_uuid:
             if len(self.early) < MAX_EARLY:
                 self.early.append((mapping, event, streams, created))

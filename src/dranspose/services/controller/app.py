@@ -20,6 +20,7 @@ from dranspose.config import Settings
 from dranspose.core.triggermap import compile_mapping, compile_request
 from dranspose.errors import ConfigError, DransposeError
 from dranspose.parameters import parameter_list_adapter
+from dranspose.services.access import protect
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
 
@@ -215,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status = 400 if isinstance(exc, ValueError) else 500
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    protect(app, json_routes=[r"^/api/v1/(mapping|sequence)$"])  # token, Host, body size, JSON type
     app.include_router(mapping_router())
     app.include_router(status_router())
     app.include_router(parameter_router())

@@ -164,8 +164,15 @@ class Scheduler:
     # ---- the loop
     def _apply_done(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         assert self.scan is not None
-        for _id, fields in entries:
-            msg = json.loads(fields[b"m"])
+        for entry_id, fields in entries:
+            try:
+                self._apply_one(json.loads(fields[b"m"]))
+            except Exception as exc:  # one malformed completion must not lose the others
+                log.error("controller: completion entry %r dropped: %r", entry_id, exc)
+
+    def _apply_one(self, msg: Any) -> None:
+        assert self.scan is not None
+        if isinstance(msg, dict):
             if "w" in msg:
                 if msg.get("cancelled"):
                     self.scan.cancel_pending(msg["w"], msg["cancelled"])
