@@ -276,3 +276,25 @@ def protect(
     app.add_middleware(_BodyLimitGuard)
     app.add_middleware(AccessMiddleware, policy=policy, json_routes=tuple(json_routes), read_only_posts=tuple(read_only_posts))
     return policy
+
+
+# ---- secrets in what the REST APIs show
+SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api_?key|credential", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact_url(url: str) -> str:
+    """``redis://user:pw@host`` -> ``redis://user:***@host`` (other strings unchanged)."""
+    return re.sub(r"^([a-zA-Z][\w+.-]*://[^:/@]*:)[^@/]*@", rf"\g<1>{REDACTED}@", url)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with secrets replaced: values of keys that name a secret, and
+    passwords inside URLs."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if isinstance(k, str) and SECRET_KEYS.search(k) and v else redact(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str) and "@" in value and "://" in value:
+        return redact_url(value)
+    return value

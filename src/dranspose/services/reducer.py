@@ -23,7 +23,7 @@ from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
 from dranspose.hooks import ReducerHooks, describe_parameters, load_class
 from dranspose.protocol import ComponentState
-from dranspose.services.access import protect
+from dranspose.services.access import protect, redact
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
 from dranspose.transport import results
@@ -94,7 +94,7 @@ class Reducer(Component):
 
         @app.get("/api/v1/state")
         def reducer_state() -> dict[str, Any]:
-            return self.state()
+            return redact(self.state())  # type: ignore[no-any-return]
 
         from dranspose import hdfrest
 

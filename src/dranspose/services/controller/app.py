@@ -7,6 +7,7 @@ HTTP in one place (:class:`MappingError`/:class:`ConfigError` -> 400).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -17,10 +18,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 
 import dranspose
 from dranspose.config import Settings
-from dranspose.core.triggermap import compile_mapping, compile_request
-from dranspose.errors import ConfigError, DransposeError
+from dranspose.core.triggermap import MAX_MAP_BYTES, compile_mapping, compile_request
+from dranspose.errors import ConfigError, DransposeError, MappingError
 from dranspose.parameters import parameter_list_adapter
-from dranspose.services.access import protect
+from dranspose.services.access import AccessPolicy, protect, redact
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
 
@@ -33,9 +34,11 @@ def _scheduler(request: Request) -> Scheduler:
 
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
+    if len(raw) > MAX_MAP_BYTES:
+        raise MappingError(f"the map has {len(raw)} bytes, more than the limit of {MAX_MAP_BYTES} (DRANSPOSE_MAX_MAP_BYTES)")
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"request body is not valid JSON: {exc}") from None
 
 
@@ -87,12 +90,14 @@ def status_router() -> APIRouter:
         sched = _scheduler(request)
         with sched.lock:
             comps = {k: dict(v) for k, v in sched.components.items()}
-        return {
-            "ingesters": list(comps["ingester"].values()),
-            "workers": list(comps["worker"].values()),
-            "reducer": next(iter(comps["reducer"].values()), None),
-            "controller": {"version": dranspose.__version__, "redis_url": sched.settings.redis_url},
-        }
+        return redact(  # no passwords (Redis URL, HSDS, ...) in what anyone may read
+            {
+                "ingesters": list(comps["ingester"].values()),
+                "workers": list(comps["worker"].values()),
+                "reducer": next(iter(comps["reducer"].values()), None),
+                "controller": {"version": dranspose.__version__, "redis_url": sched.settings.redis_url},
+            }
+        )
 
     @r.get("/status", summary="Components, progress, error counts, failed events")
     def status(request: Request) -> dict[str, Any]:
@@ -216,7 +221,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status = 400 if isinstance(exc, ValueError) else 500
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    protect(app, json_routes=[r"^/api/v1/(mapping|sequence)$"])  # token, Host, body size, JSON type
+    policy = AccessPolicy.from_env()  # the map size cap answers first, with a 400 naming it
+    policy = dataclasses.replace(policy, max_body_bytes=max(policy.max_body_bytes, MAX_MAP_BYTES + 1))
+    protect(app, policy, json_routes=[r"^/api/v1/(mapping|sequence)$"])  # token, Host, body size, JSON type
     app.include_router(mapping_router())
     app.include_router(status_router())
     app.include_router(parameter_router())

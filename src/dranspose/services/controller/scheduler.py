@@ -29,6 +29,7 @@ KINDS = ("ingester", "worker", "reducer")
 ASSIGN_BATCH = 256
 REFRESH_INTERVAL = 0.25
 REPEAT_INSTRUCTION = 1.0
+SCAN_STREAM_TTL = 60  # seconds the assigned:/done: streams of a finished scan are kept
 
 
 class Scheduler:
@@ -140,8 +141,12 @@ class Scheduler:
                 "dump_prefix": dump_prefix,
                 "frames_per_stream": cmap.frames_per_stream(),
             }
-            self.redis.set(self.keys.mapping(), json.dumps(info))
-            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **info})}, maxlen=1000, approximate=True)
+            self.redis.set(self.keys.mapping(), json.dumps(info))  # the one full copy of the map
+            # the announcement names the map (uuid and small facts), it does not repeat it
+            announce = {k: v for k, v in info.items() if k != "source"}
+            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **announce})}, maxlen=1000, approximate=True)
+            if self.mapping_uuid is not None:  # the previous scan's streams: nobody reads them any more
+                self.redis.delete(self.keys.assigned(self.mapping_uuid), self.keys.done(self.mapping_uuid))
             self.scan, self.mapping_uuid = scan, new_uuid
             self._done_id = "0-0"
             self._instructed = None
@@ -219,6 +224,9 @@ class Scheduler:
             if scan.phase is Phase.FINISHED and self.scan_finished is None:
                 self.scan_finished = time.time()
                 log.info("mapping %s finished: %s", mapping, scan.progress())
+                # per-scan streams go away after a grace period (late reports still land)
+                pipe.expire(self.keys.assigned(mapping), SCAN_STREAM_TTL)
+                pipe.expire(self.keys.done(mapping), SCAN_STREAM_TTL)
             pipe.execute()
 
     def _loop(self) -> None:
