@@ -149,13 +149,16 @@ class Ingester(Component):
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         for batch in batches:
-            if batch.get("mapping") != self.mapping_uuid:
-                continue
-            for event, targets in batch["events"]:
-                for stream, workers in targets.items():
-                    s = self.streams.get(stream)
-                    if s is not None:
-                        s.routes.append((event, tuple(workers)))
+            try:
+                if batch.get("mapping") != self.mapping_uuid:
+                    continue
+                for event, targets in batch["events"]:
+                    for stream, workers in targets.items():
+                        s = self.streams.get(stream)
+                        if s is not None:
+                            s.routes.append((event, tuple(workers)))
+            except Exception as exc:  # one malformed batch must not cost the batches after it
+                self.count_error("control", "assignment batch not applied: %r", exc)
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {"mapping": self._on_mapping, "assigned": self._on_assigned}

@@ -125,14 +125,17 @@ class Worker(Component):
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         me = self.name
         for batch in batches:
-            if batch.get("mapping") != self.mapping_uuid:
-                continue
-            for event, targets in batch["events"]:
-                mine = frozenset(stream for stream, workers in targets.items() if me in workers)
-                if mine:
-                    ev = self.assembler.expect(event, mine)
-                    if ev is not None:
-                        self._process(ev)
+            try:
+                if batch.get("mapping") != self.mapping_uuid:
+                    continue
+                for event, targets in batch["events"]:
+                    mine = frozenset(stream for stream, workers in targets.items() if me in workers)
+                    if mine:
+                        ev = self.assembler.expect(event, mine)
+                        if ev is not None:
+                            self._process(ev)
+            except Exception as exc:  # one malformed batch must not cost the batches after it
+                self.count_error("control", "assignment batch not applied: %r", exc)
 
     def _on_finish(self, msg: dict[str, Any]) -> None:
         if msg.get("uuid") != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
