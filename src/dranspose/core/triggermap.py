@@ -22,7 +22,7 @@ from dranspose.protocol import GENERIC_WORKER, VirtualWorker
 # Caps of one map or sequence (the controller answers 400 naming the cap). A compiled event
 # costs a few hundred bytes: the default bounds the controller near 1 GB.
 MAX_EVENTS = int(os.environ.get("DRANSPOSE_MAX_EVENTS", 4_000_000))
-MAX_MAP_BYTES = int(os.environ.get("DRANSPOSE_MAX_MAP_BYTES", 64 * 1024 * 1024))
+MAX_MAP_BYTES = int(os.environ.get("DRANSPOSE_MAX_MAP_BYTES", 32 * 1024 * 1024))  # < the body limit
 
 ConstraintKey = tuple[int, int]  # (occurrence in the sequence, user constraint)
 

@@ -7,7 +7,6 @@ HTTP in one place (:class:`MappingError`/:class:`ConfigError` -> 400).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -18,10 +17,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 
 import dranspose
 from dranspose.config import Settings
-from dranspose.core.triggermap import MAX_MAP_BYTES, compile_mapping, compile_request
+from dranspose.core import triggermap
+from dranspose.core.triggermap import compile_mapping, compile_request
 from dranspose.errors import ConfigError, DransposeError, MappingError
 from dranspose.parameters import parameter_list_adapter
-from dranspose.services.access import AccessPolicy, protect, redact
+from dranspose.services.access import protect, redact
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
 
@@ -34,8 +34,9 @@ def _scheduler(request: Request) -> Scheduler:
 
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
-    if len(raw) > MAX_MAP_BYTES:
-        raise MappingError(f"the map has {len(raw)} bytes, more than the limit of {MAX_MAP_BYTES} (DRANSPOSE_MAX_MAP_BYTES)")
+    limit = triggermap.MAX_MAP_BYTES
+    if len(raw) > limit:
+        raise MappingError(f"the map has {len(raw)} bytes, more than the limit of {limit} (DRANSPOSE_MAX_MAP_BYTES)")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -221,9 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status = 400 if isinstance(exc, ValueError) else 500
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    policy = AccessPolicy.from_env()  # the map size cap answers first, with a 400 naming it
-    policy = dataclasses.replace(policy, max_body_bytes=max(policy.max_body_bytes, MAX_MAP_BYTES + 1))
-    protect(app, policy, json_routes=[r"^/api/v1/(mapping|sequence)$"])  # token, Host, body size, JSON type
+    protect(app, json_routes=[r"^/api/v1/(mapping|sequence)$"])  # token, Host, body size, JSON type
     app.include_router(mapping_router())
     app.include_router(status_router())
     app.include_router(parameter_router())
