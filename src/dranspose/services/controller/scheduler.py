@@ -29,6 +29,7 @@ KINDS = ("ingester", "worker", "reducer")
 ASSIGN_BATCH = 256
 REFRESH_INTERVAL = 0.25
 REPEAT_INSTRUCTION = 1.0
+KEEP_OLD_SCANS = 3
 SCAN_STREAM_TTL = 60  # seconds the assigned:/done: streams of a finished scan are kept
 
 
@@ -45,6 +46,7 @@ class Scheduler:
         self.history: list[tuple[float, dict[str, int]]] = []  # (time, processed per worker)
         self.stopping = threading.Event()
         self._done_id = "0-0"
+        self._old_mappings: list[str] = []  # uuids of the last scans (their streams are deleted)
         self._last_refresh = 0.0
         self._last_instruction = 0.0
         self._instructed: str | None = None
@@ -145,8 +147,13 @@ class Scheduler:
             # the announcement names the map (uuid and small facts), it does not repeat it
             announce = {k: v for k, v in info.items() if k != "source"}
             self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **announce})}, maxlen=1000, approximate=True)
-            if self.mapping_uuid is not None:  # the previous scan's streams: nobody reads them any more
-                self.redis.delete(self.keys.assigned(self.mapping_uuid), self.keys.done(self.mapping_uuid))
+            # earlier scans' streams: nobody reads them any more (a late report may have made one
+            # again after the previous delete, so the last few scans are deleted once more)
+            if self.mapping_uuid is not None:
+                self._old_mappings = [*self._old_mappings[-(KEEP_OLD_SCANS - 1):], self.mapping_uuid]
+            old = [k for u in self._old_mappings for k in (self.keys.assigned(u), self.keys.done(u))]
+            if old:
+                self.redis.delete(*old)
             self.scan, self.mapping_uuid = scan, new_uuid
             self._done_id = "0-0"
             self._instructed = None
