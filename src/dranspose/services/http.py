@@ -32,6 +32,9 @@ class BackgroundServer:
         except OSError as exc:
             raise ConfigError(f"cannot serve HTTP on {self.host}:{self.port}: {exc}") from exc
         self.port = int(sock.getsockname()[1])
+        # accepted connections inherit it: without, a small response waits ~40 ms for the
+        # client's delayed ACK (Nagle) on every request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         from dranspose.services.access import warn_if_exposed
 
         warn_if_exposed(getattr(self.config.app, "title", "HTTP server"), self.host)

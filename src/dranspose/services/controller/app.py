@@ -43,16 +43,43 @@ async def _json_body(request: Request) -> Any:
         raise ConfigError(f"request body is not valid JSON: {exc}") from None
 
 
+_VIRTUAL_WORKER = {
+    "type": "object",
+    "properties": {"tags": {"type": "array", "items": {"type": "string"}}, "constraint": {"type": ["integer", "null"]}},
+    "additionalProperties": False,
+}
+_MAP_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"type": "array", "items": {"type": ["array", "null"], "items": _VIRTUAL_WORKER}},
+}
+_SEQUENCE_SCHEMA = {
+    "type": "object",
+    "properties": {"parts": {"type": "object", "additionalProperties": _MAP_SCHEMA}, "sequence": {"type": "array", "items": {"type": "string"}}},
+    "required": ["parts", "sequence"],
+}
+
+
+def _json_request(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI request body of a route that reads its JSON body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def mapping_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["scan"])
 
-    @r.post("/mapping", summary="Set a trigger map {stream: [entries]} (legacy); returns the mapping uuid")
+    @r.post(
+        "/mapping",
+        summary="Set a trigger map {stream: [entries]} (legacy); returns the mapping uuid",
+        openapi_extra=_json_request(_MAP_SCHEMA),
+    )
     async def set_mapping(request: Request, all_wrap: bool = True) -> str:
         # compiling a long map takes a while: off the event loop, so status requests still answer
         cmap = await asyncio.to_thread(compile_mapping, await _json_body(request), all_wrap)
         return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
 
-    @r.post("/sequence", summary="Set a sequence {parts, sequence}; returns the mapping uuid")
+    @r.post(
+        "/sequence", summary="Set a sequence {parts, sequence}; returns the mapping uuid", openapi_extra=_json_request(_SEQUENCE_SCHEMA)
+    )
     async def set_sequence(request: Request, all_wrap: bool = True) -> str:
         cmap = await asyncio.to_thread(compile_request, await _json_body(request), all_wrap)
         return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)

@@ -1,0 +1,154 @@
+"""REST fuzzing: schemathesis cases from the OpenAPI documents of the controller, the reducer
+and replay, sent over real HTTP to the real apps; any 5xx (or a dropped connection) is a
+failure. The test suite runs a bounded pass (tests/security/test_rest_fuzz.py); this script
+runs a longer one and prints the count.
+
+    python bench/fuzz_rest.py                    # 2000 cases per operation
+    python bench/fuzz_rest.py --examples 200     # quicker
+
+Every app runs with an API token and the fuzzer sends it, so the cases reach the handlers
+(without it every mutating call would stop at the 401).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+for p in (ROOT / "src", ROOT):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+TOKEN = "fuzz-token"
+STREAMING = {"/api/v1/log_stream"}  # a response that never ends by design (server-sent events)
+
+
+@dataclass
+class FuzzReport:
+    cases: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, status: int) -> None:
+        self.cases += 1
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+
+
+def fuzz_app(name: str, schema_doc: dict[str, Any], base_url: str, examples: int, report: FuzzReport) -> None:
+    """Send ``examples`` generated cases per operation of ``schema_doc`` to ``base_url``."""
+    import warnings
+
+    import requests
+    import schemathesis
+
+    warnings.filterwarnings("ignore", message="Duplicate Operation ID")
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_dict(schema_doc)
+    session = requests.Session()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path in STREAMING:
+            continue
+        started, before = time.monotonic(), report.cases
+
+        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=False)
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            try:
+                response = case.call(base_url=base_url, session=session, headers=auth, timeout=30)
+            except requests.RequestException as exc:
+                report.failures.append(f"{name} {operation.method.upper()} {operation.path}: {exc!r}")
+                return
+            report.add(response.status_code)
+            if response.status_code >= 500:
+                report.failures.append(
+                    f"{name} {case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}"
+                )
+
+        run()
+        if os.environ.get("FUZZ_REST_VERBOSE"):
+            print(f"  {name} {operation.method.upper()} {operation.path}: {report.cases - before} cases, {time.monotonic() - started:.1f} s")
+
+
+def sample_publish() -> dict[str, Any]:
+    return {
+        "image": np.arange(64 * 64, dtype=np.float32).reshape(64, 64),
+        "series": [float(i) for i in range(100)],
+        "label": "fuzz",
+        "group": {"counts": np.arange(10), "_attrs": {"unit": "s"}},
+    }
+
+
+@contextmanager
+def running_apps(redis_url: str) -> Iterator[dict[str, tuple[dict[str, Any], str]]]:
+    """The controller, a reducer and a replay server on loopback: name -> (OpenAPI, URL)."""
+    os.environ["DRANSPOSE_API_TOKEN"] = TOKEN
+    from dranspose.config import Settings
+    from dranspose.replay.params import ParameterSet
+    from dranspose.replay.server import build_app
+    from dranspose.services.controller import create_app
+    from dranspose.services.http import BackgroundServer
+    from dranspose.services.reducer import Reducer
+
+    with ExitStack() as stack:
+        controller_app = create_app(Settings(redis_url=redis_url))
+        controller = BackgroundServer(controller_app).start()
+        stack.callback(controller.stop)
+        reducer = Reducer("fuzz-reducer", Settings(redis_url=redis_url, reducer_url="tcp://127.0.0.1:0"), http_port=0)
+        reducer._empty_publish.update(sample_publish())  # served while no scan runs
+        assert reducer.http is not None
+        reducer.http.start()
+        stack.callback(reducer.http.stop)
+        replay_app = build_app({"publish": sample_publish()}["publish"], ParameterSet([], {}))
+        replay = BackgroundServer(replay_app).start()
+        stack.callback(replay.stop)
+        yield {
+            "controller": (controller_app.openapi(), controller.url),
+            "reducer": (reducer.http.config.app.openapi(), reducer.http.url),
+            "replay": (replay_app.openapi(), replay.url),
+        }
+
+
+def fuzz_all(redis_url: str, examples: int) -> FuzzReport:
+    report = FuzzReport()
+    with running_apps(redis_url) as apps:
+        for name, (doc, url) in apps.items():
+            fuzz_app(name, doc, url, examples, report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=int, default=2000, help="cases per operation (default 2000)")
+    args = parser.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.CRITICAL)
+    from dranspose.local.redis_server import RedisServer
+
+    t0 = time.monotonic()
+    with RedisServer() as server:
+        report = fuzz_all(server.url, args.examples)
+    elapsed = time.monotonic() - t0
+    print(f"fuzz_rest: {report.cases} cases in {elapsed:.0f} s, statuses {dict(sorted(report.by_status.items()))}, "
+          f"{len(report.failures)} failures")
+    for failure in report.failures[:20]:
+        print("  ", failure)
+    return 1 if report.failures else 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "fuzz_rest"
+    sys.exit(main())
