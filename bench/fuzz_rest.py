@@ -22,7 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import warnings
+
 import numpy as np
+
+warnings.filterwarnings("ignore", message="Duplicate Operation ID")  # HDF REST: GET and OPTIONS share handlers
 
 ROOT = Path(__file__).resolve().parent.parent
 for p in (ROOT / "src", ROOT):
@@ -46,12 +50,8 @@ class FuzzReport:
 
 def fuzz_app(name: str, schema_doc: dict[str, Any], base_url: str, examples: int, report: FuzzReport) -> None:
     """Send ``examples`` generated cases per operation of ``schema_doc`` to ``base_url``."""
-    import warnings
-
     import requests
     import schemathesis
-
-    warnings.filterwarnings("ignore", message="Duplicate Operation ID")
     from hypothesis import HealthCheck, given, settings
 
     schema = schemathesis.openapi.from_dict(schema_doc)
@@ -91,6 +91,52 @@ def sample_publish() -> dict[str, Any]:
     }
 
 
+def _object_ids(publish: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Ids of the groups and datasets of ``publish`` (as the HDF REST server names them)."""
+    from dranspose.hdfrest.ids import object_id
+
+    groups, datasets = [object_id("g", ())], []
+
+    def walk(node: dict[str, Any], path: tuple[str, ...]) -> None:
+        for key, value in node.items():
+            if key.startswith("_") or key.endswith("_attrs"):
+                continue
+            if isinstance(value, dict):
+                groups.append(object_id("g", (*path, key)))
+                walk(value, (*path, key))
+            else:
+                datasets.append(object_id("d", (*path, key)))
+
+    walk(publish, ())
+    return groups, datasets
+
+
+def with_hdfrest_inputs(doc: dict[str, Any], publish: dict[str, Any]) -> dict[str, Any]:
+    """The HDF REST routes read ``select`` and their POST body themselves (not in the
+    OpenAPI document): describe them, and draw object ids mostly from the served ones, so
+    cases reach the selection code instead of stopping at 404."""
+    groups, datasets = _object_ids(publish)
+    select = {"name": "select", "in": "query", "required": False,
+              "schema": {"anyOf": [{"type": "string"}, {"type": "string", "pattern": r"^\[[0-9:,\[\] ]{0,60}\]$"}]}}
+    for path, item in doc.get("paths", {}).items():
+        ids = datasets if path.startswith("/datasets") else groups if path.startswith("/groups") else None
+        for method, op in item.items():
+            for param in op.get("parameters", []):
+                if param.get("name") == "obj_id" and ids:
+                    param["schema"] = {"anyOf": [{"enum": ids}, {"type": "string"}]}
+            if path == "/datasets/{obj_id}/value" and method == "get":
+                op.setdefault("parameters", []).append(select)
+            if path == "/datasets/{obj_id}/value" and method == "post":
+                op["requestBody"] = {"content": {
+                    "application/json": {"schema": {"type": "object", "properties": {
+                        "select": select["schema"],
+                        "points": {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}},
+                    }}},
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                }}
+    return doc
+
+
 @contextmanager
 def running_apps(redis_url: str) -> Iterator[dict[str, tuple[dict[str, Any], str]]]:
     """The controller, a reducer and a replay server on loopback: name -> (OpenAPI, URL)."""
@@ -116,8 +162,8 @@ def running_apps(redis_url: str) -> Iterator[dict[str, tuple[dict[str, Any], str
         stack.callback(replay.stop)
         yield {
             "controller": (controller_app.openapi(), controller.url),
-            "reducer": (reducer.http.config.app.openapi(), reducer.http.url),
-            "replay": (replay_app.openapi(), replay.url),
+            "reducer": (with_hdfrest_inputs(reducer.http.config.app.openapi(), sample_publish()), reducer.http.url),
+            "replay": (with_hdfrest_inputs(replay_app.openapi(), sample_publish()), replay.url),
         }
 
 
