@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     pickle_allow: StrList = Field(
         default_factory=list,
         validation_alias=_env("pickle_allow"),
-        description="extra modules ('pkg' or 'module:Name') the reducer may unpickle from results",
+        description="extra result classes ('module:Name', or a module: the classes it defines) the reducer and replay may unpickle",
     )
 
     feedback_url: str | None = Field(
