@@ -207,7 +207,7 @@ def parse_post_body(body: bytes, content_type: str | None, shape: Sequence[int])
     return parse_select(select, shape)
 
 
-# Output caps of one value request (HSDS answers 413 too; h5pyd then reads in pages).
+# Output caps of one value request (HSDS answers 413 for too large requests too).
 MAX_ELEMENTS = int(os.environ.get("DRANSPOSE_HDFREST_MAX_ELEMENTS", 1 << 27))
 MAX_BYTES = int(os.environ.get("DRANSPOSE_HDFREST_MAX_BYTES", 1 << 28))
 JSON_BYTES_PER_ELEMENT = 24  # what a JSON-encoded number costs, roughly
