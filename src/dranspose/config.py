@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     hsds_subtree: str | None = Field(None, validation_alias=_env("hsds_subtree"))
     hsds_interval: float | None = Field(None, validation_alias=_env("hsds_interval"))
 
+    # security: ZeroMQ CURVE on the data sockets (a zmq certificate file with the secret key)
+    curve_key_file: str | None = Field(None, validation_alias=_env("curve_key_file"), description="pipeline CURVE key pair")
+
     # timing
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))
     presence_ttl: float = Field(3.0, gt=0, validation_alias=_env("presence_ttl"))

@@ -31,6 +31,7 @@ from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
 from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import framing
+from dranspose.transport.curve import CurveKeys, secure_server
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Ingester(Component):
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self.router.setsockopt(zmq.SNDHWM, 10000)
+        secure_server(self.router, CurveKeys.load(settings.curve_key_file))  # optional CURVE
         self.url = bind(self.router, settings.ingester_url)
         self.streams: dict[str, _Stream] = {}
         for spec in streams:

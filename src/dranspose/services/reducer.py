@@ -27,6 +27,7 @@ from dranspose.services.access import protect, redact
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
 from dranspose.transport import results
+from dranspose.transport.curve import CurveKeys, secure_server
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Reducer(Component):
         self.descriptions = merge_descriptions(describe_parameters(self.cls))
         self.pull = self.ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.RCVHWM, 10000)
+        secure_server(self.pull, CurveKeys.load(settings.curve_key_file))  # optional CURVE
         self.url = bind(self.pull, settings.reducer_url)
         self.context: dict[str, Any] = {}
         self.hooks: ReducerHooks | None = None

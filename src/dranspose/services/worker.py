@@ -25,6 +25,7 @@ from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import ComponentState, EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
 from dranspose.transport import framing, results
+from dranspose.transport.curve import CurveKeys, secure_client
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class Worker(Component):
         self.dealers: dict[str, zmq.Socket] = {}  # ingester url -> socket
         self.reducer = self.ctx.socket(zmq.PUSH)
         self.reducer.setsockopt(zmq.SNDHWM, 2000)
+        self.curve = CurveKeys.load(settings.curve_key_file)  # optional CURVE on data sockets
+        secure_client(self.reducer, self.curve)
         self.reducer.connect(settings.reducer_url)
         self.done: list[int] = []
         self.last_flush = time.monotonic()
@@ -83,6 +86,7 @@ class Worker(Component):
             sock = self.ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.IDENTITY, self.name.encode())
             sock.setsockopt(zmq.RCVHWM, 10000)
+            secure_client(sock, self.curve)
             sock.connect(url)
             sock.send(self.service_uuid.bytes)
             self.dealers[url] = sock
