@@ -37,6 +37,7 @@ from dranspose.transport.sockets import bind
 log = logging.getLogger(__name__)
 
 UNIT_QUEUE_LIMIT = 64
+MAX_PEERS = 4096  # identities remembered on the ROUTER before stale ones are forgotten
 DUMP_PREFIX = StrParameter(
     name="dump_prefix", default="", description="record every forwarded frame to {prefix}{ingester}-{mapping}.cbors"
 )
@@ -243,7 +244,10 @@ class Ingester(Component):
                 parts = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self.workers[parts[0]] = time.monotonic()
+            now = time.monotonic()
+            self.workers[parts[0]] = now
+            if len(self.workers) > MAX_PEERS:  # peers that stopped pinging: forget them (bounded)
+                self.workers = {w: t for w, t in self.workers.items() if now - t < 10.0}
 
     @staticmethod
     def _wants_input(s: _Stream) -> bool:
