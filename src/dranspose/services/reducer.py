@@ -191,17 +191,29 @@ class Reducer(Component):
     def _receive(self) -> None:
         """One result message; whatever it contains, the reducer goes on (counted, logged)."""
         parts = self.pull.recv_multipart(copy=False)
+        header: dict[str, Any] | None = None
         try:
-            self._accept(parts)
+            header = results.decode_header(parts)
+            self._accept(parts, header)
+            return
         except UnpicklingRefused as exc:
             self.count_error("result_refused", "result dropped: %s", exc)
         except ProtocolError as exc:
             self.count_error("result_malformed", "result dropped: %s", exc)
         except Exception as exc:  # a bug or a hostile message must not end the scan
             self.count_error("result_failed", "result of %d frames dropped: %r", len(parts), exc, exc_info=True)
+        self._count_dropped(header)
 
-    def _accept(self, parts: list[Any]) -> None:
-        result, mapping = results.decode(parts, self._allow)
+    def _count_dropped(self, header: dict[str, Any] | None) -> None:
+        """A worker's result of the current scan that could not be used still counts as handled:
+        the controller waits for every result a worker sent, and must not wait forever."""
+        if header is not None and self.mapping_uuid and header.get("mapping") == self.mapping_uuid:
+            worker = header["worker"]
+            self.processed[worker] = self.processed.get(worker, 0) + 1
+            self._dirty = True
+
+    def _accept(self, parts: list[Any], header: dict[str, Any]) -> None:
+        result, mapping = results.decode(parts, self._allow, header)
         if mapping is not None and mapping != self.mapping_uuid:
             if mapping not in self.seen_mappings and len(self.early) < MAX_EARLY:
                 self.early.append((mapping, result))  # the mapping announcement is still on its way

@@ -158,9 +158,8 @@ def _header(raw: bytes) -> dict[str, Any]:
     return header
 
 
-def decode(parts: Sequence[Any], allow: Collection[str]) -> tuple[ResultData, str | None]:
-    """Rebuild a ResultData; raises ProtocolError (bad framing, bad header, corrupt pickle:
-    whatever the unpickler raised) or UnpicklingRefused (a global not on the allow-list)."""
+def decode_header(parts: Sequence[Any]) -> dict[str, Any]:
+    """The checked header of a result message (ProtocolError when framing or header are bad)."""
     if len(parts) < 2:
         raise ProtocolError(f"result message has {len(parts)} frames, expected at least 2")
     raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
@@ -168,6 +167,15 @@ def decode(parts: Sequence[Any], allow: Collection[str]) -> tuple[ResultData, st
     nbuf = header["buffers"]
     if nbuf != len(parts) - 2:
         raise ProtocolError(f"result header declares {nbuf} buffers, message has {len(parts) - 2}")
+    return header
+
+
+def decode(parts: Sequence[Any], allow: Collection[str], header: dict[str, Any] | None = None) -> tuple[ResultData, str | None]:
+    """Rebuild a ResultData; raises ProtocolError (bad framing, bad header, corrupt pickle:
+    whatever the unpickler raised) or UnpicklingRefused (a global not on the allow-list).
+    ``header`` is the one :func:`decode_header` returned, if already read."""
+    if header is None:
+        header = decode_header(parts)
     buffers = [p.buffer if hasattr(p, "buffer") else p for p in parts[2:]]
     body = parts[1].buffer if hasattr(parts[1], "buffer") else parts[1]
     try:
