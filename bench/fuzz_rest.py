@@ -17,12 +17,12 @@ import os
 import sys
 import threading
 import time
+import warnings
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
-
-import warnings
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +52,6 @@ def fuzz_app(name: str, schema_doc: dict[str, Any], base_url: str, examples: int
     """Send ``examples`` generated cases per operation of ``schema_doc`` to ``base_url``."""
     import requests
     import schemathesis
-    from hypothesis import HealthCheck, given, settings
 
     schema = schemathesis.openapi.from_dict(schema_doc)
     session = requests.Session()
@@ -62,24 +61,28 @@ def fuzz_app(name: str, schema_doc: dict[str, Any], base_url: str, examples: int
         if operation.path in STREAMING:
             continue
         started, before = time.monotonic(), report.cases
-
-        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=False)
-        @given(case=operation.as_strategy())
-        def run(case: Any) -> None:
-            try:
-                response = case.call(base_url=base_url, session=session, headers=auth, timeout=30)
-            except requests.RequestException as exc:
-                report.failures.append(f"{name} {operation.method.upper()} {operation.path}: {exc!r}")
-                return
-            report.add(response.status_code)
-            if response.status_code >= 500:
-                report.failures.append(
-                    f"{name} {case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}"
-                )
-
-        run()
+        _fuzz_operation(name, operation, base_url, examples, report, session, auth)
         if os.environ.get("FUZZ_REST_VERBOSE"):
             print(f"  {name} {operation.method.upper()} {operation.path}: {report.cases - before} cases, {time.monotonic() - started:.1f} s")
+
+
+def _fuzz_operation(name: str, operation: Any, base_url: str, examples: int, report: FuzzReport, session: Any, auth: dict[str, str]) -> None:
+    import requests
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy())
+    def run(case: Any) -> None:
+        try:
+            response = case.call(base_url=base_url, session=session, headers=auth, timeout=30)
+        except requests.RequestException as exc:
+            report.failures.append(f"{name} {operation.method.upper()} {operation.path}: {exc!r}")
+            return
+        report.add(response.status_code)
+        if response.status_code >= 500:
+            report.failures.append(f"{name} {case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}")
+
+    run()
 
 
 def sample_publish() -> dict[str, Any]:

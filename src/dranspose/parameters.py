@@ -89,7 +89,7 @@ class BoolParameter(ParameterBase):
 
 
 class BinaryParameter(ParameterBase):
-    dtype: Literal["binary"] = "binary"  # type: ignore[assignment]
+    dtype: Literal["binary"] = "binary"  # type: ignore[assignment,unused-ignore]
     default: bytes = b""
 
 

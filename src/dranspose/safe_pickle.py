@@ -20,7 +20,8 @@ import importlib
 import io
 import pickle
 import sys
-from typing import Any, Collection, Iterable
+from collections.abc import Collection, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -107,11 +108,11 @@ class AllowList:
         return len(self.names)
 
 
-def _canonical(d: np.dtype) -> np.dtype:
+def _canonical(d: Any) -> Any:
     """The dtype numpy itself builds from ``d``'s public description (flags computed by numpy)."""
     if d.fields is not None and d.names is not None:
         fields = [d.fields[n] for n in d.names]
-        spec: dict[str, Any] = {
+        spec: Any = {
             "names": list(d.names),
             "formats": [_canonical(f[0]) for f in fields],
             "offsets": [int(f[1]) for f in fields],
@@ -147,10 +148,10 @@ class _Guard:
     def __init__(self, allow: AllowList, fast: bool) -> None:
         self.allow = allow
         self.fast = fast
-        self.dtypes: list[np.dtype] = []
+        self.dtypes: list[Any] = []
 
-    def make_dtype(self, spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
-        d = np.dtype(spec, bool(align), True)  # always a private copy: BUILD must not touch a shared one
+    def make_dtype(self, spec: Any, align: bool = False, copy: bool = False) -> Any:
+        d: Any = np.dtype(spec, bool(align), True)  # always a private copy: BUILD must not touch a shared one
         if self.fast and d.hasobject:
             raise _NeedsCheckedPath()
         self.dtypes.append(d)
@@ -181,10 +182,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._guard.find(module, name)
 
 
-class CheckedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+class CheckedUnpickler(pickle._Unpickler):
     """Pure-Python unpickler checking each dtype right after its BUILD (slow; object dtypes)."""
 
-    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: ClassVar[dict[int, Any]] = dict(getattr(pickle._Unpickler, "dispatch"))  # noqa: B009 (untyped in typeshed)
 
     def __init__(self, file: Any, allow: Collection[str], **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
@@ -194,7 +195,8 @@ class CheckedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         return self._guard.find(module, name)
 
     def load_build(self) -> None:
-        inst = self.stack[-2] if len(self.stack) >= 2 else None
+        stack: list[Any] = getattr(self, "stack")  # noqa: B009 (untyped in typeshed)
+        inst = stack[-2] if len(stack) >= 2 else None
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
         if isinstance(inst, np.dtype):
             check_dtype(inst)

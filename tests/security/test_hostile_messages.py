@@ -10,8 +10,9 @@ import pickle
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -131,9 +132,9 @@ def test_tcp_upstream_splitter_error_keeps_the_ingester(redis_url: str) -> None:
     import socket
     import threading
 
+    from dranspose.config import Settings
     from dranspose.protocols import positioncap
     from dranspose.services.ingester import Ingester, StreamSpec
-    from dranspose.config import Settings
     from dranspose.services.ingesters import resolve
 
     server = socket.create_server(("127.0.0.1", 0))

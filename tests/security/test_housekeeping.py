@@ -4,7 +4,7 @@ repeat the map."""
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis

@@ -3,7 +3,7 @@ refuses, live refuses, with the same error naming the global."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import zmq

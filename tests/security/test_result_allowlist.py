@@ -3,17 +3,17 @@ the live reducer and replay."""
 
 from __future__ import annotations
 
+import collections
 import datetime
 import pickle
 import pickletools
-import collections
 
 import numpy as np
 import pytest
 
 from dranspose.errors import ProtocolError, UnpicklingRefused
 from dranspose.event import ResultData
-from dranspose.safe_pickle import AllowList, PLAIN_DATA, restricted_loads
+from dranspose.safe_pickle import PLAIN_DATA, AllowList, restricted_loads
 from dranspose.transport import results
 
 HEADER = b'{"event_number":1,"worker":"w","parameters_hash":null,"mapping":null,"buffers":0}'
@@ -62,7 +62,7 @@ def test_worker_advertised_classes_only_within_the_payload_package() -> None:
 
 def test_plain_data_round_trips() -> None:
     payload = {
-        "a": np.arange(10.0), "big": np.ones((100, 100), np.float32), "s": np.float32(2), "t": datetime.datetime.now(datetime.timezone.utc),
+        "a": np.arange(10.0), "big": np.ones((100, 100), np.float32), "s": np.float32(2), "t": datetime.datetime.now(datetime.UTC),
         "od": collections.OrderedDict(x=1), "dq": collections.deque([1, 2]), "set": {1, 2}, "fs": frozenset({3}),
         "m": np.ma.masked_array([1, 2], [0, 1]), "rec": np.zeros(3, dtype=[("a", "f8"), ("b", "i4", (2,))]),
         "obj": np.array(["x", None], dtype=object), "ba": bytearray(b"ab"), "c": 1 + 2j,

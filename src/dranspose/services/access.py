@@ -29,8 +29,9 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
 from dranspose.errors import ConfigError
 
@@ -84,7 +85,7 @@ class AccessPolicy:
     own_names: frozenset[str] = field(default_factory=_own_names)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, max_body_bytes: int | None = None) -> "AccessPolicy":
+    def from_env(cls, environ: dict[str, str] | None = None, max_body_bytes: int | None = None) -> AccessPolicy:
         """From ``DRANSPOSE_API_TOKEN`` / ``DRANSPOSE_API_TOKEN_FILE``, ``DRANSPOSE_ALLOWED_HOSTS``
         and ``DRANSPOSE_MAX_BODY_BYTES``."""
         env = os.environ if environ is None else environ

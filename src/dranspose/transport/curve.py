@@ -34,7 +34,7 @@ class CurveKeys:
     secret: bytes
 
     @classmethod
-    def load(cls, path: str | None) -> "CurveKeys | None":
+    def load(cls, path: str | None) -> CurveKeys | None:
         """The key pair of a secret certificate file; None when ``path`` is empty."""
         if not path:
             return None
@@ -66,7 +66,7 @@ _lock = threading.Lock()
 _authenticators: dict[int, tuple[ThreadAuthenticator, _Admit]] = {}
 
 
-def _admit_on(ctx: zmq.Context, public: bytes) -> None:
+def _admit_on(ctx: zmq.Context[Any], public: bytes) -> None:
     with _lock:
         entry = _authenticators.get(id(ctx))
         if entry is None:
@@ -78,7 +78,7 @@ def _admit_on(ctx: zmq.Context, public: bytes) -> None:
         entry[1].keys.add(public)
 
 
-def secure_server(sock: "zmq.Socket[Any]", keys: CurveKeys | None) -> None:
+def secure_server(sock: zmq.Socket[Any], keys: CurveKeys | None) -> None:
     """Make ``sock`` (before ``bind``) a CURVE server admitting only holders of ``keys``."""
     if keys is None:
         return
@@ -88,7 +88,7 @@ def secure_server(sock: "zmq.Socket[Any]", keys: CurveKeys | None) -> None:
     sock.curve_server = True
 
 
-def secure_client(sock: "zmq.Socket[Any]", keys: CurveKeys | None) -> None:
+def secure_client(sock: zmq.Socket[Any], keys: CurveKeys | None) -> None:
     """Make ``sock`` (before ``connect``) a CURVE client of a server holding ``keys``."""
     if keys is None:
         return

@@ -15,7 +15,8 @@ import json
 import logging
 import pickle
 import sys
-from typing import Any, Collection, Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from dranspose.errors import ProtocolError, UnpicklingRefused
 from dranspose.event import ResultData
