@@ -116,6 +116,11 @@ def test_trigger_maps_capped_in_events_and_bytes(redis_url: str, monkeypatch: py
             assert time.monotonic() - t0 < 5
             r = c.post("/api/v1/sequence", json=seq)
             assert r.status_code == 400 and "DRANSPOSE_MAX_MAP_BYTES" in r.text
+            monkeypatch.setattr(triggermap, "MAX_MAP_BYTES", 1_000_000)
+            t0 = time.monotonic()  # the reported map: ~450 kB expanding to 10^9 events
+            r = c.post("/api/v1/sequence", json={"parts": {"p": {"a": [None] * 10_000}}, "sequence": ["p"] * 100_000})
+            assert r.status_code == 400 and "1000000002 events" in r.text, r.text
+            assert time.monotonic() - t0 < 5
     finally:
         server.stop()
 
