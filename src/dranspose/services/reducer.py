@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 REPORT_INTERVAL = 0.02  # seconds between progress reports to the controller
 MAX_EARLY = 4096  # results buffered for a mapping not announced yet
+MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes (a peer cannot fill the memory with them)
 
 
 class Reducer(Component):
@@ -65,6 +66,7 @@ class Reducer(Component):
         self.seen_mappings: set[str] = set()
         self._timer_wake = threading.Event()  # set: call the timer now (new scan, shutdown)
         self.early: list[tuple[str, Any]] = []
+        self._early_bytes = 0
         self.finished_mapping: str | None = None
         self._dirty = False
         self._last_report = 0.0
@@ -149,7 +151,7 @@ class Reducer(Component):
                     self.count_error("hook", "cannot create the reducer object: %s", exc, exc_info=True)
         self._start_mirror()
         self._timer_wake.set()
-        early, self.early = self.early, []
+        early, self.early, self._early_bytes = self.early, [], 0
         for mapping, result in early:
             if mapping == self.mapping_uuid:
                 self._process(result)
@@ -215,7 +217,9 @@ class Reducer(Component):
     def _accept(self, parts: list[Any], header: dict[str, Any]) -> None:
         result, mapping = results.decode(parts, self._allow, header)
         if mapping is not None and mapping != self.mapping_uuid:
-            if mapping not in self.seen_mappings and len(self.early) < MAX_EARLY:
+            size = sum(len(p) for p in parts)
+            if mapping not in self.seen_mappings and len(self.early) < MAX_EARLY and self._early_bytes + size <= MAX_EARLY_BYTES:
+                self._early_bytes += size
                 self.early.append((mapping, result))  # the mapping announcement is still on its way
                 return
             self.stale += 1

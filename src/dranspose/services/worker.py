@@ -33,6 +33,7 @@ DONE_BATCH = 64
 DONE_INTERVAL = 0.01  # seconds: flush completions at least this often when some are waiting
 PING_INTERVAL = 1.0
 MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
+MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes
 
 
 class Worker(Component):
@@ -61,6 +62,7 @@ class Worker(Component):
         self.processed = 0
         self.finished_mapping: str | None = None
         self.early: list[tuple[str, int, dict[str, StreamData], str | None]] = []
+        self._early_bytes = 0
         self.tick_interval: float | None = None
         self.last_tick = 0.0
         self.n_workers = 1
@@ -121,7 +123,7 @@ class Worker(Component):
                 self.tick_interval = self.hooks.tick_interval(self.parameters)
             except (HookError, DransposeError) as exc:
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
-        early, self.early = self.early, []
+        early, self.early, self._early_bytes = self.early, [], 0
         for mapping, event, streams, created in early:
             if mapping == self.mapping_uuid:
                 self._add_partial(event, streams, created)
@@ -189,7 +191,9 @@ class Worker(Component):
     def _accept(self, parts: list[Any]) -> None:
         event, mapping, streams, created = framing.decode(parts)
         if mapping is not None and mapping != self.mapping_uuid:
-            if len(self.early) < MAX_EARLY:
+            size = sum(len(p) for p in parts)
+            if len(self.early) < MAX_EARLY and self._early_bytes + size <= MAX_EARLY_BYTES:
+                self._early_bytes += size
                 self.early.append((mapping, event, streams, created))
             else:
                 self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)
