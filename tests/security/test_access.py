@@ -209,3 +209,16 @@ def test_reducer_and_replay_apps_require_the_token(monkeypatch: pytest.MonkeyPat
             assert r.status_code == 200 and r.json()["value"] == [1, 3]
     finally:
         server.stop()
+
+
+def test_loopback_is_the_default_binding() -> None:
+    from dranspose.cli import build_parser
+    from dranspose.config import Settings as S
+    from dranspose.services.access import is_loopback
+
+    parser = build_parser()
+    for argv in (["controller"], ["reducer"]):
+        assert is_loopback(parser.parse_args(argv).host), argv
+    defaults = S(_env_file=None)  # type: ignore[call-arg]
+    assert "localhost" in defaults.ingester_url and "localhost" in defaults.reducer_url
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1")
