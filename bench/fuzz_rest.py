@@ -172,9 +172,11 @@ def running_apps(redis_url: str) -> Iterator[dict[str, tuple[dict[str, Any], str
 
 def fuzz_all(redis_url: str, examples: int) -> FuzzReport:
     report = FuzzReport()
-    with running_apps(redis_url) as apps:
-        for name, (doc, url) in apps.items():
-            fuzz_app(name, doc, url, examples, report)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Duplicate Operation ID")
+        with running_apps(redis_url) as apps:
+            for name, (doc, url) in apps.items():
+                fuzz_app(name, doc, url, examples, report)
     return report
 
 
