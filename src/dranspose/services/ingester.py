@@ -132,6 +132,8 @@ class Ingester(Component):
             s.waiting_for_start = s.cutter.has_start and not keep
             s.data_index = 0
         self._open_recorder(msg)
+        if self.errors.get("recording"):
+            self.publish_state()  # a refused recording is visible before the scan can finish
 
     def _close_recorder(self) -> None:
         """Flush and close the dump off the data thread (closing waits for the writer)."""
