@@ -58,6 +58,9 @@ def build_app(source: Any, params: ParameterSet, feedback: Any = None) -> FastAP
         app = create_app(source)
     protect(app)  # token on parameter changes, Host check, body size (as the reducer)
     app.include_router(parameter_router(params))
+    from dranspose import viewer
+
+    viewer.mount(app, source)  # the live viewer at /viewer
     if feedback is not None:
         from dranspose.hdfrest import mount_feedback
 
