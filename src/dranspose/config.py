@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     pickle_allow: StrList = Field(
         default_factory=list,
         validation_alias=_env("pickle_allow"),
-        description="extra modules ('pkg' or 'module:Name') the reducer may unpickle from results",
+        description="extra result classes ('module:Name', or a module: the classes it defines) the reducer and replay may unpickle",
     )
 
     feedback_url: str | None = Field(
@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     inflight_bytes: int = Field(
         256 << 20, ge=1 << 16, validation_alias=_env("inflight_bytes"), description="payload bytes in flight per worker at most"
     )
+    # security: ZeroMQ CURVE on the data sockets (a zmq certificate file with the secret key)
+    curve_key_file: str | None = Field(None, validation_alias=_env("curve_key_file"), description="pipeline CURVE key pair")
 
     # timing
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))

@@ -31,11 +31,13 @@ from dranspose.protocols.base import StreamCutter, Unit
 from dranspose.services.component import Component
 from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import assignments, batching, framing
+from dranspose.transport.curve import CurveKeys, secure_server
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
 
 UNIT_QUEUE_LIMIT = 64
+MAX_PEERS = 4096  # identities remembered on the ROUTER before stale ones are forgotten
 DUMP_PREFIX = StrParameter(
     name="dump_prefix", default="", description="record every forwarded frame to {prefix}{ingester}-{mapping}.cbors"
 )
@@ -73,6 +75,7 @@ class Ingester(Component):
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self.router.setsockopt(zmq.SNDHWM, 10000)
+        secure_server(self.router, CurveKeys.load(settings.curve_key_file))  # optional CURVE
         self.url = bind(self.router, settings.ingester_url)
         self.streams: dict[str, _Stream] = {}
         for spec in streams:
@@ -119,6 +122,8 @@ class Ingester(Component):
             if not s.pairing.new_mapping(int(due.get(name, -1))):
                 s.cutter.reset()
         self._open_recorder(msg)
+        if self.errors.get("recording"):
+            self.publish_state()  # a refused recording is visible before the scan can finish
 
     def _close_recorder(self) -> None:
         """Flush and close the dump off the data thread (closing waits for the writer)."""
@@ -142,30 +147,32 @@ class Ingester(Component):
             self.recorder = Recorder(path, max_file_bytes=self.settings.dump_max_bytes)
         except Exception as exc:  # recording is optional: never stop the scan for it
             self.count_error("recording", "cannot record to %r: %s", target, exc)
-            try:  # visible in /api/v1/status before a short scan is over (not only at the next heartbeat)
-                self.publish_state()
-            except redis.RedisError:
-                pass
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         for batch in batches:
-            if batch.get("mapping") != self.mapping_uuid:
-                continue
             try:
+                if batch.get("mapping") != self.mapping_uuid:
+                    continue
                 for event, targets in assignments.decode(batch):
                     for stream, workers in targets.items():
                         s = self.streams.get(stream)
                         if s is not None:
                             s.pairing.add_route(event, workers)
-            except ProtocolError as exc:
-                self.count_error("malformed", "bad assignment batch: %s", exc)
+            except Exception as exc:  # one malformed batch must not cost the batches after it
+                self.count_error("control", "assignment batch not applied: %r", exc)
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {"mapping": self._on_mapping, "assigned": self._on_assigned}
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
-        for parts in s.upstream.receive():
+        try:
+            messages = s.upstream.receive()
+        except Exception as exc:  # e.g. a TCP splitter refusing a line: drop it, keep the ingester
+            s.malformed += 1
+            self.count_error("upstream", "stream %s: upstream message dropped: %r", s.spec.name, exc)
+            return
+        for parts in messages:
             self._cut(s, parts)
 
     def _cut(self, s: _Stream, parts: list[Any]) -> None:
@@ -233,7 +240,10 @@ class Ingester(Component):
                 parts = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self.workers[parts[0]] = time.monotonic()
+            now = time.monotonic()
+            self.workers[parts[0]] = now
+            if len(self.workers) > MAX_PEERS:  # peers that stopped pinging: forget them (bounded)
+                self.workers = {w: t for w, t in self.workers.items() if now - t < 10.0}
 
     @staticmethod
     def _wants_input(s: _Stream) -> bool:

@@ -30,6 +30,7 @@ from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
 from dranspose.transport import assignments, batching, framing, results
+from dranspose.transport.curve import CurveKeys, secure_client
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ DONE_BATCH = 64  # completions per report at most (reported earlier when the wor
 DONE_INTERVAL = 0.01  # seconds: the oldest unreported completion waits at most this long
 PING_INTERVAL = 1.0
 MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
+MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes
 
 
 class Worker(Component):
@@ -56,6 +58,8 @@ class Worker(Component):
         self.dealers: dict[str, zmq.Socket] = {}  # ingester url -> socket
         self.reducer = self.ctx.socket(zmq.PUSH)
         self.reducer.setsockopt(zmq.SNDHWM, 2000)
+        self.curve = CurveKeys.load(settings.curve_key_file)  # optional CURVE on data sockets
+        secure_client(self.reducer, self.curve)
         self.reducer.connect(settings.reducer_url)
         self.done: list[int] = []
         self.report_policy = ReportPolicy(DONE_BATCH, DONE_INTERVAL)
@@ -67,6 +71,7 @@ class Worker(Component):
         self.processed = 0
         self.finished_mapping: str | None = None
         self.early: list[tuple[str, int, dict[str, StreamData], str | None]] = []
+        self._early_bytes = 0
         self.tick_interval: float | None = None
         self.ticker = TickClock(None)
         self.n_workers = 1
@@ -92,6 +97,7 @@ class Worker(Component):
             sock = self.ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.IDENTITY, self.name.encode())
             sock.setsockopt(zmq.RCVHWM, 10000)
+            secure_client(sock, self.curve)
             sock.connect(url)
             sock.send(self.service_uuid.bytes)
             self.dealers[url] = sock
@@ -128,7 +134,7 @@ class Worker(Component):
             except (HookError, DransposeError) as exc:
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
         self._share_cores()  # after the user's constructor: Numba is loaded by then if it is used
-        early, self.early = self.early, []
+        early, self.early, self._early_bytes = self.early, [], 0
         for mapping, event, streams, created in early:
             if mapping == self.mapping_uuid:
                 self._add_partial(event, streams, created)
@@ -144,15 +150,15 @@ class Worker(Component):
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         for batch in batches:
-            if batch.get("mapping") != self.mapping_uuid:
-                continue
             try:
+                if batch.get("mapping") != self.mapping_uuid:
+                    continue
                 for event, mine in assignments.for_worker(batch, self.name):
                     ev = self.assembler.expect(event, mine)
                     if ev is not None:
                         self._process(ev)
-            except ProtocolError as exc:
-                self.count_error("malformed", "bad assignment batch: %s", exc)
+            except Exception as exc:  # one malformed batch must not cost the batches after it
+                self.count_error("control", "assignment batch not applied: %r", exc)
 
     def _on_finish(self, msg: dict[str, Any]) -> None:
         if msg.get("uuid") != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
@@ -190,15 +196,21 @@ class Worker(Component):
             self._process(ev)
 
     def _receive(self, sock: zmq.Socket) -> None:
+        """One partial event; whatever it contains, the worker goes on (counted, logged)."""
         parts = sock.recv_multipart(copy=False)
         try:
-            events = framing.decode_all(parts)  # one event, or a batch of several
+            self._accept(parts)
         except ProtocolError as exc:
             self.count_error("malformed", "bad message from ingester: %s", exc)
-            return
-        for event, mapping, streams, created in events:
+        except Exception as exc:  # a bug or a hostile message must not end the worker
+            self.count_error("receive_failed", "message of %d frames from an ingester dropped: %r", len(parts), exc, exc_info=True)
+
+    def _accept(self, parts: list[Any]) -> None:
+        for event, mapping, streams, created in framing.decode_all(parts):  # one event, or a batch
             if mapping is not None and mapping != self.mapping_uuid:
-                if len(self.early) < MAX_EARLY:
+                size = sum(len(f) for sd in streams.values() for f in sd.frames)
+                if len(self.early) < MAX_EARLY and self._early_bytes + size <= MAX_EARLY_BYTES:
+                    self._early_bytes += size
                     self.early.append((mapping, event, streams, created))
                 else:
                     self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)
