@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from dranspose.data.albaem import AlbaemData, AlbaemEnd, AlbaemPacketType, AlbaemStart
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import dumps_json, loads_json_object
+from dranspose.protocols._wire import dumps_json, loads_json_object
 from dranspose.protocols.base import Frame, Kind, Unit
 
 TYP = "albaem"

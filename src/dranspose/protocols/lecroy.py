@@ -33,7 +33,8 @@ from dranspose.data.lecroy import (
     LecroySeqStart,
 )
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import array_from_frame, load_wire_pickle, loads_json_object
+from dranspose.protocols._pickles import load_wire_pickle
+from dranspose.protocols._wire import array_from_frame, loads_json_object
 from dranspose.protocols.base import Frame, Kind, Unit
 
 TYP = LECROY_TYPE

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from dranspose.data.pcap import PCAPData, PCAPEnd, PCAPPacketType, PCAPStart
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import dumps_json, loads_json_object
+from dranspose.protocols._wire import dumps_json, loads_json_object
 from dranspose.protocols.base import Frame, Kind, Unit
 
 log = logging.getLogger(__name__)

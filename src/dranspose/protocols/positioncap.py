@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from dranspose.data.positioncap import PositionCapEnd, PositionCapField, PositionCapStart, PositionCapValues
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import frame_bytes
+from dranspose.protocols._wire import frame_bytes
 from dranspose.protocols.base import Frame, Kind, Unit
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from dranspose.data.sardana import SardanaDataDescription, SardanaPacketType, SardanaRecordData, SardanaRecordEnd
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import loads_json_object
+from dranspose.protocols._wire import loads_json_object
 from dranspose.protocols.base import Frame, Kind, Unit
 
 TYP = "sardana"

@@ -24,12 +24,12 @@ import numpy as np
 
 from dranspose.data.xspress3 import XspressEnd, XspressImage, XspressPacketType, XspressStart
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import (
+from dranspose.protocols._pickles import load_wire_pickle
+from dranspose.protocols._wire import (
     array_from_frame,
     check_shape,
     dumps_json,
     frame_view,
-    load_wire_pickle,
     loads_json_object,
     wire_dtype,
 )
