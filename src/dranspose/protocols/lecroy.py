@@ -10,6 +10,8 @@ PREPARE, 1 SEQSTART, 2 SEQEND, 3 STOP, and 3-part ``traces`` messages [JSON, raw
   the one SEQSTART is cached and repeated in every unit, in sequential mode each SEQSTART
   replaces it;
 * STOP -> END unit [STOP].
+Bounded: a sequence holds one trace per channel its SEQSTART announces (at most
+:data:`MAX_CHANNELS`); a further trace drops the sequence with a ProtocolError.
 Timestamps pickles are read with the restricted §13 unpickler.
 """
 
@@ -58,6 +60,19 @@ def _control_what(msg: dict[str, Any]) -> int:
     return what
 
 
+MAX_CHANNELS = 16  # channels of one sequence (a MAUI scope has 4 or 8)
+
+
+def _channel_count(seqstart: dict[str, Any]) -> int:
+    """The number of channels a SEQSTART announces (its traces per sequence), validated."""
+    channels = seqstart.get("channels")
+    if not isinstance(channels, list) or not all(type(c) is int for c in channels):
+        raise ProtocolError(f"lecroy SEQSTART channels {channels!r:.40} is not a list of ints")
+    if len(channels) > MAX_CHANNELS:
+        raise ProtocolError(f"lecroy SEQSTART has {len(channels)} channels, more than {MAX_CHANNELS}")
+    return len(channels)
+
+
 def decode_trace(frames: Sequence[Frame]) -> tuple[LecroyData, np.ndarray, list[float]]:
     """Decode one 3-frame trace message: metadata, waveform view, trigger times."""
     if len(frames) != 3:
@@ -87,8 +102,8 @@ def decode(frames: Sequence[Frame]) -> LecroyPacketType:
         return _validate(_CONTROL[what], head)  # type: ignore[no-any-return]
     if what != SEQSTART:
         raise ProtocolError(f"lecroy unit of {len(frames)} frames starts with what={what}, expected SEQSTART")
+    nch = _channel_count(head)
     parsed = _validate(LecroyParsed, head)
-    nch = len(parsed.channels)
     if len(frames) != 2 + 3 * nch:
         raise ProtocolError(f"lecroy sequence has {len(frames)} frames, expected {2 + 3 * nch} for {nch} channels")
     tail = loads_json_object(frames[-1], "lecroy last part")
@@ -119,6 +134,7 @@ class LecroyCutter:
         self._prepare: Frame | None = None
         self._seqstart: Frame | None = None
         self._traces: list[Frame] = []
+        self._channels = 0  # traces of the current sequence: 1 per channel of its SEQSTART
         self._sequences = 0
 
     def feed(self, parts: Sequence[Frame]) -> list[Unit]:
@@ -129,11 +145,17 @@ class LecroyCutter:
                 raise ProtocolError(f"lecroy 3-part message has htype {head.get('htype')!r:.20}")
             if self._seqstart is None:
                 raise ProtocolError("lecroy trace before any SEQSTART; dropped")
+            if len(self._traces) >= 3 * self._channels:
+                self._traces = []
+                raise ProtocolError(
+                    f"lecroy sequence has more traces than its {self._channels} channels; sequence dropped"
+                )
             self._traces.extend(parts)
             return []
         if len(parts) != 1:
             raise ProtocolError(f"lecroy message has {len(parts)} parts, expected 1 or 3")
-        what = _control_what(loads_json_object(parts[0], "lecroy control message"))
+        head = loads_json_object(parts[0], "lecroy control message")
+        what = _control_what(head)
         prepare, self._prepare = self._prepare, None
         if what == PREPARE:
             self._prepare = parts[0]
@@ -142,8 +164,10 @@ class LecroyCutter:
             self._sequences = 0
             return []
         if what == SEQSTART:
-            self._seqstart = parts[0]
+            self._seqstart = None
             self._traces = []
+            self._channels = _channel_count(head)
+            self._seqstart = parts[0]
             return [Unit(Kind.START, [prepare])] if prepare is not None else []
         if what == SEQEND:
             if self._seqstart is None:

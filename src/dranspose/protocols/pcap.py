@@ -48,8 +48,20 @@ def decode(frames: Sequence[Frame]) -> PCAPPacketType:
         raise ProtocolError(f"PCAP {msg.get('message_type')} invalid: {exc}") from exc
 
 
+MAX_FIELDS = 1024  # keys of one message (a PandA captures at most a few hundred fields)
+MAX_SAMPLES = 1 << 16  # samples in one batched data message
+MAX_SPLIT_BYTES = 64 * 1024 * 1024  # bytes the per-sample messages of one message may add up to
+
+
 def split_samples(msg: Mapping[str, Any]) -> list[bytes]:
-    """One compact JSON object per sample of a batched data message."""
+    """One compact JSON object per sample of a batched data message.
+
+    Bounded: at most :data:`MAX_FIELDS` keys and :data:`MAX_SAMPLES` samples, and the scalars
+    copied into every sample may add up to at most :data:`MAX_SPLIT_BYTES` (a large scalar
+    times many samples would otherwise multiply one message's size). ProtocolError beyond.
+    """
+    if len(msg) > MAX_FIELDS:
+        raise ProtocolError(f"PCAP message has {len(msg)} fields, more than {MAX_FIELDS}")
     columns = {k: v for k, v in msg.items() if isinstance(v, list)}
     first = msg.get("frame_number")
     if type(first) is not int:
@@ -58,8 +70,13 @@ def split_samples(msg: Mapping[str, Any]) -> list[bytes]:
         return [dumps_json(dict(msg))]
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:
-        raise ProtocolError(f"PCAP data columns differ in length: {sorted(lengths)}")
+        raise ProtocolError(f"PCAP data columns differ in length: {sorted(lengths)[:8]}")
     (n,) = lengths
+    if n > MAX_SAMPLES:
+        raise ProtocolError(f"PCAP data message has {n} samples, more than {MAX_SAMPLES}")
+    scalars = len(dumps_json({k: v for k, v in msg.items() if k not in columns}))
+    if n * scalars > MAX_SPLIT_BYTES:
+        raise ProtocolError(f"PCAP data message would split into {n} samples of {scalars} bytes of scalars each")
     out: list[bytes] = []
     sample = dict(msg)
     for i in range(n):

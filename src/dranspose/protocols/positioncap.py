@@ -31,7 +31,8 @@ SOCKET = "TCP"
 DEFAULT_PORT = 8889
 OPTIONS_LINE = b"\n"  # default options: ASCII format, SCALED processing
 OK_REPLY = b"OK\n"
-MAX_LINE = 1 << 20
+MAX_LINE = 64 * 1024  # bytes in one line (a header or sample line); longer lines are dropped
+MAX_HEADER_LINES = 1024  # lines in one header block (PandA captures at most a few hundred fields)
 INT_TYPES = frozenset({"uint32", "int32", "int64", "uint64"})
 FLOAT_TYPES = frozenset({"double"})
 
@@ -39,41 +40,74 @@ FLOAT_TYPES = frozenset({"double"})
 class PositionCapSplitter:
     """Turns the TCP byte stream into messages (one ``bytes`` frame each). Not thread-safe.
 
-    ``expect_ok``: the first line must be ``OK`` (the reply to the options line); ``ERR ...``
-    raises ProtocolError. A line longer than :data:`MAX_LINE` raises ProtocolError and is dropped.
+    ``expect_ok``: the first line must be ``OK`` (the reply to the options line).
+    :meth:`feed` never raises: what the device sends is bounded and problems are recorded in
+    :attr:`errors` (ProtocolErrors, oldest first; the caller drains and logs them) while the
+    splitter resynchronises:
+
+    * an ``ERR ...`` reply: recorded, then the stream is read as usual;
+    * a line longer than :data:`MAX_LINE` bytes: dropped up to its newline (a header it was part
+      of is dropped too);
+    * a header of more than :data:`MAX_HEADER_LINES` lines: dropped; data lines are ignored
+      until the next ``arm_time:``.
+
+    Memory is bounded by ``MAX_LINE`` (the partial line) plus ``MAX_HEADER_LINES * MAX_LINE``.
     """
 
     def __init__(self, expect_ok: bool = True) -> None:
         self._buf = bytearray()
         self._state = "reply" if expect_ok else "idle"
         self._header: list[bytes] = []
+        self._skipping = False  # inside an over-long line: drop bytes up to the next newline
+        self.errors: list[ProtocolError] = []
+
+    def take_errors(self) -> list[ProtocolError]:
+        """The problems recorded since the last call (and forget them)."""
+        errors, self.errors = self.errors, []
+        return errors
+
+    def _error(self, message: str) -> None:
+        if len(self.errors) < 100:  # bounded even if nobody drains them
+            self.errors.append(ProtocolError(message))
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[bytes]:
-        self._buf += chunk
+        data = bytes(chunk)
         out: list[bytes] = []
-        start = 0
-        buf = self._buf
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = bytes(buf[start : nl + 1])
-            start = nl + 1
-            self._line(line, out)
-        del buf[:start]
-        if len(buf) > MAX_LINE:
-            buf.clear()
-            raise ProtocolError(f"position capture line longer than {MAX_LINE} bytes")
+        pos = 0
+        while pos < len(data):
+            nl = data.find(b"\n", pos)
+            stop = len(data) if nl < 0 else nl + 1
+            if self._skipping:
+                self._skipping = nl < 0
+            elif not self._buf and nl >= 0 and stop - pos <= MAX_LINE:
+                self._line(data[pos:stop], out)  # the common case: a whole line in this chunk
+            else:
+                self._buf += data[pos:stop]
+                if len(self._buf) > MAX_LINE:
+                    self._too_long(skip=nl < 0)
+                elif nl >= 0:
+                    line = bytes(self._buf)
+                    self._buf.clear()
+                    self._line(line, out)
+            pos = stop
         return out
+
+    def _too_long(self, skip: bool = True) -> None:
+        self._buf.clear()
+        self._skipping = skip
+        self._error(f"position capture line longer than {MAX_LINE} bytes dropped")
+        if self._state == "header":
+            self._header = []
+            self._state = "idle"
+            self._error("position capture header dropped (over-long line); waiting for the next arm_time")
 
     def _line(self, line: bytes, out: list[bytes]) -> None:
         state = self._state
         if state == "reply":
-            if line.rstrip(b"\r\n") == b"OK":
-                self._state = "idle"
-                return
             self._state = "idle"
-            raise ProtocolError(f"PandA refused the capture options: {line[:200]!r}")
+            if line.rstrip(b"\r\n") != b"OK":
+                self._error(f"PandA refused the capture options: {line[:200]!r}")
+            return
         if line.startswith(b"arm_time:"):
             if state in ("header", "data"):
                 log.warning("position capture: new header without END; previous experiment cut short")
@@ -83,11 +117,16 @@ class PositionCapSplitter:
         if state == "idle":
             return
         if state == "header":
-            self._header.append(line)
             if line.strip() == b"":
-                out.append(b"".join(self._header))
+                out.append(b"".join(self._header) + line)
                 self._header = []
                 self._state = "data"
+            elif len(self._header) >= MAX_HEADER_LINES:
+                self._header = []
+                self._state = "idle"
+                self._error(f"position capture header longer than {MAX_HEADER_LINES} lines dropped")
+            else:
+                self._header.append(line)
             return
         # data
         if not line.strip():

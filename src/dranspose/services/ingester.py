@@ -162,7 +162,13 @@ class Ingester(Component):
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
-        for parts in s.upstream.receive():
+        try:
+            messages = s.upstream.receive()
+        except Exception as exc:  # an upstream's failure must not end the ingester loop
+            s.malformed += 1
+            self.count_error("upstream", "stream %s: receiving failed: %s", s.spec.name, exc, exc_info=True)
+            return
+        for parts in messages:
             self._cut(s, parts)
 
     def _cut(self, s: _Stream, parts: list[Any]) -> None:
