@@ -22,6 +22,7 @@ import numpy as np
 from dranspose import backend as _backend_mod
 from dranspose._reference.cbor_types import CborTag, CompressedArray
 from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_compress, lz4_decompress
+from dranspose.codecs._common import byte_view, check_ratio
 from dranspose.errors import CorruptFrameError, ProtocolError
 from dranspose.protocols.base import Frame, Kind, Unit
 from dranspose.protocols.stins import FrameGapTracker
@@ -145,6 +146,9 @@ class Stream2Decoder:
         if isinstance(value, np.ndarray):
             return value
         if isinstance(value, CompressedArray):
+            if value.shape is not None:  # refuse absurd claims before allocating the buffer
+                nbytes = math.prod(value.shape) * _array_dtype(value).itemsize
+                check_ratio(nbytes, byte_view(value.data).nbytes, f"stream v2 channel {name!r}")
             return decompress_array(value, out=self._buffer(name, value), nthreads=self.nthreads)
         raise ProtocolError(f"stream v2 channel {name!r} is not an array")
 
