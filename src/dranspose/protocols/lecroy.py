@@ -12,37 +12,123 @@ PREPARE, 1 SEQSTART, 2 SEQEND, 3 STOP, and 3-part ``traces`` messages [JSON, raw
 * STOP -> END unit [STOP].
 Bounded: a sequence holds one trace per channel its SEQSTART announces (at most
 :data:`MAX_CHANNELS`); a further trace drops the sequence with a ProtocolError.
-Timestamps pickles are read with the restricted §13 unpickler.
+Timestamps pickles are read with the restricted §13 unpickler. The models are re-exported by
+``dranspose.data.lecroy`` and :func:`parse` by ``dranspose.middlewares.lecroy``.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import pickle
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from dranspose.data.lecroy import (
-    LECROY_TYPE,
-    LecroyBase,
-    LecroyData,
-    LecroyEnd,
-    LecroyPacketType,
-    LecroyParsed,
-    LecroyPrepare,
-    LecroySeqEnd,
-    LecroySeqStart,
-)
 from dranspose.errors import ProtocolError
+from dranspose.event import StreamData
 from dranspose.protocols._pickles import load_wire_pickle
 from dranspose.protocols._wire import array_from_frame, loads_json_object
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.protocols.base import Frame, Kind, Unit, compat_module
 
+LECROY_TYPE = "lecroy_9fwdWp6Rq7"
 TYP = LECROY_TYPE
 SOCKET = "SUB"
 
+
+class WhatEnum(enum.IntEnum):
+    """The ``what`` of a control message (names as in the old ``dranspose.data.lecroy``)."""
+
+    PREPARE = 0
+    START = 1
+    SEQEND = 2
+    STOP = 3
+
+
 PREPARE, SEQSTART, SEQEND, STOP = 0, 1, 2, 3
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class LecroyBase(BaseModel):
+    """Fields of every LeCroy message; mutable, extra keys allowed."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    htype: str = "msg"
+    frame: int = 0
+
+    def to_stream_data(self) -> StreamData:
+        """Control packets: one JSON frame."""
+        return StreamData(typ=LECROY_TYPE, frames=[dumps_packet(self)])
+
+
+class LecroyPrepare(LecroyBase):
+    htype: Literal["msg"] = "msg"
+    what: Literal[0] = 0
+
+
+class LecroySeqStart(LecroyBase):
+    htype: Literal["msg"] = "msg"
+    what: Literal[1] = 1
+    ntriggers: int = -1
+    seqno: int = 0
+    channels: list[int] = Field(default_factory=list)
+
+
+class LecroySeqEnd(LecroyBase):
+    htype: Literal["msg"] = "msg"
+    what: Literal[2] = 2
+
+
+class LecroyEnd(LecroyBase):
+    """STOP: the last message of an acquisition; ``frames`` = number of trace messages sent."""
+
+    htype: Literal["msg"] = "msg"
+    what: Literal[3] = 3
+    frames: int = 0
+
+
+class LecroyData(LecroyBase):
+    """Metadata of one trace message (one channel): shape ``[n_seg, n_pts]`` of ``dtype``."""
+
+    htype: Literal["traces"] = "traces"
+    ch: int
+    ts: float
+    shape: list[int]
+    dtype: str = "float64"
+    horiz_offset: float = 0.0
+    horiz_interval: float = 0.0
+
+
+class LecroyParsed(LecroySeqStart):
+    """One sequence: the SEQSTART fields plus, per channel in arrival order, the trace metadata
+    (``meta``), the waveforms (``data``, read-only ``(n_seg, n_pts)`` views) and the per-segment
+    trigger times (``timestamps``, epoch seconds)."""
+
+    meta: list[LecroyData] = Field(default_factory=list)
+    data: list[Any] = Field(default_factory=list)
+    timestamps: list[list[float]] = Field(default_factory=list)
+
+    def to_stream_data(self) -> StreamData:
+        """The data unit's frames: SEQSTART, 3 frames per channel, SEQEND."""
+        return StreamData(typ=LECROY_TYPE, frames=encode_parsed(self))
+
+
+LecroyPacketType = Union[LecroyPrepare, LecroySeqStart, LecroySeqEnd, LecroyEnd, LecroyData, LecroyParsed]
+LecroyPacket: TypeAdapter[LecroyPacketType] = TypeAdapter(LecroyPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""
+
+compat_module(
+    "dranspose.data.lecroy",
+    WhatEnum, LecroyBase, LecroyPrepare, LecroySeqStart, LecroySeqEnd, LecroyEnd, LecroyData, LecroyParsed,
+)  # fmt: skip
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
 _CONTROL: dict[int, Any] = {PREPARE: LecroyPrepare, SEQSTART: LecroySeqStart, SEQEND: LecroySeqEnd, STOP: LecroyEnd}
 
 
@@ -114,7 +200,20 @@ def decode(frames: Sequence[Frame]) -> LecroyPacketType:
         parsed.meta.append(meta)
         parsed.data.append(data)
         parsed.timestamps.append(times)
-    return parsed  # type: ignore[no-any-return]
+    return parsed
+
+
+def parse(data: StreamData) -> LecroyPacketType:
+    """Decode one LeCroy stream unit: PREPARE/STOP give LecroyPrepare/LecroyEnd, a sequence unit
+    (SEQSTART, 3 frames per channel, SEQEND) gives LecroyParsed with ``meta``, ``data`` (views into
+    the frames) and ``timestamps`` per channel. Raises ProtocolError (a ValueError)."""
+    if data.typ != LECROY_TYPE:
+        raise ProtocolError(f"stream typ {data.typ!r} is not {LECROY_TYPE!r}")
+    return decode(data.frames)
+
+
+# --- stream cutting ----------------------------------------------------------------------------
+
 
 
 class LecroyCutter:

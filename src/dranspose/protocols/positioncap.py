@@ -8,21 +8,23 @@ per sample, then ``END <n> <status>\\n``.
   (``arm_time: ...`` up to and including the empty line) as one frame, each data line as one
   frame, the ``END`` line as one frame. Lines before the first ``arm_time:`` are discarded.
 * :class:`PositionCapCutter` maps those messages to START / DATA / END units.
-* :class:`HeaderState` + :func:`decode` parse messages; the compat
-  :class:`dranspose.middlewares.positioncap.PositioncapParser` wraps them. Each header resets
-  the field list (re-arm, gap §15).
+* :class:`HeaderState` + :func:`decode` parse messages; :class:`PositioncapParser` (re-exported
+  by ``dranspose.middlewares.positioncap``) wraps them. Each header resets the field list
+  (re-arm, gap §15). The models are re-exported by ``dranspose.data.positioncap``.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
-from dranspose.data.positioncap import PositionCapEnd, PositionCapField, PositionCapStart, PositionCapValues
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
 from dranspose.errors import ProtocolError
+from dranspose.event import StreamData
 from dranspose.protocols._wire import frame_bytes
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.protocols.base import Frame, Kind, Unit, compat_module
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,66 @@ MAX_LINE = 64 * 1024  # bytes in one line (a header or sample line); longer line
 MAX_HEADER_LINES = 1024  # lines in one header block (PandA captures at most a few hundred fields)
 INT_TYPES = frozenset({"uint32", "int32", "int64", "uint64"})
 FLOAT_TYPES = frozenset({"double"})
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class PositionCapField(BaseModel):
+    """One captured field: ``name`` is ``<BLOCK.FIELD>.<CAPTURE>`` (e.g. ``INENC1.VAL.Mean``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    type: str
+    value: int | float | None = None
+
+    def parse(self, text: str) -> "PositionCapField":
+        """A copy of this field holding ``text`` parsed by type (int for uint32, float for double)."""
+        return PositionCapField(name=self.name, type=self.type, value=parse_value(self.type, text, self.name))
+
+
+class PositionCapStart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    arm_time: datetime
+
+    def to_stream_data(self, fields: Sequence[PositionCapField] = ()) -> StreamData:
+        """The header block frame announcing ``fields``."""
+        return StreamData(typ=TYP, frames=[encode_header(self.arm_time, fields)])
+
+
+class PositionCapValues(BaseModel):
+    """One sample: field name -> field with its value, in capture order."""
+
+    model_config = ConfigDict(extra="allow")
+
+    fields: dict[str, PositionCapField] = {}
+
+    def to_stream_data(self) -> StreamData:
+        return StreamData(typ=TYP, frames=[encode_values([f.value for f in self.fields.values()])])
+
+
+class PositionCapEnd(BaseModel):
+    """End of the experiment: ``samples`` and ``status`` from the ``END <n> <status>`` line."""
+
+    model_config = ConfigDict(extra="allow")
+
+    samples: int | None = None
+    status: str | None = None
+
+    def to_stream_data(self) -> StreamData:
+        return StreamData(typ=TYP, frames=[encode_end(self.samples or 0, self.status or "Ok")])
+
+
+PositionCapPacketType = Union[PositionCapStart, PositionCapValues, PositionCapEnd]
+PositionCapPacket: TypeAdapter[PositionCapPacketType] = TypeAdapter(PositionCapPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""
+
+compat_module("dranspose.data.positioncap", PositionCapField, PositionCapStart, PositionCapValues, PositionCapEnd)
+
+
+# --- the byte stream ---------------------------------------------------------------------------
 
 
 class PositionCapSplitter:
@@ -278,6 +340,32 @@ def decode(frames: Sequence[Frame], state: HeaderState) -> PositionCapStart | Po
     if state.arm_time is None:
         raise ProtocolError("position capture values before any header")
     return decode_values(text, state.fields)
+
+
+class PositioncapParser:
+    """Stateful parser of one ``PCAP_RAW`` stream (one instance per worker, not thread-safe).
+
+    ``arm_time`` and ``fields`` (names ``<BLOCK.FIELD>.<CAPTURE>``, values None) come from the
+    latest header; a new header (re-arm) replaces them. ``parse`` returns PositionCapStart for a
+    header, PositionCapValues for a sample line and PositionCapEnd for the ``END`` line.
+    Sample time = ``arm_time + timedelta(seconds=values.fields["PCAP.TS_TRIG.Value"].value)``.
+    """
+
+    def __init__(self) -> None:
+        self._state = HeaderState()
+
+    @property
+    def arm_time(self) -> datetime | None:
+        return self._state.arm_time
+
+    @property
+    def fields(self) -> list[PositionCapField]:
+        return self._state.fields
+
+    def parse(self, data: StreamData) -> PositionCapPacketType:
+        if data.typ != TYP:
+            raise ProtocolError(f"stream typ {data.typ!r} is not {TYP!r}")
+        return decode(data.frames, self._state)
 
 
 # --- synthetic encoding ------------------------------------------------------------------------
