@@ -38,6 +38,7 @@ from dranspose.protocols.stins import FrameGapTracker
 logger = logging.getLogger(__name__)
 
 TYP = "EIGER_LEGACY"
+SOCKET = "PULL"
 HEADER_PARTS = (1, 2, 3, 8, 9)
 IMAGE_PARTS = (4, 5)
 _KINDS = {"dheader-1.0": Kind.START, "dimage-1.0": Kind.DATA, "dseries_end-1.0": Kind.END}

@@ -33,6 +33,7 @@ from dranspose.protocols.base import Frame, Kind, Unit, compat_module
 logger = logging.getLogger(__name__)
 
 TYP = "STINS"
+SOCKET = "PULL"
 COMPRESSIONS = ("none", "bslz4", "lz4")
 
 

@@ -30,6 +30,7 @@ from dranspose.protocols.stins import FrameGapTracker
 logger = logging.getLogger(__name__)
 
 TYP = "STREAM2"
+SOCKET = "PULL"
 _KINDS = {"start": Kind.START, "image": Kind.DATA, "end": Kind.END}
 # RFC 8746 little-endian typed-array tags by numpy dtype string
 _TAGS = {"|u1": 64, "<u2": 69, "<u4": 70, "<u8": 71, "|i1": 72, "<i2": 77, "<i4": 78, "<i8": 79,
