@@ -169,3 +169,16 @@ def test_array_bytes_must_match_its_shape() -> None:
     assert bad != good
     with pytest.raises(ProtocolError, match="needs"):
         load_wire_pickle(bad)
+
+
+def test_memo_indices_must_be_sequential() -> None:
+    """Found by bench/fuzz_wire.py: ``LONG_BINPUT 88801649`` made CPython's unpickler size its
+    memo for 88 million entries (700 MB, 3 s) from a 469-byte contrast message."""
+    good = pickle.dumps({"status": "started", "scannr": 1}, protocol=2)
+    assert b"q\x00" in good  # BINPUT 0
+    huge_put = good.replace(b"q\x00", b"r\x71\x0b\x4b\x05", 1)
+    never_stored = good[:-1].replace(b"q\x01", b"q\x01h\x07", 1) + b"."
+    for data in (huge_put, never_stored):
+        with pytest.raises(ProtocolError, match="memo index"):
+            load_wire_pickle(data)
+    assert load_wire_pickle(good) == {"status": "started", "scannr": 1}

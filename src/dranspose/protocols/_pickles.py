@@ -201,13 +201,29 @@ class _WireUnpickler(pickle.Unpickler):
         raise ProtocolError("wire pickle persistent ids are not allowed")
 
 
+_PUTS = frozenset({"BINPUT", "LONG_BINPUT"})
+_GETS = frozenset({"BINGET", "LONG_BINGET"})
+
+
 def check_opcodes(data: bytes) -> None:
-    """Raise ProtocolError unless every opcode of ``data`` is in :data:`WIRE_OPCODES`."""
+    """Raise ProtocolError unless every opcode of ``data`` is in :data:`WIRE_OPCODES` and memo
+    indices are sequential, as pickle writes them (CPython's unpickler sizes its memo by the
+    largest index: one ``LONG_BINPUT 88801649`` would cost 700 MB)."""
     pos: int | None = 0
+    memo = 0  # entries stored so far
     try:
-        for op, _arg, pos in pickletools.genops(data):  # noqa: B007
-            if op.name not in WIRE_OPCODES:
-                raise ProtocolError(f"pickle opcode {op.name} at byte {pos} is not in the wire subset")
+        for op, arg, pos in pickletools.genops(data):
+            name = op.name
+            if name not in WIRE_OPCODES:
+                raise ProtocolError(f"pickle opcode {name} at byte {pos} is not in the wire subset")
+            if name in _PUTS:
+                if arg != memo:
+                    raise ProtocolError(f"pickle memo index {arg} at byte {pos} out of sequence (expected {memo})")
+                memo += 1
+            elif name == "MEMOIZE":
+                memo += 1
+            elif name in _GETS and not (isinstance(arg, int) and 0 <= arg < memo):
+                raise ProtocolError(f"pickle memo index {arg} at byte {pos} was never stored")
     except ProtocolError:
         raise
     except Exception as exc:  # genops raises ValueError and friends for corrupt pickles
