@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=DOCUMENTED_RUNS, help="inputs per protocol (default 10**6)")
     parser.add_argument("--only", nargs="*", help="protocol typs to fuzz (default: all registered)")
-    parser.add_argument("--max-len", type=int, default=65536, help="largest input in bytes")
+    parser.add_argument("--max-len", type=int, default=8192, help="largest input in bytes")
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take (a hang beyond)")
     parser.add_argument("--rss-mb", type=int, default=2048, help="memory a fuzzing process may use")
     parser.add_argument("--seed", type=int, default=1)
