@@ -38,8 +38,11 @@ DOCUMENTED_RUNS = 10**6
 
 def _child(typ: str, libfuzzer_args: list[str]) -> None:
     """Run libFuzzer on one protocol in this process (libFuzzer ends the process)."""
+    import logging
+
     import atheris
 
+    logging.disable(logging.CRITICAL)  # decoders log what they drop; millions of lines cost time
     sys.path.insert(0, str(ROOT))
     with atheris.instrument_imports(include=["dranspose"]):
         import dranspose.protocols  # noqa: F401

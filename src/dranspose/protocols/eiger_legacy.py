@@ -121,7 +121,8 @@ compat_module("dranspose.data.eiger_legacy", EigerLegacy, EigerLegacyHeader, Eig
 
 
 def classify(meta: dict[str, Any]) -> Kind:
-    kind = _KINDS.get(meta.get("htype"))  # type: ignore[arg-type]
+    htype = meta.get("htype")
+    kind = _KINDS.get(htype) if isinstance(htype, str) else None
     if kind is None:
         raise ProtocolError(f"Eiger htype {meta.get('htype')!r} is not a header, image or end")
     return kind

@@ -59,7 +59,8 @@ def decode_map(message: Frame) -> dict[Any, Any]:
     obj = _backend_mod.active.cbor_decode(message)
     if not isinstance(obj, dict):
         raise ProtocolError("stream v2 message is not a CBOR map")
-    if obj.get("type") not in _KINDS:
+    kind = obj.get("type")
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ProtocolError(f"stream v2 type {obj.get('type')!r} is not start, image or end")
     return obj
 
