@@ -14,6 +14,7 @@ unbounded allocation): libFuzzer stops, writes the input to ``crash-*``/``timeou
     python bench/fuzz_wire.py                    # the documented count: 10**6 inputs per protocol
     python bench/fuzz_wire.py --runs 20000       # a quick pass
     python bench/fuzz_wire.py --only STINS PCAP  # some protocols
+    python bench/fuzz_wire.py --jobs 2           # two protocols at a time
 
 Needs ``atheris`` (``pip install atheris``, or the ``test`` extra). Prints one line per
 protocol (inputs, seconds, inputs/s, coverage edges, features) and writes them as JSON to
@@ -30,7 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED_RUNS = 10**6
@@ -61,7 +64,7 @@ _DONE = re.compile(r"Done (\d+) runs in (\d+) second")
 _COV = re.compile(r"cov: (\d+) ft: (\d+)")
 
 
-def _run_one(typ: str, args: argparse.Namespace, workdir: Path) -> dict[str, object]:
+def _run_one(typ: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from tests.protocols import kit
 
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=10, help="seconds one input may take (a hang beyond)")
     parser.add_argument("--rss-mb", type=int, default=2048, help="memory a fuzzing process may use")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="protocols fuzzed at the same time")
     parser.add_argument("--workdir", type=Path, default=None, help="corpus, logs and findings (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -139,18 +143,22 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"fuzzing {len(typs)} wire protocols, {args.runs} inputs each; work dir {workdir}", flush=True)
     results = []
-    for typ in typs:
-        res = _run_one(typ, args, workdir)
-        results.append(res)
-        status = "ok" if res["ok"] else f"FINDING (exit {res['returncode']}, see {res['log']})"
-        print(
-            f"{typ:<18} {res['inputs']:>9} inputs {res['seconds']:>8.1f} s {res['inputs_per_s']:>7}/s "
-            f"cov {res['cov_edges']} ft {res['features']}  {status}",
-            flush=True,
-        )
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for res in pool.map(lambda typ: _run_one(typ, args, workdir), typs):
+            results.append(res)
+            _report(res)
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=1))
     return 0 if all(r["ok"] for r in results) else 1
+
+
+def _report(res: dict[str, Any]) -> None:
+    status = "ok" if res["ok"] else f"FINDING (exit {res['returncode']}, see {res['log']})"
+    print(
+        f"{res['typ']:<18} {res['inputs']:>9} inputs {res['seconds']:>8.1f} s {res['inputs_per_s']:>7}/s "
+        f"cov {res['cov_edges']} ft {res['features']}  {status}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
