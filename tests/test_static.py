@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STRICT = [
     "src/dranspose/core", "src/dranspose/transport", "src/dranspose/store", "src/dranspose/hooks.py",
-    "src/dranspose/errors.py", "src/dranspose/safe_pickle.py", "src/dranspose/protocols/base.py",
+    "src/dranspose/errors.py", "src/dranspose/safe_pickle.py", "src/dranspose/protocols",
 ]
 
 

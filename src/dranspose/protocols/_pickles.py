@@ -101,8 +101,10 @@ class _WireDtype:
 
     def resolve(self) -> np.dtype[Any]:
         dt = np.dtype(self.name)
-        if self.order in "<>":
-            dt = dt.newbyteorder(self.order)
+        if self.order == "<":
+            dt = dt.newbyteorder("<")
+        elif self.order == ">":
+            dt = dt.newbyteorder(">")
         if dt.hasobject or dt.fields is not None:  # unreachable with the names above; kept as the rule
             raise ProtocolError(f"wire pickle dtype {dt} refused")
         return dt

@@ -189,7 +189,7 @@ def decode(frames: Sequence[Frame]) -> LecroyPacketType:
     if what != SEQSTART:
         raise ProtocolError(f"lecroy unit of {len(frames)} frames starts with what={what}, expected SEQSTART")
     nch = _channel_count(head)
-    parsed = _validate(LecroyParsed, head)
+    parsed: LecroyParsed = _validate(LecroyParsed, head)
     if len(frames) != 2 + 3 * nch:
         raise ProtocolError(f"lecroy sequence has {len(frames)} frames, expected {2 + 3 * nch} for {nch} channels")
     tail = loads_json_object(frames[-1], "lecroy last part")
