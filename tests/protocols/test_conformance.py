@@ -120,3 +120,23 @@ def test_captures_cut_into_series(typ: str) -> None:
         units = [u for msg in read_capture(capture) for u in cutter.feed(msg)]
         assert Counter(u.kind for u in units) == {Kind.START: 1, Kind.DATA: n_data, Kind.END: 1}, capture
         assert units[0].kind is Kind.START and units[-1].kind is Kind.END
+
+
+def test_old_base_classes_and_what_enum() -> None:
+    """Issue 12: the old public names at the old paths, with the old shapes."""
+    from dranspose.data.albaem import AlbaemBase, AlbaemData
+    from dranspose.data.contrast import ContrastBase, ContrastRunning
+    from dranspose.data.lecroy import LecroyEnd, LecroyPrepare, LecroySeqEnd, LecroySeqStart, WhatEnum
+    from dranspose.data.pcap import PCAPBase, PCAPData
+
+    assert [(m.name, int(m)) for m in WhatEnum] == [("PREPARE", 0), ("START", 1), ("SEQEND", 2), ("STOP", 3)]
+    for cls, what in ((LecroyPrepare, WhatEnum.PREPARE), (LecroySeqStart, WhatEnum.START),
+                      (LecroySeqEnd, WhatEnum.SEQEND), (LecroyEnd, WhatEnum.STOP)):  # fmt: skip
+        assert cls.model_validate({"htype": "msg", "what": int(what), "frame": 0}).what == what
+    assert issubclass(ContrastRunning, ContrastBase) and issubclass(PCAPData, PCAPBase) and issubclass(AlbaemData, AlbaemBase)
+    assert {"message_id", "version"} <= set(PCAPBase.model_fields) and {"message_id", "version"} <= set(AlbaemBase.model_fields)
+    point = ContrastRunning(dt=0.1, x=1.5)
+    assert isinstance(point, ContrastBase)
+    frames = point.to_stream_data().frames
+    assert pickle.loads(frames[0])["x"] == 1.5  # a base-class method, as before
+    assert PCAPData(message_id=3, frame_number=0).to_stream_data().typ == "PCAP"

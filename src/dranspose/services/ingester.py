@@ -103,7 +103,7 @@ class Ingester(Component):
                     "typ": s.cutter.typ,
                     "forwarded": s.forwarded,
                     "discarded": s.discarded,
-                    "malformed": s.malformed,
+                    "malformed": s.malformed + getattr(s.upstream, "malformed", 0),
                     "frame_mismatches": s.frame_mismatches,
                     "queued_units": len(s.units),
                     "pending_routes": len(s.routes),
