@@ -133,3 +133,34 @@ def test_lecroy_traces_per_sequence_are_capped() -> None:
         cutter.feed(lecroy.encode_seqstart(0, -1, 0, list(range(lecroy.MAX_CHANNELS + 1))))
     with pytest.raises(ProtocolError, match="lecroy trace before any SEQSTART"):
         cutter.feed(_trace(1))
+
+
+def test_tcp_ingester_survives_hostile_position_capture(redis_url: str) -> None:
+    """As deployed: a TcpPcapIngester stream (in a real ingester, real Redis) gets a refusal, an
+    over-long header and an over-long line before a good experiment: the scan completes and the
+    recoveries are counted as malformed in the status."""
+    from tests.cluster import Cluster
+    from tests.core.test_pipeline import REDUCER, WORKER, vw
+
+    payload = (
+        b"ERR nope\n"
+        + b"arm_time: 2024-05-01T12:00:00Z\n"
+        + b"k: v\n" * (positioncap.MAX_HEADER_LINES + 1)
+        + b" 1" * positioncap.MAX_LINE
+        + b"\n"
+        + GOOD
+    )
+    server = TcpServer(payload, chunk=4096)
+    cluster = Cluster(
+        redis_url, WORKER, REDUCER, {"pc": (f"tcp://127.0.0.1:{server.port}", positioncap.CUTTER, "TCP")}
+    ).start()
+    try:
+        cluster.set_mapping({"pc": [vw(i) for i in range(2)]})
+        progress = cluster.wait_finished()
+        assert progress["completed_events"] == 4
+        cluster.wait_until(
+            lambda: cluster.get("/api/v1/status")["ingesters"]["pc-ingester"]["pc"]["malformed"] >= 3, "counted"
+        )
+    finally:
+        cluster.stop()
+        server.join()
