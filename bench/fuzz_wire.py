@@ -15,6 +15,7 @@ unbounded allocation): libFuzzer stops, writes the input to ``crash-*``/``timeou
     python bench/fuzz_wire.py --runs 20000       # a quick pass
     python bench/fuzz_wire.py --only STINS PCAP  # some protocols
     python bench/fuzz_wire.py --jobs 2           # two protocols at a time
+    python bench/fuzz_wire.py --max-seconds 600  # a time budget per protocol instead of the count
 
 Needs ``atheris`` (``pip install atheris``, or the ``test`` extra). Prints one line per
 protocol (inputs, seconds, inputs/s, coverage edges, features) and writes them as JSON to
@@ -83,30 +84,33 @@ def _run_one(typ: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         str(corpus),
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    if args.max_seconds:
+        libfuzzer.insert(0, f"-max_total_time={args.max_seconds}")
+    logfile = workdir / f"{typ}.log"
     t0 = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", typ, "--", *libfuzzer],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=workdir,
-    )
+    with open(logfile, "w") as err:  # followable while it runs
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", typ, "--", *libfuzzer],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            cwd=workdir,
+        )
     elapsed = time.monotonic() - t0
-    log = proc.stderr
-    (workdir / f"{typ}.log").write_text(log)
+    log = logfile.read_text(errors="replace")
     done = _DONE.findall(log)
     cov = _COV.findall(log)
     runs = int(done[-1][0]) if done else 0
     return {
         "typ": typ,
-        "ok": proc.returncode == 0 and runs >= args.runs,
+        "ok": proc.returncode == 0 and (runs >= args.runs or bool(args.max_seconds)),
         "returncode": proc.returncode,
         "inputs": runs,
         "seconds": round(elapsed, 1),
         "inputs_per_s": round(runs / elapsed) if elapsed else 0,
         "cov_edges": int(cov[-1][0]) if cov else None,
         "features": int(cov[-1][1]) if cov else None,
-        "log": str(workdir / f"{typ}.log"),
+        "log": str(logfile),
     }
 
 
@@ -124,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-mb", type=int, default=2048, help="memory a fuzzing process may use")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1, help="protocols fuzzed at the same time")
+    parser.add_argument(
+        "--max-seconds", type=int, default=0, help="stop each protocol after this long (0: run the full count)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="corpus, logs and findings (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
