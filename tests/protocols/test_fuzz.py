@@ -172,7 +172,7 @@ def test_coverage_guided_bench_runs_short(tmp_path: Path) -> None:
     out = tmp_path / "fuzz.json"
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "fuzz_wire.py"), "--runs", "300", "--workdir", str(tmp_path), "--out", str(out)],
+        [sys.executable, str(ROOT / "bench" / "fuzz_wire.py"), "--runs", "300", "--jobs", "2", "--workdir", str(tmp_path), "--out", str(out)],
         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
