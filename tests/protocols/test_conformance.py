@@ -101,7 +101,8 @@ def test_garbage_and_wrong_part_counts_are_protocol_errors(typ: str) -> None:
     cutter = protocol_module(typ).CUTTER()
     decode = SPECS[typ].decoder()
     unhashable = b'{"htype": [], "type": {}, "message_type": [], "status": [], "what": []}'  # fuzz finding
-    garbage = [b""], [b"\x00\xff garbage"], [b"{}"] * 7, [b"[1, 2]"], [unhashable], [cbor2.dumps({"type": []})]
+    subarray = b'{"htype": "image", "frame": 0, "shape": [1], "type": "(2,,1)f4", "compression": "none"}'  # fuzz finding
+    garbage = [b""], [b"\x00\xff garbage"], [b"{}"] * 7, [b"[1, 2]"], [unhashable], [cbor2.dumps({"type": []})], [subarray, b"\0" * 8]
     for msg in garbage:
         try:
             cutter.feed(msg)

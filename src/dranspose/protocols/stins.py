@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence, Union
 
@@ -145,11 +146,15 @@ def encode_end(msg_number: int) -> list[bytes]:
 # ---------------------------------------------------------------- decode
 
 
+# plain numeric type names (``uint16``) and codes (``<u2``); anything else never reaches
+# numpy's dtype parser (which evaluates subarray shapes such as ``(2,3)f4``)
+_DTYPE_NAME = re.compile(r"^(?:bool|u?int(?:8|16|32|64)|float(?:16|32|64)|[<>|=]?[buif][1248])$")
+
+
 def _dtype(name: Any) -> np.dtype:
-    try:
-        dt = np.dtype(name)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"STINS image type {name!r} is not a numpy dtype") from None
+    if not isinstance(name, str) or not _DTYPE_NAME.match(name):
+        raise ProtocolError(f"STINS image type {name!r:.40} is not a plain numeric type")
+    dt = np.dtype(name)
     if dt.kind not in "biuf" or dt.itemsize == 0:
         raise ProtocolError(f"STINS image type {name!r} is not a numeric dtype")
     little: np.dtype = dt.newbyteorder("<") if dt.itemsize > 1 else dt
