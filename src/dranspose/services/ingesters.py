@@ -1,7 +1,8 @@
 """Ingester classes by their old names (COMPAT §5): socket pattern + protocol typ, whose
 cutter comes from the protocol registry (:mod:`dranspose.protocols`).
 
-``dranspose ingester -c CLASS`` accepts these names or ``module:Class`` of a cutter class.
+``dranspose ingester -c CLASS`` accepts these names, ``module:Class`` of a cutter class, or
+``module:Class`` of a custom :class:`dranspose.ingester.Ingester` subclass (``run_source``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def resolve(class_name: str) -> tuple[str, Callable[[], StreamCutter]]:
         from dranspose.hooks import load_class
 
         cls = load_class(class_name)
+        from dranspose.services.custom_ingester import SourceFactory, is_custom_ingester
+
+        if is_custom_ingester(cls):  # a dranspose.ingester.Ingester subclass with run_source()
+            return "SOURCE", SourceFactory(cls)
         return getattr(cls, "SOCKET", "PULL"), cls
     known = ", ".join(sorted(INGESTER_CLASSES))
     raise ConfigError(f"unknown ingester class {class_name!r}; known: {known}, or module:CutterClass")
