@@ -5,7 +5,6 @@ splitter) and never grows memory without bound; the good data around it still ar
 from __future__ import annotations
 
 import json
-import socket
 import time
 import tracemalloc
 from datetime import datetime, timezone

@@ -4,9 +4,8 @@ published map is compared with values computed directly from the generated array
 
 from __future__ import annotations
 
-import json
 import random
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
