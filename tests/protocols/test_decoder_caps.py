@@ -64,6 +64,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e  # each case runs in a subprocess
 @pytest.mark.parametrize("be_name", ["compiled", "python"])
 @pytest.mark.parametrize(
     "case, expected",

@@ -166,6 +166,7 @@ def test_kit_input_format_round_trips() -> None:
         assert protocol_module(typ).TYP == typ
 
 
+@pytest.mark.e2e  # the bench script and its libFuzzer processes
 def test_coverage_guided_bench_runs_short(tmp_path: Path) -> None:
     """``bench/fuzz_wire.py`` as documented, with a short count: every protocol fuzzed with
     atheris, no finding."""
