@@ -280,6 +280,13 @@ def bslz4_decompress_into(const uint8_t[::1] src, uint8_t[::1] dst, Py_ssize_t e
         if rest:
             memcpy(dp + total - rest, sp + srclen - rest, rest)
         return
+    # caps before any allocation: every block costs at least its 4-byte length in ``src``,
+    # and no block is larger than the output (the scratch of a decoding thread is two blocks)
+    if nblocks > (srclen - start) // 4:
+        raise CorruptFrameError(
+            f"bslz4 stream of {srclen - start} bytes cannot hold {nblocks} blocks", start)
+    if full == 0:
+        block_bytes = last * elem_size
     cdef BlockJob* job = _new_job(nblocks)
     cdef Py_ssize_t pos = start, i, c, bad = -1
     # serial scan of the block table: every length checked against the input
@@ -333,6 +340,9 @@ def hdf5lz4_decompress_into(const uint8_t[::1] src, uint8_t[::1] dst, Py_ssize_t
     if total and block == 0:
         raise CorruptFrameError("HDF5-LZ4 block size is 0", 8)
     cdef Py_ssize_t nblocks = (total + block - 1) // block if total else 0
+    if nblocks > (srclen - start) // 4:  # each block costs at least its 4-byte length
+        raise CorruptFrameError(
+            f"HDF5-LZ4 stream of {srclen - start} bytes cannot hold {nblocks} blocks", start)
     cdef BlockJob* job = _new_job(nblocks)
     cdef Py_ssize_t pos = start, i, c
     for i in range(nblocks):

@@ -4,36 +4,19 @@ published map is compared with values computed directly from the generated array
 
 from __future__ import annotations
 
-import json
 import random
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from dranspose.event import EventData, ResultData, StreamData
 from dranspose.protocol import WorkParameter
-from dranspose.protocols.base import Kind, Unit
-from dranspose.protocols import contrast, pcap
+from dranspose.protocols import contrast, pcap, stins
 from tests.protocols.multisource_payload import CAM, CONTRAST, PANDA, MapReducer, NormalizeWorker, make_scan, parse_roi
 from tests.protocols.proto_helpers import cut, stream_over_zmq
 
 
-class _StinsTestCutter:
-    """Minimal STINS cutter for this test (the real one belongs to the STINS module)."""
-
-    typ = "STINS"
-    has_start = True
-
-    def reset(self) -> None:
-        pass
-
-    def feed(self, parts: Sequence[Any]) -> list[Unit]:
-        htype = json.loads(bytes(parts[0]))["htype"]
-        kind = {"header": Kind.START, "image": Kind.DATA, "series_end": Kind.END}[htype]
-        return [Unit(kind, list(parts))]
-
-
-CUTTERS = {CAM: _StinsTestCutter, PANDA: pcap.CUTTER, CONTRAST: contrast.CUTTER}
+CUTTERS = {CAM: stins.CUTTER, PANDA: pcap.CUTTER, CONTRAST: contrast.CUTTER}
 
 
 def _events(scan: Any) -> list[EventData]:

@@ -84,11 +84,18 @@ def test_positioncap_two_arms_over_tcp(chunk: int) -> None:
     assert packets[-1].status == "Disarmed"
 
 
-def test_positioncap_err_reply_is_protocol_error() -> None:
-    server = TcpServer(b"ERR Unknown option\n")
-    with pytest.raises(ProtocolError, match="refused"):
-        _receive(server.port)
+def test_positioncap_err_reply_is_recorded_not_raised() -> None:
+    server = TcpServer(b"ERR Unknown option\n" + positioncap.encode_stream(ARM2, FIELDS2, ROWS2))
+    splitter = positioncap.PositionCapSplitter()
+    messages: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(positioncap.OPTIONS_LINE)
+        while chunk := conn.recv(65536):
+            messages.extend(splitter.feed(chunk))
     server.join()
+    errors = splitter.take_errors()
+    assert len(errors) == 1 and "refused" in str(errors[0]) and isinstance(errors[0], ProtocolError)
+    assert len(messages) == 1 + len(ROWS2) + 1  # the experiment after the refusal still arrives
 
 
 class _SardanaHandler(http.server.BaseHTTPRequestHandler):

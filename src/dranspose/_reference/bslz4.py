@@ -89,8 +89,11 @@ def bslz4_decompress_into(
     _check(elem_size, block_bytes // elem_size, len(d))
     n = len(d) // elem_size
     pos = start
-    tmp = np.empty(block_bytes, dtype=np.uint8)
-    for first, count in block_plan(n, block_bytes // elem_size):
+    plan = block_plan(n, block_bytes // elem_size) if n // (block_bytes // elem_size) <= len(s) // 4 else None
+    if plan is None or len(plan) > (len(s) - start) // 4:  # each block costs its 4-byte length
+        raise CorruptFrameError(f"bslz4 stream of {len(s) - start} bytes cannot hold its blocks", start)
+    tmp = np.empty(min(block_bytes, len(d)), dtype=np.uint8)  # no block is larger than the output
+    for first, count in plan:
         if pos + 4 > len(s):
             raise CorruptFrameError("bslz4 stream truncated before a block length", pos)
         c = int.from_bytes(s[pos : pos + 4].tobytes(), "big")

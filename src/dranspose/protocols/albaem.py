@@ -1,28 +1,84 @@
-"""AlbaEM electrometer stream (PROTOCOLS §11, typ ``albaem``).
+"""AlbaEM electrometer stream (PROTOCOLS §11, typ ``albaem``): models, decode, encode, cutter.
 
 Wire: single-part JSON messages ``series-start``, ``data`` (``frame_number``, ``timestamp``,
 ``acquisition_timestamp``, currents) and ``series-end``. Received over SUB (dranspose) or PULL
 (contrast's client): both are fine, see :data:`SOCKETS`. Currents are named ``channel1``..4 or
-``CHAN01``..04 (gap §15.7); :func:`decode` accepts both and fills ``channel1``..4.
+``CHAN01``..04 (gap §15.7); :func:`decode` accepts both and fills ``channel1``..4 (the original
+keys stay available as extras).
 
 A data message without ``message_type`` but with a timestamp or channel keys (the bare form
 contrast reads) is taken as data; such a stream has no start message, so build its cutter with
-``AlbaemCutter(has_start=False)``.
+``AlbaemCutter(has_start=False)``. The models are re-exported by ``dranspose.data.albaem`` and
+:func:`parse` by ``dranspose.middlewares.albaem``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, Union
 
-from dranspose.data.albaem import AlbaemData, AlbaemEnd, AlbaemPacketType, AlbaemStart
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import dumps_json, loads_json_object
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.event import StreamData
+from dranspose.protocols._wire import dumps_json, loads_json_object
+from dranspose.protocols.base import Frame, Kind, SingleMessageCutter, Unit, compat_module
 
 TYP = "albaem"
 SOCKET = "SUB"
 SOCKETS = ("SUB", "PULL")
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class AlbaemBase(BaseModel):
+    """Fields of every AlbaEM message; mutable, extra keys allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    message_id: int | None = None
+    version: int = 1
+
+    def to_stream_data(self) -> StreamData:
+        return StreamData(typ=TYP, frames=[self.model_dump_json(exclude_none=True).encode()])
+
+
+_AlbaemBase = AlbaemBase  # the name before it was public
+
+
+class AlbaemStart(AlbaemBase):
+    message_type: Literal["series-start"] = "series-start"
+
+
+class AlbaemData(AlbaemBase):
+    message_type: Literal["data"] = "data"
+    frame_number: int | None = None
+    timestamp: float | None = None
+    acquisition_timestamp: int | None = None
+    channel1: float | None = None
+    channel2: float | None = None
+    channel3: float | None = None
+    channel4: float | None = None
+
+    def channels(self) -> list[float | None]:
+        """The four currents (A), channel 1 first."""
+        return [self.channel1, self.channel2, self.channel3, self.channel4]
+
+
+class AlbaemEnd(AlbaemBase):
+    message_type: Literal["series-end"] = "series-end"
+    detector_specific: dict[str, Any] | None = None
+
+
+AlbaemPacketType = Union[AlbaemStart, AlbaemData, AlbaemEnd]
+AlbaemPacket: TypeAdapter[AlbaemPacketType] = TypeAdapter(AlbaemPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""
+
+compat_module("dranspose.data.albaem", AlbaemBase, AlbaemStart, AlbaemData, AlbaemEnd)
+
+
+# --- decoding ----------------------------------------------------------------------------------
 
 _CHAN = re.compile(r"^CHAN0?([1-4])$")
 _MODELS: dict[str, Any] = {"series-start": AlbaemStart, "data": AlbaemData, "series-end": AlbaemEnd}
@@ -62,7 +118,18 @@ def decode(frames: Sequence[Frame]) -> AlbaemPacketType:
         raise ProtocolError(f"albaem {mtype} invalid: {exc}") from exc
 
 
-class AlbaemCutter:
+def parse(data: StreamData) -> AlbaemPacketType:
+    """Decode one ``albaem`` stream unit into AlbaemStart | AlbaemData | AlbaemEnd; ``channel1``..4
+    are filled from either key naming. Raises ProtocolError (a ValueError)."""
+    if data.typ != TYP:
+        raise ProtocolError(f"stream typ {data.typ!r} is not {TYP!r}")
+    return decode(data.frames)
+
+
+# --- stream cutting ----------------------------------------------------------------------------
+
+
+class AlbaemCutter(SingleMessageCutter):
     """series-start -> START, data -> DATA, series-end -> END; frames forwarded unchanged."""
 
     typ = TYP
@@ -70,19 +137,17 @@ class AlbaemCutter:
     def __init__(self, has_start: bool = True) -> None:
         self.has_start = has_start
 
-    def reset(self) -> None:
-        pass
-
-    def feed(self, parts: Sequence[Frame]) -> list[Unit]:
-        if len(parts) != 1:
-            raise ProtocolError(f"albaem message has {len(parts)} parts, expected 1")
-        msg = loads_json_object(parts[0], "albaem message")
+    def units(self, frame: Frame) -> list[Unit]:
+        msg = loads_json_object(frame, "albaem message")
         mtype = _message_type(msg)
         frame_no = msg.get("frame_number")
-        return [Unit(_KINDS[mtype], [parts[0]], frame_number=frame_no if type(frame_no) is int else None)]
+        return [Unit(_KINDS[mtype], [frame], frame_number=frame_no if type(frame_no) is int else None)]
 
 
 CUTTER = AlbaemCutter
+
+
+# --- synthetic encoding ------------------------------------------------------------------------
 
 
 def encode_start(message_id: int = 1) -> list[bytes]:

@@ -19,6 +19,8 @@ from typing import Protocol, Sequence, Union
 
 import zmq
 
+from dranspose.errors import ProtocolError
+
 Frame = Union[zmq.Frame, bytes, memoryview]
 
 
@@ -70,3 +72,35 @@ class PassThroughCutter:
 
     def reset(self) -> None:
         pass
+
+
+class SingleMessageCutter:
+    """The cutter of every protocol whose upstream messages are single frames (albaem, PCAP,
+    Sardana, contrast): checks the part count, then :meth:`units` classifies the frame.
+
+    Subclasses set ``typ`` and implement :meth:`units` (the frame is forwarded unchanged
+    unless the protocol splits it, as PCAP does). Stateless unless a subclass adds state.
+    """
+
+    typ: str = ""
+    has_start: bool = True
+
+    def reset(self) -> None:
+        pass
+
+    def feed(self, parts: Sequence[Frame]) -> list[Unit]:
+        if len(parts) != 1:
+            raise ProtocolError(f"{self.typ} message has {len(parts)} parts, expected 1")
+        return self.units(parts[0])
+
+    def units(self, frame: Frame) -> list[Unit]:
+        """The units one message makes (raises ProtocolError for a malformed one)."""
+        raise NotImplementedError
+
+
+def compat_module(module: str, *classes: type) -> None:
+    """Name ``classes`` after their public compat module (``dranspose.data.<name>``, which
+    re-exports them): pickles that hold packets, such as results, keep naming that path, so
+    they load in old and new dranspose alike and match allow-lists written for it."""
+    for cls in classes:
+        cls.__module__ = module

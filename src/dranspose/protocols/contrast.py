@@ -6,27 +6,83 @@ Pickles are read with the restricted §13 unpickler (:func:`load_wire_pickle`); 
 that subset is a ProtocolError.
 
 :class:`ContrastCutter`: started -> START, running -> DATA, finished *and interrupted* -> END
-(gap §15.6), heartbeats -> nothing.
+(gap §15.6), heartbeats -> nothing. The models are re-exported by ``dranspose.data.contrast``
+and :func:`parse` by ``dranspose.middlewares.contrast``.
 """
 
 from __future__ import annotations
 
 import pickle
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence, Union
 
-from dranspose.data.contrast import (
-    ContrastFinished,
-    ContrastHeartbeat,
-    ContrastPacketType,
-    ContrastRunning,
-    ContrastStarted,
-)
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
 from dranspose.errors import ProtocolError
+from dranspose.event import StreamData
 from dranspose.protocols._pickles import load_wire_pickle
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.protocols.base import Frame, Kind, SingleMessageCutter, Unit, compat_module
 
 TYP = "contrast"
 SOCKET = "SUB"
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class ContrastBase(BaseModel):
+    """A contrast packet: mutable, extra keys allowed. A running point's values (motor
+    positions, detector values, nested dicts of numpy arrays, file links) are extra attributes:
+    ``getattr(pkt, "pseudo")`` or ``pkt.model_extra``."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def to_stream_data(self) -> StreamData:
+        """One frame: the packet as contrast pickles it (a dict, protocol 2; heartbeats 4)."""
+        return StreamData(typ=TYP, frames=encode(self.model_dump()))
+
+
+_ContrastBase = ContrastBase  # the name before it was public
+
+
+class ContrastStarted(ContrastBase):
+    status: Literal["started"] = "started"
+    path: str = ""
+    scannr: int = 0
+    description: str = ""
+
+
+class ContrastRunning(ContrastBase):
+    status: Literal["running"] = "running"
+    dt: float | None = None
+
+
+class ContrastFinished(ContrastBase):
+    """Scan footer. ``status`` is ``finished`` or ``interrupted`` (both end the run)."""
+
+    status: Literal["finished", "interrupted"] = "finished"
+    path: str = ""
+    scannr: int = 0
+    description: str = ""
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status == "interrupted"
+
+
+class ContrastHeartbeat(ContrastBase):
+    status: Literal["heartbeat"] = "heartbeat"
+
+
+ContrastPacketType = Union[ContrastStarted, ContrastRunning, ContrastFinished, ContrastHeartbeat]
+ContrastPacket: TypeAdapter[ContrastPacketType] = TypeAdapter(ContrastPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""
+
+compat_module(
+    "dranspose.data.contrast", ContrastBase, ContrastStarted, ContrastRunning, ContrastFinished, ContrastHeartbeat
+)
+
+
+# --- decoding ----------------------------------------------------------------------------------
 
 _MODELS: dict[str, Any] = {
     "started": ContrastStarted,
@@ -64,30 +120,41 @@ def decode(frames: Sequence[Frame]) -> ContrastPacketType:
         raise ProtocolError(f"contrast {obj['status']} packet invalid: {exc}") from exc
 
 
-class ContrastCutter:
+def parse(data: StreamData) -> ContrastPacketType:
+    """Decode one ``contrast`` stream unit into ContrastStarted | ContrastRunning |
+    ContrastFinished (``status`` ``finished`` or ``interrupted``) | ContrastHeartbeat.
+
+    The pickle is read with the restricted wire unpickler (numpy arrays, OrderedDict, plain data
+    only); anything else raises ProtocolError (a ValueError) and runs no code.
+    """
+    if data.typ != TYP:
+        raise ProtocolError(f"stream typ {data.typ!r} is not {TYP!r}")
+    return decode(data.frames)
+
+
+# --- stream cutting ----------------------------------------------------------------------------
+
+
+class ContrastCutter(SingleMessageCutter):
     """Classifies contrast messages by status; heartbeats produce no unit. Frames forwarded unchanged.
 
     Cost: every message is unpickled once here (they are small: about 2.4 kB).
     """
 
     typ = TYP
-    has_start = True
 
-    def reset(self) -> None:
-        pass
-
-    def feed(self, parts: Sequence[Frame]) -> list[Unit]:
-        if len(parts) != 1:
-            raise ProtocolError(f"contrast message has {len(parts)} parts, expected 1")
-        status = load(parts[0])["status"]
+    def units(self, frame: Frame) -> list[Unit]:
+        status = load(frame)["status"]
         kind = _KINDS.get(status)
         if kind is None:  # heartbeat
             return []
-        return [Unit(kind, [parts[0]], meta={"status": status})]
+        return [Unit(kind, [frame], meta={"status": status})]
 
 
 CUTTER = ContrastCutter
 
+
+# --- synthetic encoding ------------------------------------------------------------------------
 
 def encode(packet: Mapping[str, Any], protocol: int | None = None) -> list[bytes]:
     """One message: the dict pickled as contrast does (protocol 2; heartbeats protocol 4)."""

@@ -7,6 +7,9 @@ End: 1 part. Shapes on the wire are ``[X, Y]``; numpy shapes are ``(Y, X)``.
 
 Buffer ownership: decoders only read the parts; raw (``<``) images and the header's
 flatfield/mask/countrate arrays are read-only zero-copy views into the frames.
+
+The models are re-exported by ``dranspose.data.eiger_legacy`` and :func:`parse` by
+``dranspose.middlewares.eiger_legacy``.
 """
 
 from __future__ import annotations
@@ -17,21 +20,25 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from dranspose import backend as _backend_mod
 from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_decompress
 from dranspose.codecs import lz4 as _lz4
 from dranspose.codecs._common import byte_view, check_ratio, frame_bytes, prepare_out
 from dranspose.errors import CorruptFrameError, ProtocolError
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.event import StreamData
+from dranspose.protocols._wire import dumps_json, loads_json, loads_json_object
+from dranspose.protocols.base import Frame, Kind, Unit, compat_module
 from dranspose.protocols.stins import FrameGapTracker
 
 logger = logging.getLogger(__name__)
 
 TYP = "EIGER_LEGACY"
+SOCKET = "PULL"
 HEADER_PARTS = (1, 2, 3, 8, 9)
 IMAGE_PARTS = (4, 5)
 _KINDS = {"dheader-1.0": Kind.START, "dimage-1.0": Kind.DATA, "dseries_end-1.0": Kind.END}
@@ -39,21 +46,83 @@ _ENCODING = re.compile(r"^(?:bs(8|16|32|64)-)?(lz4)?<$")
 
 
 def _json(part: Any, what: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(bytes(memoryview(part)))
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"Eiger {what} is not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"Eiger {what} is not a JSON object")
-    return obj
+    return loads_json_object(part, f"Eiger {what}")
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+    return dumps_json(obj, sort_keys=True)  # DECTRIS sorts its keys
+
+
+def _json_or_bytes(part: Any) -> Any:
+    """An appendix: JSON when it parses, else its raw bytes."""
+    try:
+        return loads_json(part, "Eiger appendix")
+    except ProtocolError:
+        return frame_bytes(part)
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class EigerLegacy(BaseModel):
+    """An Eiger SIMPLON v1 packet (part 0): mutable, extra keys allowed. After :func:`parse` a
+    header has ``info`` (detector config, when sent) and ``appendix`` (when sent); an image has
+    ``data`` (part 1 JSON plus ``buffer``, the raw pixel bytes) and ``config`` (part 3 JSON)."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+
+class EigerLegacyHeader(EigerLegacy):
+    htype: Literal["dheader-1.0"] = "dheader-1.0"
+
+    def to_stream_data(self) -> StreamData:
+        """Part 0, then ``info`` (config) and ``appendix`` when set."""
+        frames = [_dumps(self.model_dump(exclude={"info", "appendix"}))]
+        info = getattr(self, "info", None)
+        if info is not None:
+            frames.append(_dumps(info))
+        appendix = getattr(self, "appendix", None)
+        if appendix is not None:
+            frames.append(appendix if isinstance(appendix, bytes) else _dumps(appendix))
+        return StreamData(typ=TYP, frames=frames)
+
+
+class EigerLegacyImage(EigerLegacy):
+    htype: Literal["dimage-1.0"] = "dimage-1.0"
+    frame: int
+
+    def to_stream_data(self) -> StreamData:
+        """The 4-part image: part 0 (hash = MD5 of part 1), ``data`` without ``buffer``, the
+        buffer, ``config`` (5 parts with an ``appendix``)."""
+        data = dict(getattr(self, "data", None) or {})
+        buffer = data.pop("buffer", b"")
+        part1 = _dumps(data)
+        head = self.model_dump(exclude={"data", "config", "appendix"})
+        head["hash"] = hashlib.md5(part1).hexdigest()
+        config = getattr(self, "config", None) or {"htype": "dconfig-1.0"}
+        frames = [_dumps(head), part1, bytes(buffer), _dumps(config)]
+        appendix = getattr(self, "appendix", None)
+        if appendix is not None:
+            frames.append(appendix if isinstance(appendix, bytes) else _dumps(appendix))
+        return StreamData(typ=TYP, frames=frames)
+
+
+class EigerLegacyEnd(EigerLegacy):
+    htype: Literal["dseries_end-1.0"] = "dseries_end-1.0"
+
+    def to_stream_data(self) -> StreamData:
+        return StreamData(typ=TYP, frames=[_dumps(self.model_dump())])
+
+
+EigerLegacyPacket: TypeAdapter[Any] = TypeAdapter(Union[EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd])
+"""Validates any Eiger part-0 JSON into one of the three classes."""
+
+compat_module("dranspose.data.eiger_legacy", EigerLegacy, EigerLegacyHeader, EigerLegacyImage, EigerLegacyEnd)
 
 
 def classify(meta: dict[str, Any]) -> Kind:
-    kind = _KINDS.get(meta.get("htype"))  # type: ignore[arg-type]
+    htype = meta.get("htype")
+    kind = _KINDS.get(htype) if isinstance(htype, str) else None
     if kind is None:
         raise ProtocolError(f"Eiger htype {meta.get('htype')!r} is not a header, image or end")
     return kind
@@ -118,11 +187,7 @@ def decode_header(parts: Sequence[Frame], *, arrays: bool = True) -> EigerHeader
             if arrays:
                 hdr.arrays[name] = _raw_view(blob, dt, shape, name)
     if rest:
-        raw = rest.pop(0)
-        try:
-            hdr.appendix = json.loads(frame_bytes(raw))
-        except ValueError:
-            hdr.appendix = frame_bytes(raw)
+        hdr.appendix = _json_or_bytes(rest.pop(0))
     if rest:
         raise ProtocolError(f"Eiger header has {len(rest)} unexpected parts")
     return hdr
@@ -245,11 +310,47 @@ def decode(parts: Sequence[Frame], *, out: np.ndarray | None = None, nthreads: i
     msg = EigerMessage(kind, meta, data=decode_image(parts, out=out, nthreads=nthreads))
     msg.config = _json(parts[3], "image config")
     if len(parts) == 5:
-        try:
-            msg.appendix = json.loads(frame_bytes(parts[4]))
-        except ValueError:
-            msg.appendix = frame_bytes(parts[4])
+        msg.appendix = _json_or_bytes(parts[4])
     return msg
+
+
+def parse(data: StreamData) -> Any:
+    """StreamData (typ ``EIGER_LEGACY``) -> EigerLegacyHeader | EigerLegacyImage | EigerLegacyEnd.
+
+    Keeps the old result shape (``info``/``appendix`` on headers; ``data`` with the raw
+    ``buffer`` bytes and ``config`` on images, nothing decompressed) but accepts every part
+    count seen in real streams: headers of 1, 2, 3, 8 or 9 parts and images of 4 or 5 parts.
+    Use :func:`decode_image` for decompressed pixels. Errors are ProtocolError (a ValueError).
+    """
+    if data.typ != TYP:
+        raise ProtocolError(f"stream typ {data.typ!r} is not {TYP!r}")
+    frames = data.frames
+    if not frames:
+        raise ProtocolError("Eiger stream data without frames")
+    try:
+        packet = EigerLegacyPacket.validate_python(loads_json(frames[0], "Eiger part 0"))
+    except ValidationError as exc:
+        raise ProtocolError(f"invalid Eiger packet: {exc}") from None
+    n = len(frames)
+    if isinstance(packet, EigerLegacyHeader):
+        if n not in HEADER_PARTS:
+            raise ProtocolError(f"Eiger header has {n} parts, expected one of {HEADER_PARTS}")
+        detail = getattr(packet, "header_detail", None)
+        has_info = n >= 8 or (n >= 2 and detail in ("basic", "all"))
+        if has_info:
+            setattr(packet, "info", loads_json(frames[1], "Eiger header config"))
+        if n in (9, 3) or (n == 2 and not has_info):
+            setattr(packet, "appendix", _json_or_bytes(frames[-1]))
+    elif isinstance(packet, EigerLegacyImage):
+        if n not in IMAGE_PARTS:
+            raise ProtocolError(f"Eiger image has {n} parts, expected 4 or 5")
+        info = _json(frames[1], "image part 1")
+        info["buffer"] = frame_bytes(frames[2])
+        setattr(packet, "data", info)
+        setattr(packet, "config", loads_json(frames[3], "Eiger image config"))
+        if n == 5:
+            setattr(packet, "appendix", _json_or_bytes(frames[4]))
+    return packet
 
 
 # ---------------------------------------------------------------- encode (synthetic sources)

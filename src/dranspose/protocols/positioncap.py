@@ -8,21 +8,23 @@ per sample, then ``END <n> <status>\\n``.
   (``arm_time: ...`` up to and including the empty line) as one frame, each data line as one
   frame, the ``END`` line as one frame. Lines before the first ``arm_time:`` are discarded.
 * :class:`PositionCapCutter` maps those messages to START / DATA / END units.
-* :class:`HeaderState` + :func:`decode` parse messages; the compat
-  :class:`dranspose.middlewares.positioncap.PositioncapParser` wraps them. Each header resets
-  the field list (re-arm, gap §15).
+* :class:`HeaderState` + :func:`decode` parse messages; :class:`PositioncapParser` (re-exported
+  by ``dranspose.middlewares.positioncap``) wraps them. Each header resets the field list
+  (re-arm, gap §15). The models are re-exported by ``dranspose.data.positioncap``.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
-from dranspose.data.positioncap import PositionCapEnd, PositionCapField, PositionCapStart, PositionCapValues
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import frame_bytes
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.event import StreamData
+from dranspose.protocols._wire import frame_bytes
+from dranspose.protocols.base import Frame, Kind, Unit, compat_module
 
 log = logging.getLogger(__name__)
 
@@ -31,49 +33,143 @@ SOCKET = "TCP"
 DEFAULT_PORT = 8889
 OPTIONS_LINE = b"\n"  # default options: ASCII format, SCALED processing
 OK_REPLY = b"OK\n"
-MAX_LINE = 1 << 20
+MAX_LINE = 64 * 1024  # bytes in one line (a header or sample line); longer lines are dropped
+MAX_HEADER_LINES = 1024  # lines in one header block (PandA captures at most a few hundred fields)
 INT_TYPES = frozenset({"uint32", "int32", "int64", "uint64"})
 FLOAT_TYPES = frozenset({"double"})
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class PositionCapField(BaseModel):
+    """One captured field: ``name`` is ``<BLOCK.FIELD>.<CAPTURE>`` (e.g. ``INENC1.VAL.Mean``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    type: str
+    value: int | float | None = None
+
+    def parse(self, text: str) -> "PositionCapField":
+        """A copy of this field holding ``text`` parsed by type (int for uint32, float for double)."""
+        return PositionCapField(name=self.name, type=self.type, value=parse_value(self.type, text, self.name))
+
+
+class PositionCapStart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    arm_time: datetime
+
+    def to_stream_data(self, fields: Sequence[PositionCapField] = ()) -> StreamData:
+        """The header block frame announcing ``fields``."""
+        return StreamData(typ=TYP, frames=[encode_header(self.arm_time, fields)])
+
+
+class PositionCapValues(BaseModel):
+    """One sample: field name -> field with its value, in capture order."""
+
+    model_config = ConfigDict(extra="allow")
+
+    fields: dict[str, PositionCapField] = {}
+
+    def to_stream_data(self) -> StreamData:
+        return StreamData(typ=TYP, frames=[encode_values([f.value for f in self.fields.values()])])
+
+
+class PositionCapEnd(BaseModel):
+    """End of the experiment: ``samples`` and ``status`` from the ``END <n> <status>`` line."""
+
+    model_config = ConfigDict(extra="allow")
+
+    samples: int | None = None
+    status: str | None = None
+
+    def to_stream_data(self) -> StreamData:
+        return StreamData(typ=TYP, frames=[encode_end(self.samples or 0, self.status or "Ok")])
+
+
+PositionCapPacketType = Union[PositionCapStart, PositionCapValues, PositionCapEnd]
+PositionCapPacket: TypeAdapter[PositionCapPacketType] = TypeAdapter(PositionCapPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""
+
+compat_module("dranspose.data.positioncap", PositionCapField, PositionCapStart, PositionCapValues, PositionCapEnd)
+
+
+# --- the byte stream ---------------------------------------------------------------------------
 
 
 class PositionCapSplitter:
     """Turns the TCP byte stream into messages (one ``bytes`` frame each). Not thread-safe.
 
-    ``expect_ok``: the first line must be ``OK`` (the reply to the options line); ``ERR ...``
-    raises ProtocolError. A line longer than :data:`MAX_LINE` raises ProtocolError and is dropped.
+    ``expect_ok``: the first line must be ``OK`` (the reply to the options line).
+    :meth:`feed` never raises: what the device sends is bounded and problems are recorded in
+    :attr:`errors` (ProtocolErrors, oldest first; the caller drains and logs them) while the
+    splitter resynchronises:
+
+    * an ``ERR ...`` reply: recorded, then the stream is read as usual;
+    * a line longer than :data:`MAX_LINE` bytes: dropped up to its newline (a header it was part
+      of is dropped too);
+    * a header of more than :data:`MAX_HEADER_LINES` lines: dropped; data lines are ignored
+      until the next ``arm_time:``.
+
+    Memory is bounded by ``MAX_LINE`` (the partial line) plus ``MAX_HEADER_LINES * MAX_LINE``.
     """
 
     def __init__(self, expect_ok: bool = True) -> None:
         self._buf = bytearray()
         self._state = "reply" if expect_ok else "idle"
         self._header: list[bytes] = []
+        self._skipping = False  # inside an over-long line: drop bytes up to the next newline
+        self.errors: list[ProtocolError] = []
+
+    def take_errors(self) -> list[ProtocolError]:
+        """The problems recorded since the last call (and forget them)."""
+        errors, self.errors = self.errors, []
+        return errors
+
+    def _error(self, message: str) -> None:
+        if len(self.errors) < 100:  # bounded even if nobody drains them
+            self.errors.append(ProtocolError(message))
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[bytes]:
-        self._buf += chunk
+        data = bytes(chunk)
         out: list[bytes] = []
-        start = 0
-        buf = self._buf
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = bytes(buf[start : nl + 1])
-            start = nl + 1
-            self._line(line, out)
-        del buf[:start]
-        if len(buf) > MAX_LINE:
-            buf.clear()
-            raise ProtocolError(f"position capture line longer than {MAX_LINE} bytes")
+        pos = 0
+        while pos < len(data):
+            nl = data.find(b"\n", pos)
+            stop = len(data) if nl < 0 else nl + 1
+            if self._skipping:
+                self._skipping = nl < 0
+            elif not self._buf and nl >= 0 and stop - pos <= MAX_LINE:
+                self._line(data[pos:stop], out)  # the common case: a whole line in this chunk
+            else:
+                self._buf += data[pos:stop]
+                if len(self._buf) > MAX_LINE:
+                    self._too_long(skip=nl < 0)
+                elif nl >= 0:
+                    line = bytes(self._buf)
+                    self._buf.clear()
+                    self._line(line, out)
+            pos = stop
         return out
+
+    def _too_long(self, skip: bool = True) -> None:
+        self._buf.clear()
+        self._skipping = skip
+        self._error(f"position capture line longer than {MAX_LINE} bytes dropped")
+        if self._state == "header":
+            self._header = []
+            self._state = "idle"
+            self._error("position capture header dropped (over-long line); waiting for the next arm_time")
 
     def _line(self, line: bytes, out: list[bytes]) -> None:
         state = self._state
         if state == "reply":
-            if line.rstrip(b"\r\n") == b"OK":
-                self._state = "idle"
-                return
             self._state = "idle"
-            raise ProtocolError(f"PandA refused the capture options: {line[:200]!r}")
+            if line.rstrip(b"\r\n") != b"OK":
+                self._error(f"PandA refused the capture options: {line[:200]!r}")
+            return
         if line.startswith(b"arm_time:"):
             if state in ("header", "data"):
                 log.warning("position capture: new header without END; previous experiment cut short")
@@ -83,11 +179,16 @@ class PositionCapSplitter:
         if state == "idle":
             return
         if state == "header":
-            self._header.append(line)
             if line.strip() == b"":
-                out.append(b"".join(self._header))
+                out.append(b"".join(self._header) + line)
                 self._header = []
                 self._state = "data"
+            elif len(self._header) >= MAX_HEADER_LINES:
+                self._header = []
+                self._state = "idle"
+                self._error(f"position capture header longer than {MAX_HEADER_LINES} lines dropped")
+            else:
+                self._header.append(line)
             return
         # data
         if not line.strip():
@@ -239,6 +340,32 @@ def decode(frames: Sequence[Frame], state: HeaderState) -> PositionCapStart | Po
     if state.arm_time is None:
         raise ProtocolError("position capture values before any header")
     return decode_values(text, state.fields)
+
+
+class PositioncapParser:
+    """Stateful parser of one ``PCAP_RAW`` stream (one instance per worker, not thread-safe).
+
+    ``arm_time`` and ``fields`` (names ``<BLOCK.FIELD>.<CAPTURE>``, values None) come from the
+    latest header; a new header (re-arm) replaces them. ``parse`` returns PositionCapStart for a
+    header, PositionCapValues for a sample line and PositionCapEnd for the ``END`` line.
+    Sample time = ``arm_time + timedelta(seconds=values.fields["PCAP.TS_TRIG.Value"].value)``.
+    """
+
+    def __init__(self) -> None:
+        self._state = HeaderState()
+
+    @property
+    def arm_time(self) -> datetime | None:
+        return self._state.arm_time
+
+    @property
+    def fields(self) -> list[PositionCapField]:
+        return self._state.fields
+
+    def parse(self, data: StreamData) -> PositionCapPacketType:
+        if data.typ != TYP:
+            raise ProtocolError(f"stream typ {data.typ!r} is not {TYP!r}")
+        return decode(data.frames, self._state)
 
 
 # --- synthetic encoding ------------------------------------------------------------------------

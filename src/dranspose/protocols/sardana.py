@@ -7,20 +7,69 @@ queue (one compact JSON frame with ``type`` first), ``None`` for ignored endpoin
 ProtocolError, which the server answers with HTTP 422.
 
 :class:`SardanaCutter`: DataDescription -> START, RecordData -> DATA, RecordEnd -> END.
+The models are re-exported by ``dranspose.data.sardana`` and :func:`parse` by
+``dranspose.middlewares.sardana``.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, Union
 
-from dranspose.data.sardana import SardanaDataDescription, SardanaPacketType, SardanaRecordData, SardanaRecordEnd
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import loads_json_object
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.event import StreamData
+from dranspose.protocols._wire import dumps_json, loads_json_object
+from dranspose.protocols.base import Frame, Kind, SingleMessageCutter, Unit, compat_module
 
 TYP = "sardana"
 SOCKET = "HTTP"
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class SardanaBase(BaseModel):
+    """A Sardana packet: mutable, extra keys allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def to_stream_data(self) -> StreamData:
+        """One frame: compact JSON with ``type`` first (what the HTTP ingester emits)."""
+        return StreamData(typ=TYP, frames=[self.model_dump_json().encode()])
+
+
+_SardanaBase = SardanaBase  # the name before it was public
+
+
+class SardanaDataDescription(SardanaBase):
+    """Scan header (``POST /v1/data_desc``); extras such as ``column_desc``, ``ref_moveables``."""
+
+    type: Literal["DataDescription"] = "DataDescription"
+    serialno: int
+    scandir: str
+    title: str
+
+
+class SardanaRecordData(SardanaBase):
+    """One record (``POST /v1/record_data``): ``timestamp``, ``point_nb`` and one key per column."""
+
+    type: Literal["RecordData"] = "RecordData"
+    timestamp: float
+
+
+class SardanaRecordEnd(SardanaBase):
+    type: Literal["RecordEnd"] = "RecordEnd"
+
+
+SardanaPacketType = Union[SardanaDataDescription, SardanaRecordData, SardanaRecordEnd]
+SardanaPacket: TypeAdapter[SardanaPacketType] = TypeAdapter(SardanaPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""
+
+compat_module("dranspose.data.sardana", SardanaBase, SardanaDataDescription, SardanaRecordData, SardanaRecordEnd)
+
+
+# --- decoding ----------------------------------------------------------------------------------
 
 _MODELS: dict[str, Any] = {
     "DataDescription": SardanaDataDescription,
@@ -75,26 +124,31 @@ def decode(frames: Sequence[Frame]) -> SardanaPacketType:
     return _validate(typ, obj)
 
 
-class SardanaCutter:
+def parse(data: StreamData) -> SardanaPacketType:
+    """Decode one ``sardana`` stream unit (1 frame) into SardanaDataDescription |
+    SardanaRecordData | SardanaRecordEnd. Raises ProtocolError (a ValueError)."""
+    if data.typ != TYP:
+        raise ProtocolError(f"stream typ {data.typ!r} is not {TYP!r}")
+    return decode(data.frames)
+
+
+# --- stream cutting ----------------------------------------------------------------------------
+
+
+class SardanaCutter(SingleMessageCutter):
     """Classifies queued Sardana messages by ``type``; frames forwarded unchanged.
     ``frame_number`` of a record is its ``point_nb`` (0-based) when present."""
 
     typ = TYP
-    has_start = True
 
-    def reset(self) -> None:
-        pass
-
-    def feed(self, parts: Sequence[Frame]) -> list[Unit]:
-        if len(parts) != 1:
-            raise ProtocolError(f"sardana message has {len(parts)} parts, expected 1")
-        msg = loads_json_object(parts[0], "sardana message")
+    def units(self, frame: Frame) -> list[Unit]:
+        msg = loads_json_object(frame, "sardana message")
         typ = msg.get("type")
         kind = _KINDS.get(typ) if isinstance(typ, str) else None
         if kind is None:
             raise ProtocolError(f"sardana type {typ!r:.40} unknown")
         point = msg.get("point_nb")
-        return [Unit(kind, [parts[0]], frame_number=point if type(point) is int else None)]
+        return [Unit(kind, [frame], frame_number=point if type(point) is int else None)]
 
 
 CUTTER = SardanaCutter
@@ -102,4 +156,4 @@ CUTTER = SardanaCutter
 
 def encode_request(path: str, body: dict[str, Any]) -> bytes:
     """A synthetic POST body (what Sardana would send to ``path``)."""
-    return json.dumps(body).encode()
+    return dumps_json(body)

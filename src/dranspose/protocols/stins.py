@@ -8,41 +8,91 @@ or headerless per §1.4) or HDF5-LZ4 (``"lz4"``).
 Buffer ownership: decoders only read the parts. :func:`decode_image` returns a read-only
 numpy view sharing memory with the frame for a single uncompressed blob (zero-copy; the
 array keeps the frame alive); compressed data is decompressed into a new array or ``out=``.
+
+The models (``Stream1*``) are re-exported by ``dranspose.data.stream1``, :func:`parse` and
+:func:`parse_decompressed` by ``dranspose.middlewares.stream1``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_compress, lz4_decompress
 from dranspose.codecs._common import byte_view, check_ratio
 from dranspose.errors import ProtocolError
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.event import StreamData
+from dranspose.protocols._wire import dumps_json, loads_json_object
+from dranspose.protocols.base import Frame, Kind, Unit, compat_module
 
 logger = logging.getLogger(__name__)
 
 TYP = "STINS"
+SOCKET = "PULL"
 COMPRESSIONS = ("none", "bslz4", "lz4")
 
 
 def _json(part: Any, what: str = "STINS part 0") -> dict[str, Any]:
-    try:
-        obj = json.loads(bytes(memoryview(part)))
-    except (TypeError, ValueError) as exc:
-        raise ProtocolError(f"{what} is not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"{what} is not a JSON object")
-    return obj
+    return loads_json_object(part, what)
 
 
-def _dumps(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+_dumps = dumps_json
+
+
+# ---------------------------------------------------------------- models
+
+
+class Stream1(BaseModel):
+    """Fields every STINS message carries; mutable, extra keys allowed."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    msg_number: int
+
+    def to_stream_data(self) -> StreamData:
+        """The STINS frames of this packet: compact JSON (without ``data``), then the pixels
+        when a ``data`` array is set (compressed as ``compression`` says)."""
+        frames: list[bytes] = [self.model_dump_json(exclude={"data"}).encode()]
+        data = getattr(self, "data", None)
+        if data is not None:
+            frames.append(_blob(np.asarray(data), getattr(self, "compression", "none")))
+        return StreamData(typ=TYP, frames=frames)
+
+
+class Stream1Start(Stream1):
+    """Series header (``htype == "header"``)."""
+
+    htype: Literal["header"] = "header"
+    filename: str
+
+
+class Stream1Data(Stream1):
+    """One image. After :func:`parse` an uncompressed image has a read-only ``data`` view of the
+    pixel frame; a compressed one has no ``data`` attribute."""
+
+    htype: Literal["image"] = "image"
+    frame: int
+    shape: list[int]
+    type: str
+    compression: str
+
+
+class Stream1End(Stream1):
+    """End of series (``htype == "series_end"``)."""
+
+    htype: Literal["series_end"] = "series_end"
+
+
+Stream1Packet: TypeAdapter[Any] = TypeAdapter(Union[Stream1Start, Stream1Data, Stream1End])
+"""Validates any STINS part-0 JSON into one of the three classes (``Stream1Packet.validate_json(frames[0])``)."""
+
+compat_module("dranspose.data.stream1", Stream1, Stream1Start, Stream1Data, Stream1End)
 
 
 # ---------------------------------------------------------------- encode (synthetic sources)
@@ -73,15 +123,19 @@ def encode_image(
         "compression": compression,
         **extra,
     }
-    if compression == "none":
-        blob = arr.tobytes()
-    elif compression == "bslz4":
-        blob = bslz4_compress(arr)
-    elif compression == "lz4":
-        blob = lz4_compress(arr)
-    else:
+    if compression not in COMPRESSIONS:
         raise ValueError(f"unknown compression {compression!r}; use one of {COMPRESSIONS}")
+    blob = _blob(arr, compression)
     return [_dumps(meta), blob]
+
+
+def _blob(arr: np.ndarray, compression: str) -> bytes:
+    """The pixel part of an image: raw C-order bytes, bitshuffle+LZ4 or HDF5-LZ4."""
+    if compression == "bslz4":
+        return bslz4_compress(arr)
+    if compression == "lz4":
+        return lz4_compress(arr)
+    return np.ascontiguousarray(arr).tobytes()
 
 
 def encode_end(msg_number: int) -> list[bytes]:
@@ -92,11 +146,15 @@ def encode_end(msg_number: int) -> list[bytes]:
 # ---------------------------------------------------------------- decode
 
 
+# plain numeric type names (``uint16``) and codes (``<u2``); anything else never reaches
+# numpy's dtype parser (which evaluates subarray shapes such as ``(2,3)f4``)
+_DTYPE_NAME = re.compile(r"^(?:bool|u?int(?:8|16|32|64)|float(?:16|32|64)|[<>|=]?[buif][1248])$")
+
+
 def _dtype(name: Any) -> np.dtype:
-    try:
-        dt = np.dtype(name)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"STINS image type {name!r} is not a numpy dtype") from None
+    if not isinstance(name, str) or not _DTYPE_NAME.match(name):
+        raise ProtocolError(f"STINS image type {name!r:.40} is not a plain numeric type")
+    dt = np.dtype(name)
     if dt.kind not in "biuf" or dt.itemsize == 0:
         raise ProtocolError(f"STINS image type {name!r} is not a numeric dtype")
     little: np.dtype = dt.newbyteorder("<") if dt.itemsize > 1 else dt
@@ -221,6 +279,38 @@ def decode(parts: Sequence[Frame], *, out: np.ndarray | None = None, nthreads: i
         return StinsMessage(kind, meta, data=decode_image(parts, out=out, nthreads=nthreads))
     extra = [_json(p, f"STINS {meta['htype']} part {i + 1}") for i, p in enumerate(parts[1:])]
     return StinsMessage(kind, meta, extra)
+
+
+def _packet(data: StreamData) -> Any:
+    if data.typ != TYP:
+        raise ProtocolError(f"stream typ {data.typ!r} is not {TYP!r}")
+    if not data.frames:
+        raise ProtocolError("STINS stream data without frames")
+    try:
+        return Stream1Packet.validate_python(_json(data.frames[0]))
+    except ValidationError as exc:
+        raise ProtocolError(f"invalid STINS packet: {exc}") from None
+
+
+def parse(data: StreamData) -> Any:
+    """StreamData (typ ``STINS``) -> Stream1Start | Stream1Data | Stream1End, as the old
+    ``middlewares.stream1.parse``: an uncompressed image gets a read-only zero-copy ``data``
+    view of its pixels; a compressed image gets **no** ``data`` (decompress ``frames[1]``
+    yourself, or use :func:`parse_decompressed`). Errors are ProtocolError (a ValueError)."""
+    packet = _packet(data)
+    if isinstance(packet, Stream1Data) and packet.compression == "none":
+        if len(data.frames) < 2:
+            raise ProtocolError("STINS image without a data frame")
+        setattr(packet, "data", decode_image(data.frames))
+    return packet
+
+
+def parse_decompressed(data: StreamData, *, out: np.ndarray | None = None, nthreads: int | None = None) -> Any:
+    """Like :func:`parse`, but compressed images (bslz4, lz4) get a decompressed ``data``."""
+    packet = _packet(data)
+    if isinstance(packet, Stream1Data):
+        setattr(packet, "data", decode_image(data.frames, out=out, nthreads=nthreads))
+    return packet
 
 
 def classify(meta: dict[str, Any]) -> Kind:

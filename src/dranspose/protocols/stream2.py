@@ -22,6 +22,7 @@ import numpy as np
 from dranspose import backend as _backend_mod
 from dranspose._reference.cbor_types import CborTag, CompressedArray
 from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_compress, lz4_decompress
+from dranspose.codecs._common import byte_view, check_ratio
 from dranspose.errors import CorruptFrameError, ProtocolError
 from dranspose.protocols.base import Frame, Kind, Unit
 from dranspose.protocols.stins import FrameGapTracker
@@ -29,6 +30,7 @@ from dranspose.protocols.stins import FrameGapTracker
 logger = logging.getLogger(__name__)
 
 TYP = "STREAM2"
+SOCKET = "PULL"
 _KINDS = {"start": Kind.START, "image": Kind.DATA, "end": Kind.END}
 # RFC 8746 little-endian typed-array tags by numpy dtype string
 _TAGS = {"|u1": 64, "<u2": 69, "<u4": 70, "<u8": 71, "|i1": 72, "<i2": 77, "<i4": 78, "<i8": 79,
@@ -57,7 +59,8 @@ def decode_map(message: Frame) -> dict[Any, Any]:
     obj = _backend_mod.active.cbor_decode(message)
     if not isinstance(obj, dict):
         raise ProtocolError("stream v2 message is not a CBOR map")
-    if obj.get("type") not in _KINDS:
+    kind = obj.get("type")
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ProtocolError(f"stream v2 type {obj.get('type')!r} is not start, image or end")
     return obj
 
@@ -145,6 +148,9 @@ class Stream2Decoder:
         if isinstance(value, np.ndarray):
             return value
         if isinstance(value, CompressedArray):
+            if value.shape is not None:  # refuse absurd claims before allocating the buffer
+                nbytes = math.prod(value.shape) * _array_dtype(value).itemsize
+                check_ratio(nbytes, byte_view(value.data).nbytes, f"stream v2 channel {name!r}")
             return decompress_array(value, out=self._buffer(name, value), nthreads=self.nthreads)
         raise ProtocolError(f"stream v2 channel {name!r} is not an array")
 

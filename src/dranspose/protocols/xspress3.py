@@ -12,33 +12,92 @@ three separate single-part messages), and ``{"htype":"series_end"}``.
 * :class:`XspressCutter` joins the legacy 3-message form into one 3-frame unit.
 * ``encode_*`` build synthetic messages (multipart form); send each part as its own message for
   the legacy form.
+
+The models are re-exported by ``dranspose.data.xspress3``, :func:`parse` and
+:class:`XspressParser` by ``dranspose.middlewares.xspress``.
 """
 
 from __future__ import annotations
 
 import logging
 import pickle
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from dranspose.data.xspress3 import XspressEnd, XspressImage, XspressPacketType, XspressStart
 from dranspose.errors import ProtocolError
-from dranspose.protocols._pickles import (
+from dranspose.event import StreamData
+from dranspose.protocols._pickles import load_wire_pickle
+from dranspose.protocols._wire import (
     array_from_frame,
     check_shape,
     dumps_json,
     frame_view,
-    load_wire_pickle,
     loads_json_object,
     wire_dtype,
 )
-from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.protocols.base import Frame, Kind, Unit, compat_module
 
 log = logging.getLogger(__name__)
 
 TYP = "xspress"
 SOCKET = "SUB"
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class XspressBase(BaseModel):
+    """An Xspress3 packet: mutable, extra keys allowed."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+
+class XspressStart(XspressBase):
+    """Series header. The multipart form adds ``limits`` and ``extra_tags`` (meta entry names)."""
+
+    htype: Literal["header"] = "header"
+    filename: str = ""
+
+    def to_stream_data(self) -> StreamData:
+        return StreamData(typ=TYP, frames=encode_header_dict(self.model_dump()))
+
+
+class XspressImage(XspressBase):
+    """One spectrum frame. ``data`` is a read-only ``(n_channels, n_bins)`` view of the histogram
+    frame (absent/None for compressed frames); ``meta`` maps names to the per-channel arrays."""
+
+    htype: Literal["image"] = "image"
+    frame: int
+    shape: list[int]
+    exptime: float | None = 1.0
+    type: str = "uint32"
+    compression: str | None = "none"
+    data: Any = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def to_stream_data(self) -> StreamData:
+        """The 3-frame (multipart form) stream data: JSON, raw histogram, pickled meta."""
+        header = self.model_dump(exclude={"data", "meta"})
+        return StreamData(typ=TYP, frames=encode_image_parts(header, self.data, self.meta))
+
+
+class XspressEnd(XspressBase):
+    htype: Literal["series_end"] = "series_end"
+
+    def to_stream_data(self) -> StreamData:
+        return StreamData(typ=TYP, frames=encode_end())
+
+
+XspressPacketType = Union[XspressStart, XspressImage, XspressEnd]
+XspressPacket: TypeAdapter[XspressPacketType] = TypeAdapter(XspressPacketType)
+"""Validates any packet of this protocol (compat with the old ``TypeAdapter``)."""
+
+compat_module("dranspose.data.xspress3", XspressBase, XspressStart, XspressImage, XspressEnd)
+
+
+# --- decoding ----------------------------------------------------------------------------------
 
 # Compat names of the 8 classic meta entries, in wire order, then the multipart form's extras.
 META_NAMES: tuple[str, ...] = (
@@ -120,6 +179,34 @@ def _decode_image(header: dict[str, Any], frames: Sequence[Frame], extra_tags: S
     meta = load_wire_pickle(frames[2], "xspress3 meta pickle")
     image.meta = _meta_dict(meta, extra_tags)
     return image
+
+
+def parse(data: StreamData, extra_tags: Sequence[str] | None = None) -> XspressPacketType:
+    """Decode one ``xspress`` stream unit into XspressStart | XspressImage | XspressEnd.
+
+    ``XspressImage.data`` is a read-only view into the histogram frame; ``meta`` holds the
+    per-channel arrays under the compat names (``ocr``, ``AllEvents``, ``AllGood``,
+    ``ClockTicks``, ``TotalTicks``, ``ResetTicks``, ``event_widths``, ``dtc``, ``window_counts``)
+    and, when ``extra_tags`` (from the header) is given, under those names too.
+    Raises ProtocolError (a ValueError) for malformed input.
+    """
+    if data.typ != TYP:
+        raise ProtocolError(f"stream typ {data.typ!r} is not {TYP!r}")
+    return decode(data.frames, extra_tags)
+
+
+class XspressParser:
+    """Stateful parser: remembers the header's ``extra_tags`` to name the meta entries."""
+
+    def __init__(self) -> None:
+        self.extra_tags: list[str] | None = None
+
+    def parse(self, data: StreamData) -> XspressPacketType:
+        packet = parse(data, self.extra_tags)
+        if isinstance(packet, XspressStart):
+            tags = getattr(packet, "extra_tags", None)
+            self.extra_tags = [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else None
+        return packet
 
 
 # --- stream cutting ----------------------------------------------------------------------------

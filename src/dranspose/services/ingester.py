@@ -103,7 +103,7 @@ class Ingester(Component):
                     "typ": s.cutter.typ,
                     "forwarded": s.forwarded,
                     "discarded": s.discarded + s.pairing.discarded,
-                    "malformed": s.malformed,
+                    "malformed": s.malformed + getattr(s.upstream, "malformed", 0),
                     "frame_mismatches": s.pairing.frames.gaps,
                     "queued_units": len(s.pairing.units),
                     "pending_routes": len(s.pairing.routes),

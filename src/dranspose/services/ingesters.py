@@ -1,60 +1,48 @@
-"""Ingester classes by their old names (COMPAT §5): socket pattern + protocol cutter.
+"""Ingester classes by their old names (COMPAT §5): socket pattern + protocol typ, whose
+cutter comes from the protocol registry (:mod:`dranspose.protocols`).
 
 ``dranspose ingester -c CLASS`` accepts these names, ``module:Class`` of a cutter class, or
 ``module:Class`` of a custom :class:`dranspose.ingester.Ingester` subclass (``run_source``).
-Protocol modules expose their cutter as ``CUTTER`` (or a single ``*Cutter`` class).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
 from dranspose.errors import ConfigError
+from dranspose.protocols import cutter_factory
 from dranspose.protocols.base import PassThroughCutter, StreamCutter
 
-# old class name -> (socket pattern, protocol module or None for pass-through, typ)
-INGESTER_CLASSES: dict[str, tuple[str, str | None, str]] = {
-    "ZmqPullSingleIngester": ("PULL", "dranspose.protocols.stins", "STINS"),
-    "ZmqPullStinsIngester": ("PULL", "dranspose.protocols.stins", "STINS"),
-    "ZmqPullEigerLegacyIngester": ("PULL", "dranspose.protocols.eiger_legacy", "EIGER_LEGACY"),
-    "ZmqPullStream2Ingester": ("PULL", "dranspose.protocols.stream2", "STREAM2"),
-    "ZmqSubXspressIngester": ("SUB", "dranspose.protocols.xspress3", "xspress"),
-    "ZmqSubPCAPIngester": ("SUB", "dranspose.protocols.pcap", "PCAP"),
-    "ZmqSubContrastIngester": ("SUB", "dranspose.protocols.contrast", "contrast"),
-    "ZmqSubAlbaemIngester": ("SUB", "dranspose.protocols.albaem", "albaem"),
-    "ZmqPullAlbaemIngester": ("PULL", "dranspose.protocols.albaem", "albaem"),
-    "ZmqSubLecroyIngester": ("SUB", "dranspose.protocols.lecroy", "lecroy_9fwdWp6Rq7"),
-    "TcpPcapIngester": ("TCP", "dranspose.protocols.positioncap", "PCAP_RAW"),
-    "HttpSardanaIngester": ("HTTP", "dranspose.protocols.sardana", "sardana"),
-    "http_ingester": ("HTTP", "dranspose.protocols.sardana", "sardana"),
-    "ZmqPullIngester": ("PULL", None, "raw"),
-    "ZmqSubIngester": ("SUB", None, "raw"),
+# old class name -> (socket pattern, protocol typ; None: pass-through)
+INGESTER_CLASSES: dict[str, tuple[str, str | None]] = {
+    "ZmqPullSingleIngester": ("PULL", "STINS"),
+    "ZmqPullStinsIngester": ("PULL", "STINS"),
+    "ZmqPullEigerLegacyIngester": ("PULL", "EIGER_LEGACY"),
+    "ZmqPullStream2Ingester": ("PULL", "STREAM2"),
+    "ZmqSubXspressIngester": ("SUB", "xspress"),
+    "ZmqSubPCAPIngester": ("SUB", "PCAP"),
+    "ZmqSubContrastIngester": ("SUB", "contrast"),
+    "ZmqSubAlbaemIngester": ("SUB", "albaem"),
+    "ZmqPullAlbaemIngester": ("PULL", "albaem"),
+    "ZmqSubLecroyIngester": ("SUB", "lecroy_9fwdWp6Rq7"),
+    "TcpPcapIngester": ("TCP", "PCAP_RAW"),
+    "HttpSardanaIngester": ("HTTP", "sardana"),
+    "http_ingester": ("HTTP", "sardana"),
+    "ZmqPullIngester": ("PULL", None),
+    "ZmqSubIngester": ("SUB", None),
 }
-
-
-def _cutter_class(module_name: str) -> type:
-    module = importlib.import_module(module_name)
-    cls = getattr(module, "CUTTER", None)
-    if cls is None:
-        found = [v for k, v in vars(module).items() if k.endswith("Cutter") and isinstance(v, type) and v.__module__ == module_name]
-        if len(found) != 1:
-            raise ConfigError(f"protocol module {module_name} exposes no single cutter class")
-        cls = found[0]
-    return cls  # type: ignore[no-any-return]
 
 
 def resolve(class_name: str) -> tuple[str, Callable[[], StreamCutter]]:
     """(socket pattern, cutter factory) for an ingester class name or ``module:CutterClass``."""
     if class_name in INGESTER_CLASSES:
-        pattern, module_name, typ = INGESTER_CLASSES[class_name]
-        if module_name is None:
-            return pattern, lambda: PassThroughCutter(typ)
+        pattern, typ = INGESTER_CLASSES[class_name]
+        if typ is None:
+            return pattern, lambda: PassThroughCutter("raw")
         try:
-            cls = _cutter_class(module_name)
+            return pattern, cutter_factory(typ)
         except ImportError as exc:
-            raise ConfigError(f"ingester {class_name}: protocol module {module_name} not available: {exc}") from exc
-        return pattern, cls
+            raise ConfigError(f"ingester {class_name}: protocol {typ} not available: {exc}") from exc
     if ":" in class_name:
         from dranspose.hooks import load_class
 

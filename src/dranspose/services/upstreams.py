@@ -84,6 +84,7 @@ class TcpUpstream:
         self._module = positioncap
         self.pollable: Any = None
         self._next_try = 0.0
+        self.malformed = 0  # problems the byte-stream splitter recovered from
         self.maintain()
 
     def _connect(self) -> None:
@@ -114,7 +115,11 @@ class TcpUpstream:
             self.close()
             self._next_try = time.monotonic() + 1.0
             return []
-        return [[m] for m in self.splitter.feed(chunk)]
+        messages = [[m] for m in self.splitter.feed(chunk)]
+        for problem in self.splitter.take_errors():  # the splitter resynchronises by itself
+            self.malformed += 1
+            log.warning("position capture from %s:%d: %s", *self.address, problem)
+        return messages
 
     def has_more(self) -> bool:
         return False

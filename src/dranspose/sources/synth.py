@@ -17,6 +17,7 @@ import cbor2
 import numpy as np
 
 from dranspose.protocols import eiger_legacy, stins, stream2
+from dranspose.protocols._wire import dumps_json
 
 __all__ = ["frame_pool", "synth_stins", "synth_eiger_legacy", "synth_stream2"]
 
@@ -35,7 +36,7 @@ def frame_pool(shape: Sequence[int], dtype: Any = "uint16", distinct: int = 4, s
 
 
 def _compact(obj: dict[str, Any], sort: bool = False) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=sort).encode()
+    return dumps_json(obj, sort_keys=sort)
 
 
 def synth_stins(
