@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import multiprocessing as mp
 import statistics
 import sys
@@ -70,7 +71,7 @@ class Pipeline:
         self.redis = RedisServer().start()
         self.sup = Supervisor(log_level="WARNING")
         self.sup.env.update(REDIS_URL=self.redis.url, REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}")
-        self.sup.env["PYTHONPATH"] = str(ROOT)
+        self.sup.env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
         port = free_tcp_port()
         self.api = f"http://127.0.0.1:{port}"
         self.src = zmq.Context.instance().socket(zmq.PUSH)

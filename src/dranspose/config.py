@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("redis_url", "REDIS_URL", "SERVICE_REDIS_DSN"))
     log_level: str = Field("INFO", validation_alias=_env("log_level", "LOG_LEVEL"))
     build_meta_file: str | None = Field(None, validation_alias=_env("build_meta_file", "BUILD_META_FILE"))
+    advertise_host: str | None = Field(
+        None,
+        validation_alias=_env("advertise_host"),
+        description="host name others use to reach this component when it binds 0.0.0.0/* (default: the host name)",
+    )
 
     # ingester
     ingester_name: str | None = Field(None, validation_alias=_env("ingester_name", "INGESTER_NAME"))
@@ -79,6 +84,12 @@ class Settings(BaseSettings):
     hsds_interval: float | None = Field(None, validation_alias=_env("hsds_interval"))
 
     # timing
+    worker_wait_timeout: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("worker_wait_timeout"),
+        description="controller: seconds a scan waits with no usable worker before it ends as failed",
+    )
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))
     presence_ttl: float = Field(3.0, gt=0, validation_alias=_env("presence_ttl"))
 

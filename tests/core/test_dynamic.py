@@ -55,7 +55,7 @@ def test_worker_joining_mid_scan_gets_new_constraints(redis_url: str, upstream: 
 
 
 def spawn_worker(name: str, redis_url: str, reducer_url: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, REDIS_URL=redis_url, REDUCER_URL=reducer_url, PYTHONPATH=ROOT,
+    env = dict(os.environ, REDIS_URL=redis_url, REDUCER_URL=reducer_url, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "src"), ROOT]),
                DRANSPOSE_HEARTBEAT_INTERVAL="0.2", DRANSPOSE_PRESENCE_TTL="1.0")
     cmd = [sys.executable, "-m", "dranspose.cli", "--log-level", "WARNING", "worker", "-n", name, "-c", WORKER, "--capacity", "4"]
     return subprocess.Popen(cmd, env=env, cwd=ROOT)

@@ -49,13 +49,14 @@ class StreamSpec:
     upstream_url: str
     pattern: str  # "PULL" or "SUB" (connect, like the devices expect), "TCP" (client), "HTTP" (server)
     make_cutter: Callable[[], StreamCutter]
+    make_upstream: Callable[[zmq.Context], Upstream] | None = None  # instead of open_upstream(url, pattern)
 
 
 @dataclass
 class _Stream:
     spec: StreamSpec
     cutter: StreamCutter
-    upstream: Upstream
+    upstream: Upstream | None = None  # opened by Ingester.open()
     units: collections.deque[Unit] = field(default_factory=collections.deque)
     routes: collections.deque[tuple[int, tuple[str, ...]]] = field(default_factory=collections.deque)
     waiting_for_start: bool = True
@@ -75,20 +76,27 @@ class Ingester(Component):
         super().__init__(name, settings, **kwargs)
         if not streams:
             raise ValueError("an ingester needs at least one stream")
-        self.router = self.ctx.socket(zmq.ROUTER)
-        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
-        self.router.setsockopt(zmq.SNDHWM, 10000)
-        self.url = bind(self.router, settings.ingester_url)
+        self.router: zmq.Socket | None = None  # bound by open()
+        self.url: str | None = None  # the advertised URL for workers, once bound
         self.streams: dict[str, _Stream] = {}
         for spec in streams:
             cutter = spec.make_cutter()
-            upstream = open_upstream(self.ctx, spec.upstream_url, spec.pattern)
-            self.streams[spec.name] = _Stream(spec, cutter, upstream, waiting_for_start=cutter.has_start)
+            self.streams[spec.name] = _Stream(spec, cutter, waiting_for_start=cutter.has_start)
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
         self.recorder: Any = None
         self._lost: list[tuple[str, int]] = []  # (worker, event) not delivered, for the controller
+
+    def open(self) -> None:
+        """Bind the socket workers connect to and open every upstream."""
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        self.router.setsockopt(zmq.SNDHWM, 10000)
+        self.url = bind(self.router, self.settings.ingester_url, self.settings.advertise_host)
+        for s in self.streams.values():
+            spec = s.spec
+            s.upstream = spec.make_upstream(self.ctx) if spec.make_upstream else open_upstream(self.ctx, spec.upstream_url, spec.pattern)
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -162,6 +170,7 @@ class Ingester(Component):
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
+        assert s.upstream is not None
         for parts in s.upstream.receive():
             self._cut(s, parts)
 
@@ -217,7 +226,7 @@ class Ingester(Component):
         header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
         for worker in workers:
             try:
-                self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
+                self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)  # type: ignore[union-attr]
             except zmq.ZMQError as exc:
                 self.undeliverable += 1
                 self._lost.append((worker, event))
@@ -229,7 +238,7 @@ class Ingester(Component):
     def _handle_ping(self) -> None:
         while True:
             try:
-                parts = self.router.recv_multipart(zmq.NOBLOCK)
+                parts = self.router.recv_multipart(zmq.NOBLOCK)  # type: ignore[union-attr]
             except zmq.Again:
                 return
             self.workers[parts[0]] = time.monotonic()
@@ -247,6 +256,7 @@ class Ingester(Component):
         registered: dict[Any, _Stream] = {}
         while not self.stopping.is_set():
             for s in self.streams.values():
+                assert s.upstream is not None, "start() before run()"
                 s.upstream.maintain()
                 src = s.upstream.pollable
                 want = src is not None and self._wants_input(s)
@@ -268,7 +278,7 @@ class Ingester(Component):
                 if src in ready or (hasattr(src, "fileno") and src.fileno() in ready):
                     for _ in range(64):  # drain a burst, then look at control again
                         self._receive(s)
-                        if not self._wants_input(s) or not s.upstream.has_more():
+                        if not self._wants_input(s) or not s.upstream.has_more():  # type: ignore[union-attr]
                             break
             for s in self.streams.values():
                 if s.units and s.routes:
@@ -286,5 +296,7 @@ class Ingester(Component):
             self.recorder.close()
             self.recorder = None
         for s in self.streams.values():
-            s.upstream.close()
-        self.router.close(linger=0)
+            if s.upstream is not None:
+                s.upstream.close()
+        if self.router is not None:
+            self.router.close(linger=0)
