@@ -8,9 +8,11 @@ install:
 	./scripts/ensure-redis-server
 	$(PIP) install -q -e ".[test]"
 
-# What the tests need beyond the package: the h5pyd 0.18.0 venv (tests never install anything).
+# What the tests need beyond the package: the h5pyd 0.18.0 venv (tests never install anything)
+# and iproute2 for the network-namespace deployment tests.
 test-env: install
 	PYTHON=$(PYTHON) ./scripts/ensure-h5pyd018
+	./scripts/ensure-iproute2
 
 demo: install
 	dranspose combined --demo
