@@ -91,6 +91,7 @@ class Ingester(Component):
         """Bind the socket workers connect to and open every upstream."""
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker of the same name takes over
         self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self.router.setsockopt(zmq.SNDHWM, 10000)
         self.url = bind(self.router, self.settings.ingester_url, self.settings.advertise_host)
