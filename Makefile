@@ -8,10 +8,11 @@ install:
 	./scripts/ensure-redis-server
 	$(PIP) install -q -e ".[test]"
 
-# What the tests need beyond the package: the h5pyd 0.18.0 venv (tests never install anything)
-# and iproute2 for the network-namespace deployment tests.
+# What the tests need beyond the package: the h5pyd 0.18.0 venv, every allowed cbor2 release
+# (tests never install anything) and iproute2 for the network-namespace deployment tests.
 test-env: install
 	PYTHON=$(PYTHON) ./scripts/ensure-h5pyd018
+	PYTHON=$(PYTHON) ./scripts/ensure-cbor2-versions
 	./scripts/ensure-iproute2
 
 demo: install

@@ -64,7 +64,7 @@ class Cluster:
         self.running[key] = Running(component, t)
 
     def start(self) -> "Cluster":
-        install_log_forwarding(self.redis_url, "cluster")  # once per process, as `serve` does
+        install_log_forwarding(self.settings(), "cluster")  # once per process, as `serve` does
         self.controller = BackgroundServer(create_app(self.settings())).start()
         self.client = httpx.Client(base_url=self.controller.url, timeout=10)
         reducer = Reducer("reducer", self.settings(), self.reducer_class, http_port=0 if self.reducer_http else None)

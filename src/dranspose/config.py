@@ -39,11 +39,23 @@ class Settings(BaseSettings):
 
     redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("redis_url", "REDIS_URL", "SERVICE_REDIS_DSN"))
     log_level: str = Field("INFO", validation_alias=_env("log_level", "LOG_LEVEL"))
+    log_forward_level: str = Field(
+        "INFO",
+        validation_alias=_env("log_forward_level"),
+        description="records at or above this level (any logger, incl. the payload's) go to /api/v1/logs",
+    )
     build_meta_file: str | None = Field(None, validation_alias=_env("build_meta_file", "BUILD_META_FILE"))
     advertise_host: str | None = Field(
         None,
         validation_alias=_env("advertise_host"),
         description="host name others use to reach this component when it binds 0.0.0.0/* (default: the host name)",
+    )
+
+    # controller
+    cors_origins: StrList = Field(
+        default_factory=lambda: ["*"],
+        validation_alias=_env("cors_origins"),
+        description="origins browsers may call the controller API from (JSON list or comma-separated; empty: no CORS)",
     )
 
     # ingester
@@ -52,7 +64,15 @@ class Settings(BaseSettings):
     ingester_streams: StrList = Field(default_factory=list, validation_alias=_env("ingester_streams", "INGESTER_STREAMS"))
     upstream_url: str | None = Field(None, validation_alias=_env("upstream_url", "UPSTREAM_URL"))
     ingester_class: str | None = Field(None, validation_alias=_env("ingester_class", "INGESTER_CLASS"))
-    dump_path: str | None = Field(None, validation_alias=_env("dump_path", "DUMP_PATH"))
+    dump_path: str | None = Field(
+        None, validation_alias=_env("dump_path", "DUMP_PATH"), description="record to exactly this file (appended; wins over dump_prefix)"
+    )
+    dump_root: str | None = Field(
+        None, validation_alias=_env("dump_root"), description="every dump file must resolve under this directory (default: working directory)"
+    )
+    dump_max_bytes: int = Field(
+        100 * 10**9, gt=0, validation_alias=_env("dump_max_bytes"), description="size cap of one dump file in bytes"
+    )
 
     # worker
     worker_name: str | None = Field(None, validation_alias=_env("worker_name", "WORKER_NAME"))
@@ -93,4 +113,4 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))
     presence_ttl: float = Field(3.0, gt=0, validation_alias=_env("presence_ttl"))
 
-    _split = field_validator("ingester_streams", "worker_tags", "pickle_allow", mode="before")(_split_list)
+    _split = field_validator("ingester_streams", "worker_tags", "pickle_allow", "cors_origins", mode="before")(_split_list)

@@ -42,7 +42,7 @@ def component_lifespan(component: Component) -> Callable[[Any], Any]:
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        install_log_forwarding(component.settings.redis_url, f"{component.kind}:{component.name}")
+        install_log_forwarding(component.settings, f"{component.kind}:{component.name}")
         await asyncio.to_thread(component.start)
         loop = threading.Thread(target=component.run, name=f"{component.kind}-loop", daemon=True)
         loop.start()

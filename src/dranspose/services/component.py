@@ -24,34 +24,12 @@ import zmq
 
 import dranspose
 from dranspose.config import Settings
+from dranspose.services import logs
+from dranspose.states import build_meta, read_build_meta
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 
 log = logging.getLogger(__name__)
-
-LOG_STREAM_MAXLEN = 2000
-
-
-class RedisLogHandler(logging.Handler):
-    """Forwards WARNING and above to the shared log stream (``GET /api/v1/logs``)."""
-
-    def __init__(self, client: redis.Redis, keys: Keys, component: str) -> None:
-        super().__init__(level=logging.WARNING)
-        self.client, self.key, self.component = client, keys.logs(), component
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            entry = {
-                "component": self.component,
-                "level": record.levelname,
-                "logger": record.name,
-                "message": self.format(record)[:4000],
-                "time": f"{record.created:.3f}",
-            }
-            self.client.xadd(self.key, entry, maxlen=LOG_STREAM_MAXLEN, approximate=True)
-        except Exception:  # logging must never take the component down
-            pass
-
 
 class Component:
     """Base of ingester, worker and reducer services."""
@@ -72,6 +50,8 @@ class Component:
         self.mapping_uuid: str | None = None
         self.descriptions: dict[str, Any] = {}  # parameters this component's user class declares
         self.parameters: dict[str, Any] = {}  # the live dict user objects hold (updated in place)
+        self.parameters_hash: str | None = None  # digest of ``parameters`` (as results carry it)
+        self._user_state: Any = None
         self._threads: list[threading.Thread] = []
         self._build_meta = self._read_build_meta(settings.build_meta_file)
         self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
@@ -81,14 +61,7 @@ class Component:
     @staticmethod
     def _read_build_meta(path: str | None) -> Any:
         """The JSON of BUILD_META_FILE (image build info shown in /api/v1/config), if any."""
-        if not path:
-            return None
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except (OSError, ValueError) as exc:
-            log.warning("cannot read BUILD_META_FILE %s: %s", path, exc)
-            return None
+        return read_build_meta(path)
 
     # ---- errors
     def count_error(self, category: str, message: str, *args: Any, exc_info: bool = False) -> None:
@@ -108,9 +81,30 @@ class Component:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "version": dranspose.__version__,
+            "dranspose_version": dranspose.__version__,
             "build": self._build_meta,
+            "mapreduce_version": build_meta(self._build_meta),
+            "parameters_hash": self.parameters_hash,
             "time": time.time(),
         }
+
+    def user_state(self) -> Any:
+        """The ``state`` object user classes receive: one per component, updated in place (so a
+        user object keeps seeing the current ``mapping_uuid`` and ``parameters_hash``)."""
+        from dranspose.states import user_state
+
+        fields = self.state()
+        if self._user_state is None:
+            self._user_state = user_state(**fields)
+        else:
+            for key, value in user_state(**fields):
+                setattr(self._user_state, key, value)
+        return self._user_state
+
+    def _refresh_user_state(self) -> None:
+        if self._user_state is not None:
+            self._user_state.parameters_hash = self.parameters_hash
+            self._user_state.mapping_uuid = self.mapping_uuid
 
     def publish_state(self, client: redis.Redis | None = None) -> None:
         client = client or self.redis
@@ -161,12 +155,14 @@ class Component:
 
     def reload_parameters(self) -> dict[str, Any]:
         """Rebuild ``self.parameters`` in place from Redis (user objects keep the same dict)."""
-        from dranspose.core.parameters import build_parameters
+        from dranspose.core.parameters import build_parameters, parameters_hash
 
         raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
         params = build_parameters(self.shared_descriptions(self.descriptions), raw)
         self.parameters.clear()
         self.parameters.update(params)
+        self.parameters_hash = parameters_hash({k: p.data for k, p in params.items()})
+        self._refresh_user_state()
         return params
 
     def call_finish(self, hooks: Any) -> None:
@@ -300,23 +296,23 @@ class Component:
         return self._control_pull
 
 
-_forwarding: RedisLogHandler | None = None
+_forwarding: logs.RedisLogHandler | None = None
 
 
-def install_log_forwarding(redis_url: str, label: str) -> RedisLogHandler:
-    """Forward this process's ``dranspose`` warnings and errors to the shared log stream, once
-    per process (a second call replaces the handler): ``label`` names the process."""
+def install_log_forwarding(settings: Settings, label: str) -> logs.RedisLogHandler:
+    """Forward this process's log records to the shared log stream, once per process (a second
+    call replaces the handler; components never add handlers themselves): ``label`` names the
+    process, e.g. ``worker:w1``."""
     global _forwarding
     remove_log_forwarding()
-    _forwarding = RedisLogHandler(connect(redis_url, check=False), Keys(), label)
-    logging.getLogger("dranspose").addHandler(_forwarding)
+    _forwarding = logs.install(connect(settings.redis_url, check=False), Keys().logs(), label, settings.log_forward_level)
     return _forwarding
 
 
 def remove_log_forwarding() -> None:
     global _forwarding
     if _forwarding is not None:
-        logging.getLogger("dranspose").removeHandler(_forwarding)
+        logs.uninstall(_forwarding)
         _forwarding = None
 
 

@@ -97,7 +97,13 @@ class Ingester(Component):
         self.url = bind(self.router, self.settings.ingester_url, self.settings.advertise_host)
         for s in self.streams.values():
             spec = s.spec
-            s.upstream = spec.make_upstream(self.ctx) if spec.make_upstream else open_upstream(self.ctx, spec.upstream_url, spec.pattern)
+            opener = getattr(s.cutter, "open_upstream", None)  # custom Python ingesters bring their own
+            if spec.make_upstream is not None:
+                s.upstream = spec.make_upstream(self.ctx)
+            elif opener is not None:
+                s.upstream = opener(self.ctx, spec.name, spec.upstream_url)
+            else:
+                s.upstream = open_upstream(self.ctx, spec.upstream_url, spec.pattern)
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -145,16 +151,21 @@ class Ingester(Component):
             self.recorder = None
 
     def _open_recorder(self, msg: dict[str, Any]) -> None:
+        """DUMP_PATH names the exact file (appended across scans) and wins over the
+        ``dump_prefix`` parameter ({prefix}{ingester}-{mapping}.cbors); both stay under the dump root."""
+        from dranspose.dumps.paths import confine, dump_root
+        from dranspose.dumps.record import Recorder, dump_path
+
         self._close_recorder()
-        prefix = msg.get("dump_prefix") or self.settings.dump_path
-        if not prefix:
+        prefix = msg.get("dump_prefix")
+        target = self.settings.dump_path or (dump_path(prefix, self.name, msg["uuid"]) if prefix else None)
+        if not target:
             return
         try:
-            from dranspose.dumps.record import Recorder, dump_path
-
-            self.recorder = Recorder(dump_path(prefix, self.name, msg["uuid"]))
+            path = confine(target, dump_root(self.settings.dump_root))
+            self.recorder = Recorder(path, max_file_bytes=self.settings.dump_max_bytes)
         except Exception as exc:  # recording is optional: never stop the scan for it
-            self.count_error("recording", "cannot start recording with prefix %r: %s", prefix, exc)
+            self.count_error("recording", "cannot record to %r: %s", target, exc)
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         for batch in batches:
@@ -224,7 +235,8 @@ class Ingester(Component):
                     self._close_recorder()  # every frame of the mapping recorded
 
     def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit) -> None:
-        header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
+        typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
+        header = framing.encode_header(event, [(s.spec.name, typ, len(unit.frames))], self.mapping_uuid)
         for worker in workers:
             try:
                 self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)  # type: ignore[union-attr]
@@ -234,7 +246,7 @@ class Ingester(Component):
                 self.count_error("undeliverable", "event %d stream %s: worker %s unreachable (%s)", event, s.spec.name, worker, exc)
         s.forwarded += 1
         if self.recorder is not None:
-            self.recorder.record(event, {s.spec.name: (s.cutter.typ, unit.frames)})
+            self.recorder.record(event, {s.spec.name: (typ, unit.frames)})
 
     def _handle_ping(self) -> None:
         while True:

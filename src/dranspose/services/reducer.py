@@ -22,9 +22,9 @@ from dranspose.config import Settings
 from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
 from dranspose.hooks import ReducerHooks, describe_parameters, load_class
-from dranspose.protocol import ComponentState
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
+from dranspose.services.timer import TimerThread
 from dranspose.transport import results
 from dranspose.transport.sockets import host_of, bind, http_url
 
@@ -59,7 +59,7 @@ class Reducer(Component):
         self.total_processed = 0
         self.stale = 0
         self.seen_mappings: set[str] = set()
-        self._timer_wake = threading.Event()  # set: call the timer now (new scan, shutdown)
+        self.timer = TimerThread(lambda: self.hooks, self.lock, lambda: self.parameters)
         self.early: list[tuple[str, Any]] = []
         self.finished_mapping: str | None = None
         self._dirty = False
@@ -109,6 +109,10 @@ class Reducer(Component):
         def reducer_state() -> dict[str, Any]:
             return self.state()
 
+        @app.get("/api/v1/status", summary="Liveness, as the old reducer: true while it runs")
+        def reducer_status() -> bool:
+            return not self.stopping.is_set()
+
         from dranspose import hdfrest
 
         hdfrest.mount_feedback(app, self.feedback)  # Server-Sent Events at /feedback
@@ -154,12 +158,12 @@ class Reducer(Component):
             self.finished_mapping = None
             if self.cls is not None:
                 try:
-                    self.hooks = ReducerHooks(self.cls, self.parameters, self.context, ComponentState(**self.state()))
+                    self.hooks = ReducerHooks(self.cls, self.parameters, self.context, self.user_state())
                 except (HookError, DransposeError) as exc:
                     self.hooks = None
                     self.count_error("hook", "cannot create the reducer object: %s", exc, exc_info=True)
         self._start_mirror()
-        self._timer_wake.set()
+        self.timer.wake()
         early, self.early = self.early, []
         for mapping, result in early:
             if mapping == self.mapping_uuid:
@@ -247,21 +251,9 @@ class Reducer(Component):
             return
         self._dirty = False
 
-    def _timer_loop(self) -> None:
-        """Calls the user's timer when it asks; a new reducer object (new scan) is timed at once."""
-        while not self.stopping.is_set():
-            delay = 1.0
-            with self.lock:
-                hooks = self.hooks
-                if hooks is not None and hooks.has_timer:
-                    delay = hooks.timer(self.parameters)
-            self._timer_wake.wait(max(delay, 0.001))
-            self._timer_wake.clear()
-
     def run(self) -> None:
         assert self.pull is not None, "start() before run()"
-        timer = threading.Thread(target=self._timer_loop, name="reducer-timer", daemon=True)
-        timer.start()
+        self.timer.start()
         poller = zmq.Poller()
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.pull, zmq.POLLIN)
@@ -279,8 +271,7 @@ class Reducer(Component):
                     self.count_error("redis", "control message not applied: %s", exc)
             if self._dirty and time.monotonic() - self._last_report >= REPORT_INTERVAL:
                 self._report()
-        self._timer_wake.set()
-        timer.join(2)
+        self.timer.stop(2)
         if self.mirror is not None:
             self.mirror.stop()
         self.feedback.close()

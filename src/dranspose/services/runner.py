@@ -24,7 +24,7 @@ def serve(component: Component) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
-    install_log_forwarding(component.settings.redis_url, f"{component.kind}:{component.name}")
+    install_log_forwarding(component.settings, f"{component.kind}:{component.name}")
     try:
         run_until_stopped(component, component.run)
     finally:
