@@ -36,6 +36,7 @@ MAX_EARLY = 4096  # results buffered for a mapping not announced yet
 
 class Reducer(Component):
     kind = "reducer"
+    loop_stall = 60.0  # seconds without a turn of the data loop before /healthz fails
 
     def __init__(
         self,
@@ -73,6 +74,10 @@ class Reducer(Component):
         self.context["feedback"] = self.feedback
         self.feedback_zmq: str | None = None
         self.mirror: Any = None
+        from dranspose.metrics.reducer import ReducerMetrics
+
+        self.metrics = ReducerMetrics(self)  # served at /metrics
+        self.loop_beat = time.monotonic()  # the data loop's last turn (/healthz)
         self.http: BackgroundServer | None = None
         self.http_url: str | None = None  # the advertised HTTP URL, once serving
         if http_port is not None:
@@ -116,6 +121,9 @@ class Reducer(Component):
         from dranspose import hdfrest
 
         hdfrest.mount_feedback(app, self.feedback)  # Server-Sent Events at /feedback
+        from dranspose.services import observe
+
+        observe.install_reducer(app, self)  # /metrics, /healthz, the viewer at /viewer
         hdfrest.mount(app, self)
         return app
 
@@ -224,7 +232,9 @@ class Reducer(Component):
         with self.lock:
             if self.hooks is not None:
                 try:
+                    t0 = time.perf_counter()
                     self.hooks.process_result(result, self.parameters)
+                    self.metrics.observe_result(time.perf_counter() - t0)
                 except HookError as exc:
                     self.count_error(
                         "process_result", "event %s: %s\n%s", result.event_number, exc, "".join(traceback.format_exception(exc.cause))
@@ -259,6 +269,7 @@ class Reducer(Component):
         poller.register(self.pull, zmq.POLLIN)
         while not self.stopping.is_set():
             ready = dict(poller.poll(REPORT_INTERVAL * 1000 if self._dirty else 100))
+            self.loop_beat = time.monotonic()
             if self.pull in ready:
                 for _ in range(256):
                     self._receive()
