@@ -7,12 +7,16 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from dranspose.transport.sockets import free_tcp_port
 from tests.deploy import chart
 from tests.deploy.conftest import FRAMES
 from tests.deploy.deployment import Deployment, LoopbackDeployment
 from tests.deploy.scenario import post_map_when_accepted, published_attrs, run_chart_scan
 
+
+pytestmark = pytest.mark.e2e  # processes, servers, Redis
 
 def _check_clean_stop(dep: Deployment) -> None:
     codes = dep.stop_all()

@@ -70,6 +70,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
                           env={**base, **(env or {})}, timeout=60)
 
 
+@pytest.mark.e2e
 def test_no_subcommand_prints_help() -> None:
     out = run_cli()
     assert out.returncode == 0 and "Traceback" not in out.stderr
@@ -77,6 +78,7 @@ def test_no_subcommand_prints_help() -> None:
         assert command in out.stdout
 
 
+@pytest.mark.e2e
 def test_module_apps_import_without_state() -> None:
     code = (
         "import threading, dranspose.controller as c, dranspose.reducer as r, dranspose.debug_worker as d, "

@@ -23,6 +23,8 @@ from tests.cluster import Cluster, passthrough
 from tests.core.test_pipeline import REDUCER, WORKER, Upstream, vw
 
 
+pytestmark = pytest.mark.e2e  # processes, servers, Redis
+
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
     up = Upstream()
@@ -111,7 +113,11 @@ def test_workers_follow_a_reducer_and_an_ingester_that_restart_elsewhere(redis_u
         cluster.stop_component("ingester-a")
         ing = Ingester("a-ingester", cluster.settings(), [StreamSpec("a", upstream.url, "PULL", passthrough())])
         cluster._launch("ingester-a", ing)
-        cluster.wait_until(lambda: cluster._reachable("w0") and cluster._reachable("w1"), "workers reconnected to the ingester")
+        def reconnected() -> bool:
+            ings = cluster.get("/api/v1/config")["ingesters"]
+            return any(i["service_uuid"] == str(ing.service_uuid) and {"w0", "w1"} <= set(i["workers"]) for i in ings)
+
+        cluster.wait_until(reconnected, "workers reconnected to the new ingester")
         progress = scan(cluster, upstream, 4)
         assert progress["completed_events"] == 6 and progress["failed_events"] == 0
     finally:
