@@ -38,7 +38,7 @@ def create_http_ingester_app(settings: Settings | None = None, ingester_class: s
     from dranspose.protocols import sardana
     from dranspose.services.ingester import Ingester, StreamSpec
     from dranspose.services.ingesters import resolve
-    from dranspose.services.upstreams import HttpUpstream
+    from dranspose.services.upstreams import HttpUpstream, protect_http_ingester
 
     settings = settings or Settings()
     streams = settings.ingester_streams
@@ -55,6 +55,7 @@ def create_http_ingester_app(settings: Settings | None = None, ingester_class: s
     spec = StreamSpec(streams[0], "", "HTTP", cutter, make_upstream=make_upstream)
     ingester = Ingester(settings.ingester_name or f"{streams[0]}-ingester", settings, [spec])
     app = FastAPI(title="dranspose HTTP ingester", lifespan=component_lifespan(ingester))
+    protect_http_ingester(app)
 
     @app.post("/{path:path}")
     async def receive(path: str, request: Request) -> JSONResponse:

@@ -222,16 +222,30 @@ class Component:
                     streams[key] = entries[-1][0]
                     if key == updates:
                         for _id, fields in entries:
-                            msg = json.loads(fields[b"msg"])
-                            if msg.get("type") == "mapping":
-                                for k in [k for k in streams if k != updates]:
-                                    del streams[k]
-                                akey = self.assigned_key(msg["uuid"])
-                                if akey:
-                                    streams[akey] = b"0-0"
+                            try:
+                                msg = json.loads(fields[b"msg"])
+                                if not isinstance(msg, dict):
+                                    raise TypeError(f"not an object: {type(msg).__name__}")
+                                if msg.get("type") == "mapping":
+                                    akey = self.assigned_key(str(msg["uuid"]))
+                                    for k in [k for k in streams if k != updates]:
+                                        del streams[k]
+                                    if akey:
+                                        streams[akey] = b"0-0"
+                            except Exception as exc:  # one bad entry must not silence the component
+                                self.errors["control"] += 1
+                                log.error("%s %s: update %r dropped: %r", self.kind, self.name, _id, exc)
+                                continue
                             push.send_pyobj((msg.get("type"), msg))
                     else:
-                        push.send_pyobj(("assigned", [json.loads(f[b"a"]) for _id, f in entries]))
+                        batches = []
+                        for _id, f in entries:
+                            try:
+                                batches.append(json.loads(f[b"a"]))
+                            except Exception as exc:
+                                self.errors["control"] += 1
+                                log.error("%s %s: assignment batch %r dropped: %r", self.kind, self.name, _id, exc)
+                        push.send_pyobj(("assigned", batches))
         finally:
             push.close(linger=0)
 
@@ -277,8 +291,14 @@ class Component:
         handlers = self.control_handlers()
         for kind, payload in self.recv_control():
             handler = handlers.get(kind)
-            if handler is not None:
+            if handler is None:
+                continue
+            try:
                 handler(payload)
+            except redis.RedisError:
+                raise  # the data loop counts it and retries
+            except Exception as exc:  # a malformed control message must not end the component
+                self.count_error("control", "control message %r not applied: %r", kind, exc, exc_info=True)
 
     def recv_control(self) -> list[tuple[str, Any]]:
         """All control messages waiting (non-blocking)."""

@@ -31,11 +31,13 @@ from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
 from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import framing
+from dranspose.transport.curve import CurveKeys, secure_server
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
 
 UNIT_QUEUE_LIMIT = 64
+MAX_PEERS = 4096  # identities remembered on the ROUTER before stale ones are forgotten
 DUMP_PREFIX = StrParameter(
     name="dump_prefix", default="", description="record every forwarded frame to {prefix}{ingester}-{mapping}.cbors"
 )
@@ -94,6 +96,7 @@ class Ingester(Component):
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker of the same name takes over
         self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self.router.setsockopt(zmq.SNDHWM, 10000)
+        secure_server(self.router, CurveKeys.load(self.settings.curve_key_file))  # optional CURVE
         self.url = bind(self.router, self.settings.ingester_url, self.settings.advertise_host)
         for s in self.streams.values():
             spec = s.spec
@@ -143,6 +146,8 @@ class Ingester(Component):
             s.waiting_for_start = s.cutter.has_start and not keep
             s.data_index = 0
         self._open_recorder(msg)
+        if self.errors.get("recording"):
+            self.publish_state()  # a refused recording is visible before the scan can finish
 
     def _close_recorder(self) -> None:
         """Flush and close the dump off the data thread (closing waits for the writer)."""
@@ -169,13 +174,16 @@ class Ingester(Component):
 
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         for batch in batches:
-            if batch.get("mapping") != self.mapping_uuid:
-                continue
-            for event, targets in batch["events"]:
-                for stream, workers in targets.items():
-                    s = self.streams.get(stream)
-                    if s is not None:
-                        s.routes.append((event, tuple(workers)))
+            try:
+                if batch.get("mapping") != self.mapping_uuid:
+                    continue
+                for event, targets in batch["events"]:
+                    for stream, workers in targets.items():
+                        s = self.streams.get(stream)
+                        if s is not None:
+                            s.routes.append((event, tuple(workers)))
+            except Exception as exc:  # one malformed batch must not cost the batches after it
+                self.count_error("control", "assignment batch not applied: %r", exc)
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {"mapping": self._on_mapping, "assigned": self._on_assigned}
@@ -183,7 +191,13 @@ class Ingester(Component):
     # ---- data
     def _receive(self, s: _Stream) -> None:
         assert s.upstream is not None
-        for parts in s.upstream.receive():
+        try:
+            messages = s.upstream.receive()
+        except Exception as exc:  # e.g. a TCP splitter refusing a line: drop it, keep the ingester
+            s.malformed += 1
+            self.count_error("upstream", "stream %s: upstream message dropped: %r", s.spec.name, exc)
+            return
+        for parts in messages:
             self._cut(s, parts)
 
     def _cut(self, s: _Stream, parts: list[Any]) -> None:
@@ -254,7 +268,10 @@ class Ingester(Component):
                 parts = self.router.recv_multipart(zmq.NOBLOCK)  # type: ignore[union-attr]
             except zmq.Again:
                 return
-            self.workers[parts[0]] = time.monotonic()
+            now = time.monotonic()
+            self.workers[parts[0]] = now
+            if len(self.workers) > MAX_PEERS:  # peers that stopped pinging: forget them (bounded)
+                self.workers = {w: t for w, t in self.workers.items() if now - t < 10.0}
 
     @staticmethod
     def _wants_input(s: _Stream) -> bool:

@@ -8,6 +8,7 @@ Each upstream exposes ``pollable`` (registered in the ingester's ``zmq.Poller``)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
@@ -19,6 +20,9 @@ from fastapi import FastAPI, Request  # module level: FastAPI resolves the handl
 from fastapi.responses import JSONResponse
 
 from dranspose.errors import ConfigError, ProtocolError
+from dranspose.services.access import AccessPolicy, protect
+
+HTTP_MAX_BODY = 16 * 1024 * 1024  # an HTTP upstream message (Sardana posts a few kB)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +145,7 @@ class HttpUpstream(_ZmqReceiver):
 
             parts = urlsplit(url)
             app = FastAPI(title="dranspose HTTP ingester")
+            protect_http_ingester(app)
 
             @app.post("/{path:path}")
             async def receive(path: str, request: Request) -> JSONResponse:
@@ -155,6 +160,9 @@ class HttpUpstream(_ZmqReceiver):
             message = self._make_message(path, body)
         except ProtocolError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
+        except Exception as exc:  # a hostile body must not reach the event loop's error page
+            log.warning("HTTP upstream: message to %s refused: %r", path, exc)
+            return JSONResponse({"detail": f"message refused: {type(exc).__name__}: {exc}"}, status_code=400)
         if message is not None:
             self._push.send_multipart(message)
         return JSONResponse({"accepted": message is not None})
@@ -164,6 +172,11 @@ class HttpUpstream(_ZmqReceiver):
             self.server.stop()
         self._push.close(linger=0)
         self.pollable.close(linger=0)
+
+
+def protect_http_ingester(app: FastAPI) -> None:
+    """Host check and body size; no token: the control system posts here as before."""
+    protect(app, dataclasses.replace(AccessPolicy.from_env(max_body_bytes=HTTP_MAX_BODY), token=None))
 
 
 def open_upstream(ctx: zmq.Context, url: str, pattern: str) -> Upstream:

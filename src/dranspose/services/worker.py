@@ -26,6 +26,7 @@ from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
 from dranspose.transport import framing, results
+from dranspose.transport.curve import CurveKeys, secure_client
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ DONE_BATCH = 64
 DONE_INTERVAL = 0.01  # seconds: flush completions at least this often when some are waiting
 PING_INTERVAL = 1.0
 MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
+MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes
 
 
 class Worker(Component):
@@ -53,12 +55,14 @@ class Worker(Component):
         self.peers: dict[str, tuple[str, str | None]] = {}  # ingester name -> (url, service uuid)
         self.reducer: zmq.Socket | None = None  # created by open(), connected by discovery
         self.reducer_peer: tuple[str, str | None] | None = None  # (url, service uuid) connected to
+        self.curve = CurveKeys.load(settings.curve_key_file)  # optional CURVE on data sockets
         self.done: list[int] = []
         self.last_flush = time.monotonic()
         self.results_sent = 0
         self.processed = 0
         self.finished_mapping: str | None = None
         self.early: list[tuple[str, int, dict[str, StreamData], str | None]] = []
+        self._early_bytes = 0
         self.tick_interval: float | None = None
         self.ticker = TickClock(None)
         self.n_workers = 1
@@ -83,6 +87,7 @@ class Worker(Component):
         self.reducer = self.ctx.socket(zmq.PUSH)
         self.reducer.setsockopt(zmq.SNDHWM, 2000)
         self.reducer.setsockopt(zmq.LINGER, 1000)
+        secure_client(self.reducer, self.curve)
         self._poller = zmq.Poller()
         self._poller.register(self.control_socket, zmq.POLLIN)
 
@@ -107,6 +112,7 @@ class Worker(Component):
             sock = self.ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.IDENTITY, self.name.encode())
             sock.setsockopt(zmq.RCVHWM, 10000)
+            secure_client(sock, self.curve)
             sock.connect(url)
             sock.send(self.service_uuid.bytes)  # the ingester learns this worker's identity
             self.dealers[name] = sock
@@ -161,7 +167,7 @@ class Worker(Component):
                 self.ticker = TickClock(self.tick_interval, self.n_workers)
             except (HookError, DransposeError) as exc:
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
-        early, self.early = self.early, []
+        early, self.early, self._early_bytes = self.early, [], 0
         for mapping, event, streams, created in early:
             if mapping == self.mapping_uuid:
                 self._add_partial(event, streams, created)
@@ -169,14 +175,17 @@ class Worker(Component):
     def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
         me = self.name
         for batch in batches:
-            if batch.get("mapping") != self.mapping_uuid:
-                continue
-            for event, targets in batch["events"]:
-                mine = frozenset(stream for stream, workers in targets.items() if me in workers)
-                if mine:
-                    ev = self.assembler.expect(event, mine)
-                    if ev is not None:
-                        self._process(ev)
+            try:
+                if batch.get("mapping") != self.mapping_uuid:
+                    continue
+                for event, targets in batch["events"]:
+                    mine = frozenset(stream for stream, workers in targets.items() if me in workers)
+                    if mine:
+                        ev = self.assembler.expect(event, mine)
+                        if ev is not None:
+                            self._process(ev)
+            except Exception as exc:  # one malformed batch must not cost the batches after it
+                self.count_error("control", "assignment batch not applied: %r", exc)
 
     def _on_finish(self, msg: dict[str, Any]) -> None:
         if msg.get("uuid") != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
@@ -214,14 +223,21 @@ class Worker(Component):
             self._process(ev)
 
     def _receive(self, sock: zmq.Socket) -> None:
+        """One partial event; whatever it contains, the worker goes on (counted, logged)."""
         parts = sock.recv_multipart(copy=False)
         try:
-            event, mapping, streams, created = framing.decode(parts)
+            self._accept(parts)
         except ProtocolError as exc:
             self.count_error("malformed", "bad message from ingester: %s", exc)
-            return
+        except Exception as exc:  # a bug or a hostile message must not end the worker
+            self.count_error("receive_failed", "message of %d frames from an ingester dropped: %r", len(parts), exc, exc_info=True)
+
+    def _accept(self, parts: list[Any]) -> None:
+        event, mapping, streams, created = framing.decode(parts)
         if mapping is not None and mapping != self.mapping_uuid:
-            if len(self.early) < MAX_EARLY:
+            size = sum(len(p) for p in parts)
+            if len(self.early) < MAX_EARLY and self._early_bytes + size <= MAX_EARLY_BYTES:
+                self._early_bytes += size
                 self.early.append((mapping, event, streams, created))
             else:
                 self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)

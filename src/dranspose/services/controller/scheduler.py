@@ -32,6 +32,8 @@ KINDS = ("ingester", "worker", "reducer")
 ASSIGN_BATCH = 256
 REFRESH_INTERVAL = 0.25
 REPEAT_INSTRUCTION = 1.0
+KEEP_OLD_SCANS = 3
+SCAN_STREAM_TTL = 60  # seconds the assigned:/done: streams of a finished scan are kept
 
 
 class Scheduler:
@@ -47,6 +49,7 @@ class Scheduler:
         self.history: list[tuple[float, dict[str, int]]] = []  # (time, processed per worker)
         self.stopping = threading.Event()
         self._done_id = "0-0"
+        self._old_mappings: list[str] = []  # uuids of the last scans (their streams are deleted)
         self._last_refresh = 0.0
         self._last_instruction = 0.0
         self._instructed: str | None = None
@@ -191,8 +194,17 @@ class Scheduler:
                 "dump_prefix": dump_prefix,
                 "frames_per_stream": cmap.frames_per_stream(),
             }
-            self.redis.set(self.keys.mapping(), json.dumps(info))
-            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **info})}, maxlen=1000, approximate=True)
+            self.redis.set(self.keys.mapping(), json.dumps(info))  # the one full copy of the map
+            # the announcement names the map (uuid and small facts), it does not repeat it
+            announce = {k: v for k, v in info.items() if k != "source"}
+            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **announce})}, maxlen=1000, approximate=True)
+            # earlier scans' streams: nobody reads them any more (a late report may have made one
+            # again after the previous delete, so the last few scans are deleted once more)
+            if self.mapping_uuid is not None:
+                self._old_mappings = [*self._old_mappings[-(KEEP_OLD_SCANS - 1):], self.mapping_uuid]
+            old = [k for u in self._old_mappings for k in (self.keys.assigned(u), self.keys.done(u))]
+            if old:
+                self.redis.delete(*old)
             self.scan, self.mapping_uuid = scan, new_uuid
             self._done_id = "0-0"
             self._instructed = None
@@ -250,8 +262,15 @@ class Scheduler:
     # ---- the loop
     def _apply_done(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         assert self.scan is not None
-        for _id, fields in entries:
-            msg = json.loads(fields[b"m"])
+        for entry_id, fields in entries:
+            try:
+                self._apply_one(json.loads(fields[b"m"]))
+            except Exception as exc:  # one malformed completion must not lose the others
+                log.error("controller: completion entry %r dropped: %r", entry_id, exc)
+
+    def _apply_one(self, msg: Any) -> None:
+        assert self.scan is not None
+        if isinstance(msg, dict):
             if "w" in msg:
                 if msg.get("cancelled"):
                     self.scan.cancel_pending(msg["w"], msg["cancelled"])
@@ -299,6 +318,9 @@ class Scheduler:
             if scan.phase is Phase.FINISHED and self.scan_finished is None:
                 self.scan_finished = time.time()
                 log.info("mapping %s finished: %s", mapping, scan.progress())
+                # per-scan streams go away after a grace period (late reports still land)
+                pipe.expire(self.keys.assigned(mapping), SCAN_STREAM_TTL)
+                pipe.expire(self.keys.done(mapping), SCAN_STREAM_TTL)
             pipe.execute()
 
     def _loop(self) -> None:
