@@ -9,13 +9,14 @@ install:
 	$(PIP) install -q -e ".[test,lint]"
 
 # What the tests need beyond the package: the h5pyd 0.18.0 venv, every allowed cbor2 release,
-# headless Chromium (browser tests) and kubectl (Kubernetes render tests); tests never install
-# anything.
+# headless Chromium (browser tests), kubectl (Kubernetes render tests) and iproute2 (network-
+# namespace deployment tests); tests never install anything.
 test-env: install
 	PYTHON=$(PYTHON) ./scripts/ensure-h5pyd018
 	PYTHON=$(PYTHON) ./scripts/ensure-cbor2-versions
 	./scripts/ensure-chromium
 	./scripts/ensure-kubectl
+	./scripts/ensure-iproute2
 
 # The static gates (versions pinned in the `lint` extra; configuration in pyproject.toml).
 lint: install

@@ -15,7 +15,7 @@ import zmq
 
 from dranspose.config import Settings
 from dranspose.protocols.base import PassThroughCutter, StreamCutter
-from dranspose.services.component import Component
+from dranspose.services.component import Component, install_log_forwarding, remove_log_forwarding
 from dranspose.services.controller import create_app
 from dranspose.services.http import BackgroundServer
 from dranspose.services.ingester import Ingester, StreamSpec
@@ -48,7 +48,7 @@ class Cluster:
     def settings(self, **kw: Any) -> Settings:
         base = dict(
             redis_url=self.redis_url, heartbeat_interval=0.2, presence_ttl=5.0, worker_capacity=self.capacity,
-            reducer_url=getattr(self, "_reducer_url", "tcp://127.0.0.1:0"), ingester_url="tcp://127.0.0.1:0",
+            reducer_url="tcp://127.0.0.1:0", ingester_url="tcp://127.0.0.1:0",
         )
         base.update(kw)
         return Settings(**base)
@@ -67,10 +67,10 @@ class Cluster:
         self.running[key] = Running(component, t)
 
     def start(self) -> "Cluster":
+        install_log_forwarding(self.settings(), "cluster")  # once per process, as `serve` does
         self.controller = BackgroundServer(create_app(self.settings())).start()
         self.client = httpx.Client(base_url=self.controller.url, timeout=10)
         reducer = Reducer("reducer", self.settings(), self.reducer_class, http_port=0 if self.reducer_http else None)
-        self._reducer_url = reducer.url
         self._launch("reducer", reducer)
         for name, (url, cutter, *pattern) in self.streams.items():
             spec = StreamSpec(name, url, pattern[0] if pattern else self.pattern, cutter)
@@ -157,6 +157,7 @@ class Cluster:
             self.running[key].component.stop()
         for key in list(self.running):
             self.running[key].thread.join(10)
+        remove_log_forwarding()
         self.running.clear()
 
 

@@ -146,7 +146,8 @@ def serve_replay() -> Iterator[ServeReplay]:
 
 #: fixtures that start Redis, the pipeline, a replay, a server or a process: tests using one
 #: (directly or through another fixture) are end-to-end; others mark themselves ``e2e``
-E2E_FIXTURES = frozenset({"redis_url", "start_cluster", "spawn", "serve_replay", "hsds", "live", "live_module", "h5pyd018_python"})
+E2E_FIXTURES = frozenset({"redis_url", "start_cluster", "spawn", "serve_replay", "hsds", "live", "live_module", "h5pyd018_python",
+                           "chart_loopback", "chart_netns"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

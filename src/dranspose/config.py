@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="records at or above this level (any logger, incl. the payload's) go to /api/v1/logs",
     )
     build_meta_file: str | None = Field(None, validation_alias=_env("build_meta_file", "BUILD_META_FILE"))
+    advertise_host: str | None = Field(
+        None,
+        validation_alias=_env("advertise_host"),
+        description="host name others use to reach this component when it binds 0.0.0.0/* (default: the host name)",
+    )
 
     # controller
     cors_origins: StrList = Field(
@@ -110,6 +115,12 @@ class Settings(BaseSettings):
     curve_key_file: str | None = Field(None, validation_alias=_env("curve_key_file"), description="pipeline CURVE key pair")
 
     # timing
+    worker_wait_timeout: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("worker_wait_timeout"),
+        description="controller: seconds a scan waits with no usable worker before it ends as failed",
+    )
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))
     presence_ttl: float = Field(3.0, gt=0, validation_alias=_env("presence_ttl"))
 

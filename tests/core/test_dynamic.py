@@ -43,7 +43,7 @@ def test_worker_joining_mid_scan_gets_new_constraints(start_cluster: StartCluste
 
 def worker_process(name: str, redis_url: str, reducer_url: str) -> dict[str, Any]:
     """``spawn`` arguments for a worker as the CLI starts it."""
-    env = dict(os.environ, REDIS_URL=redis_url, REDUCER_URL=reducer_url, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p),
+    env = dict(os.environ, REDIS_URL=redis_url, REDUCER_URL=reducer_url, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "src"), ROOT]),
                DRANSPOSE_HEARTBEAT_INTERVAL="0.2", DRANSPOSE_PRESENCE_TTL="1.0")
     cmd = [sys.executable, "-m", "dranspose.cli", "--log-level", "WARNING", "worker", "-n", name, "-c", WORKER, "--capacity", "4"]
     return dict(args=cmd, env=env, cwd=ROOT)

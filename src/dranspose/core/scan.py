@@ -147,6 +147,8 @@ class Scan:
     stopped: bool = False
     results_processed: dict[str, int] = field(default_factory=dict)  # per worker, from reducer
     reducer_finished: bool = False
+    waiting_for_workers: bool = False  # the next event needs a worker no live one can be
+    failure_reason: str | None = None  # why the scan ended as failed (see give_up)
     held_back: set[str] = field(default_factory=set)  # workers whose credits stopped assignment
     window: int = 4096  # events looked at per fast run at most
 
@@ -235,8 +237,8 @@ class Scan:
         return [w for w in self.workers.values() if w.alive and slot.tags <= w.tags]
 
     def _resolve(self, event: int) -> dict[str, tuple[str, ...]] | None:
-        """Targets of ``event`` per stream, or None when a needed worker has no credit.
-        Binds new constraints. A slot nobody alive can serve resolves to no worker."""
+        """Targets of ``event`` per stream, or None when a needed worker has no credit or
+        no live worker can serve a slot yet (then ``waiting_for_workers``). Binds new constraints."""
         targets: dict[str, tuple[str, ...]] = {}
         new_bindings: dict[ConstraintKey, str] = {}
         planned: dict[str, int] = {}
@@ -257,6 +259,9 @@ class Scan:
                             chosen = [best.name]
                     else:
                         chosen = [bound]
+                if not chosen:
+                    self.waiting_for_workers = True  # wait for a worker to join (see give_up)
+                    return None
                 for name in chosen:
                     if name not in names:
                         names.append(name)
@@ -365,6 +370,7 @@ class Scan:
     def assign_runs(self, limit: int = 1 << 30) -> list[Run]:
         """Assign as many upcoming events as credits allow (at most ``limit``), as runs."""
         out: list[Run] = []
+        self.waiting_for_workers = False
         if self.stopped:
             return out
         total = 0
@@ -397,6 +403,17 @@ class Scan:
         for run in self.assign_runs(limit):
             out.extend(run.expand() if isinstance(run, FastRun) else run)
         return out
+
+    def give_up(self, reason: str) -> list[int]:
+        """No usable worker came in time: every unassigned event fails and the scan goes on
+        to its end with ``reason``. Returns the failed event numbers."""
+        lost = list(range(self.next_event, len(self.cmap)))
+        self.failed.update(lost)
+        self.next_event = len(self.cmap)
+        self.waiting_for_workers = False
+        self.failure_reason = reason
+        self._advance_phase()
+        return lost
 
     # ---- completion
     def _close_fast(self, name: str, events: Iterable[int]) -> tuple[np.ndarray, list[int]]:
@@ -533,7 +550,8 @@ class Scan:
             "failed": sorted(self.failed)[:1000],
             "cancelled_events": self.cancelled,
             "in_flight": len(self.pending) + self._fast_open,
-            "phase": self.phase.value,
+            "phase": "waiting for workers" if self.phase is Phase.RUNNING and self.waiting_for_workers else self.phase.value,
+            "reason": self.failure_reason,
             "stopped": self.stopped,
             "workers": sorted(w.name for w in self.workers.values() if w.alive),
         }

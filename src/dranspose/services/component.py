@@ -37,11 +37,13 @@ class Component:
     kind = "component"
 
     def __init__(self, name: str, settings: Settings, *, zmq_context: zmq.Context | None = None) -> None:
+        """Builds the component's state only: no Redis round trip, no socket, no thread.
+        :meth:`start` does the I/O, :meth:`run` is the data loop."""
         self.name = name
         self.settings = settings
         self.keys = Keys()
         self.service_uuid = uuid.uuid4()
-        self.redis = connect(settings.redis_url)
+        self.redis = connect(settings.redis_url, check=False)  # a lazy client: no connection yet
         self.ctx = zmq_context or zmq.Context.instance()
         self.errors: collections.Counter[str] = collections.Counter()
         self.stopping = threading.Event()
@@ -52,12 +54,9 @@ class Component:
         self._user_state: Any = None
         self._threads: list[threading.Thread] = []
         self._build_meta = self._read_build_meta(settings.build_meta_file)
-        self._log_handler = logs.install(
-            connect(settings.redis_url, check=False), self.keys.logs(), f"{self.kind}:{name}", settings.log_forward_level
-        )
         self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
-        self._control_pull = self.ctx.socket(zmq.PULL)
-        self._control_pull.bind(self.control_url)
+        self._control_pull: zmq.Socket | None = None
+        self._started = False
 
     @staticmethod
     def _read_build_meta(path: str | None) -> Any:
@@ -251,12 +250,30 @@ class Component:
             push.close(linger=0)
 
     # ---- lifecycle
-    def start_background(self) -> None:
+    def open(self) -> None:
+        """Bind and connect the component's own sockets (called by :meth:`start`); services extend it."""
+
+    def start(self) -> None:
+        """Check Redis, open the sockets, start the heartbeat and control threads, advertise.
+        Raises :class:`RedisUnavailable` with a clear message when Redis is not there."""
+        if self._started:
+            return
+        connect(self.settings.redis_url)  # one ping: a clear error before anything starts
+        self._control_pull = self.ctx.socket(zmq.PULL)
+        self._control_pull.bind(self.control_url)
+        self.open()
+        self._started = True
         for target, name in ((self._heartbeat_loop, "heartbeat"), (self._control_loop, "control")):
             t = threading.Thread(target=target, name=f"{self.kind}-{name}", daemon=True)
             t.start()
             self._threads.append(t)
         self.publish_state()
+
+    start_background = start  # the older name
+
+    def run(self) -> None:
+        """The data loop, in the calling thread, until :meth:`stop`; services implement it."""
+        raise NotImplementedError
 
     def stop(self) -> None:
         self.stopping.set()
@@ -264,7 +281,6 @@ class Component:
     def join_background(self, timeout: float = 3.0) -> None:
         for t in self._threads:
             t.join(timeout)
-        logs.uninstall(self._log_handler)
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         """Control message kind -> handler; services override (unknown kinds are ignored)."""
@@ -289,18 +305,40 @@ class Component:
         out = []
         while True:
             try:
-                out.append(self._control_pull.recv_pyobj(zmq.NOBLOCK))
+                out.append(self.control_socket.recv_pyobj(zmq.NOBLOCK))
             except zmq.Again:
                 return out
 
     @property
     def control_socket(self) -> zmq.Socket:
+        if self._control_pull is None:
+            raise RuntimeError(f"{self.kind} {self.name}: start() before run()")
         return self._control_pull
+
+
+_forwarding: logs.RedisLogHandler | None = None
+
+
+def install_log_forwarding(settings: Settings, label: str) -> logs.RedisLogHandler:
+    """Forward this process's log records to the shared log stream, once per process (a second
+    call replaces the handler; components never add handlers themselves): ``label`` names the
+    process, e.g. ``worker:w1``."""
+    global _forwarding
+    remove_log_forwarding()
+    _forwarding = logs.install(connect(settings.redis_url, check=False), Keys().logs(), label, settings.log_forward_level)
+    return _forwarding
+
+
+def remove_log_forwarding() -> None:
+    global _forwarding
+    if _forwarding is not None:
+        logs.uninstall(_forwarding)
+        _forwarding = None
 
 
 def run_until_stopped(component: Component, loop: Callable[[], None]) -> None:
     """Run ``loop`` with the background threads; stop them however the loop ends."""
-    component.start_background()
+    component.start()
     try:
         loop()
     finally:

@@ -19,7 +19,9 @@ class BackgroundServer:
     ``start()`` returns once the server accepts connections."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        self.config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False)
+        # log_config=None: a background server must not reset the process's logging (uvicorn's
+        # dictConfig would close every handler already installed, e.g. the log forwarding)
+        self.config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False, log_config=None)
         self.server = uvicorn.Server(self.config)
         self.thread: threading.Thread | None = None
         self.host = host

@@ -51,13 +51,14 @@ class StreamSpec:
     upstream_url: str
     pattern: str  # "PULL" or "SUB" (connect, like the devices expect), "TCP" (client), "HTTP" (server)
     make_cutter: Callable[[], StreamCutter]
+    make_upstream: Callable[[zmq.Context], Upstream] | None = None  # instead of open_upstream(url, pattern)
 
 
 @dataclass
 class _Stream:
     spec: StreamSpec
     cutter: StreamCutter
-    upstream: Upstream
+    upstream: Upstream | None  # opened by Ingester.open()
     pairing: StreamPairing  # queued units, routes, their pairing and the frame check (core)
     forwarded: int = 0
     discarded: int = 0  # units routed to no worker
@@ -71,24 +72,37 @@ class Ingester(Component):
         super().__init__(name, settings, **kwargs)
         if not streams:
             raise ValueError("an ingester needs at least one stream")
-        self.router = self.ctx.socket(zmq.ROUTER)
-        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
-        self.router.setsockopt(zmq.SNDHWM, 10000)
-        secure_server(self.router, CurveKeys.load(settings.curve_key_file))  # optional CURVE
-        self.url = bind(self.router, settings.ingester_url)
+        self.router: zmq.Socket | None = None  # bound by open()
+        self.url: str | None = None  # the advertised URL for workers, once bound
         self.streams: dict[str, _Stream] = {}
         for spec in streams:
             cutter = spec.make_cutter()
-            opener = getattr(cutter, "open_upstream", None)  # custom Python ingesters bring their own
-            upstream = opener(self.ctx, spec.name, spec.upstream_url) if opener else open_upstream(self.ctx, spec.upstream_url, spec.pattern)
-            self.streams[spec.name] = _Stream(spec, cutter, upstream, StreamPairing(cutter.has_start))
+            self.streams[spec.name] = _Stream(spec, cutter, None, StreamPairing(cutter.has_start))
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
         self.recorder: Any = None
         self._lost: list[tuple[str, int]] = []  # (worker, event) not delivered, for the controller
         self.outbox = batching.Outbox()  # several small events per message when they queue up
         self._out_events: dict[str, list[int]] = {}
+
+    def open(self) -> None:
+        """Bind the socket workers connect to and open every upstream."""
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker of the same name takes over
+        self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        self.router.setsockopt(zmq.SNDHWM, 10000)
+        secure_server(self.router, CurveKeys.load(self.settings.curve_key_file))  # optional CURVE
+        self.url = bind(self.router, self.settings.ingester_url, self.settings.advertise_host)
+        for s in self.streams.values():
+            spec = s.spec
+            opener = getattr(s.cutter, "open_upstream", None)  # custom Python ingesters bring their own
+            if spec.make_upstream is not None:
+                s.upstream = spec.make_upstream(self.ctx)
+            elif opener is not None:
+                s.upstream = opener(self.ctx, spec.name, spec.upstream_url)
+            else:
+                s.upstream = open_upstream(self.ctx, spec.upstream_url, spec.pattern)
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -166,6 +180,7 @@ class Ingester(Component):
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
+        assert s.upstream is not None
         try:
             messages = s.upstream.receive()
         except Exception as exc:  # e.g. a TCP splitter refusing a line: drop it, keep the ingester
@@ -237,7 +252,7 @@ class Ingester(Component):
     def _handle_ping(self) -> None:
         while True:
             try:
-                parts = self.router.recv_multipart(zmq.NOBLOCK)
+                parts = self.router.recv_multipart(zmq.NOBLOCK)  # type: ignore[union-attr]
             except zmq.Again:
                 return
             now = time.monotonic()
@@ -258,6 +273,7 @@ class Ingester(Component):
         registered: dict[Any, _Stream] = {}
         while not self.stopping.is_set():
             for s in self.streams.values():
+                assert s.upstream is not None, "start() before run()"
                 s.upstream.maintain()
                 src = s.upstream.pollable
                 want = src is not None and self._wants_input(s)
@@ -279,7 +295,7 @@ class Ingester(Component):
                 if src in ready or (hasattr(src, "fileno") and src.fileno() in ready):
                     for _ in range(64):  # drain a burst, then look at control again
                         self._receive(s)
-                        if not self._wants_input(s) or not s.upstream.has_more():
+                        if not self._wants_input(s) or not s.upstream.has_more():  # type: ignore[union-attr]
                             break
             for s in self.streams.values():
                 if s.pairing.units and s.pairing.routes:
@@ -299,5 +315,7 @@ class Ingester(Component):
             self.recorder.close()
             self.recorder = None
         for s in self.streams.values():
-            s.upstream.close()
-        self.router.close(linger=0)
+            if s.upstream is not None:
+                s.upstream.close()
+        if self.router is not None:
+            self.router.close(linger=0)

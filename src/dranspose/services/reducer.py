@@ -28,7 +28,7 @@ from dranspose.services.http import BackgroundServer
 from dranspose.services.timer import TimerThread
 from dranspose.transport import batching, results
 from dranspose.transport.curve import CurveKeys, secure_server
-from dranspose.transport.sockets import bind
+from dranspose.transport.sockets import bind, host_of, http_url
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,8 @@ class Reducer(Component):
         self.class_path = reducer_class or settings.reducer_class
         self.cls = load_class(self.class_path) if self.class_path else None
         self.descriptions = merge_descriptions(describe_parameters(self.cls))
-        self.pull = self.ctx.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.RCVHWM, 10000)
-        secure_server(self.pull, CurveKeys.load(settings.curve_key_file))  # optional CURVE
-        self.url = bind(self.pull, settings.reducer_url)
+        self.pull: zmq.Socket | None = None  # bound by open()
+        self.url: str | None = None  # the advertised result URL, once bound
         self.context: dict[str, Any] = {}
         self.hooks: ReducerHooks | None = None
         self.lock = threading.RLock()
@@ -78,15 +76,30 @@ class Reducer(Component):
 
         self.feedback = FeedbackHub()  # user code: context["feedback"].emit({...})
         self.context["feedback"] = self.feedback
-        self.feedback_zmq = self.feedback.bind_zmq(settings.feedback_url) if settings.feedback_url else None
+        self.feedback_zmq: str | None = None
         self.mirror: Any = None
         from dranspose.metrics.reducer import ReducerMetrics
 
         self.metrics = ReducerMetrics(self)  # served at /metrics
         self.loop_beat = time.monotonic()  # the data loop's last turn (/healthz)
         self.http: BackgroundServer | None = None
+        self.http_url: str | None = None  # the advertised HTTP URL, once serving
         if http_port is not None:
             self.http = BackgroundServer(self.build_app(), http_host, http_port)
+
+    def open(self) -> None:
+        """Bind the result socket, the feedback socket and the HTTP server."""
+        self.pull = self.ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.RCVHWM, 10000)
+        secure_server(self.pull, CurveKeys.load(self.settings.curve_key_file))  # optional CURVE
+        self.url = bind(self.pull, self.settings.reducer_url, self.settings.advertise_host)
+        if self.settings.feedback_url:
+            self.feedback_zmq = self.feedback.bind_zmq(self.settings.feedback_url)
+        if self.http is not None:
+            self.http.start()
+            named = host_of(self.url) if self.url.startswith("tcp://") else None
+            self.http_url = http_url(self.http.host, self.http.port, self.settings.advertise_host, named)
+            log.info("reducer %s: results at %s", self.name, self.http_url)
 
     # ---- what HDF REST serves
     @property
@@ -97,8 +110,10 @@ class Reducer(Component):
     def publish_rlock(self) -> Any:
         return self.hooks.publish_rlock if self.hooks is not None else None
 
-    def build_app(self) -> FastAPI:
-        app = FastAPI(title="dranspose reducer")
+    def build_app(self, lifespan: Any = None) -> FastAPI:
+        """The reducer's HTTP app (state, HDF REST, feedback); ``lifespan`` runs the reducer
+        when the app is served on its own (``uvicorn dranspose.reducer:app``)."""
+        app = FastAPI(title="dranspose reducer", lifespan=lifespan)
         protect(app)  # token on mutating calls, Host check, body size
 
         @app.get("/api/v1/state")
@@ -122,8 +137,8 @@ class Reducer(Component):
         st = super().state()
         st.update(
             url=self.url,
-            http=self.http.url if self.http is not None else None,
-            feedback_sse=f"{self.http.url}/feedback" if self.http is not None else None,
+            http=self.http_url,
+            feedback_sse=f"{self.http_url}/feedback" if self.http_url is not None else None,
             feedback_zmq=self.feedback_zmq,
             hsds_mirror=getattr(self.mirror, "status", None),
             reducer_class=self.class_path,
@@ -203,7 +218,8 @@ class Reducer(Component):
 
     # ---- results
     def _receive(self) -> None:
-        """One result message (one result, or a batch of several: transport/batching)."""
+        """One result message (one result, or a batch of several: transport/batching); whatever it contains, the reducer goes on (counted, logged)."""
+        assert self.pull is not None
         parts = self.pull.recv_multipart(copy=False)
         try:
             singles = list(batching.split(parts, results.frames_declared))
@@ -265,7 +281,7 @@ class Reducer(Component):
         self._dirty = True
 
     def _drain(self) -> None:
-        while self.pull.poll(0):
+        while self.pull is not None and self.pull.poll(0):
             self._receive()
 
     def _report(self, force: bool = False) -> None:
@@ -283,9 +299,7 @@ class Reducer(Component):
         self._dirty = False
 
     def run(self) -> None:
-        if self.http is not None:
-            self.http.start()
-            log.info("reducer %s: results at %s", self.name, self.http.url)
+        assert self.pull is not None, "start() before run()"
         self.timer.start()
         poller = zmq.Poller()
         poller.register(self.control_socket, zmq.POLLIN)
@@ -312,4 +326,5 @@ class Reducer(Component):
         if self.http is not None:
             self.http.stop()
         self.call_close(self.hooks, self.context)
-        self.pull.close(linger=0)
+        if self.pull is not None:
+            self.pull.close(linger=0)

@@ -131,42 +131,57 @@ class TcpUpstream:
 
 
 class HttpUpstream(_ZmqReceiver):
-    """An HTTP server receiving POSTs (Sardana); messages reach the data loop over inproc."""
+    """HTTP POSTs (Sardana) as an upstream; messages reach the data loop over inproc.
 
-    def __init__(self, ctx: zmq.Context, url: str, make_message: Callable[[str, bytes], list[bytes] | None]) -> None:
-        from dranspose.services.http import BackgroundServer
+    With ``url`` it serves its own HTTP server there; without, an app that embeds the
+    ingester (``dranspose.ingesters.http_sardana:app``) passes requests to :meth:`handle`."""
 
-        parts = urlsplit(url)
+    def __init__(self, ctx: zmq.Context, url: str | None, make_message: Callable[[str, bytes], list[bytes] | None]) -> None:
         inproc = f"inproc://http-upstream-{id(self)}"
         self.pollable = ctx.socket(zmq.PULL)
         self.pollable.bind(inproc)
-        push = ctx.socket(zmq.PUSH)
-        push.connect(inproc)
-        app = FastAPI(title="dranspose HTTP ingester")
-        # Host check and body size; no token: the control system posts here as before
-        protect(app, dataclasses.replace(AccessPolicy.from_env(max_body_bytes=HTTP_MAX_BODY), token=None))
+        self._push = ctx.socket(zmq.PUSH)
+        self._push.connect(inproc)
+        self._make_message = make_message
+        self.server: Any = None
+        self.url: str | None = None
+        if url is not None:
+            from dranspose.services.http import BackgroundServer
 
-        @app.post("/{path:path}")
-        async def receive(path: str, request: Request) -> JSONResponse:
-            try:
-                message = make_message("/" + path, await request.body())
-            except ProtocolError as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=422)
-            except Exception as exc:  # a hostile body must not reach the event loop's error page
-                log.warning("HTTP upstream: message to /%s refused: %r", path, exc)
-                return JSONResponse({"detail": f"message refused: {type(exc).__name__}: {exc}"}, status_code=400)
-            if message is not None:
-                push.send_multipart(message)
-            return JSONResponse({"accepted": message is not None})
+            parts = urlsplit(url)
+            app = FastAPI(title="dranspose HTTP ingester")
+            protect_http_ingester(app)
 
-        self._push = push
-        self.server = BackgroundServer(app, parts.hostname or "127.0.0.1", parts.port or 0).start()
-        self.url = self.server.url
+            @app.post("/{path:path}")
+            async def receive(path: str, request: Request) -> JSONResponse:
+                return self.handle("/" + path, await request.body())
+
+            self.server = BackgroundServer(app, parts.hostname or "127.0.0.1", parts.port or 0).start()
+            self.url = self.server.url
+
+    def handle(self, path: str, body: bytes) -> JSONResponse:
+        """One POST: 422 for a malformed body, else whether it became a message."""
+        try:
+            message = self._make_message(path, body)
+        except ProtocolError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        except Exception as exc:  # a hostile body must not reach the event loop's error page
+            log.warning("HTTP upstream: message to %s refused: %r", path, exc)
+            return JSONResponse({"detail": f"message refused: {type(exc).__name__}: {exc}"}, status_code=400)
+        if message is not None:
+            self._push.send_multipart(message)
+        return JSONResponse({"accepted": message is not None})
 
     def close(self) -> None:
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
         self._push.close(linger=0)
         self.pollable.close(linger=0)
+
+
+def protect_http_ingester(app: FastAPI) -> None:
+    """Host check and body size; no token: the control system posts here as before."""
+    protect(app, dataclasses.replace(AccessPolicy.from_env(max_body_bytes=HTTP_MAX_BODY), token=None))
 
 
 def open_upstream(ctx: zmq.Context, url: str, pattern: str) -> Upstream:

@@ -55,12 +55,11 @@ class Worker(Component):
         self.hooks: WorkerHooks | None = None
         self.param_hash: HashDigest | None = None
         self.assembler = Assembler()
-        self.dealers: dict[str, zmq.Socket] = {}  # ingester url -> socket
-        self.reducer = self.ctx.socket(zmq.PUSH)
-        self.reducer.setsockopt(zmq.SNDHWM, 2000)
+        self.dealers: dict[str, zmq.Socket] = {}  # ingester name -> socket
+        self.peers: dict[str, tuple[str, str | None]] = {}  # ingester name -> (url, service uuid)
+        self.reducer: zmq.Socket | None = None  # created by open(), connected by discovery
+        self.reducer_peer: tuple[str, str | None] | None = None  # (url, service uuid) connected to
         self.curve = CurveKeys.load(settings.curve_key_file)  # optional CURVE on data sockets
-        secure_client(self.reducer, self.curve)
-        self.reducer.connect(settings.reducer_url)
         self.done: list[int] = []
         self.report_policy = ReportPolicy(DONE_BATCH, DONE_INTERVAL)
         self.busy_s = 0.0  # seconds the data loop spent working (not waiting), for flow control
@@ -83,25 +82,68 @@ class Worker(Component):
             capacity=self.capacity,
             worker_class=self.class_path,
             parameters=[d.model_dump(mode="json") for d in self.descriptions.values()],
-            ingesters=sorted(self.dealers),
+            ingesters=sorted(url for url, _uuid in self.peers.values()),
+            reducer_uuid=self.reducer_peer[1] if self.reducer_peer else None,
             processed=self.processed,
             results_sent=self.results_sent,
             tick_interval=self.tick_interval,
         )
         return st
 
-    # ---- ingesters
-    def _connect_ingesters(self) -> None:
-        urls = {st["url"] for st in self.member_states("ingester") if st.get("url")}
-        for url in urls - set(self.dealers):
+    # ---- discovery: peers only through what they advertise in Redis
+    def open(self) -> None:
+        self.reducer = self.ctx.socket(zmq.PUSH)
+        self.reducer.setsockopt(zmq.SNDHWM, 2000)
+        self.reducer.setsockopt(zmq.LINGER, 1000)
+        secure_client(self.reducer, self.curve)
+        self._poller = zmq.Poller()
+        self._poller.register(self.control_socket, zmq.POLLIN)
+
+    def _discover(self) -> None:
+        """Connect to every advertised ingester and to the reducer; reconnect to a peer that
+        restarted (new service uuid) or moved (new URL)."""
+        self._connect_ingesters(self.member_states("ingester"))
+        self._connect_reducer(self.member_states("reducer"))
+
+    def _connect_ingesters(self, states: list[dict[str, Any]]) -> None:
+        for st in states:
+            name, url, peer_uuid = st.get("name"), st.get("url"), st.get("service_uuid")
+            if not isinstance(name, str) or not isinstance(url, str):
+                continue
+            if self.peers.get(name) == (url, peer_uuid):
+                continue
+            old = self.dealers.pop(name, None)
+            if old is not None:
+                log.info("worker %s: ingester %s restarted or moved; reconnecting to %s", self.name, name, url)
+                self._poller.unregister(old)
+                old.close(linger=0)
             sock = self.ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.IDENTITY, self.name.encode())
             sock.setsockopt(zmq.RCVHWM, 10000)
             secure_client(sock, self.curve)
             sock.connect(url)
-            sock.send(self.service_uuid.bytes)
-            self.dealers[url] = sock
+            sock.send(self.service_uuid.bytes)  # the ingester learns this worker's identity
+            self.dealers[name] = sock
+            self.peers[name] = (url, peer_uuid)
             self._poller.register(sock, zmq.POLLIN)
+
+    def _connect_reducer(self, states: list[dict[str, Any]]) -> None:
+        live = [st for st in states if isinstance(st.get("url"), str)]
+        if not live or self.reducer is None:
+            return
+        st = max(live, key=lambda s: float(s.get("time", 0)))  # one reducer; the freshest wins
+        peer = (st["url"], st.get("service_uuid"))
+        if peer == self.reducer_peer:
+            return
+        if self.reducer_peer is not None:
+            log.info("worker %s: reducer restarted or moved; reconnecting to %s", self.name, peer[0])
+            try:
+                self.reducer.disconnect(self.reducer_peer[0])
+            except zmq.ZMQError:
+                pass
+        self.reducer.connect(peer[0])
+        self.reducer_peer = peer
+        self.publish_state()  # the controller admits workers connected to the reducer
 
     def _ping(self) -> None:
         for sock in self.dealers.values():
@@ -256,6 +298,8 @@ class Worker(Component):
 
     def _send_results(self, parts: list[Any], n: int) -> None:
         try:
+            if self.reducer is None or self.reducer_peer is None:
+                raise DransposeError("no reducer advertised in Redis yet")
             self.reducer.send_multipart(parts, copy=False)
         except Exception as exc:
             self.results_sent -= n
@@ -287,9 +331,10 @@ class Worker(Component):
         self.done = []
 
     def run(self) -> None:
-        self._poller = zmq.Poller()
-        self._poller.register(self.control_socket, zmq.POLLIN)
-        self._connect_ingesters()
+        try:
+            self._discover()
+        except redis.RedisError as exc:
+            self.count_error("redis", "cannot look up ingesters and reducer: %s", exc)
         last_ping = last_discover = time.monotonic()
         while not self.stopping.is_set():
             due = self.report_policy.timeout(len(self.done), time.monotonic())
@@ -321,9 +366,9 @@ class Worker(Component):
             if now - last_discover >= 0.5:
                 last_discover = now
                 try:
-                    self._connect_ingesters()
+                    self._discover()
                 except redis.RedisError as exc:
-                    self.count_error("redis", "cannot look up ingesters: %s", exc)
+                    self.count_error("redis", "cannot look up ingesters and reducer: %s", exc)
         self._close()
 
     def _close(self) -> None:
@@ -331,4 +376,5 @@ class Worker(Component):
         self.call_close(self.hooks, self.context)
         for sock in self.dealers.values():
             sock.close(linger=0)
-        self.reducer.close(linger=1000)
+        if self.reducer is not None:
+            self.reducer.close(linger=1000)

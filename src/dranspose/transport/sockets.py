@@ -1,4 +1,10 @@
-"""Small ZeroMQ helpers: binding to configured URLs (port 0 = any free port) and advertising."""
+"""Small ZeroMQ helpers: binding to configured URLs (port 0 = any free port) and advertising.
+
+The advertised address is what peers read from Redis to connect: never ``0.0.0.0``. A bind to
+a wildcard host (``0.0.0.0``, ``*``, ``::``, empty) advertises ``advertise_host`` when given,
+else this machine's host name. A bind to a named host advertises that name (the service name
+in Kubernetes), a bind to loopback advertises loopback.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,53 @@ from urllib.parse import urlsplit
 
 import zmq
 
+WILDCARD_HOSTS = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
-def bind(sock: "zmq.Socket[Any]", url: str) -> str:
-    """Bind ``sock`` to the port of ``url`` on all interfaces; ``:0`` or ``:*`` picks a free
-    port. Returns the URL others should connect to (the host of ``url``, the bound port)."""
-    parts = urlsplit(url)
-    if parts.scheme != "tcp":
+
+def host_of(url: str) -> str:
+    """The host part of ``scheme://host:port`` (``*`` kept, which urlsplit cannot parse)."""
+    rest = url.split("://", 1)[-1]
+    host, _, _port = rest.rpartition(":")
+    return host.strip("[]") if host else rest
+
+
+def advertise_host(bind_host: str, advertise: str | None = None) -> str:
+    """The host name peers should use for a socket bound to ``bind_host``."""
+    if bind_host in LOOPBACK_HOSTS:
+        return bind_host
+    if advertise:
+        return advertise
+    if bind_host in WILDCARD_HOSTS:
+        return _socket.gethostname()
+    return bind_host
+
+
+def http_url(bind_host: str, port: int, advertise: str | None = None, named: str | None = None) -> str:
+    """The advertised URL of an HTTP server bound to ``bind_host:port``. For a wildcard bind
+    without ``advertise``, ``named`` (e.g. the host of the component's ZeroMQ URL, a service
+    name) is preferred to the machine's host name when it is a real name."""
+    if bind_host in WILDCARD_HOSTS and not advertise and named and named not in WILDCARD_HOSTS | LOOPBACK_HOSTS:
+        advertise = named
+    return f"http://{advertise_host(bind_host, advertise)}:{port}"
+
+
+def bind(sock: "zmq.Socket[Any]", url: str, advertise: str | None = None) -> str:
+    """Bind ``sock`` to the port of ``url``: on loopback for a loopback host, else on all
+    interfaces; ``:0`` or ``:*`` picks a free port. Returns the URL others should connect to
+    (see :func:`advertise_host`)."""
+    if not url.startswith("tcp://"):
         sock.bind(url)
         return url
-    host = parts.hostname or "localhost"
-    port = parts.port if parts.port is not None else 0
-    bind_host = "127.0.0.1" if host in ("localhost", "127.0.0.1") else "*"
-    if port == 0 or url.endswith(":*"):
+    host = host_of(url)
+    port_text = url.rsplit(":", 1)[-1]
+    port = 0 if port_text in ("*", "0") else int(urlsplit(url).port or 0)
+    bind_host = "127.0.0.1" if host in LOOPBACK_HOSTS else "*"
+    if port == 0:
         port = sock.bind_to_random_port(f"tcp://{bind_host}")
     else:
         sock.bind(f"tcp://{bind_host}:{port}")
-    return f"tcp://{host}:{port}"
+    return f"tcp://{advertise_host(host, advertise)}:{port}"
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:

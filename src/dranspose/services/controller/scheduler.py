@@ -61,6 +61,7 @@ class Scheduler:
         self.scan_started: float | None = None
         self.scan_finished: float | None = None
         self.credits = CreditBook(self._flow_limits())
+        self._waiting_since: float | None = None  # monotonic time the scan began waiting for workers
 
     def _flow_limits(self) -> FlowLimits:
         return FlowLimits(memory_bytes=self.settings.inflight_bytes)
@@ -108,8 +109,52 @@ class Scheduler:
         needed = set(self.scan.cmap.streams)
         return [s for s in self.components["ingester"].values() if needed & set(s.get("streams", []))]
 
+    def _not_usable(
+        self, name: str, st: dict[str, Any], ingesters: list[dict[str, Any]], mapping_known: bool = False
+    ) -> str | None:
+        """Why a registered worker cannot take part in the scan yet (None: it can).
+        ``mapping_known``: the mapping is being announced now (it reaches the worker before
+        any assignment)."""
+        if not mapping_known and st.get("mapping_uuid") != self.mapping_uuid:
+            return "has not received the mapping"
+        unreached = [s.get("name") for s in ingesters if name not in s.get("workers", [])]
+        if unreached:
+            return f"not connected to ingester(s) {unreached}"
+        reducers = {r.get("service_uuid") for r in self.components["reducer"].values()}
+        if not reducers:
+            return "no reducer is running"
+        if st.get("reducer_uuid") not in reducers:
+            return "not connected to the reducer"
+        return None
+
+    def _waiting_reason(self) -> str:
+        """Why no usable worker serves the scan's next event (for the log and the progress)."""
+        assert self.scan is not None
+        ingesters = self._serving_ingesters()
+        why = {n: self._not_usable(n, st, ingesters) for n, st in self.components["worker"].items()}
+        detail = "; ".join(f"{n}: {w}" for n, w in why.items() if w) or "no registered worker has the tags it needs"
+        return f"event {self.scan.next_event} has no usable worker ({detail})"
+
+    def _check_waiting(self, scan: Scan) -> None:
+        """End the scan as failed once it waited ``worker_wait_timeout`` s for a usable worker."""
+        if not scan.waiting_for_workers or scan.stopped:
+            self._waiting_since = None
+            return
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
+            log.warning("mapping %s: waiting for workers: %s", self.mapping_uuid, self._waiting_reason())
+            return
+        if now - self._waiting_since < self.settings.worker_wait_timeout:
+            return
+        reason = f"no usable worker for {self.settings.worker_wait_timeout:g} s: {self._waiting_reason()}"
+        lost = scan.give_up(reason)
+        self._waiting_since = None
+        log.error("mapping %s failed: %s; %d events failed", self.mapping_uuid, reason, len(lost))
+
     def _admit_workers(self) -> None:
-        """Add live workers that are reachable by every ingester of the scan."""
+        """Add live workers that are reachable by every ingester of the scan and connected to
+        the reducer (a worker that has not joined yet is waited for, never failed)."""
         if self.scan is None:
             return
         ingesters = self._serving_ingesters()
@@ -119,9 +164,7 @@ class Scheduler:
                 continue
             if slot is not None and st.get("service_uuid") == slot.service_uuid:
                 continue  # the dead worker's last heartbeat, not a restart
-            if st.get("mapping_uuid") != self.mapping_uuid:
-                continue
-            if all(name in s.get("workers", []) for s in ingesters):
+            if self._not_usable(name, st, ingesters) is None:
                 capacity = self.credits.admit(name, st.get("capacity"))
                 self.scan.add_worker(name, st.get("tags", ["generic"]), capacity, st.get("service_uuid"))
                 log.info("worker %s joined the scan", name)
@@ -146,8 +189,8 @@ class Scheduler:
             scan = Scan(cmap)
             credits = CreditBook(self._flow_limits())
             ingesters = [s for s in self.components["ingester"].values() if set(cmap.streams) & set(s.get("streams", []))]
-            for name, st in workers.items():
-                if all(name in s.get("workers", []) for s in ingesters):  # others join once reachable
+            for name, st in workers.items():  # the others join in _admit_workers once usable
+                if self._not_usable(name, st, ingesters, mapping_known=True) is None:
                     scan.add_worker(name, st.get("tags", ["generic"]), credits.admit(name, st.get("capacity")), st.get("service_uuid"))
             param_values, _digest = self.parameter_values()
             dump_prefix = param_values.get("dump_prefix", b"").decode(errors="replace") or None
@@ -176,6 +219,7 @@ class Scheduler:
             self._instructed = None
             self.lost = {}
             self.scan_started, self.scan_finished = time.time(), None
+            self._waiting_since = None
             log.info("mapping %s: %d events over streams %s", new_uuid, len(cmap), list(cmap.streams))
         if dump_prefix:
             try:
@@ -280,6 +324,7 @@ class Scheduler:
             if scan.held_back:
                 self.credits.held_back(scan.held_back)
                 scan.held_back.clear()
+            self._check_waiting(scan)
             # finish instructions: at once when due, then repeated (late joiners, lost reads)
             now = time.monotonic()
             target = "workers" if scan.phase is Phase.FINISHING else "reducer" if scan.ready_for_reducer_finish() else None

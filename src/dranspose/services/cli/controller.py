@@ -1,0 +1,32 @@
+"""``dranspose controller --host H [--port 5000]``: the REST API and the scan scheduler."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from dranspose.services.cli import add_common, settings_from
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    p.add_argument("--host", default="localhost", help="HTTP bind host (default localhost; 0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=5000, help="HTTP port (default 5000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dranspose.services.controller import create_app
+    from dranspose.store.connection import connect
+
+    settings = settings_from(redis_url=args.redis_url)
+    connect(settings.redis_url)  # one clear error before uvicorn starts
+    # uvicorn shuts down gracefully, then re-raises the signal to the previous handler: exit 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from dranspose.services.access import warn_if_exposed
+
+    warn_if_exposed("controller", args.host)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False)
+    return 0
