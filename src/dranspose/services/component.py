@@ -24,8 +24,10 @@ import zmq
 
 import dranspose
 from dranspose.config import Settings
+from dranspose.errors import ControlMessageError
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
+from dranspose.transport import control
 
 log = logging.getLogger(__name__)
 
@@ -209,11 +211,15 @@ class Component:
             current = client.get(self.keys.mapping())
             streams: dict[str, bytes] = {updates: update_id}
             if current is not None:
-                info = json.loads(current)
-                push.send_pyobj(("mapping", info))
-                key = self.assigned_key(info["uuid"])
-                if key:
-                    streams[key] = b"0-0"
+                try:
+                    info = control.decode_mapping(current)
+                except ControlMessageError as exc:
+                    self.count_error("control", "current mapping ignored: %s", exc)
+                else:
+                    push.send_pyobj((info.kind, info))
+                    key = self.assigned_key(info.uuid)
+                    if key:
+                        streams[key] = b"0-0"
             while not self.stopping.is_set():
                 try:
                     replies = client.xread(streams, block=200)
@@ -225,19 +231,36 @@ class Component:
                     key = key_b.decode()
                     streams[key] = entries[-1][0]
                     if key == updates:
-                        for _id, fields in entries:
-                            msg = json.loads(fields[b"msg"])
-                            if msg.get("type") == "mapping":
-                                for k in [k for k in streams if k != updates]:
-                                    del streams[k]
-                                akey = self.assigned_key(msg["uuid"])
-                                if akey:
-                                    streams[akey] = b"0-0"
-                            push.send_pyobj((msg.get("type"), msg))
+                        self._forward_updates(push, streams, updates, entries)
                     else:
-                        push.send_pyobj(("assigned", [json.loads(f[b"a"]) for _id, f in entries]))
+                        push.send_pyobj(("assigned", self._decode_assignments(entries)))
         finally:
             push.close(linger=0)
+
+    def _forward_updates(self, push: zmq.Socket, streams: dict[str, bytes], updates: str, entries: list[Any]) -> None:
+        """Decode updates-stream entries, follow a new mapping's assignment stream, forward."""
+        for _id, fields in entries:
+            try:
+                msg = control.decode_update(fields.get(control.UPDATE_FIELD.encode(), b""))
+            except ControlMessageError as exc:
+                self.count_error("control", "update ignored: %s", exc)
+                continue
+            if isinstance(msg, control.MappingAnnounced):
+                for k in [k for k in streams if k != updates]:
+                    del streams[k]
+                akey = self.assigned_key(msg.uuid)
+                if akey:
+                    streams[akey] = b"0-0"
+            push.send_pyobj((msg.kind, msg))
+
+    def _decode_assignments(self, entries: list[Any]) -> list[control.AssignmentBatch]:
+        out = []
+        for _id, fields in entries:
+            try:
+                out.append(control.decode_assignment(fields.get(control.ASSIGNED_FIELD.encode(), b"")))
+            except ControlMessageError as exc:
+                self.count_error("control", "assignment batch ignored: %s", exc)
+        return out
 
     # ---- lifecycle
     def start_background(self) -> None:

@@ -14,7 +14,6 @@ queued in ZeroMQ instead of in Python memory.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import threading
 import time
@@ -30,7 +29,7 @@ from dranspose.errors import ProtocolError
 from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
 from dranspose.services.upstreams import Upstream, open_upstream
-from dranspose.transport import framing
+from dranspose.transport import control, framing
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
@@ -114,9 +113,9 @@ class Ingester(Component):
         return st
 
     # ---- control
-    def _on_mapping(self, msg: dict[str, Any]) -> None:
-        self.mapping_uuid = msg["uuid"]
-        due = msg.get("frames_per_stream") or {}
+    def _on_mapping(self, msg: control.MappingAnnounced) -> None:
+        self.mapping_uuid = msg.uuid
+        due = msg.frames_per_stream
         for name, s in self.streams.items():
             s.units_due, s.units_taken = int(due.get(name, -1)), 0
             s.routes.clear()
@@ -135,27 +134,27 @@ class Ingester(Component):
             threading.Thread(target=self.recorder.close, name="recorder-close", daemon=False).start()
             self.recorder = None
 
-    def _open_recorder(self, msg: dict[str, Any]) -> None:
+    def _open_recorder(self, msg: control.MappingAnnounced) -> None:
         self._close_recorder()
-        prefix = msg.get("dump_prefix") or self.settings.dump_path
+        prefix = msg.dump_prefix or self.settings.dump_path
         if not prefix:
             return
         try:
             from dranspose.dumps.record import Recorder, dump_path
 
-            self.recorder = Recorder(dump_path(prefix, self.name, msg["uuid"]))
+            self.recorder = Recorder(dump_path(prefix, self.name, msg.uuid))
         except Exception as exc:  # recording is optional: never stop the scan for it
             self.count_error("recording", "cannot start recording with prefix %r: %s", prefix, exc)
 
-    def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
+    def _on_assigned(self, batches: list[control.AssignmentBatch]) -> None:
         for batch in batches:
-            if batch.get("mapping") != self.mapping_uuid:
+            if batch.mapping != self.mapping_uuid:
                 continue
-            for event, targets in batch["events"]:
+            for event, targets in batch.events:
                 for stream, workers in targets.items():
                     s = self.streams.get(stream)
                     if s is not None:
-                        s.routes.append((event, tuple(workers)))
+                        s.routes.append((event, workers))
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {"mapping": self._on_mapping, "assigned": self._on_assigned}
@@ -275,7 +274,8 @@ class Ingester(Component):
                     self._dispatch(s)
             if self._lost and self.mapping_uuid:
                 try:
-                    self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps({"i": self.name, "lost": self._lost})})
+                    report = control.encode_report(control.IngesterReport(self.name, self._lost))
+                    self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: report})
                     self._lost = []
                 except redis.RedisError as exc:
                     self.count_error("redis", "cannot report undeliverable events (%s); retrying", exc)

@@ -7,7 +7,6 @@ the (batched, pipelined) completion reports.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import traceback
@@ -24,7 +23,7 @@ from dranspose.event import EventData, ResultData, StreamData
 from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import ComponentState, EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
-from dranspose.transport import framing, results
+from dranspose.transport import control, framing, results
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +52,7 @@ class Worker(Component):
         self.reducer.setsockopt(zmq.SNDHWM, 2000)
         self.reducer.connect(settings.reducer_url)
         self.done: list[int] = []
+        self.done_results: list[int] = []  # the events of ``done`` that sent a result
         self.last_flush = time.monotonic()
         self.results_sent = 0
         self.processed = 0
@@ -100,15 +100,15 @@ class Worker(Component):
         params = self.reload_parameters()
         self.param_hash = parameters_hash({k: p.data for k, p in params.items()})
 
-    def _on_mapping(self, msg: dict[str, Any]) -> None:
+    def _on_mapping(self, msg: control.MappingAnnounced) -> None:
         left = self.assembler.clear()
         if left and self.mapping_uuid:
             log.warning("worker %s: new mapping, %d events of the previous one never completed", self.name, len(left))
         self._flush_done(force=True)
-        self.mapping_uuid = msg["uuid"]
+        self.mapping_uuid = msg.uuid
         self.results_sent = 0
         self.finished_mapping = None
-        self.n_workers = max(1, int(msg.get("n_workers", 1)))
+        self.n_workers = max(1, msg.n_workers)
         self._load_parameters()
         self.hooks = None
         if self.cls is not None:
@@ -122,37 +122,35 @@ class Worker(Component):
             if mapping == self.mapping_uuid:
                 self._add_partial(event, streams, created)
 
-    def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
+    def _on_assigned(self, batches: list[control.AssignmentBatch]) -> None:
         me = self.name
         for batch in batches:
-            if batch.get("mapping") != self.mapping_uuid:
+            if batch.mapping != self.mapping_uuid:
                 continue
-            for event, targets in batch["events"]:
+            for event, targets in batch.events:
                 mine = frozenset(stream for stream, workers in targets.items() if me in workers)
                 if mine:
                     ev = self.assembler.expect(event, mine)
                     if ev is not None:
                         self._process(ev)
 
-    def _on_finish(self, msg: dict[str, Any]) -> None:
-        if msg.get("uuid") != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
+    def _on_finish(self, msg: control.Finish) -> None:
+        if msg.uuid != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
             return
-        if msg.get("target", "workers") != "workers":
+        if msg.target != "workers":
             return
         self.call_finish(self.hooks)
         self.finished_mapping = self.mapping_uuid
         self.publish_state()  # error counts visible before the scan reports finished
         self._flush_done(force=True, finished=True)
 
-    def _on_stop(self, msg: dict[str, Any]) -> None:
-        if msg.get("uuid") != self.mapping_uuid:
+    def _on_stop(self, msg: control.Stop) -> None:
+        if msg.uuid != self.mapping_uuid:
             return
         cancelled = self.assembler.clear()
         if cancelled:
-            self.redis.xadd(
-                self.keys.done(self.mapping_uuid),
-                {"m": json.dumps({"w": self.name, "cancelled": cancelled, "sent": self.results_sent})},
-            )
+            report = control.WorkerReport(self.name, sent=self.results_sent, cancelled=list(cancelled))
+            self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {
@@ -214,6 +212,7 @@ class Worker(Component):
             try:
                 self.reducer.send_multipart(results.encode(rd, self.mapping_uuid), copy=False)
                 self.results_sent += 1
+                self.done_results.append(event.event_number)
             except Exception as exc:
                 self.count_error("result", "event %d: result not sent: %s", event.event_number, exc, exc_info=True)
         self.done.append(event.event_number)
@@ -223,16 +222,15 @@ class Worker(Component):
     def _flush_done(self, force: bool = False, finished: bool = False) -> None:
         if not self.mapping_uuid or (not self.done and not force):
             return
-        msg: dict[str, Any] = {"w": self.name, "done": self.done, "sent": self.results_sent}
-        if finished:
-            msg["fin"] = True
+        report = control.WorkerReport(self.name, self.done, self.results_sent, finished, results=self.done_results)
         self.last_flush = time.monotonic()
         try:
-            self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
+            self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
         except redis.RedisError as exc:  # keep the batch; retried at the next flush
             self.count_error("redis", "completion report failed (%s); retrying", exc)
             return
         self.done = []
+        self.done_results = []
 
     def run(self) -> None:
         self._poller = zmq.Poller()

@@ -22,6 +22,7 @@ from dranspose.errors import ConfigError, DransposeError
 from dranspose.parameters import parameter_list_adapter
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
+from dranspose.transport.control import ParametersChanged
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def parameter_router() -> APIRouter:
         sched = _scheduler(request)
         raw = await request.body()
         await asyncio.to_thread(sched.redis.hset, sched.keys.parameters(), name, raw)
-        await asyncio.to_thread(sched.announce, {"type": "parameters", "name": name})
+        await asyncio.to_thread(sched.announce, ParametersChanged(name))
         return {"name": name, "length": len(raw)}
 
     @r.get("/parameter/{name}", summary="A parameter's raw bytes (the default when only declared)")

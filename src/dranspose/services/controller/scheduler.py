@@ -19,9 +19,10 @@ import redis
 from dranspose.config import Settings
 from dranspose.core.scan import Phase, Scan
 from dranspose.core.triggermap import CompiledMap
-from dranspose.errors import MappingError
+from dranspose.errors import ControlMessageError, MappingError
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
+from dranspose.transport import control
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Scheduler:
         self.history: list[tuple[float, dict[str, int]]] = []  # (time, processed per worker)
         self.stopping = threading.Event()
         self._done_id = "0-0"
+        self.bad_reports = 0  # malformed completion reports seen
         self._last_refresh = 0.0
         self._last_instruction = 0.0
         self._instructed: str | None = None
@@ -133,15 +135,9 @@ class Scheduler:
                     scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
             raw_params = self.redis.hgetall(self.keys.parameters())
             dump_prefix = raw_params.get(b"dump_prefix", b"").decode(errors="replace") or None
-            info = {
-                "uuid": new_uuid,
-                "source": cmap.source,
-                "n_workers": len(workers),
-                "dump_prefix": dump_prefix,
-                "frames_per_stream": cmap.frames_per_stream(),
-            }
-            self.redis.set(self.keys.mapping(), json.dumps(info))
-            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **info})}, maxlen=1000, approximate=True)
+            info = control.MappingAnnounced(new_uuid, cmap.source, len(workers), dump_prefix, cmap.frames_per_stream())
+            self.redis.set(self.keys.mapping(), control.encode_mapping(info))
+            self.announce(info)
             self.scan, self.mapping_uuid = scan, new_uuid
             self._done_id = "0-0"
             self._instructed = None
@@ -156,29 +152,33 @@ class Scheduler:
             if self.scan is None:
                 return
             self.scan.stop()
-            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "stop", "uuid": self.mapping_uuid})})
+            self.announce(control.Stop(self.mapping_uuid))
 
-    def announce(self, msg: dict[str, Any]) -> None:
-        self.redis.xadd(self.keys.updates(), {"msg": json.dumps(msg)}, maxlen=1000, approximate=True)
+    def announce(self, msg: control.Update) -> None:
+        self.redis.xadd(self.keys.updates(), {control.UPDATE_FIELD: control.encode_update(msg)}, maxlen=1000, approximate=True)
 
     # ---- the loop
     def _apply_done(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         assert self.scan is not None
         for _id, fields in entries:
-            msg = json.loads(fields[b"m"])
-            if "w" in msg:
-                if msg.get("cancelled"):
-                    self.scan.cancel_pending(msg["w"], msg["cancelled"])
-                self.scan.worker_done(msg["w"], msg.get("done", []), msg.get("sent"))
-                if msg.get("fin"):
-                    self.scan.worker_finished(msg["w"], int(msg.get("sent", 0)))
-            elif "i" in msg:
-                pairs = [(str(w), int(e)) for w, e in msg.get("lost", [])]
-                self.scan.undeliverable(pairs)
-                for w, e in pairs:
+            try:
+                msg = control.decode_report(fields.get(control.REPORT_FIELD.encode(), b""))
+            except ControlMessageError as exc:
+                self.bad_reports += 1
+                log.warning("controller: completion report ignored (%d so far): %s", self.bad_reports, exc)
+                continue
+            if isinstance(msg, control.WorkerReport):
+                if msg.cancelled:
+                    self.scan.cancel_pending(msg.worker, msg.cancelled)
+                self.scan.worker_done(msg.worker, msg.done, msg.sent)
+                if msg.finished:
+                    self.scan.worker_finished(msg.worker, msg.sent)
+            elif isinstance(msg, control.IngesterReport):
+                self.scan.undeliverable(msg.lost)
+                for w, e in msg.lost:
                     self.lost.setdefault(w, []).append(e)
-            elif "r" in msg:
-                self.scan.reducer_progress({k: int(v) for k, v in msg.get("processed", {}).items()}, bool(msg.get("fin")))
+            else:
+                self.scan.reducer_progress(msg.processed, msg.finished)
 
     def step(self, block_ms: int = 0) -> None:
         """One round: read completions, assign, give finish instructions."""
@@ -201,13 +201,12 @@ class Scheduler:
                 batch = scan.assign(ASSIGN_BATCH)
                 if not batch:
                     break
-                payload = {"mapping": mapping, "events": [[e, {s: list(w) for s, w in t.items()}] for e, t in batch]}
-                pipe.xadd(self.keys.assigned(mapping), {"a": json.dumps(payload, separators=(",", ":"))})
+                pipe.xadd(self.keys.assigned(mapping), {control.ASSIGNED_FIELD: control.encode_assignment(mapping, batch)})
             # finish instructions: at once when due, then repeated (late joiners, lost reads)
             now = time.monotonic()
             target = "workers" if scan.phase is Phase.FINISHING else "reducer" if scan.ready_for_reducer_finish() else None
             if target is not None and (target != self._instructed or now - self._last_instruction >= REPEAT_INSTRUCTION):
-                pipe.xadd(self.keys.updates(), {"msg": json.dumps({"type": "finish", "target": target, "uuid": mapping})})
+                pipe.xadd(self.keys.updates(), {control.UPDATE_FIELD: control.encode_update(control.Finish(mapping, target))})
                 self._last_instruction, self._instructed = now, target
             if scan.phase is Phase.FINISHED and self.scan_finished is None:
                 self.scan_finished = time.time()
