@@ -58,7 +58,7 @@ def cli_pipeline(redis_url: str) -> Iterator[tuple[str, str, zmq.Socket]]:
     up_port = up.bind_to_random_port("tcp://127.0.0.1")
     sup = Supervisor(log_level="WARNING")
     sup.env.update(
-        REDIS_URL=redis_url, PYTHONPATH=ROOT, REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}",
+        REDIS_URL=redis_url, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "src"), str(ROOT)]), REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}",
         INGESTER_URL=f"tcp://127.0.0.1:{free_tcp_port()}", WORKER_CLASS="dranspose.demo:DemoWorker",
         REDUCER_CLASS="dranspose.demo:DemoReducer", DRANSPOSE_HEARTBEAT_INTERVAL="0.2", DRANSPOSE_PRESENCE_TTL="10",
     )

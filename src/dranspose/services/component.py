@@ -253,7 +253,7 @@ class Component:
                     streams[akey] = b"0-0"
             push.send_pyobj((msg.kind, msg))
 
-    def _decode_assignments(self, entries: list[Any]) -> list[control.AssignmentBatch]:
+    def _decode_assignments(self, entries: list[Any]) -> list[control.AssignmentBatch | control.RerouteBatch]:
         out = []
         for _id, fields in entries:
             try:

@@ -28,6 +28,7 @@ from dranspose.parameters import StrParameter
 from dranspose.errors import ProtocolError
 from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
+from dranspose.services.parking import ParkingLot
 from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import control, framing
 from dranspose.transport.sockets import bind
@@ -88,6 +89,8 @@ class Ingester(Component):
         self.undeliverable = 0
         self.recorder: Any = None
         self._lost: list[tuple[str, int]] = []  # (worker, event) not delivered, for the controller
+        grace = settings.presence_ttl + settings.worker_grace + 5.0  # the controller re-routes before
+        self.parking = ParkingLot(settings.unit_queue_bytes, grace)
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -97,6 +100,8 @@ class Ingester(Component):
             streams=list(self.streams),
             workers=sorted(w.decode(errors="replace") for w in list(self.workers)),
             undeliverable=self.undeliverable,
+            parked_units=len(self.parking),
+            parked_bytes=self.parking.nbytes,
             stream_stats={
                 n: {
                     "typ": s.cutter.typ,
@@ -115,6 +120,7 @@ class Ingester(Component):
     # ---- control
     def _on_mapping(self, msg: control.MappingAnnounced) -> None:
         self.mapping_uuid = msg.uuid
+        self.parking.clear()
         due = msg.frames_per_stream
         for name, s in self.streams.items():
             s.units_due, s.units_taken = int(due.get(name, -1)), 0
@@ -146,15 +152,47 @@ class Ingester(Component):
         except Exception as exc:  # recording is optional: never stop the scan for it
             self.count_error("recording", "cannot start recording with prefix %r: %s", prefix, exc)
 
-    def _on_assigned(self, batches: list[control.AssignmentBatch]) -> None:
+    def _on_assigned(self, batches: list[control.AssignmentBatch | control.RerouteBatch]) -> None:
         for batch in batches:
             if batch.mapping != self.mapping_uuid:
+                continue
+            if isinstance(batch, control.RerouteBatch):
+                self._on_reroute(batch)
                 continue
             for event, targets in batch.events:
                 for stream, workers in targets.items():
                     s = self.streams.get(stream)
                     if s is not None:
                         s.routes.append((event, workers))
+
+    def _on_reroute(self, batch: control.RerouteBatch) -> None:
+        """A worker died: routes not used yet go to the new workers; for routes already used
+        (the frames went to the dead worker) the added workers' parts are undeliverable."""
+        changes: dict[str, dict[int, tuple[str, ...]]] = {}
+        added_of: dict[int, tuple[str, ...]] = {}
+        for event, targets, added in batch.events:
+            added_of[event] = added
+            for stream, workers in targets.items():
+                if stream in self.streams:
+                    changes.setdefault(stream, {})[event] = workers
+        for stream, new in changes.items():
+            s = self.streams[stream]
+            remaining = dict(new)
+            s.routes = collections.deque(
+                (event, remaining.pop(event, workers)) for event, workers in s.routes
+            )
+            for event in remaining:  # the route was used already
+                parked = self.parking.take(batch.dead, event, stream)
+                for w in added_of.get(event, ()):
+                    if w not in new[event]:
+                        continue
+                    if parked is None:  # the dead worker had the frames
+                        self._lost.append((w, event))
+                    else:  # never delivered: the new worker gets them now
+                        self._send(s, event, (w,), Unit(Kind.DATA, parked.frames), record=False)
+        log.warning(
+            "ingester %s: worker %s died; %d events re-routed", self.name, batch.dead, len(batch.events)
+        )
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {"mapping": self._on_mapping, "assigned": self._on_assigned}
@@ -212,17 +250,26 @@ class Ingester(Component):
                 if all(t.units_taken == t.units_due for t in self.streams.values() if t.units_due >= 0):
                     self._close_recorder()  # every frame of the mapping recorded
 
-    def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit) -> None:
+    def _park(self, worker: str, event: int, stream: str, frames: list[Any], exc: Exception) -> None:
+        """Keep an undeliverable unit for a possible re-route; report what falls out."""
+        self.undeliverable += 1
+        log.warning("ingester %s: event %d stream %s: worker %s unreachable (%s); kept for re-routing", self.name, event, stream, worker, exc)
+        self._report_lost(self.parking.park(worker, event, stream, frames))
+
+    def _report_lost(self, pairs: list[tuple[str, int]]) -> None:
+        for worker, event in pairs:
+            self._lost.append((worker, event))
+            self.count_error("undeliverable", "event %d: worker %s unreachable; its part of the event failed", event, worker)
+
+    def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True) -> None:
         header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
         for worker in workers:
             try:
                 self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
             except zmq.ZMQError as exc:
-                self.undeliverable += 1
-                self._lost.append((worker, event))
-                self.count_error("undeliverable", "event %d stream %s: worker %s unreachable (%s)", event, s.spec.name, worker, exc)
+                self._park(worker, event, s.spec.name, unit.frames, exc)
         s.forwarded += 1
-        if self.recorder is not None:
+        if self.recorder is not None and record:
             self.recorder.record(event, {s.spec.name: (s.cutter.typ, unit.frames)})
 
     def _handle_ping(self) -> None:
@@ -272,6 +319,8 @@ class Ingester(Component):
             for s in self.streams.values():
                 if s.units and s.routes:
                     self._dispatch(s)
+            if self.parking.items:
+                self._report_lost(self.parking.expire())
             if self._lost and self.mapping_uuid:
                 try:
                     report = control.encode_report(control.IngesterReport(self.name, self._lost))

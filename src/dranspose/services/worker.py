@@ -61,6 +61,7 @@ class Worker(Component):
         self.tick_interval: float | None = None
         self.last_tick = 0.0
         self.n_workers = 1
+        self.busy: list[float] | None = None  # [event, wall-clock start] while process_event runs
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -73,6 +74,7 @@ class Worker(Component):
             processed=self.processed,
             results_sent=self.results_sent,
             tick_interval=self.tick_interval,
+            busy=self.busy,
         )
         return st
 
@@ -122,10 +124,13 @@ class Worker(Component):
             if mapping == self.mapping_uuid:
                 self._add_partial(event, streams, created)
 
-    def _on_assigned(self, batches: list[control.AssignmentBatch]) -> None:
+    def _on_assigned(self, batches: list[control.AssignmentBatch | control.RerouteBatch]) -> None:
         me = self.name
         for batch in batches:
             if batch.mapping != self.mapping_uuid:
+                continue
+            if isinstance(batch, control.RerouteBatch):
+                self._on_reroute(batch)
                 continue
             for event, targets in batch.events:
                 mine = frozenset(stream for stream, workers in targets.items() if me in workers)
@@ -133,6 +138,15 @@ class Worker(Component):
                     ev = self.assembler.expect(event, mine)
                     if ev is not None:
                         self._process(ev)
+
+    def _on_reroute(self, batch: control.RerouteBatch) -> None:
+        """Events of a dead worker this worker takes over (frames follow from the ingesters)."""
+        for event, targets, added in batch.events:
+            if self.name in added:
+                mine = frozenset(stream for stream, workers in targets.items() if self.name in workers)
+                ev = self.assembler.expect(event, mine)
+                if ev is not None:
+                    self._process(ev)
 
     def _on_finish(self, msg: control.Finish) -> None:
         if msg.uuid != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
@@ -194,6 +208,7 @@ class Worker(Component):
     def _process(self, event: EventData) -> None:
         result: Any = None
         if self.hooks is not None:
+            self.busy = [event.event_number, time.time()]  # advertised: the controller reports stuck events
             try:
                 result = self.hooks.process_event(event, self.parameters, self._tick())
             except HookError as exc:
@@ -201,6 +216,8 @@ class Worker(Component):
                     "process_event", "event %d: %s\n%s", event.event_number, exc, "".join(traceback.format_exception(exc.cause))
                 )
                 result = None
+            finally:
+                self.busy = None
         self.processed += 1
         if result is not None:
             rd = ResultData.model_construct(

@@ -5,7 +5,8 @@ Three Redis streams carry them (keys in :mod:`dranspose.store.keys`):
 * ``updates`` (field ``msg``): controller announcements, JSON with a ``type``:
   :class:`MappingAnnounced`, :class:`ParametersChanged`, :class:`Finish`, :class:`Stop`;
   the current mapping key holds a :class:`MappingAnnounced` too (without ``type``).
-* ``assigned:<mapping>`` (field ``a``): :class:`AssignmentBatch` ahead of the data.
+* ``assigned:<mapping>`` (field ``a``): :class:`AssignmentBatch` ahead of the data, and
+  :class:`RerouteBatch` when a worker died.
 * ``done:<mapping>`` (field ``m``): completion reports told apart by their sender key:
   :class:`WorkerReport` (``w``), :class:`IngesterReport` (``i``), :class:`ReducerReport` (``r``).
 
@@ -206,10 +207,12 @@ def encode_assignment(mapping: str, events: list[tuple[int, Targets]]) -> bytes:
     return _dumps({"mapping": mapping, "events": [[e, {s: list(w) for s, w in t.items()}] for e, t in events]})
 
 
-def decode_assignment(raw: bytes | str) -> AssignmentBatch:
+def decode_assignment(raw: bytes | str) -> AssignmentBatch | RerouteBatch:
     what = "assignment batch"
     obj = _loads(raw, what)
     mapping = _str(obj, "mapping", what)
+    if "reroute" in obj:
+        return _decode_reroute(obj, mapping)
     items = obj.get("events")
     if not isinstance(items, list):
         raise ControlMessageError(f"{what}: 'events' must be a list")
@@ -224,6 +227,45 @@ def decode_assignment(raw: bytes | str) -> AssignmentBatch:
             targets[stream] = tuple(workers)
         events.append((_int(item[0], what), targets))
     return AssignmentBatch(mapping, events)
+
+
+@dataclass(frozen=True)
+class RerouteBatch:
+    """A dead worker's unfinished events, bound anew: (event, {stream: new workers} for the
+    streams it had, workers added). Ingesters replace routes they have not used yet and report
+    the others undeliverable for the added workers; the added workers expect the events."""
+
+    kind: ClassVar[str] = "assigned"
+    mapping: str
+    dead: str
+    events: list[tuple[int, Targets, tuple[str, ...]]]
+
+
+def encode_reroute(mapping: str, dead: str, events: list[tuple[int, Targets, tuple[str, ...]]]) -> bytes:
+    return _dumps(
+        {"mapping": mapping, "reroute": dead, "events": [[e, {s: list(w) for s, w in t.items()}, list(a)] for e, t, a in events]}
+    )
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
+        raise ControlMessageError(f"{what}: expected a list of worker names, got {value!r:.80}")
+    return tuple(value)
+
+
+def _decode_reroute(obj: dict[str, Any], mapping: str) -> RerouteBatch:
+    what = "reroute batch"
+    dead = _str(obj, "reroute", what)
+    items = obj.get("events")
+    if not isinstance(items, list):
+        raise ControlMessageError(f"{what}: 'events' must be a list")
+    events: list[tuple[int, Targets, tuple[str, ...]]] = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[1], dict)):
+            raise ControlMessageError(f"{what}: bad entry {item!r:.80}")
+        targets = {str(stream): _names(workers, what) for stream, workers in item[1].items()}
+        events.append((_int(item[0], what), targets, _names(item[2], what)))
+    return RerouteBatch(mapping, dead, events)
 
 
 # ---- completion reports (done stream)

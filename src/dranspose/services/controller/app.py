@@ -103,6 +103,8 @@ def status_router() -> APIRouter:
             comps = {k: dict(v) for k, v in sched.components.items()}
             lost = {k: list(v) for k, v in sched.lost.items()}
             started, finished = sched.scan_started, sched.scan_finished
+            faults = list(sched.liveness.events)
+            stuck = dict(sched.liveness.stuck)
         errors = {
             f"{kind}:{name}": st.get("errors", {}) for kind, group in comps.items() for name, st in group.items() if st.get("errors")
         }
@@ -112,6 +114,8 @@ def status_router() -> APIRouter:
             "finished": progress.get("finished", False),
             "failed_events": progress.get("failed_events", 0),
             "lost_by_worker": lost,
+            "faults": faults,
+            "stuck": stuck,
             "errors": errors,
             "error_count": sum(sum(e.values()) for e in errors.values()),
             "components": {kind: sorted(group) for kind, group in comps.items()},

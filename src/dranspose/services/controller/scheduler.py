@@ -17,9 +17,10 @@ from typing import Any
 import redis
 
 from dranspose.config import Settings
-from dranspose.core.scan import Phase, Scan
+from dranspose.core.scan import Phase, Reroute, Scan
 from dranspose.core.triggermap import CompiledMap
 from dranspose.errors import ControlMessageError, MappingError
+from dranspose.services.controller.liveness import Liveness
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 from dranspose.transport import control
@@ -46,6 +47,7 @@ class Scheduler:
         self.stopping = threading.Event()
         self._done_id = "0-0"
         self.bad_reports = 0  # malformed completion reports seen
+        self.liveness = Liveness(settings)
         self._last_refresh = 0.0
         self._last_instruction = 0.0
         self._instructed: str | None = None
@@ -79,17 +81,24 @@ class Scheduler:
             self.history.append((now, {n: int(s.get("processed", 0)) for n, s in view["worker"].items()}))
             self.history = [h for h in self.history if now - h[0] <= 65]
             for name in set(previous) - set(view["worker"]):
-                if name in died:
-                    log.warning("worker %s disappeared (no heartbeat for %.1f s)", name, self.settings.presence_ttl)
-                else:
+                if name not in died:
                     log.info("worker %s left", name)
-                if self.scan is not None:
-                    failed = self.scan.remove_worker(name)
-                    if failed:
-                        known = set(self.lost.get(name, []))
-                        self.lost.setdefault(name, []).extend(e for e in failed if e not in known)
-                        log.error("worker %s died holding %d events; they are counted as failed", name, len(failed))
+            self.liveness.ingesters_changed(view["ingester"], self.scan is not None and self.scan.phase is not Phase.FINISHED)
+            if self.scan is not None:
+                reroutes = self.liveness.workers_changed(self.scan, previous, view["worker"], died)
+                reroutes += self.liveness.check_stuck(self.scan, view["worker"])
+                self._publish_reroutes(reroutes)
+                self.liveness.check_stalls(self.scan, view)
             self._admit_workers()
+
+    def _publish_reroutes(self, reroutes: list[tuple[str, list[Reroute]]]) -> None:
+        """Announce a dead worker's re-routed events on the assignment stream (in order)."""
+        if self.mapping_uuid is None:
+            return
+        for dead, batch in reroutes:
+            for i in range(0, len(batch), ASSIGN_BATCH):
+                raw = control.encode_reroute(self.mapping_uuid, dead, batch[i : i + ASSIGN_BATCH])
+                self.redis.xadd(self.keys.assigned(self.mapping_uuid), {control.ASSIGNED_FIELD: raw})
 
     def _serving_ingesters(self) -> list[dict[str, Any]]:
         if self.scan is None:
@@ -142,6 +151,7 @@ class Scheduler:
             self._done_id = "0-0"
             self._instructed = None
             self.lost = {}
+            self.liveness.reset()
             self.scan_started, self.scan_finished = time.time(), None
             log.info("mapping %s: %d events over streams %s", new_uuid, len(cmap), list(cmap.streams))
         self.step()
@@ -170,7 +180,7 @@ class Scheduler:
             if isinstance(msg, control.WorkerReport):
                 if msg.cancelled:
                     self.scan.cancel_pending(msg.worker, msg.cancelled)
-                self.scan.worker_done(msg.worker, msg.done, msg.sent)
+                self.scan.worker_done(msg.worker, msg.done, msg.sent, msg.results)
                 if msg.finished:
                     self.scan.worker_finished(msg.worker, msg.sent)
             elif isinstance(msg, control.IngesterReport):
@@ -178,7 +188,12 @@ class Scheduler:
                 for w, e in msg.lost:
                     self.lost.setdefault(w, []).append(e)
             else:
-                self.scan.reducer_progress(msg.processed, msg.finished)
+                before = len(self.scan.failed)
+                if self.scan.reducer_progress(msg.processed, msg.finished, msg.instance, msg.received):
+                    lost = sorted(self.scan.failed)[before:] if len(self.scan.failed) > before else []
+                    self.liveness.note(
+                        logging.ERROR, f"reducer {msg.reducer}", "restarted (new process); results it held are lost", lost
+                    )
 
     def step(self, block_ms: int = 0) -> None:
         """One round: read completions, assign, give finish instructions."""
@@ -243,6 +258,8 @@ class Scheduler:
                 return {"last_assigned": -1, "completed_events": 0, "total_events": 0, "finished": False}
             out = self.scan.progress()
             out["mapping_uuid"] = self.mapping_uuid
+            out["stuck"] = [{"worker": w, **info} for w, info in self.liveness.stuck.items()]
+            out["faults"] = [f"{f['component']}: {f['what']}" for f in self.liveness.events[-20:]]
             return out
 
     def load(self, intervals: list[int]) -> dict[str, Any]:
