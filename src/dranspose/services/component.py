@@ -215,8 +215,8 @@ class Component:
                     info = control.decode_mapping(current)
                 except ControlMessageError as exc:
                     self.count_error("control", "current mapping ignored: %s", exc)
-                else:
-                    push.send_pyobj((info.kind, info))
+                else:  # a scan that may be running: this process (re)joins it
+                    push.send_pyobj(("mapping_resumed", info))
                     key = self.assigned_key(info.uuid)
                     if key:
                         streams[key] = b"0-0"
@@ -287,6 +287,8 @@ class Component:
         handlers = self.control_handlers()
         for kind, payload in self.recv_control():
             handler = handlers.get(kind)
+            if handler is None and kind == "mapping_resumed":  # services without a rejoin step
+                handler = handlers.get("mapping")
             if handler is not None:
                 handler(payload)
 

@@ -66,6 +66,7 @@ class _Stream:
     discarded: int = 0
     malformed: int = 0
     frame_mismatches: int = 0
+    rejoining: bool = False  # restarted mid-scan: align routes with the first frame number seen
 
 
 class Ingester(Component):
@@ -125,6 +126,7 @@ class Ingester(Component):
         for name, s in self.streams.items():
             s.units_due, s.units_taken = int(due.get(name, -1)), 0
             s.routes.clear()
+            s.rejoining = False
             # units queued from a start message on belong to the series this mapping consumes
             keep = s.cutter.has_start and bool(s.units) and s.units[0].kind is Kind.START
             if not keep:
@@ -194,8 +196,39 @@ class Ingester(Component):
             "ingester %s: worker %s died; %d events re-routed", self.name, batch.dead, len(batch.events)
         )
 
+    def _on_mapping_resumed(self, msg: control.MappingAnnounced) -> None:
+        """Started while a scan may be running: take its assignments from the start and skip
+        to the frame the detector is at (by frame number) instead of waiting for a start."""
+        self._on_mapping(msg)
+        for s in self.streams.values():
+            s.rejoining = True
+
+    def _align(self, s: _Stream) -> bool:
+        """Rejoining: drop the routes of frames that went by (reported undeliverable: events
+        that completed already are ignored by the controller). False: wait for more routes."""
+        unit = s.units[0]
+        if unit.kind is not Kind.DATA or unit.frame_number is None:
+            s.rejoining = False  # a new series, or no frame numbers: positional as usual
+            return True
+        target = unit.frame_number + (1 if s.cutter.has_start else 0)
+        skipped = []
+        while s.units_taken < target and s.routes:
+            event, workers = s.routes.popleft()
+            s.units_taken += 1
+            self._lost.extend((w, event) for w in workers)
+            skipped.append(event)
+        if s.units_taken < target:
+            return False
+        s.rejoining = False
+        s.data_index = unit.frame_number
+        log.warning(
+            "ingester %s: stream %s rejoined the scan at frame %d; %d earlier events skipped",
+            self.name, s.spec.name, unit.frame_number, len(skipped),
+        )
+        return True
+
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
-        return {"mapping": self._on_mapping, "assigned": self._on_assigned}
+        return {"mapping": self._on_mapping, "mapping_resumed": self._on_mapping_resumed, "assigned": self._on_assigned}
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
@@ -215,7 +248,8 @@ class Ingester(Component):
             return
         for unit in units:
             if s.waiting_for_start:
-                if unit.kind is not Kind.START:
+                rejoin = s.rejoining and unit.kind is Kind.DATA and unit.frame_number is not None
+                if unit.kind is not Kind.START and not rejoin:
                     s.discarded += 1
                     continue
                 s.waiting_for_start = False
@@ -236,6 +270,8 @@ class Ingester(Component):
 
     def _dispatch(self, s: _Stream) -> None:
         while s.units and s.routes:
+            if s.rejoining and not self._align(s):
+                break
             unit = s.units.popleft()
             event, workers = s.routes.popleft()
             s.units_taken += 1
