@@ -133,6 +133,8 @@ def run_with_fault(dep: LocalDeployment, fault: Callable[[LocalDeployment], None
     completed = set(range(total)) - set(progress["failed"])
     assert set(held) == completed, (sorted(set(held) ^ completed)[:20], progress)
     progress["took"] = took
+    print(f"\nFAULT-RESULT completed={progress['completed_events']} failed={progress['failed_events']} "
+          f"total={total} ended {took:.1f} s after the last frame; dropped frames {det.dropped}")
     return progress
 
 

@@ -249,6 +249,46 @@ class Scan:
         self._advance_phase()
         return out
 
+    # ---- resuming (a restarted controller replays the assignment stream)
+    def restore_assignment(self, event: int, targets: dict[str, tuple[str, ...]]) -> None:
+        """Re-apply an assignment made by a previous controller (workers must be added first;
+        unknown names are added as dead). Completion reports are replayed afterwards."""
+        if event < self.next_event or event >= len(self.cmap):
+            return
+        self.next_event = event + 1
+        names = {n for ns in targets.values() for n in ns}
+        for name in names:
+            if name not in self.workers:
+                self.workers[name] = WorkerSlot(name, frozenset(), 1, alive=False)
+            self.workers[name].in_flight += 1
+        for stream, ns in targets.items():
+            slots = self.cmap.events[event].get(stream, ())
+            constrained = [sl for sl in slots if sl.constraint is not None]
+            if len(constrained) == 1 and len(slots) == 1 and ns:
+                self.bindings[constrained[0].constraint] = ns[0]  # type: ignore[index]
+        if names:
+            self.pending[event] = set(names)
+            self.targets[event] = dict(targets)
+        elif any(self.cmap.events[event][s] for s in targets):
+            self.failed.add(event)
+        else:
+            self.completed += 1
+
+    def restore_reroute(self, dead: str, event: int, targets: dict[str, tuple[str, ...]], added: Iterable[str]) -> None:
+        """Re-apply a re-route made by a previous controller."""
+        slot = self.workers.get(dead)
+        if slot is not None:
+            slot.alive, slot.in_flight = False, 0
+        waiting = self.pending.get(event)
+        if waiting is None:
+            return
+        waiting.discard(dead)
+        for name in added:
+            if name in self.workers and name not in waiting:
+                waiting.add(name)
+                self.workers[name].in_flight += 1
+        self.targets[event] = {**self.targets.get(event, {}), **targets}
+
     # ---- settling
     def _settle(self, event: int) -> None:
         """Decide the event's outcome once nobody owes it anything."""

@@ -51,6 +51,11 @@ class Liveness:
     _no_reducer_since: float | None = None
     fault_seen: bool = False  # an ingester or worker failed during this scan: stalls are bounded
     _ingesters: dict[str, str] = field(default_factory=dict)  # name -> service uuid
+    _hold_until: float = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Components vanished together with Redis: treat absences as missing for a while."""
+        self._hold_until = time.monotonic() + seconds
 
     def reset(self) -> None:
         """A new scan."""
@@ -64,6 +69,8 @@ class Liveness:
         """Note ingesters that vanished or came back as a new process."""
         for name, uuid in list(self._ingesters.items()):
             st = view.get(name)
+            if st is None and time.monotonic() < self._hold_until:
+                continue
             if st is None:
                 self.note(logging.ERROR, f"ingester {name}", "gone (no heartbeat)")
                 del self._ingesters[name]
@@ -91,7 +98,8 @@ class Liveness:
             slot = scan.workers.get(name)
             if slot is None or not slot.alive:
                 continue
-            if name in died and self.settings.worker_grace > 0:
+            held = now < self._hold_until
+            if (name in died or held) and self.settings.worker_grace > 0:
                 scan.mark_missing(name)
                 self.missing_since.setdefault(name, now)
                 self.note(logging.WARNING, f"worker {name}", f"no heartbeat for {self.settings.presence_ttl:.1f} s; keeps its place for {self.settings.worker_grace:.1f} s")
@@ -107,7 +115,7 @@ class Liveness:
                 gone = now - self.missing_since.pop(name)
                 self.note(logging.WARNING, f"worker {name}", f"back after {gone:.1f} s; kept its place and constraints")
         for name, since in list(self.missing_since.items()):
-            if now - since >= self.settings.worker_grace:
+            if now - since >= self.settings.worker_grace and now >= self._hold_until:
                 del self.missing_since[name]
                 slot = scan.workers.get(name)
                 if slot is not None and slot.alive and slot.missing:

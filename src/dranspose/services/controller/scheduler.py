@@ -20,7 +20,9 @@ from dranspose.config import Settings
 from dranspose.core.scan import Phase, Reroute, Scan
 from dranspose.core.triggermap import CompiledMap
 from dranspose.errors import ControlMessageError, MappingError
+from dranspose.services.controller import recovery
 from dranspose.services.controller.liveness import Liveness
+from dranspose.services.controller.recovery import RedisWatch
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 from dranspose.transport import control
@@ -48,6 +50,9 @@ class Scheduler:
         self._done_id = "0-0"
         self.bad_reports = 0  # malformed completion reports seen
         self.liveness = Liveness(settings)
+        self.redis_watch = RedisWatch(self)
+        self._resumed = False
+        self._outbox: list[bytes] = []  # assignment batches not written to Redis yet
         self._last_refresh = 0.0
         self._last_instruction = 0.0
         self._instructed: str | None = None
@@ -147,6 +152,8 @@ class Scheduler:
             info = control.MappingAnnounced(new_uuid, cmap.source, len(workers), dump_prefix, cmap.frames_per_stream())
             self.redis.set(self.keys.mapping(), control.encode_mapping(info))
             self.announce(info)
+            self.redis_watch.remember(info)
+            self._outbox = []
             self.scan, self.mapping_uuid = scan, new_uuid
             self._done_id = "0-0"
             self._instructed = None
@@ -216,7 +223,10 @@ class Scheduler:
                 batch = scan.assign(ASSIGN_BATCH)
                 if not batch:
                     break
-                pipe.xadd(self.keys.assigned(mapping), {control.ASSIGNED_FIELD: control.encode_assignment(mapping, batch)})
+                self._outbox.append(control.encode_assignment(mapping, batch))
+            outbox, self._outbox = self._outbox, []
+            for raw in outbox:  # kept and retried if Redis fails: assigned events must be announced
+                pipe.xadd(self.keys.assigned(mapping), {control.ASSIGNED_FIELD: raw})
             # finish instructions: at once when due, then repeated (late joiners, lost reads)
             now = time.monotonic()
             target = "workers" if scan.phase is Phase.FINISHING else "reducer" if scan.ready_for_reducer_finish() else None
@@ -226,17 +236,30 @@ class Scheduler:
             if scan.phase is Phase.FINISHED and self.scan_finished is None:
                 self.scan_finished = time.time()
                 log.info("mapping %s finished: %s", mapping, scan.progress())
-            pipe.execute()
+            try:
+                pipe.execute()
+            except redis.RedisError:
+                self._outbox = outbox + self._outbox
+                raise
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
             try:
+                if not self._resumed:
+                    try:
+                        recovery.resume(self)  # a Redis error: retried next round
+                    except redis.RedisError:
+                        raise
+                    except Exception:
+                        log.exception("controller: resuming the scan from Redis failed")
+                    self._resumed = True
+                self.redis_watch.check()
                 if time.monotonic() - self._last_refresh >= REFRESH_INTERVAL:
                     self._last_refresh = time.monotonic()
                     self.refresh_components()
                 self.step(block_ms=10)
             except redis.RedisError as exc:
-                log.error("controller: Redis error %s; retrying in 1 s", exc)
+                log.warning("controller: Redis error %s; retrying in 1 s", exc)
                 self.stopping.wait(1.0)
             except Exception:
                 log.exception("controller: scheduler step failed; continuing")
