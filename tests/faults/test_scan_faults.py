@@ -198,3 +198,12 @@ def test_stalled_events_fail_and_abandon_ends() -> None:
     assert scan.fail_stalled("frames never came") == [0]
     scan.abandon("no reducer")
     assert scan.phase is Phase.FINISHED and scan.completed + len(scan.failed) == 3
+
+
+def test_give_up_fails_the_rest_and_finishes() -> None:
+    scan = Scan(compile_mapping({"a": [vw(i % 2) for i in range(10)]}))
+    scan.add_worker("w0", ["generic"], 2)
+    scan.assign()
+    failed = scan.give_up("frames gone")
+    assert scan.phase is Phase.FINISHING
+    assert scan.completed + len(scan.failed) == 12 and set(failed) == scan.failed

@@ -435,6 +435,20 @@ class Scan:
         self._advance_phase()
         return events
 
+    def give_up(self, reason: str) -> list[int]:
+        """Events cannot be formed any more (their frames do not come): every unsettled event
+        owed by a worker and every unassigned one fails; workers and reducer still finish.
+        Returns the events failed."""
+        events = self.fail_stalled(reason)
+        if not self.stopped and self.next_event < len(self.cmap):
+            rest = list(range(self.next_event, len(self.cmap)))
+            self.failed.update(rest)
+            self.next_event = len(self.cmap)
+            self.reasons.append(f"{len(rest)} unassigned events failed: {reason}")
+            events += rest
+        self._advance_phase()
+        return events
+
     def abandon(self, reason: str) -> None:
         """End the scan now: everything unsettled or unassigned fails, with ``reason``."""
         for event in set(self.pending) | set(self.awaiting):

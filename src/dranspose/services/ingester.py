@@ -292,6 +292,13 @@ class Ingester(Component):
         log.warning("ingester %s: event %d stream %s: worker %s unreachable (%s); kept for re-routing", self.name, event, stream, worker, exc)
         self._report_lost(self.parking.park(worker, event, stream, frames))
 
+    def _unpark(self, worker: str) -> None:
+        """A worker became reachable (it pinged): deliver what was kept for it."""
+        for item in self.parking.take_worker(worker):
+            s = self.streams.get(item.stream)
+            if s is not None:
+                self._send(s, item.event, (worker,), Unit(Kind.DATA, item.frames), record=False)
+
     def _report_lost(self, pairs: list[tuple[str, int]]) -> None:
         for worker, event in pairs:
             self._lost.append((worker, event))
@@ -315,6 +322,8 @@ class Ingester(Component):
             except zmq.Again:
                 return
             self.workers[parts[0]] = time.monotonic()
+            if self.parking.items:
+                self._unpark(parts[0].decode(errors="replace"))
 
     @staticmethod
     def _wants_input(s: _Stream) -> bool:

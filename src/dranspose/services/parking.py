@@ -60,6 +60,11 @@ class ParkingLot:
             self.nbytes -= item.nbytes
         return item
 
+    def take_worker(self, worker: str) -> list[Parked]:
+        """Everything parked for ``worker`` (it became reachable), oldest first."""
+        keys = [k for k in self.items if k[0] == worker]
+        return [item for k in keys if (item := self.take(*k)) is not None]
+
     def expire(self, now: float | None = None) -> list[tuple[str, int]]:
         """Drop units parked longer than ``max_age``; returns their (worker, event) pairs."""
         now = time.monotonic() if now is None else now

@@ -185,5 +185,5 @@ class Liveness:
         stalled_out = self.fault_seen and quiet >= self.settings.stall_timeout
         if scan.phase is Phase.RUNNING and stalled_out and not busy and not missing:
             if any(scan.pending.values()):
-                stalled = scan.fail_stalled(f"their frames did not arrive within {self.settings.stall_timeout:.0f} s")
-                self.note(logging.ERROR, "ingester", f"frames missing for {quiet:.1f} s; events failed", stalled)
+                stalled = scan.give_up(f"their frames did not arrive within {self.settings.stall_timeout:.0f} s")
+                self.note(logging.ERROR, "ingester", f"frames missing for {quiet:.1f} s; this and every later event failed", stalled)
