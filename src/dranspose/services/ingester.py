@@ -28,7 +28,7 @@ from dranspose.parameters import StrParameter
 from dranspose.errors import ProtocolError
 from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
-from dranspose.services.parking import ParkingLot
+from dranspose.services.parking import ParkingLot, unit_bytes
 from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import control, framing
 from dranspose.transport.sockets import bind
@@ -67,6 +67,8 @@ class _Stream:
     malformed: int = 0
     frame_mismatches: int = 0
     rejoining: bool = False  # restarted mid-scan: align routes with the first frame number seen
+    units_bytes: int = 0  # payload bytes queued in ``units``
+    byte_limit: int = 1 << 62  # stop reading upstream above this (Settings.unit_queue_bytes)
 
 
 class Ingester(Component):
@@ -85,7 +87,9 @@ class Ingester(Component):
         for spec in streams:
             cutter = spec.make_cutter()
             upstream = open_upstream(self.ctx, spec.upstream_url, spec.pattern)
-            self.streams[spec.name] = _Stream(spec, cutter, upstream, waiting_for_start=cutter.has_start)
+            self.streams[spec.name] = _Stream(
+                spec, cutter, upstream, waiting_for_start=cutter.has_start, byte_limit=settings.unit_queue_bytes
+            )
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
         self.recorder: Any = None
@@ -111,6 +115,7 @@ class Ingester(Component):
                     "malformed": s.malformed,
                     "frame_mismatches": s.frame_mismatches,
                     "queued_units": len(s.units),
+                    "queued_bytes": s.units_bytes,
                     "pending_routes": len(s.routes),
                 }
                 for n, s in self.streams.items()
@@ -131,6 +136,7 @@ class Ingester(Component):
             keep = s.cutter.has_start and bool(s.units) and s.units[0].kind is Kind.START
             if not keep:
                 s.units.clear()
+                s.units_bytes = 0
                 s.cutter.reset()
             s.waiting_for_start = s.cutter.has_start and not keep
             s.data_index = 0
@@ -254,6 +260,7 @@ class Ingester(Component):
                     continue
                 s.waiting_for_start = False
             s.units.append(unit)
+            s.units_bytes += unit_bytes(unit.frames)
 
     def _check_frame_number(self, s: _Stream, unit: Unit) -> None:
         if unit.kind is Kind.START:
@@ -273,6 +280,7 @@ class Ingester(Component):
             if s.rejoining and not self._align(s):
                 break
             unit = s.units.popleft()
+            s.units_bytes -= unit_bytes(unit.frames)
             event, workers = s.routes.popleft()
             s.units_taken += 1
             self._check_frame_number(s, unit)
@@ -328,7 +336,8 @@ class Ingester(Component):
     @staticmethod
     def _wants_input(s: _Stream) -> bool:
         """Read upstream only for pending assignments, or to discard messages before a start."""
-        return len(s.units) < UNIT_QUEUE_LIMIT and (bool(s.routes) or (s.waiting_for_start and not s.units))
+        room = len(s.units) < UNIT_QUEUE_LIMIT and s.units_bytes < s.byte_limit
+        return room and (bool(s.routes) or (s.waiting_for_start and not s.units))
 
     def run(self) -> None:
         """The data loop; returns when :meth:`stop` was called."""

@@ -24,6 +24,7 @@ from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import ComponentState, EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
 from dranspose.transport import control, framing, results
+from dranspose.transport.outbox import ResultOutbox
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class Worker(Component):
         self.reducer = self.ctx.socket(zmq.PUSH)
         self.reducer.setsockopt(zmq.SNDHWM, 2000)
         self.reducer.connect(settings.reducer_url)
+        self.outbox = ResultOutbox(self.reducer, settings.result_queue_bytes)
+        self._stall_reported = False
         self.done: list[int] = []
         self.done_results: list[int] = []  # the events of ``done`` that sent a result
         self.last_flush = time.monotonic()
@@ -75,6 +78,9 @@ class Worker(Component):
             results_sent=self.results_sent,
             tick_interval=self.tick_interval,
             busy=self.busy,
+            results_queued=len(self.outbox),
+            results_queued_bytes=self.outbox.nbytes,
+            reducer_stalled_s=round(self.outbox.stalled_for(), 1),
         )
         return st
 
@@ -227,7 +233,7 @@ class Worker(Component):
                 payload=result,
             )
             try:
-                self.reducer.send_multipart(results.encode(rd, self.mapping_uuid), copy=False)
+                self.outbox.send(results.encode(rd, self.mapping_uuid))  # never blocks
                 self.results_sent += 1
                 self.done_results.append(event.event_number)
             except Exception as exc:
@@ -255,15 +261,17 @@ class Worker(Component):
         self._connect_ingesters()
         last_ping = last_discover = time.monotonic()
         while not self.stopping.is_set():
-            timeout = DONE_INTERVAL * 1000 if self.done else 100
+            timeout = DONE_INTERVAL * 1000 if self.done or self.outbox.queue else 100
             ready = dict(self._poller.poll(timeout))
             if self.control_socket in ready:
                 try:
                     self.handle_control()
                 except redis.RedisError as exc:  # a Redis outage must not end the process
                     self.count_error("redis", "control message not applied: %s", exc)
+            if self.outbox.queue:
+                self._drain_outbox()
             for sock in self.dealers.values():
-                if sock in ready:
+                if sock in ready and not self.outbox.full:
                     for _ in range(64):
                         self._receive(sock)
                         if not sock.poll(0):
@@ -282,8 +290,27 @@ class Worker(Component):
                     self.count_error("redis", "cannot look up ingesters: %s", exc)
         self._close()
 
+    def _drain_outbox(self) -> None:
+        """Send queued results the reducer takes now; report a reducer that takes none."""
+        self.outbox.flush()
+        stalled = self.outbox.stalled_for()
+        if stalled >= self.settings.reducer_stall_report and not self._stall_reported:
+            self._stall_reported = True
+            log.warning(
+                "worker %s: the reducer took no result for %.1f s; %d results (%d bytes) wait%s",
+                self.name, stalled, len(self.outbox), self.outbox.nbytes,
+                "; no new events taken until it does" if self.outbox.full else "",
+            )
+        elif stalled == 0.0 and self._stall_reported:
+            self._stall_reported = False
+            log.warning("worker %s: the reducer takes results again", self.name)
+
     def _close(self) -> None:
         self.call_close(self.hooks, self.context)
+        deadline = time.monotonic() + 1.0
+        while self.outbox.queue and time.monotonic() < deadline:  # results still waiting: a last try
+            self.outbox.flush()
+            time.sleep(0.01)
         for sock in self.dealers.values():
             sock.close(linger=0)
         self.reducer.close(linger=1000)
