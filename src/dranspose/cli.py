@@ -45,7 +45,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
 
     from dranspose.services.controller import create_app
 
-    settings = _settings(redis_url=args.redis_url)
+    settings = _settings(redis_url=args.redis_url, event_timeout=args.event_timeout)
     from dranspose.store.connection import connect
 
     connect(settings.redis_url)  # one clear error before uvicorn starts
@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("controller", "run the controller (REST API on --port, default 5000)", cmd_controller)
     p.add_argument("--host", default="localhost", help="HTTP bind host (default localhost)")
     p.add_argument("--port", type=int, default=5000, help="HTTP port (default 5000)")
+    p.add_argument(
+        "--event-timeout", type=float,
+        help="treat a worker whose process_event runs longer than this many seconds as dead (env DRANSPOSE_EVENT_TIMEOUT)",
+    )
 
     p = add("ingester", "run an ingester: one upstream stream -> workers", cmd_ingester)
     p.add_argument("-c", "--class", dest="ingester_class", help="ingester class, e.g. ZmqPullSingleIngester, or module:CutterClass")

@@ -30,3 +30,21 @@ class FileReducer:
 
     def finish(self, parameters: Any = None) -> None:
         self.file.write("finish\n")
+
+
+class StuckWorker(EventWorker):
+    """Hangs in ``process_event`` of event 3 for a few seconds (user code gone astray)."""
+
+    def process_event(self, event: Any, parameters: Any, tick: bool = False) -> Any:
+        if event.event_number == 3:
+            time.sleep(4.0)
+        return {"event": event.event_number}
+
+
+class ListReducer:
+    def __init__(self, parameters: Any = None, context: Any = None, **kwargs: Any) -> None:
+        self.events: list[int] = []
+        self.publish: dict[str, Any] = {}
+
+    def process_result(self, result: Any, parameters: Any = None) -> None:
+        self.events.append(result.event_number)
