@@ -194,10 +194,20 @@ def test_controller_killed_and_restarted(deployment: LocalDeployment) -> None:
 
 
 def test_redis_killed_and_restarted_empty(deployment: LocalDeployment) -> None:
+    wait_for(lambda: ready(deployment), "deployment ready", 60, deployment)
+    r = httpx.post(deployment.controller_url + "/api/v1/parameter/beamline_note", content=b"kept", timeout=10)
+    assert r.status_code == 200
+    time.sleep(1.5)  # the controller keeps a copy of the parameters (every second)
+
     def restart(d: LocalDeployment) -> None:
         d.kill("redis")
         time.sleep(1.0)
         d.start("redis")
+        t0 = time.monotonic()
+        wait_for(lambda: httpx.get(d.controller_url + "/api/v1/parameter/beamline_note", timeout=2).content == b"kept",
+                 "parameters written back", 10, d)
+        assert time.monotonic() - t0 <= 10
 
     progress = run_with_fault(deployment, restart)
     assert progress["failed_events"] < FRAMES // 2, progress
+    assert any(f["component"] == "redis" for f in deployment.get("/api/v1/status")["faults"])

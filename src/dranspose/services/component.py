@@ -73,6 +73,7 @@ class Component:
         self.descriptions: dict[str, Any] = {}  # parameters this component's user class declares
         self.parameters: dict[str, Any] = {}  # the live dict user objects hold (updated in place)
         self._threads: list[threading.Thread] = []
+        self.loop_beat = time.monotonic()  # the data loop sets it each turn (advertised as loop_age)
         self._build_meta = self._read_build_meta(settings.build_meta_file)
         self._log_handler = RedisLogHandler(connect(settings.redis_url, check=False), self.keys, f"{self.kind}:{name}")
         logging.getLogger("dranspose").addHandler(self._log_handler)
@@ -112,6 +113,7 @@ class Component:
             "version": dranspose.__version__,
             "build": self._build_meta,
             "time": time.time(),
+            "loop_age": round(time.monotonic() - self.loop_beat, 2),
         }
 
     def publish_state(self, client: redis.Redis | None = None) -> None:

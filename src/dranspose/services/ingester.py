@@ -346,6 +346,7 @@ class Ingester(Component):
         poller.register(self.router, zmq.POLLIN)
         registered: dict[Any, _Stream] = {}
         while not self.stopping.is_set():
+            self.loop_beat = time.monotonic()  # liveness: the data loop turns
             for s in self.streams.values():
                 s.upstream.maintain()
                 src = s.upstream.pollable

@@ -259,6 +259,7 @@ class Reducer(Component):
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.pull, zmq.POLLIN)
         while not self.stopping.is_set():
+            self.loop_beat = time.monotonic()  # liveness: the data loop turns
             ready = dict(poller.poll(REPORT_INTERVAL * 1000 if self._dirty else 100))
             if self.pull in ready:
                 for _ in range(256):

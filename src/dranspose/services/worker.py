@@ -261,6 +261,7 @@ class Worker(Component):
         self._connect_ingesters()
         last_ping = last_discover = time.monotonic()
         while not self.stopping.is_set():
+            self.loop_beat = time.monotonic()  # liveness: the data loop turns
             timeout = DONE_INTERVAL * 1000 if self.done or self.outbox.queue else 100
             ready = dict(self._poller.poll(timeout))
             if self.control_socket in ready:

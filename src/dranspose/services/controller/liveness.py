@@ -52,6 +52,7 @@ class Liveness:
     fault_seen: bool = False  # an ingester or worker failed during this scan: stalls are bounded
     _ingesters: dict[str, str] = field(default_factory=dict)  # name -> service uuid
     _hold_until: float = 0.0
+    stuck_loops: set[str] = field(default_factory=set)
 
     def hold(self, seconds: float) -> None:
         """Components vanished together with Redis: treat absences as missing for a while."""
@@ -153,6 +154,22 @@ class Liveness:
                 out.append((name, self._dead(scan, name, f"process_event of event {event} ran {seconds:.1f} s (event timeout {timeout} s)")))
         self.stuck = current
         return [(n, r) for n, r in out if r]
+
+    def check_loops(self, components: dict[str, dict[str, Any]]) -> None:
+        """Report data loops that stopped turning while the heartbeat thread lives (a reducer
+        stuck in process_result, an ingester stuck in a cutter); once per stall."""
+        limit = self.settings.event_stuck_after
+        for kind in ("reducer", "ingester"):
+            for name, st in components.get(kind, {}).items():
+                key = f"{kind} {name}"
+                age = st.get("loop_age")
+                if isinstance(age, (int, float)) and age >= limit:
+                    if key not in self.stuck_loops:
+                        self.stuck_loops.add(key)
+                        self.note(logging.WARNING, key, f"data loop has not turned for {age:.1f} s")
+                elif key in self.stuck_loops:
+                    self.stuck_loops.discard(key)
+                    self.note(logging.WARNING, key, "data loop turns again")
 
     # ---- stalls
     def check_stalls(self, scan: Scan, components: dict[str, dict[str, Any]]) -> None:

@@ -89,6 +89,7 @@ class Scheduler:
                 if name not in died:
                     log.info("worker %s left", name)
             self.liveness.ingesters_changed(view["ingester"], self.scan is not None and self.scan.phase is not Phase.FINISHED)
+            self.liveness.check_loops(view)
             if self.scan is not None:
                 reroutes = self.liveness.workers_changed(self.scan, previous, view["worker"], died)
                 reroutes += self.liveness.check_stuck(self.scan, view["worker"])
