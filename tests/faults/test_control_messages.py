@@ -113,3 +113,19 @@ def test_wire_stays_compact() -> None:
     raw = control.encode_report(control.WorkerReport("w0", [1, 2], 2, results=[1]))
     assert json.loads(raw) == {"w": "w0", "done": [1, 2], "sent": 2, "res": [1]}
     assert b" " not in raw
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    mapping=names,
+    dead=names,
+    batch=st.lists(st.tuples(st.integers(0, 1 << 40), targets, st.lists(names, max_size=3).map(tuple)), max_size=8),
+)
+def test_reroute_round_trip(mapping: str, dead: str, batch: list[tuple[int, control.Targets, tuple[str, ...]]]) -> None:
+    decoded = control.decode_assignment(control.encode_reroute(mapping, dead, batch))
+    assert decoded == control.RerouteBatch(mapping, dead, batch)
+
+
+def test_bad_reroute_is_rejected() -> None:
+    with pytest.raises(ControlMessageError):
+        control.decode_assignment(b'{"mapping": "m", "reroute": "w0", "events": [[1, {"a": ["w1"]}]]}')

@@ -57,6 +57,7 @@ class Reducer(Component):
         self.lock = threading.RLock()
         self.processed: dict[str, int] = {}
         self.received: list[tuple[str, int]] = []  # (worker, event) results since the last report
+        self._report_failures = 0
         self.total_processed = 0
         self.stale = 0
         self.seen_mappings: set[str] = set()
@@ -234,8 +235,12 @@ class Reducer(Component):
             self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
         except redis.RedisError as exc:  # counts are cumulative: the next report repairs it
             self.received = received + self.received
-            self.count_error("redis", "progress report failed (%s); retrying", exc)
+            self._last_report += 0.5  # Redis down: retry in half a second, report the first failure
+            self._report_failures += 1
+            if self._report_failures == 1:
+                self.count_error("redis", "progress report failed (%s); retrying", exc)
             return
+        self._report_failures = 0
         self._dirty = False
 
     def _timer_loop(self) -> None:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 DONE_BATCH = 64
 DONE_INTERVAL = 0.01  # seconds: flush completions at least this often when some are waiting
 PING_INTERVAL = 1.0
+REDIS_RETRY = 0.5  # seconds between completion-report tries while Redis is down
 MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
 
 
@@ -56,6 +57,7 @@ class Worker(Component):
         self._stall_reported = False
         self.done: list[int] = []
         self.done_results: list[int] = []  # the events of ``done`` that sent a result
+        self.redis_failures = 0  # completion reports failed in a row
         self.last_flush = time.monotonic()
         self.results_sent = 0
         self.processed = 0
@@ -249,9 +251,15 @@ class Worker(Component):
         self.last_flush = time.monotonic()
         try:
             self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
-        except redis.RedisError as exc:  # keep the batch; retried at the next flush
-            self.count_error("redis", "completion report failed (%s); retrying", exc)
+        except redis.RedisError as exc:  # keep the batch; retried in REDIS_RETRY (Redis down)
+            self.last_flush += REDIS_RETRY
+            self.redis_failures += 1
+            if self.redis_failures == 1:
+                self.count_error("redis", "completion report failed (%s); retrying", exc)
             return
+        if self.redis_failures:
+            log.warning("worker %s: completion reports go through again (%d failed tries)", self.name, self.redis_failures)
+            self.redis_failures = 0
         self.done = []
         self.done_results = []
 
