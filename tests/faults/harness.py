@@ -67,7 +67,8 @@ class LocalDeployment:
         env = {**_base_env(), "REDIS_URL": self.redis_url, **self.extra_env}
         cli = [sys.executable, "-m", "dranspose.cli", "--log-level", "INFO"]
         if name == "redis":
-            args = [find_redis_server(), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+            args = [find_redis_server(), "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+            args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
             return args, _base_env()
         if name == "controller":
             return [*cli, "controller", "--host", "127.0.0.1", "--port", str(self.controller_port)], env
@@ -76,7 +77,8 @@ class LocalDeployment:
             return [*cli, "reducer", "--host", "127.0.0.1", "-p", str(self.reducer_http)], env
         if name == "ingester":
             env.update(INGESTER_URL=self.ingester_url)
-            return [*cli, "ingester", "--name", f"{self.stream}-ingester", "-n", self.stream, "-u", self.upstream_url, "-c", "ZmqPullStinsIngester"], env
+            name_args = ["--name", f"{self.stream}-ingester", "-n", self.stream]
+            return [*cli, "ingester", *name_args, "-u", self.upstream_url, "-c", "ZmqPullStinsIngester"], env
         if name.startswith("worker"):
             if self.worker_gets_reducer_url:
                 env["REDUCER_URL"] = self.reducer_url

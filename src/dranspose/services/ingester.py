@@ -297,7 +297,9 @@ class Ingester(Component):
     def _park(self, worker: str, event: int, stream: str, frames: list[Any], exc: Exception) -> None:
         """Keep an undeliverable unit for a possible re-route; report what falls out."""
         self.undeliverable += 1
-        log.warning("ingester %s: event %d stream %s: worker %s unreachable (%s); kept for re-routing", self.name, event, stream, worker, exc)
+        log.warning(
+            "ingester %s: event %d stream %s: worker %s unreachable (%s); kept for re-routing", self.name, event, stream, worker, exc
+        )
         self._report_lost(self.parking.park(worker, event, stream, frames))
 
     def _unpark(self, worker: str) -> None:

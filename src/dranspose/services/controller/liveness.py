@@ -103,7 +103,8 @@ class Liveness:
             if (name in died or held) and self.settings.worker_grace > 0:
                 scan.mark_missing(name)
                 self.missing_since.setdefault(name, now)
-                self.note(logging.WARNING, f"worker {name}", f"no heartbeat for {self.settings.presence_ttl:.1f} s; keeps its place for {self.settings.worker_grace:.1f} s")
+                ttl, grace = self.settings.presence_ttl, self.settings.worker_grace
+                self.note(logging.WARNING, f"worker {name}", f"no heartbeat for {ttl:.1f} s; keeps its place for {grace:.1f} s")
             else:
                 out.append((name, self._dead(scan, name, "left" if name not in died else "presence expired")))
         for name, st in view.items():
@@ -120,7 +121,8 @@ class Liveness:
                 del self.missing_since[name]
                 slot = scan.workers.get(name)
                 if slot is not None and slot.alive and slot.missing:
-                    out.append((name, self._dead(scan, name, f"no heartbeat for {self.settings.presence_ttl + self.settings.worker_grace:.1f} s")))
+                    gone = self.settings.presence_ttl + self.settings.worker_grace
+                    out.append((name, self._dead(scan, name, f"no heartbeat for {gone:.1f} s")))
         return [(n, r) for n, r in out if r]
 
     def _dead(self, scan: Scan, name: str, why: str) -> list[Reroute]:
@@ -151,7 +153,8 @@ class Liveness:
             timeout = self.settings.event_timeout
             slot = scan.workers.get(name)
             if timeout is not None and seconds >= timeout and slot is not None and slot.alive:
-                out.append((name, self._dead(scan, name, f"process_event of event {event} ran {seconds:.1f} s (event timeout {timeout} s)")))
+                why = f"process_event of event {event} ran {seconds:.1f} s (event timeout {timeout} s)"
+                out.append((name, self._dead(scan, name, why)))
         self.stuck = current
         return [(n, r) for n, r in out if r]
 
