@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 import numpy as np
-import pytest
 import zmq
 
 from dranspose.protocols import stins
@@ -63,15 +62,6 @@ class Detector(threading.Thread):
     def close(self) -> None:
         self.sock.close(linger=0)
         self.ctx.term()
-
-
-@pytest.fixture
-def deployment() -> Iterator[LocalDeployment]:
-    dep = LocalDeployment(nworkers=3)
-    try:
-        yield dep.start()
-    finally:
-        dep.stop()
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float, dep: LocalDeployment) -> Any:

@@ -207,3 +207,16 @@ def test_give_up_fails_the_rest_and_finishes() -> None:
     failed = scan.give_up("frames gone")
     assert scan.phase is Phase.FINISHING
     assert scan.completed + len(scan.failed) == 12 and set(failed) == scan.failed
+
+
+def test_late_report_of_replaced_reducer_is_ignored() -> None:
+    scan = Scan(compile_mapping({"a": [vw(0), vw(0)]}, all_wrap=False))
+    scan.add_worker("w0", ["generic"], 4)
+    scan.assign()
+    scan.worker_done("w0", [0, 1], results=[0, 1])
+    scan.reducer_progress({}, instance="old", received=[("w0", 0)])
+    assert scan.reducer_progress({}, instance="new", received=[]) is True
+    assert scan.reducer_progress({}, instance="old", received=[("w0", 1)]) is False  # gone with it
+    assert scan.reducer_restarts == 1 and scan.failed == {0}
+    scan.reducer_progress({}, instance="new", received=[("w0", 1)])
+    assert scan.completed == 1

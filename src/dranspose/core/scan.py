@@ -83,6 +83,7 @@ class Scan:
     reducer_finished: bool = False
     reducer_instance: str | None = None
     reducer_restarts: int = 0
+    retired_reducers: set[str] = field(default_factory=set)  # instances that were replaced
     broken: set[int] = field(default_factory=set)  # unsettled events with a failed part
     awaiting: dict[int, int] = field(default_factory=dict)  # event -> results not confirmed yet
     awaiting_pairs: set[tuple[str, int]] = field(default_factory=set)
@@ -353,7 +354,10 @@ class Scan:
         """A reducer report. Returns True when it comes from a new reducer process (restart)."""
         restarted = False
         if instance is not None:
+            if instance in self.retired_reducers:
+                return False  # a late report of a process that is gone: what it held is lost
             if self.reducer_instance is not None and instance != self.reducer_instance:
+                self.retired_reducers.add(self.reducer_instance)
                 self._reducer_restarted()
                 restarted = True
             self.reducer_instance = instance

@@ -73,11 +73,12 @@ class Liveness:
             if st is None and time.monotonic() < self._hold_until:
                 continue
             if st is None:
-                self.note(logging.ERROR, f"ingester {name}", "gone (no heartbeat)")
+                self.note(logging.ERROR if scanning else logging.INFO, f"ingester {name}", "gone (no heartbeat)")
                 del self._ingesters[name]
                 self.fault_seen = self.fault_seen or scanning
             elif st.get("service_uuid") != uuid:
-                self.note(logging.WARNING, f"ingester {name}", "restarted (new process); it rejoins the scan")
+                what = "restarted (new process); it rejoins the scan" if scanning else "restarted (new process)"
+                self.note(logging.WARNING if scanning else logging.INFO, f"ingester {name}", what)
                 self.fault_seen = self.fault_seen or scanning
         for name, st in view.items():
             self._ingesters[name] = str(st.get("service_uuid"))
@@ -128,8 +129,12 @@ class Liveness:
     def _dead(self, scan: Scan, name: str, why: str) -> list[Reroute]:
         self.missing_since.pop(name, None)
         self.fault_seen = True
+        owed = [e for e, waiting in scan.pending.items() if name in waiting]
         reroutes, failed = scan.reroute_worker(name)
-        self.note(logging.ERROR, f"worker {name}", f"dead ({why}); re-routing its unfinished events", [e for e, _t, _a in reroutes])
+        if owed:
+            self.note(logging.ERROR, f"worker {name}", f"dead ({why}); re-routing its unfinished events", [e for e, _t, _a in reroutes])
+        else:
+            self.note(logging.INFO, f"worker {name}", f"gone ({why}); it held no unfinished events")
         if failed:
             self.note(logging.ERROR, f"worker {name}", "no live worker can take these events; failed", failed)
         return reroutes

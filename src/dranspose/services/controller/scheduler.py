@@ -94,8 +94,22 @@ class Scheduler:
                 reroutes = self.liveness.workers_changed(self.scan, previous, view["worker"], died)
                 reroutes += self.liveness.check_stuck(self.scan, view["worker"])
                 self._publish_reroutes(reroutes)
+                self._check_reducer_instance(view["reducer"])
                 self.liveness.check_stalls(self.scan, view)
             self._admit_workers()
+
+    def _check_reducer_instance(self, reducers: dict[str, dict[str, Any]]) -> None:
+        """A reducer advertising a new process: the old one's results are lost (noticed here
+        even before the new one reports anything)."""
+        assert self.scan is not None
+        for name, st in reducers.items():
+            inst = st.get("service_uuid")
+            if not isinstance(inst, str) or self.scan.reducer_instance in (None, inst):
+                continue
+            before = set(self.scan.failed)
+            if self.scan.reducer_progress({}, False, inst, []):
+                lost = sorted(self.scan.failed - before)
+                self.liveness.note(logging.ERROR, f"reducer {name}", "restarted (new process); results it held are lost", lost)
 
     def _publish_reroutes(self, reroutes: list[tuple[str, list[Reroute]]]) -> None:
         """Announce a dead worker's re-routed events on the assignment stream (in order)."""
@@ -196,9 +210,9 @@ class Scheduler:
                 for w, e in msg.lost:
                     self.lost.setdefault(w, []).append(e)
             else:
-                before = len(self.scan.failed)
+                before = set(self.scan.failed)
                 if self.scan.reducer_progress(msg.processed, msg.finished, msg.instance, msg.received):
-                    lost = sorted(self.scan.failed)[before:] if len(self.scan.failed) > before else []
+                    lost = sorted(self.scan.failed - before)
                     self.liveness.note(
                         logging.ERROR, f"reducer {msg.reducer}", "restarted (new process); results it held are lost", lost
                     )
