@@ -220,3 +220,13 @@ def test_late_report_of_replaced_reducer_is_ignored() -> None:
     assert scan.reducer_restarts == 1 and scan.failed == {0}
     scan.reducer_progress({}, instance="new", received=[("w0", 1)])
     assert scan.completed == 1
+
+
+def test_stall_does_not_fail_events_only_waiting_for_the_reducer() -> None:
+    scan = Scan(compile_mapping({"a": [vw(0), vw(0)]}, all_wrap=False))
+    scan.add_worker("w0", ["generic"], 4)
+    scan.assign()
+    scan.worker_done("w0", [0], results=[0])  # processed; its result is on its way
+    assert scan.fail_stalled("frames gone") == [1]
+    scan.reducer_progress({}, instance="r", received=[("w0", 0)])
+    assert scan.completed == 1 and scan.failed == {1}

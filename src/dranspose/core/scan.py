@@ -425,7 +425,7 @@ class Scan:
     def fail_stalled(self, reason: str) -> list[int]:
         """Events that cannot be formed (their frames never come): fail every unsettled event
         still owed by a worker. Returns them."""
-        events = sorted(self.pending)
+        events = sorted(e for e, waiting in self.pending.items() if waiting)  # not those only awaiting results
         for event in events:
             for name in self.pending[event]:
                 slot = self.workers.get(name)
