@@ -8,9 +8,11 @@ install:
 	./scripts/ensure-redis-server
 	$(PIP) install -q -e ".[test]"
 
-# What the tests need beyond the package: the h5pyd 0.18.0 venv (tests never install anything).
+# What the tests need beyond the package: the h5pyd 0.18.0 venv and every allowed cbor2
+# release (tests never install anything).
 test-env: install
 	PYTHON=$(PYTHON) ./scripts/ensure-h5pyd018
+	PYTHON=$(PYTHON) ./scripts/ensure-cbor2-versions
 
 demo: install
 	dranspose combined --demo

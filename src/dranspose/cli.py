@@ -24,7 +24,8 @@ ENV_HELP = """environment (read by every component; flags win):
   REDUCER_URL                     where the reducer binds for results (default tcp://localhost:10200)
   WORKER_CLASS / REDUCER_CLASS    payload classes as package.module:Class
   WORKER_NAME / WORKER_TAGS       worker name and tags (default tags: generic)
-  DUMP_PATH                       ingester: record every event to dump files with this prefix
+  DUMP_PATH                       ingester: record every event to exactly this file (appended)
+  DRANSPOSE_DUMP_ROOT             every dump file must lie under this directory (default: cwd)
   LOG_LEVEL                       DEBUG, INFO, WARNING, ...
   Every setting also reads DRANSPOSE_<NAME> (e.g. DRANSPOSE_WORKER_CAPACITY)."""
 

@@ -39,7 +39,19 @@ class Settings(BaseSettings):
 
     redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("redis_url", "REDIS_URL", "SERVICE_REDIS_DSN"))
     log_level: str = Field("INFO", validation_alias=_env("log_level", "LOG_LEVEL"))
+    log_forward_level: str = Field(
+        "INFO",
+        validation_alias=_env("log_forward_level"),
+        description="records at or above this level (any logger, incl. the payload's) go to /api/v1/logs",
+    )
     build_meta_file: str | None = Field(None, validation_alias=_env("build_meta_file", "BUILD_META_FILE"))
+
+    # controller
+    cors_origins: StrList = Field(
+        default_factory=lambda: ["*"],
+        validation_alias=_env("cors_origins"),
+        description="origins browsers may call the controller API from (JSON list or comma-separated; empty: no CORS)",
+    )
 
     # ingester
     ingester_name: str | None = Field(None, validation_alias=_env("ingester_name", "INGESTER_NAME"))
@@ -47,7 +59,15 @@ class Settings(BaseSettings):
     ingester_streams: StrList = Field(default_factory=list, validation_alias=_env("ingester_streams", "INGESTER_STREAMS"))
     upstream_url: str | None = Field(None, validation_alias=_env("upstream_url", "UPSTREAM_URL"))
     ingester_class: str | None = Field(None, validation_alias=_env("ingester_class", "INGESTER_CLASS"))
-    dump_path: str | None = Field(None, validation_alias=_env("dump_path", "DUMP_PATH"))
+    dump_path: str | None = Field(
+        None, validation_alias=_env("dump_path", "DUMP_PATH"), description="record to exactly this file (appended; wins over dump_prefix)"
+    )
+    dump_root: str | None = Field(
+        None, validation_alias=_env("dump_root"), description="every dump file must resolve under this directory (default: working directory)"
+    )
+    dump_max_bytes: int = Field(
+        100 * 10**9, gt=0, validation_alias=_env("dump_max_bytes"), description="size cap of one dump file in bytes"
+    )
 
     # worker
     worker_name: str | None = Field(None, validation_alias=_env("worker_name", "WORKER_NAME"))
@@ -120,4 +140,4 @@ class Settings(BaseSettings):
         description="worker: report a reducer that takes no results for this long",
     )
 
-    _split = field_validator("ingester_streams", "worker_tags", "pickle_allow", mode="before")(_split_list)
+    _split = field_validator("ingester_streams", "worker_tags", "pickle_allow", "cors_origins", mode="before")(_split_list)

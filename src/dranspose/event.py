@@ -90,3 +90,43 @@ class ResultData(BaseModel):
     worker: WorkerName
     parameters_hash: HashDigest | None = None
     payload: Any = None
+
+
+# ---- CBOR hooks of the old API (dump files, PROTOCOLS §0.3): cbor2.dump(msg, fp, default=
+# message_encoder) and cbor2.load(fp, tag_hook=message_tag_hook) as user scripts call them.
+TAG_MESSAGE = 42877
+TAG_STREAM = 42878
+
+
+def message_encoder(encoder: Any, value: Any) -> None:
+    """cbor2 ``default=`` hook: InternalWorkerMessage -> tag 42877, StreamData -> tag 42878."""
+    import cbor2
+
+    if isinstance(value, InternalWorkerMessage):
+        encoder.encode(cbor2.CBORTag(TAG_MESSAGE, [value.event_number, value.streams, value.created_at]))
+    elif isinstance(value, StreamData):
+        frames = [f.bytes if isinstance(f, zmq.Frame) else bytes(f) for f in value.frames]
+        encoder.encode(cbor2.CBORTag(TAG_STREAM, [value.typ, frames]))
+    else:
+        raise TypeError(f"cannot CBOR-encode {type(value).__name__}")
+
+
+def message_tag_hook(*args: Any) -> Any:
+    """cbor2 ``tag_hook=``: tags 42877/42878 back to InternalWorkerMessage/StreamData (both the
+    2- and 3-element message forms); other tags are returned unchanged.
+
+    cbor2 5.x calls ``hook(decoder, tag)``, 6.x ``hook(tag, immutable)``: both are accepted."""
+    import cbor2
+
+    tag = next((a for a in args if isinstance(a, cbor2.CBORTag)), None)
+    if tag is None:
+        raise TypeError("message_tag_hook: no CBORTag among the arguments")
+    value = tag.value
+    if tag.tag == TAG_MESSAGE and isinstance(value, (list, tuple)) and len(value) in (2, 3):
+        fields: dict[str, Any] = {"event_number": value[0], "streams": dict(value[1])}
+        if len(value) == 3 and value[2] is not None:
+            fields["created_at"] = value[2]
+        return InternalWorkerMessage(**fields)
+    if tag.tag == TAG_STREAM and isinstance(value, (list, tuple)) and len(value) == 2:
+        return StreamData(typ=value[0], frames=list(value[1]))
+    return tag

@@ -65,6 +65,9 @@ class ComponentState(BaseModel):
     kind: str = "worker"
     service_uuid: str | None = None
     mapping_uuid: str | None = None
+    dranspose_version: str | None = None
+    mapreduce_version: Any = None  # BUILD_META_FILE's content (a BuildGitMeta dict when valid)
+    parameters_hash: HashDigest | None = None
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -74,3 +77,17 @@ class ComponentState(BaseModel):
 
 
 WorkerState = ComponentState
+
+_OLD_MODELS = {
+    "EnsembleState", "IngesterState", "ReducerState", "WorkerUpdate", "ReducerUpdate", "IngesterUpdate",
+    "ControllerUpdate", "BuildGitMeta", "DistributedState", "DistributedStateEnum", "ConnectedWorker", "WorkerTimes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The old state/update models live in :mod:`dranspose.states` (imported on first use)."""
+    if name in _OLD_MODELS:
+        from dranspose import states
+
+        return getattr(states, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,8 @@ WORKER = "tests.payloads.recording:RecordingWorker"
 REDUCER = "tests.payloads.recording:RecordingReducer"
 
 
-def test_record_scan_then_replay_gives_identical_results(redis_url: str, tmp_path: Path) -> None:
+def test_record_scan_then_replay_gives_identical_results(redis_url: str, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("DRANSPOSE_DUMP_ROOT", str(tmp_path))  # dumps are confined under the dump root
     up = zmq.Context.instance().socket(zmq.PUSH)
     port = up.bind_to_random_port("tcp://127.0.0.1")
     c = Cluster(redis_url, WORKER, REDUCER, {"a": (f"tcp://127.0.0.1:{port}", passthrough("Ta"))}).start()

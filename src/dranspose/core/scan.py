@@ -534,7 +534,7 @@ class Scan:
     # ---- reporting
     def progress(self) -> dict[str, object]:
         return {
-            "last_assigned": self.next_event - 1,
+            "last_assigned": self.next_event,  # events assigned so far (a count, as before)
             "completed_events": self.completed,
             "total_events": len(self.cmap),
             "finished": self.phase is Phase.FINISHED,

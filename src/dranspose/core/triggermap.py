@@ -47,6 +47,14 @@ class CompiledMap:
     def tag_sets(self) -> set[frozenset[str]]:
         return {slot.tags for ev in self.events for slots in ev.values() for slot in slots}
 
+    def min_workers(self) -> int:
+        """Real workers the map needs: the most distinct constraints any one event uses."""
+        most = 0
+        for ev in self.events:
+            distinct = {slot.constraint for slots in ev.values() for slot in slots if slot.constraint is not None}
+            most = max(most, len(distinct))
+        return most
+
     def frames_per_stream(self) -> dict[str, int]:
         counts = dict.fromkeys(self.streams, 0)
         for ev in self.events:

@@ -8,7 +8,8 @@ through the restricted unpickler. Raw capture item: an array of byte strings, on
 Readers are generators: everything before a truncated or corrupt item is yielded, then
 :class:`DumpError` (a :class:`ProtocolError`) is raised naming the file and the byte offset of the
 bad item (offsets count uncompressed bytes for ``.gz``). Frames read from files are ``bytes``
-owned by the caller. Works with cbor2 5.x and 6.x (no ``tag_hook``: tags arrive as ``CBORTag``).
+owned by the caller. Works with every cbor2 release of the pinned range (5.6.1 to 6.x; no
+``tag_hook``: tags arrive as ``CBORTag``); tests/compat/test_cbor2_releases.py checks each.
 
 Writers never copy payloads: :func:`encode_dump_item` returns a list of chunks (small CBOR heads
 plus the frames' own buffers) for the caller to write in order.
@@ -118,12 +119,22 @@ def _peek_first_byte(path: str | os.PathLike[str]) -> bytes:
         return f.read(1)
 
 
+def _decoder(reader: CountingReader) -> Any:
+    """A decoder that reads no further than the item it decodes: cbor2 5.8 reads ahead 4096
+    bytes by default (and loses them between items: agronholm/cbor2#272); ``read_size=1``
+    turns that off where the option exists (5.8 and later), older releases never read ahead."""
+    try:
+        return cbor2.CBORDecoder(reader, read_size=1)  # type: ignore[arg-type, call-arg]
+    except TypeError:
+        return cbor2.CBORDecoder(reader)  # type: ignore[arg-type]
+
+
 def _iter_cbor(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     """Yield ``(offset, item)`` for every CBOR item; DumpError at the first bad one."""
     name = os.fspath(path)
     with open_binary(path) as raw:
         reader = CountingReader(raw)
-        decoder = cbor2.CBORDecoder(reader)  # type: ignore[arg-type]
+        decoder = _decoder(reader)
         while True:
             start = reader.offset
             try:

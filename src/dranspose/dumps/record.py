@@ -36,10 +36,20 @@ class Recorder:
     """Writes ``record()``-ed events to ``path`` from a background thread.
 
     ``max_queue`` bounds the number of queued events and ``max_bytes`` their payload bytes.
+    The file is opened for appending (an existing dump is never truncated: a restarted
+    ingester, or ``DUMP_PATH`` across scans, adds to it); once it would grow beyond
+    ``max_file_bytes`` recording stops with an error (the scan goes on).
     """
 
-    def __init__(self, path: str | os.PathLike[str], max_queue: int = 4096, max_bytes: int = 1 << 30) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        max_queue: int = 4096,
+        max_bytes: int = 1 << 30,
+        max_file_bytes: int | None = None,
+    ) -> None:
         self.path = os.fspath(path)
+        self._max_file_bytes = max_file_bytes
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._max_bytes = max_bytes
         self._pending_bytes = 0
@@ -89,8 +99,11 @@ class Recorder:
     # -- writer thread
     def _run(self) -> None:
         fp: IO[bytes] | None = None
+        file_size = 0
         try:
-            fp = open(self.path, "wb", buffering=1 << 20)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)  # never O_TRUNC
+            fp = os.fdopen(fd, "ab", buffering=1 << 20)
+            file_size = os.fstat(fd).st_size
         except OSError as exc:
             self._fail(f"cannot open {self.path}: {exc}")
         while True:
@@ -105,7 +118,16 @@ class Recorder:
                     self._dropped += 1
                 continue
             try:
-                self._written_bytes += write_chunks(fp, encode_dump_item(event_number, streams, created))
+                chunks = encode_dump_item(event_number, streams, created)
+                item_bytes = sum(c.nbytes if isinstance(c, memoryview) else len(c) for c in chunks)
+                if self._max_file_bytes is not None and file_size + item_bytes > self._max_file_bytes:
+                    self._fail(f"{self.path} reached its size cap of {self._max_file_bytes} bytes at event {event_number}")
+                    with self._lock:
+                        self._dropped += 1
+                    continue
+                written = write_chunks(fp, chunks)
+                file_size += written
+                self._written_bytes += written
                 self._recorded += 1
             except Exception as exc:
                 self._fail(f"writing {self.path} failed at event {event_number}: {exc}")

@@ -7,7 +7,10 @@ reported with event number and traceback, counted, and the replay continues. Res
 round-tripped through pickle as in the distributed pipeline (an unpicklable result is an error).
 
 Threads: events are processed in the calling thread; the reducer's ``timer`` runs in its own
-thread. Every reducer call (``process_result``, ``timer``, ``finish``) holds ``reducer_lock``.
+thread (the live service's :class:`TimerThread`) from the start until :meth:`ReplayEngine.close`,
+so it keeps running after the last event until ``stop_event``. Every reducer call
+(``process_result``, ``timer``, ``finish``) holds ``reducer_lock``. Workers get the live
+``state`` object and tick rule.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import zmq
@@ -27,7 +29,11 @@ from dranspose.errors import HookError
 from dranspose.event import EventData, InternalWorkerMessage, ResultData
 from dranspose.hooks import ReducerHooks, WorkerHooks
 from dranspose.protocol import EventNumber, WorkerName
+from dranspose.core.ticks import TickClock
 from dranspose.replay.params import ParameterSet
+from dranspose.services.timer import TimerThread
+from dranspose.config import Settings
+from dranspose.states import read_build_meta, user_state
 
 log = logging.getLogger(__name__)
 
@@ -135,19 +141,26 @@ class ReplayEngine:
         self.reducer_lock = threading.Lock()
         self.worker_names = [WorkerName(f"replay-worker-{i}") for i in range(nworkers)]
         self.worker_contexts: list[dict[str, object]] = [{} for _ in range(nworkers)]
+        # the same ``state`` objects as the live services build (name, versions, parameters_hash)
+        build = read_build_meta(Settings().build_meta_file)
+        self.worker_states = [
+            user_state(name, "worker", tags=["generic"], parameters_hash=params.hash, build=build) for name in self.worker_names
+        ]
         self.workers = [
-            WorkerHooks(wcls, params.parameters, ctx, SimpleNamespace(name=name, tags={"generic"}))
-            for name, ctx in zip(self.worker_names, self.worker_contexts)
+            WorkerHooks(wcls, params.parameters, ctx, state)
+            for ctx, state in zip(self.worker_contexts, self.worker_states)
         ]
         from dranspose.hdfrest import FeedbackHub
 
         self.feedback = FeedbackHub()  # as in the reducer service: context["feedback"].emit(...)
         self.reducer_context: dict[str, object] = {"feedback": self.feedback}
-        self.reducer = ReducerHooks(rcls, params.parameters, self.reducer_context, SimpleNamespace(url=None))
-        self._timer_stop = threading.Event()
-        self._timer_thread: threading.Thread | None = None
+        self.reducer_state = user_state("reducer", "reducer", url=None, parameters_hash=params.hash, build=build)
+        self.reducer = ReducerHooks(rcls, params.parameters, self.reducer_context, self.reducer_state)
+        self.timer = TimerThread(lambda: self.reducer, self.reducer_lock, lambda: self.params.parameters, name="replay-timer")
+        self._timer_started = False
         self._next_worker = 0
-        self._last_tick = 0.0
+        # the live tick rule: each worker ticks at most once per interval * nworkers
+        self.tickers = [TickClock(w.tick_interval(params.parameters), nworkers) for w in self.workers]
 
     # ------------------------------------------------------------------ failures
     def fail(self, where: str, event_number: int | None, exc: BaseException) -> None:
@@ -161,42 +174,29 @@ class ReplayEngine:
         self.fail(f"reading {name}", None, exc)
 
     # ------------------------------------------------------------------ timer
-    def _timer_loop(self) -> None:
-        while not self._timer_stop.is_set():
-            try:
-                with self.reducer_lock:
-                    delay = self.reducer.timer(self.params.parameters)
-            except Exception as exc:  # the adapter already guards; never let the thread die
-                log.error("reducer timer failed: %r; retrying in 1 s", exc)
-                delay = 1.0
-            self._timer_stop.wait(delay)
-
     def start_timer(self) -> None:
-        if self.reducer.has_timer and self._timer_thread is None:
-            self._timer_thread = threading.Thread(target=self._timer_loop, name="replay-timer", daemon=True)
-            self._timer_thread.start()
+        """Start the reducer's timer thread (when the reducer has a timer). It keeps running
+        after the last event and after ``finish``, as live, until :meth:`stop_timer`."""
+        if self.reducer.has_timer and not self._timer_started:
+            self._timer_started = True
+            self.timer.start()
 
     def stop_timer(self) -> None:
-        self._timer_stop.set()
-        if self._timer_thread is not None:
-            self._timer_thread.join(5.0)
+        self.timer.stop()
+
+    def _sync_states(self) -> None:
+        """Parameters may change over HTTP during a replay: states show the current hash."""
+        digest = self.params.hash
+        for state in (*self.worker_states, self.reducer_state):
+            if state.parameters_hash != digest:
+                state.parameters_hash = digest
 
     # ------------------------------------------------------------------ events
-    def _tick(self, worker: WorkerHooks) -> bool:
-        interval = worker.tick_interval(self.params.parameters)
-        if interval is None:
-            return False
-        now = time.monotonic()
-        if self._last_tick + interval < now:
-            self._last_tick = now
-            return True
-        return False
-
     def _work(self, index: int, event: EventData) -> None:
         worker = self.workers[index]
         parameters = self.params.parameters
         try:
-            payload = worker.process_event(event, parameters, self._tick(worker))
+            payload = worker.process_event(event, parameters, self.tickers[index]())
         except HookError as exc:
             self.fail(exc.hook, event.event_number, exc)
             return
@@ -228,6 +228,7 @@ class ReplayEngine:
         else:
             targets = [self._next_worker]
             self._next_worker = (self._next_worker + 1) % len(self.workers)
+        self._sync_states()
         for index in targets:
             self._work(index, event)
         self.summary.events += 1
@@ -235,7 +236,8 @@ class ReplayEngine:
 
     def run(self, sources: list[NamedSource], cancel: threading.Event | None = None) -> ReplaySummary:
         """Process every event (until ``cancel`` is set), then ``finish`` workers and reducer.
-        Never raises for errors in user code or input files: they are counted in the summary."""
+        Never raises for errors in user code or input files: they are counted in the summary.
+        The reducer's timer keeps running afterwards; :meth:`close` stops it."""
         start = time.perf_counter()
         self.start_timer()
         try:
@@ -251,7 +253,6 @@ class ReplayEngine:
                     time.sleep(self.latency)
             self.finish()
         finally:
-            self.stop_timer()
             self.summary.elapsed = time.perf_counter() - start
         return self.summary
 
@@ -268,7 +269,8 @@ class ReplayEngine:
             self.fail(exc.hook, None, exc)
 
     def close(self) -> None:
-        """Call the optional ``close(context)`` hooks (after serving has stopped)."""
+        """Stop the timer, then call the optional ``close(context)`` hooks (after serving has stopped)."""
+        self.stop_timer()
         for worker, ctx in zip(self.workers, self.worker_contexts):
             try:
                 worker.close(ctx)

@@ -25,35 +25,13 @@ import zmq
 import dranspose
 from dranspose.config import Settings
 from dranspose.errors import ControlMessageError
+from dranspose.services import logs
+from dranspose.states import build_meta, read_build_meta
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 from dranspose.transport import control
 
 log = logging.getLogger(__name__)
-
-LOG_STREAM_MAXLEN = 2000
-
-
-class RedisLogHandler(logging.Handler):
-    """Forwards WARNING and above to the shared log stream (``GET /api/v1/logs``)."""
-
-    def __init__(self, client: redis.Redis, keys: Keys, component: str) -> None:
-        super().__init__(level=logging.WARNING)
-        self.client, self.key, self.component = client, keys.logs(), component
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            entry = {
-                "component": self.component,
-                "level": record.levelname,
-                "logger": record.name,
-                "message": self.format(record)[:4000],
-                "time": f"{record.created:.3f}",
-            }
-            self.client.xadd(self.key, entry, maxlen=LOG_STREAM_MAXLEN, approximate=True)
-        except Exception:  # logging must never take the component down
-            pass
-
 
 class Component:
     """Base of ingester, worker and reducer services."""
@@ -72,11 +50,14 @@ class Component:
         self.mapping_uuid: str | None = None
         self.descriptions: dict[str, Any] = {}  # parameters this component's user class declares
         self.parameters: dict[str, Any] = {}  # the live dict user objects hold (updated in place)
+        self.parameters_hash: str | None = None  # digest of ``parameters`` (as results carry it)
+        self._user_state: Any = None
         self._threads: list[threading.Thread] = []
         self.loop_beat = time.monotonic()  # the data loop sets it each turn (advertised as loop_age)
         self._build_meta = self._read_build_meta(settings.build_meta_file)
-        self._log_handler = RedisLogHandler(connect(settings.redis_url, check=False), self.keys, f"{self.kind}:{name}")
-        logging.getLogger("dranspose").addHandler(self._log_handler)
+        self._log_handler = logs.install(
+            connect(settings.redis_url, check=False), self.keys.logs(), f"{self.kind}:{name}", settings.log_forward_level
+        )
         self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
         self._control_pull = self.ctx.socket(zmq.PULL)
         self._control_pull.bind(self.control_url)
@@ -84,14 +65,7 @@ class Component:
     @staticmethod
     def _read_build_meta(path: str | None) -> Any:
         """The JSON of BUILD_META_FILE (image build info shown in /api/v1/config), if any."""
-        if not path:
-            return None
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except (OSError, ValueError) as exc:
-            log.warning("cannot read BUILD_META_FILE %s: %s", path, exc)
-            return None
+        return read_build_meta(path)
 
     # ---- errors
     def count_error(self, category: str, message: str, *args: Any, exc_info: bool = False) -> None:
@@ -111,10 +85,31 @@ class Component:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "version": dranspose.__version__,
+            "dranspose_version": dranspose.__version__,
             "build": self._build_meta,
+            "mapreduce_version": build_meta(self._build_meta),
+            "parameters_hash": self.parameters_hash,
             "time": time.time(),
             "loop_age": round(time.monotonic() - self.loop_beat, 2),
         }
+
+    def user_state(self) -> Any:
+        """The ``state`` object user classes receive: one per component, updated in place (so a
+        user object keeps seeing the current ``mapping_uuid`` and ``parameters_hash``)."""
+        from dranspose.states import user_state
+
+        fields = self.state()
+        if self._user_state is None:
+            self._user_state = user_state(**fields)
+        else:
+            for key, value in user_state(**fields):
+                setattr(self._user_state, key, value)
+        return self._user_state
+
+    def _refresh_user_state(self) -> None:
+        if self._user_state is not None:
+            self._user_state.parameters_hash = self.parameters_hash
+            self._user_state.mapping_uuid = self.mapping_uuid
 
     def publish_state(self, client: redis.Redis | None = None) -> None:
         client = client or self.redis
@@ -165,12 +160,14 @@ class Component:
 
     def reload_parameters(self) -> dict[str, Any]:
         """Rebuild ``self.parameters`` in place from Redis (user objects keep the same dict)."""
-        from dranspose.core.parameters import build_parameters
+        from dranspose.core.parameters import build_parameters, parameters_hash
 
         raw = {k.decode(): v for k, v in self.redis.hgetall(self.keys.parameters()).items()}
         params = build_parameters(self.shared_descriptions(self.descriptions), raw)
         self.parameters.clear()
         self.parameters.update(params)
+        self.parameters_hash = parameters_hash({k: p.data for k, p in params.items()})
+        self._refresh_user_state()
         return params
 
     def call_finish(self, hooks: Any) -> None:
@@ -278,7 +275,7 @@ class Component:
     def join_background(self, timeout: float = 3.0) -> None:
         for t in self._threads:
             t.join(timeout)
-        logging.getLogger("dranspose").removeHandler(self._log_handler)
+        logs.uninstall(self._log_handler)
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         """Control message kind -> handler; services override (unknown kinds are ignored)."""

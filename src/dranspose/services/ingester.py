@@ -86,7 +86,8 @@ class Ingester(Component):
         self.streams: dict[str, _Stream] = {}
         for spec in streams:
             cutter = spec.make_cutter()
-            upstream = open_upstream(self.ctx, spec.upstream_url, spec.pattern)
+            opener = getattr(cutter, "open_upstream", None)  # custom Python ingesters bring their own
+            upstream = opener(self.ctx, spec.name, spec.upstream_url) if opener else open_upstream(self.ctx, spec.upstream_url, spec.pattern)
             self.streams[spec.name] = _Stream(
                 spec, cutter, upstream, waiting_for_start=cutter.has_start, byte_limit=settings.unit_queue_bytes
             )
@@ -149,16 +150,21 @@ class Ingester(Component):
             self.recorder = None
 
     def _open_recorder(self, msg: control.MappingAnnounced) -> None:
+        """DUMP_PATH names the exact file (appended across scans) and wins over the
+        ``dump_prefix`` parameter ({prefix}{ingester}-{mapping}.cbors); both stay under the dump root."""
+        from dranspose.dumps.paths import confine, dump_root
+        from dranspose.dumps.record import Recorder, dump_path
+
         self._close_recorder()
-        prefix = msg.dump_prefix or self.settings.dump_path
-        if not prefix:
+        prefix = msg.dump_prefix
+        target = self.settings.dump_path or (dump_path(prefix, self.name, msg.uuid) if prefix else None)
+        if not target:
             return
         try:
-            from dranspose.dumps.record import Recorder, dump_path
-
-            self.recorder = Recorder(dump_path(prefix, self.name, msg.uuid))
+            path = confine(target, dump_root(self.settings.dump_root))
+            self.recorder = Recorder(path, max_file_bytes=self.settings.dump_max_bytes)
         except Exception as exc:  # recording is optional: never stop the scan for it
-            self.count_error("recording", "cannot start recording with prefix %r: %s", prefix, exc)
+            self.count_error("recording", "cannot record to %r: %s", target, exc)
 
     def _on_assigned(self, batches: list[control.AssignmentBatch | control.RerouteBatch]) -> None:
         for batch in batches:
@@ -315,7 +321,8 @@ class Ingester(Component):
             self.count_error("undeliverable", "event %d: worker %s unreachable; its part of the event failed", event, worker)
 
     def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True) -> None:
-        header = framing.encode_header(event, [(s.spec.name, s.cutter.typ, len(unit.frames))], self.mapping_uuid)
+        typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
+        header = framing.encode_header(event, [(s.spec.name, typ, len(unit.frames))], self.mapping_uuid)
         for worker in workers:
             try:
                 self.router.send_multipart([worker.encode(), header, *unit.frames], copy=False)
@@ -323,7 +330,7 @@ class Ingester(Component):
                 self._park(worker, event, s.spec.name, unit.frames, exc)
         s.forwarded += 1
         if self.recorder is not None and record:
-            self.recorder.record(event, {s.spec.name: (s.cutter.typ, unit.frames)})
+            self.recorder.record(event, {s.spec.name: (typ, unit.frames)})
 
     def _handle_ping(self) -> None:
         while True:

@@ -1,6 +1,7 @@
 """Ingester classes by their old names (COMPAT §5): socket pattern + protocol cutter.
 
-``dranspose ingester -c CLASS`` accepts these names or ``module:Class`` of a cutter class.
+``dranspose ingester -c CLASS`` accepts these names, ``module:Class`` of a cutter class, or
+``module:Class`` of a custom :class:`dranspose.ingester.Ingester` subclass (``run_source``).
 Protocol modules expose their cutter as ``CUTTER`` (or a single ``*Cutter`` class).
 """
 
@@ -58,6 +59,10 @@ def resolve(class_name: str) -> tuple[str, Callable[[], StreamCutter]]:
         from dranspose.hooks import load_class
 
         cls = load_class(class_name)
+        from dranspose.services.custom_ingester import SourceFactory, is_custom_ingester
+
+        if is_custom_ingester(cls):  # a dranspose.ingester.Ingester subclass with run_source()
+            return "SOURCE", SourceFactory(cls)
         return getattr(cls, "SOCKET", "PULL"), cls
     known = ", ".join(sorted(INGESTER_CLASSES))
     raise ConfigError(f"unknown ingester class {class_name!r}; known: {known}, or module:CutterClass")

@@ -21,9 +21,9 @@ from dranspose.config import Settings
 from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
 from dranspose.hooks import ReducerHooks, describe_parameters, load_class
-from dranspose.protocol import ComponentState
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
+from dranspose.services.timer import TimerThread
 from dranspose.transport import control, results
 from dranspose.transport.sockets import bind
 
@@ -61,7 +61,7 @@ class Reducer(Component):
         self.total_processed = 0
         self.stale = 0
         self.seen_mappings: set[str] = set()
-        self._timer_wake = threading.Event()  # set: call the timer now (new scan, shutdown)
+        self.timer = TimerThread(lambda: self.hooks, self.lock, lambda: self.parameters)
         self.early: list[tuple[str, Any]] = []
         self.finished_mapping: str | None = None
         self._dirty = False
@@ -94,6 +94,10 @@ class Reducer(Component):
         @app.get("/api/v1/state")
         def reducer_state() -> dict[str, Any]:
             return self.state()
+
+        @app.get("/api/v1/status", summary="Liveness, as the old reducer: true while it runs")
+        def reducer_status() -> bool:
+            return not self.stopping.is_set()
 
         from dranspose import hdfrest
 
@@ -141,12 +145,12 @@ class Reducer(Component):
             self.finished_mapping = None
             if self.cls is not None:
                 try:
-                    self.hooks = ReducerHooks(self.cls, self.parameters, self.context, ComponentState(**self.state()))
+                    self.hooks = ReducerHooks(self.cls, self.parameters, self.context, self.user_state())
                 except (HookError, DransposeError) as exc:
                     self.hooks = None
                     self.count_error("hook", "cannot create the reducer object: %s", exc, exc_info=True)
         self._start_mirror()
-        self._timer_wake.set()
+        self.timer.wake()
         early, self.early = self.early, []
         for mapping, result in early:
             if mapping == self.mapping_uuid:
@@ -243,23 +247,11 @@ class Reducer(Component):
         self._report_failures = 0
         self._dirty = False
 
-    def _timer_loop(self) -> None:
-        """Calls the user's timer when it asks; a new reducer object (new scan) is timed at once."""
-        while not self.stopping.is_set():
-            delay = 1.0
-            with self.lock:
-                hooks = self.hooks
-                if hooks is not None and hooks.has_timer:
-                    delay = hooks.timer(self.parameters)
-            self._timer_wake.wait(max(delay, 0.001))
-            self._timer_wake.clear()
-
     def run(self) -> None:
         if self.http is not None:
             self.http.start()
             log.info("reducer %s: results at %s", self.name, self.http.url)
-        timer = threading.Thread(target=self._timer_loop, name="reducer-timer", daemon=True)
-        timer.start()
+        self.timer.start()
         poller = zmq.Poller()
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.pull, zmq.POLLIN)
@@ -278,8 +270,7 @@ class Reducer(Component):
                     self.count_error("redis", "control message not applied: %s", exc)
             if self._dirty and time.monotonic() - self._last_report >= REPORT_INTERVAL:
                 self._report()
-        self._timer_wake.set()
-        timer.join(2)
+        self.timer.stop(2)
         if self.mirror is not None:
             self.mirror.stop()
         self.feedback.close()

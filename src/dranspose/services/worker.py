@@ -17,11 +17,12 @@ import zmq
 
 from dranspose.config import Settings
 from dranspose.core.assembly import Assembler
-from dranspose.core.parameters import merge_descriptions, parameters_hash
+from dranspose.core.ticks import TickClock
+from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError
 from dranspose.event import EventData, ResultData, StreamData
 from dranspose.hooks import WorkerHooks, describe_parameters, load_class
-from dranspose.protocol import ComponentState, EventNumber, HashDigest, WorkerName
+from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
 from dranspose.transport import control, framing, results
 from dranspose.transport.outbox import ResultOutbox
@@ -64,7 +65,7 @@ class Worker(Component):
         self.finished_mapping: str | None = None
         self.early: list[tuple[str, int, dict[str, StreamData], str | None]] = []
         self.tick_interval: float | None = None
-        self.last_tick = 0.0
+        self.ticker = TickClock(None)
         self.n_workers = 1
         self.busy: list[float] | None = None  # [event, wall-clock start] while process_event runs
 
@@ -107,8 +108,8 @@ class Worker(Component):
 
     # ---- scan lifecycle
     def _load_parameters(self) -> None:
-        params = self.reload_parameters()
-        self.param_hash = parameters_hash({k: p.data for k, p in params.items()})
+        self.reload_parameters()
+        self.param_hash = HashDigest(self.parameters_hash) if self.parameters_hash else None
 
     def _on_mapping(self, msg: control.MappingAnnounced) -> None:
         left = self.assembler.clear()
@@ -123,8 +124,9 @@ class Worker(Component):
         self.hooks = None
         if self.cls is not None:
             try:
-                self.hooks = WorkerHooks(self.cls, self.parameters, self.context, ComponentState(**self.state()))
+                self.hooks = WorkerHooks(self.cls, self.parameters, self.context, self.user_state())
                 self.tick_interval = self.hooks.tick_interval(self.parameters)
+                self.ticker = TickClock(self.tick_interval, self.n_workers)
             except (HookError, DransposeError) as exc:
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
         early, self.early = self.early, []
@@ -204,21 +206,12 @@ class Worker(Component):
             return
         self._add_partial(event, streams, created)
 
-    def _tick(self) -> bool:
-        if self.tick_interval is None:
-            return False
-        now = time.monotonic()
-        if now - self.last_tick >= self.tick_interval * self.n_workers:
-            self.last_tick = now
-            return True
-        return False
-
     def _process(self, event: EventData) -> None:
         result: Any = None
         if self.hooks is not None:
             self.busy = [event.event_number, time.time()]  # advertised: the controller reports stuck events
             try:
-                result = self.hooks.process_event(event, self.parameters, self._tick())
+                result = self.hooks.process_event(event, self.parameters, self.ticker())
             except HookError as exc:
                 self.count_error(
                     "process_event", "event %d: %s\n%s", event.event_number, exc, "".join(traceback.format_exception(exc.cause))

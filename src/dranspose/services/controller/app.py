@@ -13,16 +13,20 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 import dranspose
 from dranspose.config import Settings
 from dranspose.core.triggermap import compile_mapping, compile_request
+from dranspose.dumps.paths import check_prefix, dump_root
 from dranspose.errors import ConfigError, DransposeError
 from dranspose.parameters import parameter_list_adapter
+from dranspose.services import logs as logstream
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
 from dranspose.transport.control import ParametersChanged
+from dranspose.states import ensemble_view
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,14 @@ def mapping_router() -> APIRouter:
                 return None
             return {"uuid": sched.mapping_uuid, **sched.scan.cmap.source}
 
+    @r.post("/sardana_hook", summary="Start a scan of nb_points events on the given streams (old Sardana hook)")
+    async def sardana_hook(request: Request) -> str:
+        """Body ``{"streams": [...], "scan": {"nb_points": N, ...}}``: a uniform map (event i to
+        constraint i) over the requested streams that an ingester serves, wrapped."""
+        info = await _json_body(request)
+        cmap = await asyncio.to_thread(compile_mapping, sardana_map(info, _scheduler(request).served_streams()), True)
+        return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
+
     @r.get("/progress", summary="Progress of the current scan; finished after every finish() ran")
     def progress(request: Request) -> dict[str, Any]:
         return _scheduler(request).progress()
@@ -79,20 +91,44 @@ def mapping_router() -> APIRouter:
     return r
 
 
+MAX_SARDANA_POINTS = 10_000_000
+
+
+def sardana_map(info: Any, served: set[str]) -> dict[str, list[Any]]:
+    """The trigger map of a Sardana hook request (ConfigError explains what is wrong)."""
+    if not isinstance(info, dict) or not isinstance(info.get("scan"), dict):
+        raise ConfigError("sardana_hook: the body needs a 'scan' object with 'nb_points'")
+    points = info["scan"].get("nb_points")
+    if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= MAX_SARDANA_POINTS:
+        raise ConfigError(f"sardana_hook: scan.nb_points must be an integer in 1..{MAX_SARDANA_POINTS}, got {points!r}")
+    streams = info.get("streams")
+    if not isinstance(streams, list) or not all(isinstance(x, str) for x in streams):
+        raise ConfigError("sardana_hook: 'streams' (a list of stream names) is required")
+    use = [x for x in dict.fromkeys(streams) if x in served]
+    if not use:
+        raise ConfigError(f"sardana_hook: none of the streams {streams} is served; served: {sorted(served)}")
+    return {x: [[{"tags": ["generic"], "constraint": i}] for i in range(points)] for x in use}
+
+
 def status_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["status"])
 
-    @r.get("/config", summary="The advertised state of every component")
+    @r.get("/config", summary="The advertised state of every component (validates as the old EnsembleState)")
     def config(request: Request) -> dict[str, Any]:
         sched = _scheduler(request)
         with sched.lock:
             comps = {k: dict(v) for k, v in sched.components.items()}
-        return {
-            "ingesters": list(comps["ingester"].values()),
-            "workers": list(comps["worker"].values()),
-            "reducer": next(iter(comps["reducer"].values()), None),
-            "controller": {"version": dranspose.__version__, "redis_url": sched.settings.redis_url},
-        }
+        raw, digest = sched.parameter_values()
+        view = ensemble_view(
+            comps["ingester"].values(),
+            comps["worker"].values(),
+            next(iter(comps["reducer"].values()), None),
+            controller_version=dranspose.__version__,
+            parameters=raw,
+            parameters_hash=digest,
+        )
+        view["controller"] = {"version": dranspose.__version__, "redis_url": sched.settings.redis_url}
+        return view
 
     @r.get("/status", summary="Components, progress, error counts, failed events")
     def status(request: Request) -> dict[str, Any]:
@@ -131,28 +167,38 @@ def status_router() -> APIRouter:
     def load(request: Request, intervals: list[int] = Query(default=[1, 10])) -> dict[str, Any]:
         return _scheduler(request).load(intervals)
 
-    @r.get("/logs", summary="Recent warnings and errors of every component")
-    def logs(request: Request, count: int = 200, level: str | None = None) -> list[dict[str, Any]]:
+    @r.get("/logs", summary="Recent log records of every component (incl. the payload's loggers), oldest first")
+    def logs(request: Request, count: int = 2000, level: str = "INFO") -> list[dict[str, Any]]:
+        """``level`` is a minimum level (name or number), as in the old API."""
         sched = _scheduler(request)
-        entries = sched.redis.xrevrange(sched.keys.logs(), count=max(1, min(count, 2000)))
-        out = [{k.decode(): v.decode(errors="replace") for k, v in fields.items()} for _id, fields in reversed(entries)]
-        return [e for e in out if level is None or e.get("level") == level.upper()]
+        try:
+            minimum = logstream.level_number(level)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        entries = sched.redis.xrevrange(sched.keys.logs(), count=max(1, min(count, logstream.LOG_STREAM_MAXLEN)))
+        out = [logstream.read_entry(fields) for _id, fields in reversed(entries)]
+        return [e for e in out if logstream.entry_level(e) >= minimum]
 
-    @r.get("/log_stream", summary="Server-sent events: every new warning or error")
-    async def log_stream(request: Request) -> StreamingResponse:
+    @r.get("/log_stream", summary="Every new log record as newline-delimited JSON (one object per line)")
+    async def log_stream(request: Request, level: str = "DEBUG") -> StreamingResponse:
         sched = _scheduler(request)
+        try:
+            minimum = logstream.level_number(level)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
-        async def events() -> AsyncIterator[bytes]:
+        async def lines() -> AsyncIterator[bytes]:
             last = "$"
             while not await request.is_disconnected():
-                replies = await asyncio.to_thread(sched.redis.xread, {sched.keys.logs(): last}, 20, 1000)
+                replies = await asyncio.to_thread(sched.redis.xread, {sched.keys.logs(): last}, 100, 1000)
                 for _key, entries in replies or []:
                     for entry_id, fields in entries:
                         last = entry_id
-                        data = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
-                        yield f"data: {json.dumps(data)}\n\n".encode()
+                        entry = logstream.read_entry(fields)
+                        if logstream.entry_level(entry) >= minimum:
+                            yield (json.dumps(entry) + "\n").encode()
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return r
 
@@ -175,15 +221,18 @@ def parameter_router() -> APIRouter:
 
     @r.post(
         "/parameter/{name}",
-        summary="Set a parameter (raw bytes body); applies to later events",
+        summary="Set a parameter (raw bytes body); applies to later events; returns the new parameters hash",
         openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
     )
-    async def set_parameter(name: str, request: Request) -> dict[str, Any]:
+    async def set_parameter(name: str, request: Request) -> str:
         sched = _scheduler(request)
         raw = await request.body()
+        if name == "dump_prefix":  # a path from the network: confined under the dump root
+            check_prefix(raw.decode(errors="replace"), dump_root(sched.settings.dump_root))
         await asyncio.to_thread(sched.redis.hset, sched.keys.parameters(), name, raw)
         await asyncio.to_thread(sched.announce, ParametersChanged(name))
-        return {"name": name, "length": len(raw)}
+        _raw, digest = await asyncio.to_thread(sched.parameter_values)
+        return digest
 
     @r.get("/parameter/{name}", summary="A parameter's raw bytes (the default when only declared)")
     def get_parameter(name: str, request: Request) -> Response:
@@ -207,13 +256,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         scheduler = Scheduler(settings)
         app.state.scheduler = scheduler
+        handler = logstream.install(scheduler.redis, scheduler.keys.logs(), "controller", settings.log_forward_level)
         scheduler.start()
         try:
             yield
         finally:
             scheduler.stop()
+            logstream.uninstall(handler)
 
     app = FastAPI(title="dranspose controller", version=dranspose.__version__, lifespan=lifespan)
+    if settings.cors_origins:  # browsers on other origins may call the API (as before; "*" by default)
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"])
 
     @app.exception_handler(DransposeError)
     async def domain_error(request: Request, exc: DransposeError) -> JSONResponse:

@@ -19,6 +19,8 @@ import redis
 from dranspose.config import Settings
 from dranspose.core.scan import Phase, Reroute, Scan
 from dranspose.core.triggermap import CompiledMap
+from dranspose.dumps.paths import check_prefix, dump_root
+from dranspose.dumps.scanfiles import write_scan_files
 from dranspose.errors import ControlMessageError, MappingError
 from dranspose.services.controller import recovery
 from dranspose.services.controller.liveness import Liveness
@@ -153,6 +155,9 @@ class Scheduler:
             if missing:
                 raise MappingError(f"no ingester serves stream(s) {missing}; served: {sorted(served)}")
             workers = self.components["worker"]
+            needed = cmap.min_workers()
+            if len(workers) < needed:
+                raise MappingError(f"only {len(workers)} workers available, but {needed} required by the map")
             for tags in cmap.tag_sets():
                 if not any(tags <= set(st.get("tags", [])) for st in workers.values()):
                     raise MappingError(f"no worker has the tags {sorted(tags)} the map needs ({len(workers)} workers)")
@@ -162,8 +167,10 @@ class Scheduler:
             for name, st in workers.items():
                 if all(name in s.get("workers", []) for s in ingesters):  # others join once reachable
                     scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
-            raw_params = self.redis.hgetall(self.keys.parameters())
-            dump_prefix = raw_params.get(b"dump_prefix", b"").decode(errors="replace") or None
+            param_values, _digest = self.parameter_values()
+            dump_prefix = param_values.get("dump_prefix", b"").decode(errors="replace") or None
+            if dump_prefix:
+                check_prefix(dump_prefix, dump_root(self.settings.dump_root))  # 400 before anything starts
             info = control.MappingAnnounced(new_uuid, cmap.source, len(workers), dump_prefix, cmap.frames_per_stream())
             self.redis.set(self.keys.mapping(), control.encode_mapping(info))
             self.announce(info)
@@ -176,8 +183,42 @@ class Scheduler:
             self.liveness.reset()
             self.scan_started, self.scan_finished = time.time(), None
             log.info("mapping %s: %d events over streams %s", new_uuid, len(cmap), list(cmap.streams))
+        if dump_prefix:
+            try:
+                paths = write_scan_files(dump_prefix, new_uuid, cmap.source, param_values)
+                log.info("mapping and parameters of %s saved to %s", new_uuid, paths)
+            except OSError as exc:
+                log.error("cannot write the mapping/parameter dump with prefix %r: %s", dump_prefix, exc)
         self.step()
         return new_uuid
+
+    def served_streams(self) -> set[str]:
+        self.refresh_components()
+        with self.lock:
+            return {x for st in self.components["ingester"].values() for x in st.get("streams", [])}
+
+    def parameter_values(self) -> tuple[dict[str, bytes], str]:
+        """Every parameter's raw value (declared defaults included) and their hash: the same
+        digest workers and reducer compute, so scan software can compare it with results'."""
+        from dranspose.core.parameters import build_parameters, merge_descriptions, parameters_hash
+        from dranspose.parameters import parameter_list_adapter
+
+        with self.lock:
+            states = [st for kind in KINDS for st in self.components[kind].values()]
+        groups = []
+        for st in states:
+            try:
+                groups.append(parameter_list_adapter.validate_python(st.get("parameters", [])))
+            except ValueError:
+                continue
+        try:
+            descriptions = merge_descriptions(*groups)
+        except ValueError:
+            descriptions = {}
+        stored: dict[bytes, bytes] = self.redis.hgetall(self.keys.parameters())  # type: ignore[assignment]
+        raw = {k.decode(): v for k, v in stored.items()}
+        values: dict[str, bytes] = {str(k): p.data for k, p in build_parameters(descriptions, raw).items()}
+        return values, str(parameters_hash(values))
 
     def stop_scan(self) -> None:
         with self.lock:
@@ -293,7 +334,7 @@ class Scheduler:
     def progress(self) -> dict[str, Any]:
         with self.lock:
             if self.scan is None:
-                return {"last_assigned": -1, "completed_events": 0, "total_events": 0, "finished": False}
+                return {"last_assigned": 0, "completed_events": 0, "total_events": 0, "finished": False}
             out = self.scan.progress()
             out["mapping_uuid"] = self.mapping_uuid
             out["stuck"] = [{"worker": w, **info} for w, info in self.liveness.stuck.items()]
