@@ -4,12 +4,14 @@ reducer each running their data loop in a thread."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import httpx
+import zmq
 
 from dranspose.config import Settings
 from dranspose.protocols.base import PassThroughCutter, StreamCutter
@@ -19,6 +21,7 @@ from dranspose.services.http import BackgroundServer
 from dranspose.services.ingester import Ingester, StreamSpec
 from dranspose.services.reducer import Reducer
 from dranspose.services.worker import Worker
+from dranspose.sources.streamer import Streamer
 
 
 @dataclass
@@ -150,16 +153,56 @@ class Cluster:
         return self.running["reducer"].component  # type: ignore[return-value]
 
     def stop(self) -> None:
+        """Controller first (it would report workers leaving mid-scan as dead), then the rest."""
+        if self.client is not None:
+            self.client.close()
+        if self.controller is not None:
+            self.controller.stop()
+        self.client, self.controller = None, None  # a second stop() does nothing
         for key in list(self.running):
             self.running[key].component.stop()
         for key in list(self.running):
             self.running[key].thread.join(10)
         self.running.clear()
-        if self.client is not None:
-            self.client.close()
-        if self.controller is not None:
-            self.controller.stop()
+
+
+class Upstream:
+    """A device stand-in: a bound PUSH socket on a random loopback port."""
+
+    def __init__(self) -> None:
+        self.sock = zmq.Context.instance().socket(zmq.PUSH)
+        port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.url = f"tcp://127.0.0.1:{port}"
+
+    def send(self, *parts: bytes) -> None:
+        self.sock.send_multipart(list(parts))
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+
+
+@dataclass
+class ServedReplay:
+    """``dranspose replay --port 0`` in a thread of this process, as ``serve_replay`` starts it."""
+
+    url: str
+    thread: threading.Thread
+    stop_event: threading.Event
+    summary: list[Any]  # the replay's summary once it returned
+
+    def stop(self, timeout: float = 30) -> None:
+        """Ends the serving replay and waits for it (a second call does nothing)."""
+        self.stop_event.set()
+        self.thread.join(timeout)
 
 
 def passthrough(typ: str = "raw") -> Callable[[], StreamCutter]:
     return lambda: PassThroughCutter(typ)
+
+
+# the types of the factory fixtures in tests/conftest.py
+StartCluster = Callable[..., Cluster]
+NewUpstream = Callable[[], Upstream]
+NewStreamer = Callable[..., Streamer]
+Spawn = Callable[..., "subprocess.Popen[str]"]
+ServeReplay = Callable[..., ServedReplay]

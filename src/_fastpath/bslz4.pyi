@@ -1,6 +1,6 @@
 """Typed stubs for ``_fastpath.bslz4`` (see the module docstring for the contract)."""
 
-from typing_extensions import Buffer
+from dranspose.backend import BufferLike as Buffer
 
 def bitshuffle_into(src: Buffer, dst: Buffer, elem_size: int, block_elems: int) -> None: ...
 def bitunshuffle_into(src: Buffer, dst: Buffer, elem_size: int, block_elems: int) -> None: ...

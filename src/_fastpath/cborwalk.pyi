@@ -1,6 +1,6 @@
 """Typed stubs for ``_fastpath.cborwalk`` (see the module docstring for the contract)."""
 
-from typing_extensions import Buffer
+from dranspose.backend import BufferLike as Buffer
 from typing import Any
 
 def cbor_decode(buf: Buffer) -> Any: ...

@@ -1,6 +1,6 @@
 """Typed stubs for ``_fastpath.lz4block`` (see the module docstring for the contract)."""
 
-from typing_extensions import Buffer
+from dranspose.backend import BufferLike as Buffer
 
 def lz4_block_decompress_into(src: Buffer, dst: Buffer) -> None: ...
 def hdf5lz4_decompress_into(src: Buffer, dst: Buffer, start: int = 12, nthreads: int = 1) -> None: ...

@@ -24,9 +24,52 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Protocol, Union
+
+from typing_extensions import Buffer, TypeAlias
+
+if TYPE_CHECKING:
+    import numpy as np
+    import zmq
 
 logger = logging.getLogger(__name__)
+
+#: What the functions read and write: anything exporting the buffer protocol. numpy arrays and
+#: ZeroMQ frames are named because their stubs declare ``__buffer__`` only from Python 3.12.
+BufferLike: TypeAlias = Union[Buffer, "np.ndarray[Any, Any]", "zmq.Frame"]
+
+
+class BsLz4DecompressInto(Protocol):
+    """``(src, dst, elem_size, block_bytes, start=12, nthreads=1)``: the bslz4 stream at
+    ``src[start:]`` decoded into all of ``dst``; raises ``CorruptFrameError`` on bad input."""
+
+    def __call__(
+        self, src: BufferLike, dst: BufferLike, elem_size: int, block_bytes: int, start: int = 12, nthreads: int = 1
+    ) -> None: ...
+
+
+class ShuffleInto(Protocol):
+    """``(src, dst, elem_size, block_elems)``: (un)bitshuffle all of ``src`` into ``dst``."""
+
+    def __call__(self, src: BufferLike, dst: BufferLike, elem_size: int, block_elems: int) -> None: ...
+
+
+class Lz4BlockDecompressInto(Protocol):
+    """``(src, dst)``: one raw LZ4 block that fills ``dst`` exactly."""
+
+    def __call__(self, src: BufferLike, dst: BufferLike) -> None: ...
+
+
+class Hdf5Lz4DecompressInto(Protocol):
+    """``(src, dst, start=12, nthreads=1)``: the HDF5 LZ4 filter stream at ``src[start:]``."""
+
+    def __call__(self, src: BufferLike, dst: BufferLike, start: int = 12, nthreads: int = 1) -> None: ...
+
+
+class CborDecode(Protocol):
+    """``(buf)``: one CBOR item tree (byte strings as zero-copy read-only memoryviews)."""
+
+    def __call__(self, buf: BufferLike) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -34,12 +77,12 @@ class Backend:
     """The functions of one implementation."""
 
     name: str
-    bslz4_decompress_into: Callable[..., None]
-    bitshuffle_into: Callable[..., None]
-    bitunshuffle_into: Callable[..., None]
-    lz4_block_decompress_into: Callable[..., None]
-    hdf5lz4_decompress_into: Callable[..., None]
-    cbor_decode: Callable[[Any], Any]
+    bslz4_decompress_into: BsLz4DecompressInto
+    bitshuffle_into: ShuffleInto
+    bitunshuffle_into: ShuffleInto
+    lz4_block_decompress_into: Lz4BlockDecompressInto
+    hdf5lz4_decompress_into: Hdf5Lz4DecompressInto
+    cbor_decode: CborDecode
 
 
 def _python() -> Backend:

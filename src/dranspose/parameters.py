@@ -121,7 +121,7 @@ class BoolParameter(ParameterBase):
 
 
 class BinaryParameter(ParameterBase):
-    dtype: Literal["binary"] = "binary"  # type: ignore[assignment]
+    dtype: Literal["binary"] = "binary"
     default: bytes = b""
 
 

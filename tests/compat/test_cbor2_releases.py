@@ -11,13 +11,14 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from dranspose.dumps.dumpfile import write_dump
 from dranspose.event import InternalWorkerMessage, StreamData
+
+pytestmark = pytest.mark.e2e  # each cbor2 release runs in its own interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = [v.strip() for v in (ROOT / "scripts" / "cbor2-versions.txt").read_text().splitlines() if v.strip() and not v.startswith("#")]

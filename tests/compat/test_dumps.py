@@ -128,6 +128,7 @@ def test_dump_path_outside_the_root_is_refused_and_the_scan_goes_on(redis_url: s
         up.close(0)
 
 
+@pytest.mark.e2e  # the replay CLI as a process
 def test_replay_cli_reads_the_controllers_binary_parameter_file(tmp_path: Path) -> None:
     from dranspose.dumps.dumpfile import write_dump
     from dranspose.event import InternalWorkerMessage, StreamData

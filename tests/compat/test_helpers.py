@@ -108,7 +108,7 @@ def test_cbor_message_hooks_round_trip() -> None:
     assert back[0].streams["eiger"].typ == "STINS" and back[0].streams["eiger"].frames == [b"h", b"\x00" * 10]
     two = cbor2.dumps(cbor2.CBORTag(42877, [5, {}]))  # the 2-element form
     assert cbor2.loads(two, tag_hook=message_tag_hook).event_number == 5
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError, match="cannot CBOR-encode object"):
         cbor2.dumps(object(), default=message_encoder)
 
 

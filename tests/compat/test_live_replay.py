@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
-import numpy as np
 import pytest
 import zmq
 

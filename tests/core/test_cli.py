@@ -17,6 +17,8 @@ import zmq
 from dranspose.local.supervisor import Supervisor
 from dranspose.transport.sockets import free_tcp_port
 
+pytestmark = pytest.mark.e2e  # the CLI as deployed: processes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

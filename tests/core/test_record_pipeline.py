@@ -9,34 +9,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zmq
+import pytest
 
 from dranspose.protocols.stins import StinsCutter
 from dranspose.replay import replay
-from dranspose.sources.streamer import Streamer, stream_file
-from tests.cluster import Cluster, passthrough
+from tests.cluster import NewStreamer, NewUpstream, ServeReplay, StartCluster, passthrough
 
 WORKER = "tests.payloads.recording:RecordingWorker"
 REDUCER = "tests.payloads.recording:RecordingReducer"
 
 
-def test_record_scan_then_replay_gives_identical_results(redis_url: str, tmp_path: Path, monkeypatch: Any) -> None:
+def test_record_scan_then_replay_gives_identical_results(
+    start_cluster: StartCluster, new_upstream: NewUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRANSPOSE_DUMP_ROOT", str(tmp_path))  # dumps are confined under the dump root
-    up = zmq.Context.instance().socket(zmq.PUSH)
-    port = up.bind_to_random_port("tcp://127.0.0.1")
-    c = Cluster(redis_url, WORKER, REDUCER, {"a": (f"tcp://127.0.0.1:{port}", passthrough("Ta"))}).start()
-    try:
-        prefix = str(tmp_path / "dump_")
-        assert c.post("/api/v1/parameter/dump_prefix", content=prefix.encode()).status_code == 200
-        n = 15
-        uuid = c.set_mapping({"a": [[{"tags": ["generic"], "constraint": i % 3}] for i in range(n)]})
-        for i in range(n + 2):
-            up.send_multipart([b"hdr%d" % i, os.urandom(64)])
-        c.wait_finished()
-        live = {r.event_number: r.payload["frames"] for r in c.reducer.hooks.instance.results}
-    finally:
-        c.stop()
-        up.close(0)
+    up = new_upstream()
+    c = start_cluster(WORKER, REDUCER, {"a": (up.url, passthrough("Ta"))})
+    prefix = str(tmp_path / "dump_")
+    assert c.post("/api/v1/parameter/dump_prefix", content=prefix.encode()).status_code == 200
+    n = 15
+    uuid = c.set_mapping({"a": [[{"tags": ["generic"], "constraint": i % 3}] for i in range(n)]})
+    for i in range(n + 2):
+        up.send(b"hdr%d" % i, os.urandom(64))
+    c.wait_finished()
+    live = {r.event_number: r.payload["frames"] for r in c.reducer.hooks.instance.results}
+    c.stop()
     dump = tmp_path / f"dump_a-ingester-{uuid}.cbors"
     c.wait_until(lambda: dump.exists() and dump.stat().st_size > 0, "dump written", 10)
     done = threading.Event()
@@ -50,49 +47,32 @@ def test_record_scan_then_replay_gives_identical_results(redis_url: str, tmp_pat
     assert replayed == live
 
 
-def test_raw_capture_streamed_into_running_ingester(redis_url: str, captures: Path) -> None:
+def test_raw_capture_streamed_into_running_ingester(
+    start_cluster: StartCluster, new_streamer: NewStreamer, serve_replay: ServeReplay, captures: Path
+) -> None:
     capture = captures / "dump_xrd.cbors"
-    url_holder = Streamer("tcp://127.0.0.1:0", "PUSH")
-    url = url_holder.endpoint
-    c = Cluster(redis_url, "examples.tutorial.worker:TutorialWorker", "examples.tutorial.reducer:TutorialReducer",
-                {"xrd": (url, StinsCutter)}).start()
-    try:
-        c.set_mapping({"xrd": [[{"tags": ["generic"], "constraint": i}] for i in range(9)]})
-        from dranspose.dumps.dumpfile import read_messages
+    streamer = new_streamer()
+    c = start_cluster("examples.tutorial.worker:TutorialWorker", "examples.tutorial.reducer:TutorialReducer",
+                      {"xrd": (streamer.endpoint, StinsCutter)})
+    c.set_mapping({"xrd": [[{"tags": ["generic"], "constraint": i}] for i in range(9)]})
+    from dranspose.dumps.dumpfile import read_messages
 
-        assert url_holder.wait_for_peer(10)
-        sent = url_holder.send(lambda: read_messages(str(capture), "xrd"))
-        assert sent == 11
-        c.wait_finished()
-        live = dict(c.reducer.hooks.publish)
-    finally:
-        url_holder.close(1)
-        c.stop()
-    offline = replay_publish("examples.tutorial.worker:TutorialWorker", "examples.tutorial.reducer:TutorialReducer", capture)
+    assert streamer.wait_for_peer(10)
+    sent = streamer.send(lambda: read_messages(str(capture), "xrd"))
+    assert sent == 11
+    c.wait_finished()
+    live = dict(c.reducer.hooks.publish)
+    # the same capture replayed, served over HDF REST (as users do with --port), read with h5pyd
+    import h5pyd
+
+    served = serve_replay("examples.tutorial.worker:TutorialWorker", "examples.tutorial.reducer:TutorialReducer",
+                          zmq_files=[str(capture)])
+    with h5pyd.File(served.url + "/", "r") as f:
+        filename = f["filename"][()]
+        offline = {"filename": filename.decode() if isinstance(filename, bytes) else filename,
+                   "sum": f["sum"][:], "map": f["map"][:], "profile": f["profile"][:]}
     assert live["filename"] == offline["filename"] and len(live["sum"]) == 9
     np.testing.assert_allclose(live["sum"], offline["sum"])
     np.testing.assert_allclose(live["map"], offline["map"])
     np.testing.assert_allclose(live["profile"], offline["profile"])
 
-
-def replay_publish(worker: str, reducer: str, dump: Path) -> dict[str, Any]:
-    """Replay ``dump`` serving HDF REST (as users do with --port) and read it with h5pyd."""
-    import h5pyd
-
-    done, stop = threading.Event(), threading.Event()
-    ports: list[int] = []
-    t = threading.Thread(
-        target=replay,
-        args=(worker, reducer),
-        kwargs=dict(zmq_files=[str(dump)], port=0, on_serving=ports.append, done_event=done, stop_event=stop),
-        daemon=True,
-    )
-    t.start()
-    try:
-        assert done.wait(30) and ports
-        with h5pyd.File(f"http://localhost:{ports[0]}/", "r") as f:
-            return {"filename": f["filename"][()].decode() if isinstance(f["filename"][()], bytes) else f["filename"][()],
-                    "sum": f["sum"][:], "map": f["map"][:], "profile": f["profile"][:]}
-    finally:
-        stop.set()
-        t.join(10)

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
-import zmq
 
-from tests.cluster import Cluster, passthrough
+import dranspose
+from tests.cluster import Cluster, NewUpstream, StartCluster, Upstream, passthrough
 
 WORKER = "tests.payloads.recording:RecordingWorker"
 REDUCER = "tests.payloads.recording:RecordingReducer"
 
 
 @pytest.fixture
-def cluster(redis_url: str) -> Iterator[tuple[Cluster, zmq.Socket]]:
-    up = zmq.Context.instance().socket(zmq.PUSH)
-    port = up.bind_to_random_port("tcp://127.0.0.1")
-    c = Cluster(redis_url, WORKER, REDUCER, {"cam": (f"tcp://127.0.0.1:{port}", passthrough())}, nworkers=1).start()
-    yield c, up
-    c.stop()
-    up.close(0)
+def cluster(start_cluster: StartCluster, new_upstream: NewUpstream) -> tuple[Cluster, Upstream]:
+    up = new_upstream()
+    return start_cluster(WORKER, REDUCER, {"cam": (up.url, passthrough())}, nworkers=1), up
 
 
-def test_old_body_shapes_and_progress(cluster: tuple[Cluster, zmq.Socket]) -> None:
+def test_old_body_shapes_and_progress(cluster: tuple[Cluster, Upstream]) -> None:
     c, up = cluster
     # legacy /mapping with the old VirtualWorker JSON, tags as lists
     r = c.post("/api/v1/mapping", json={"cam": [[{"tags": ["generic"], "constraint": 0}], None, []]}, params={"all_wrap": "false"})
@@ -57,20 +54,20 @@ def test_old_body_shapes_and_progress(cluster: tuple[Cluster, zmq.Socket]) -> No
         ("/api/v1/sequence", {"parts": {"p": {"cam": [None]}}, "sequence": ["q"]}, "unknown part"),
     ],
 )
-def test_bad_bodies_get_400_with_a_message(cluster: tuple[Cluster, zmq.Socket], path: str, body: object, message: str) -> None:
+def test_bad_bodies_get_400_with_a_message(cluster: tuple[Cluster, Upstream], path: str, body: object, message: str) -> None:
     c, _ = cluster
     r = c.post(path, json=body)
     assert r.status_code == 400
     assert message in r.json()["detail"]
 
 
-def test_not_json_is_400(cluster: tuple[Cluster, zmq.Socket]) -> None:
+def test_not_json_is_400(cluster: tuple[Cluster, Upstream]) -> None:
     c, _ = cluster
     r = c.post("/api/v1/mapping", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
 
 
-def test_parameters_status_config_load_logs_and_pages(cluster: tuple[Cluster, zmq.Socket]) -> None:
+def test_parameters_status_config_load_logs_and_pages(cluster: tuple[Cluster, Upstream]) -> None:
     c, _ = cluster
     assert c.post("/api/v1/parameter/free_form", content=b"\x00\x01raw").status_code == 200
     assert c.client.get("/api/v1/parameter/free_form").content == b"\x00\x01raw"
@@ -81,18 +78,22 @@ def test_parameters_status_config_load_logs_and_pages(cluster: tuple[Cluster, zm
     assert params["dump_prefix"]["dtype"] == "str"  # the ingesters' recording switch
     cfg = c.get("/api/v1/config")
     assert cfg["workers"][0]["name"] == "w0" and cfg["ingesters"][0]["streams"] == ["cam"] and cfg["reducer"]
+    versions = {cfg["controller"]["version"], cfg["reducer"]["version"]}
+    versions |= {c["version"] for c in cfg["workers"] + cfg["ingesters"]}
+    assert versions == {dranspose.__version__}  # every component advertises the one version
+    assert c.get("/openapi.json")["info"]["version"] == dranspose.__version__
     status = c.get("/api/v1/status")
     assert status["components"]["worker"] == ["w0"] and status["error_count"] == 0
     load = c.get("/api/v1/load", params=[("intervals", 1), ("intervals", 10)])
     assert set(load["w0"]["events_per_s"]) == {"1", "10"}
     assert isinstance(c.get("/api/v1/logs"), list)
     page = c.client.get("/")
-    assert page.status_code == 200 and "/api/v1/status" in page.text
+    assert page.status_code == 200 and "/api/v1/dashboard" in page.text
     openapi = c.get("/openapi.json")
     assert "/api/v1/mapping" in openapi["paths"] and "/api/v1/parameter/{name}" in openapi["paths"]
 
 
-def test_build_meta_file_shows_in_config(redis_url: str, tmp_path) -> None:
+def test_build_meta_file_shows_in_config(redis_url: str, tmp_path: Path, exit_stack: ExitStack) -> None:
     import json as _json
 
     from dranspose.config import Settings
@@ -101,7 +102,5 @@ def test_build_meta_file_shows_in_config(redis_url: str, tmp_path) -> None:
     meta = tmp_path / "build.json"
     meta.write_text(_json.dumps({"commit": "abc123", "image": "dranspose:test"}))
     worker = Worker("metaworker", Settings(redis_url=redis_url, build_meta_file=str(meta)), WORKER)
-    try:
-        assert worker.state()["build"] == {"commit": "abc123", "image": "dranspose:test"}
-    finally:
-        worker.stop()
+    exit_stack.callback(worker.stop)
+    assert worker.state()["build"] == {"commit": "abc123", "image": "dranspose:test"}

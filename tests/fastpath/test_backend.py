@@ -14,6 +14,7 @@ FUNCS = ["bslz4_decompress_into", "bitshuffle_into", "bitunshuffle_into", "lz4_b
          "hdf5lz4_decompress_into", "cbor_decode"]
 
 
+@pytest.mark.e2e  # a fresh interpreter per backend
 @pytest.mark.parametrize("wanted", ["python", "compiled"])
 def test_env_var_selects_backend(wanted):
     code = "from dranspose import backend, codecs; import numpy as np; " \
@@ -26,6 +27,7 @@ def test_env_var_selects_backend(wanted):
     assert out.stdout.strip() == wanted
 
 
+@pytest.mark.e2e  # a fresh interpreter
 def test_bad_env_value_fails_loudly():
     env = dict(os.environ, DRANSPOSE_BACKEND="fortran")
     out = subprocess.run([sys.executable, "-c", "import dranspose.backend"], env=env, capture_output=True,

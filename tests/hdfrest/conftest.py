@@ -23,24 +23,24 @@ class Live:
         self.recorder = recorder
 
 
-@pytest.fixture
-def live() -> Iterator[Live]:
-    """A server over the type matrix; fails the test on any 5xx response."""
+def _live_server() -> Iterator[Live]:
     source = Source(make_publish())
     recorder = FiveXXRecorder(create_app(source))
     with serve(recorder) as url:
         yield Live(url, source, recorder)
     assert recorder.failures == [], f"5xx responses: {recorder.failures}"
+
+
+@pytest.fixture
+def live() -> Iterator[Live]:
+    """A server over the type matrix; fails the test on any 5xx response."""
+    yield from _live_server()
 
 
 @pytest.fixture(scope="module")
 def live_module() -> Iterator[Live]:
     """Like ``live`` but shared by a module (read-only tests)."""
-    source = Source(make_publish())
-    recorder = FiveXXRecorder(create_app(source))
-    with serve(recorder) as url:
-        yield Live(url, source, recorder)
-    assert recorder.failures == [], f"5xx responses: {recorder.failures}"
+    yield from _live_server()
 
 
 def _venv_dir() -> Path:

@@ -88,3 +88,14 @@ def norm_strings(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [norm_strings(v) for v in value]
     return value
+
+
+def assert_fixed_size_value(got: Any, exp: Any, exp_dtype: Any) -> None:
+    """``got`` (as a client read it) is ``exp`` with dtype ``exp_dtype``: floats by value (NaN
+    equal to NaN), everything else byte for byte."""
+    got = np.asarray(got)
+    assert got.dtype == exp_dtype
+    if got.dtype.kind == "f":
+        np.testing.assert_array_equal(got, np.asarray(exp))
+    else:
+        assert got.tobytes() == np.asarray(exp, dtype=exp_dtype).tobytes()

@@ -8,24 +8,31 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import numpy as np
 import pytest
 import zmq
 from fastapi import FastAPI
+from tests.cluster import Spawn
 from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
 
 from dranspose.hdfrest import create_app
 from dranspose.hdfrest.feedback import FeedbackHub, mount_feedback
 
+pytestmark = pytest.mark.e2e  # feedback servers and the example client process
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "feedback_client.py"
 
 
-def _sse(url: str, out: list[dict[str, Any]], until: int, headers: dict[str, str] | None = None,
-         ready: threading.Event | None = None) -> None:
+def _sse(url: str, out: list[dict[str, Any]], until: int | Callable[[dict[str, Any]], bool],
+         headers: dict[str, str] | None = None, ready: threading.Event | None = None) -> None:
+    """Collect the SSE envelopes of ``url`` into ``out`` until one has ``seq >= until`` (or
+    ``until(envelope)`` is true)."""
+    done = until if callable(until) else (lambda env: env["seq"] >= until)
     with httpx.stream("GET", url, headers=headers or {}, timeout=30) as rsp:
         assert rsp.headers["content-type"].startswith("text/event-stream")
         if ready:
@@ -38,7 +45,7 @@ def _sse(url: str, out: list[dict[str, Any]], until: int, headers: dict[str, str
                 env = json.loads("".join(data))
                 data = []
                 out.append(env)
-                if env["seq"] >= until:
+                if done(env):
                     return
 
 
@@ -49,52 +56,49 @@ def _wait(pred: Any, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_every_message_in_order_over_sse_and_zmq() -> None:
+def test_every_message_in_order_over_sse_and_zmq(exit_stack: ExitStack) -> None:
     hub = FeedbackHub()
     source = Source({"line": np.zeros(10)})
     app = create_app(source)
     mount_feedback(app, hub)
     zurl = hub.bind_zmq("tcp://127.0.0.1:*")
-    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub = exit_stack.enter_context(zmq.Context.instance().socket(zmq.SUB))
     sub.setsockopt(zmq.SUBSCRIBE, b"feedback")
     sub.setsockopt(zmq.RCVTIMEO, 5000)
     sub.connect(zurl)
     rec = FiveXXRecorder(app)
     n = 300
-    try:
-        with serve(rec) as url:
-            # ZMQ slow joiner: warm up until the subscriber receives
-            while True:
-                first = hub.emit({"warmup": True})
-                try:
-                    env = json.loads(sub.recv_multipart()[1])
-                    if env["seq"] == first:
-                        break
-                except zmq.Again:
-                    pass
-            got: list[dict[str, Any]] = []
-            ready = threading.Event()
-            start = hub.last_seq
-            t = threading.Thread(target=_sse, args=(url + "/feedback", got, start + n),
-                                 kwargs={"ready": ready})
-            t.start()
-            assert ready.wait(10)
-            _wait(lambda: len(hub._subscribers) == 1)
+    with serve(rec) as url:
+        # ZMQ slow joiner: warm up until the subscriber receives
+        while True:
+            first = hub.emit({"warmup": True})
+            try:
+                env = json.loads(sub.recv_multipart()[1])
+                if env["seq"] == first:
+                    break
+            except zmq.Again:
+                pass
+        got: list[dict[str, Any]] = []
+        ready = threading.Event()
+        start = hub.last_seq
+        t = threading.Thread(target=_sse, args=(url + "/feedback", got, start + n),
+                             kwargs={"ready": ready})
+        t.start()
+        assert ready.wait(10)
+        _wait(lambda: len(hub._subscribers) == 1)
 
-            def scan() -> None:  # the reducer: process_result updates publish + emits
-                for i in range(n):
-                    with source.publish_rlock:
-                        source.publish["line"][:] = i
-                    hub.emit({"event": i, "mean": np.float32(i) / 2, "quality": "good"})
+        def scan() -> None:  # the reducer: process_result updates publish + emits
+            for i in range(n):
+                with source.publish_rlock:
+                    source.publish["line"][:] = i
+                hub.emit({"event": i, "mean": np.float32(i) / 2, "quality": "good"})
 
-            scanner = threading.Thread(target=scan)
-            scanner.start()
-            zgot = [json.loads(sub.recv_multipart()[1]) for _ in range(n)]
-            scanner.join(10)
-            t.join(30)
-            hub.close()
-    finally:
-        sub.close(linger=0)
+        scanner = threading.Thread(target=scan)
+        scanner.start()
+        zgot = [json.loads(sub.recv_multipart()[1]) for _ in range(n)]
+        scanner.join(10)
+        t.join(30)
+        hub.close()
     for received in (got, zgot):
         assert [e["message"]["event"] for e in received] == list(range(n))
         assert [e["seq"] for e in received] == list(range(start + 1, start + n + 1))
@@ -121,7 +125,7 @@ def test_last_event_id_catch_up_and_bad_messages() -> None:
         hub.close()
 
 
-def test_example_client_stops_the_scan() -> None:
+def test_example_client_stops_the_scan(exit_stack: ExitStack, spawn: Spawn) -> None:
     stops: list[float] = []
     controller = FastAPI()
 
@@ -133,20 +137,15 @@ def test_example_client_stops_the_scan() -> None:
     hub = FeedbackHub()
     reducer = FastAPI()
     mount_feedback(reducer, hub)
-    with serve(controller) as curl, serve(reducer) as rurl:
-        proc = subprocess.Popen(
-            [sys.executable, str(EXAMPLE), "--sse", rurl + "/feedback", "--controller", curl,
-             "--stop-when", "quality == 'bad'", "--timeout", "60"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            _wait(lambda: len(hub._subscribers) == 1, timeout=30)
-            for i in range(10):
-                hub.emit({"line": i, "quality": "bad" if i == 6 else "good"})
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            hub.close()
+    curl = exit_stack.enter_context(serve(controller))
+    rurl = exit_stack.enter_context(serve(reducer))
+    exit_stack.callback(hub.close)  # ends the SSE stream before the servers stop
+    proc = spawn([sys.executable, str(EXAMPLE), "--sse", rurl + "/feedback", "--controller", curl,
+                  "--stop-when", "quality == 'bad'", "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait(lambda: len(hub._subscribers) == 1, timeout=30)
+    for i in range(10):
+        hub.emit({"line": i, "quality": "bad" if i == 6 else "good"})
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert len(stops) == 1
     lines = [json.loads(line) for line in out.splitlines()]
@@ -165,20 +164,7 @@ def test_subscriber_gets_every_message_in_order_during_a_replayed_scan(
     mount_feedback(app, hub)
     got: list[dict[str, Any]] = []
     with serve(app) as url:
-        def subscriber() -> None:
-            with httpx.stream("GET", url + "/feedback", timeout=60) as rsp:
-                data: list[str] = []
-                for line in rsp.iter_lines():
-                    if line.startswith("data:"):
-                        data.append(line[5:].strip())
-                    elif line == "" and data:
-                        env = json.loads("".join(data))
-                        data = []
-                        got.append(env)
-                        if env["message"].get("finished"):
-                            return
-
-        t = threading.Thread(target=subscriber)
+        t = threading.Thread(target=_sse, args=(url + "/feedback", got, lambda env: env["message"].get("finished")))
         t.start()
         _wait(lambda: len(hub._subscribers) == 1)
         summary = replay("tests.hdfrest.feedback_payload:Worker",

@@ -44,6 +44,7 @@ def test_write_whole_tree(tmp_path: Path) -> None:
         assert "skip" not in f["data"].attrs
 
 
+@pytest.mark.e2e  # plain h5py in another process
 def test_plain_h5py_reads_with_plugin_path(tmp_path: Path) -> None:
     out = tmp_path / "sub.h5"
     source = Source({"scan": {"img": np.arange(64 * 64, dtype="<f4").reshape(64, 64)}})

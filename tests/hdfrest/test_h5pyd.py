@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import h5pyd
 import numpy as np
 import pytest
-from tests.hdfrest.matrix import CASES, UNSUPPORTED, expected_value, norm_strings
+from tests.hdfrest.matrix import CASES, UNSUPPORTED, assert_fixed_size_value, expected_value, norm_strings
 
 SELECTIONS_3D = [
     np.s_[...],
@@ -42,12 +42,7 @@ def test_type_matrix(f: Any, name: str) -> None:
         return
     assert ds.dtype == exp_dtype
     assert ds.shape == np.shape(exp)
-    got = np.asarray(got)
-    assert got.dtype == exp_dtype
-    if got.dtype.kind == "f":
-        np.testing.assert_array_equal(got, np.asarray(exp))
-    else:
-        assert got.tobytes() == np.asarray(exp, dtype=exp_dtype).tobytes()
+    assert_fixed_size_value(got, exp, exp_dtype)
 
 
 @pytest.mark.parametrize("sel", SELECTIONS_3D, ids=[str(s) for s in SELECTIONS_3D])
@@ -114,10 +109,7 @@ def test_attributes(f: Any) -> None:
 @pytest.mark.parametrize("mode", ["w", "a", "r+", "x"])
 def test_write_modes_refused(live_module: Any, mode: str) -> None:
     with pytest.raises((IOError, OSError, ValueError)):
-        fh = h5pyd.File(live_module.url + "/", mode)
-        try:
+        with h5pyd.File(live_module.url + "/", mode) as fh:
             fh.create_group("new")
             fh.flush()
-        finally:
-            fh.close()
     assert "new" not in live_module.source.publish

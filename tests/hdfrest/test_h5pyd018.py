@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.hdfrest.matrix import CASES, UNSUPPORTED, expected_value
+from tests.hdfrest.matrix import CASES, UNSUPPORTED, assert_fixed_size_value, expected_value
 
 CLIENT = Path(__file__).with_name("client018.py")
 
@@ -76,12 +76,7 @@ def test_type_matrix_018(results: dict[str, Any], name: str) -> None:
         assert got == exp
         return
     assert list(res["shape"]) == list(np.shape(exp))
-    got = np.asarray(got)
-    assert got.dtype == exp_dtype
-    if got.dtype.kind == "f":
-        np.testing.assert_array_equal(got, np.asarray(exp))
-    else:
-        assert got.tobytes() == np.asarray(exp, dtype=exp_dtype).tobytes()
+    assert_fixed_size_value(got, exp, exp_dtype)
 
 
 @pytest.mark.parametrize("key", list(SELECTIONS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 from typing import Any, Iterator
 
 import h5pyd
@@ -17,6 +18,8 @@ from tests.paths import DATA
 from dranspose.hdfrest import create_app
 from dranspose.hdfrest.hsds_local import LocalHSDS
 from dranspose.hdfrest.hsds_mirror import HSDSMirror
+
+pytestmark = pytest.mark.e2e  # a real HSDS
 
 
 @pytest.fixture(scope="module")
@@ -93,49 +96,46 @@ def test_mirror_identical_to_server(hsds: LocalHSDS) -> None:
     assert rec.failures == []
 
 
-def test_mirror_subtree_periodic(hsds: LocalHSDS) -> None:
+def test_mirror_subtree_periodic(hsds: LocalHSDS, exit_stack: ExitStack) -> None:
     source = Source({"scan": {"line": np.zeros(4)}, "other": 1})
     domain = hsds.domain("sub.h5")
     mirror = HSDSMirror(source, domain, subtree=["scan"], interval=0.1, **hsds.kwargs())
     mirror.start()
-    try:
-        for i in range(1, 4):
-            with source.publish_rlock:
-                source.publish["scan"]["line"] = np.concatenate(
-                    [source.publish["scan"]["line"], np.full(4, float(i))])
-            time.sleep(0.3)
-        assert mirror.finish()
-    finally:
-        mirror.stop()
+    exit_stack.callback(mirror.stop)
+    for i in range(1, 4):
+        with source.publish_rlock:
+            source.publish["scan"]["line"] = np.concatenate(
+                [source.publish["scan"]["line"], np.full(4, float(i))])
+        time.sleep(0.3)
+    assert mirror.finish()
     with h5pyd.File(domain, "r", **hsds.kwargs()) as f:
         assert list(f.keys()) == ["line"]
         np.testing.assert_array_equal(f["line"][()], source.publish["scan"]["line"])
     assert mirror.status.rows_appended >= 4
 
 
-def test_unreachable_hsds_never_blocks_the_reducer(tmp_path: Any) -> None:
+@pytest.mark.allow_error_log  # the failed mirror pushes are logged
+def test_unreachable_hsds_never_blocks_the_reducer(tmp_path: Any, exit_stack: ExitStack) -> None:
     source = Source({"x": np.zeros(10)})
     sock = str(tmp_path / "nowhere.sock").replace("/", "%2F")
     mirror = HSDSMirror(source, "/home/u/x.h5", interval=0.05, max_backoff=0.2,
                         endpoint=f"http+unix://{sock}", username="u", password="p")
     mirror.start()
-    try:
-        waits = []
-        deadline = time.monotonic() + 1.5
-        i = 0
-        while time.monotonic() < deadline:  # process_result keeps taking the lock
-            t0 = time.perf_counter()
-            with source.publish_rlock:
-                source.publish["x"][:] = i
-            waits.append(time.perf_counter() - t0)
-            i += 1
-            time.sleep(0.005)
-        assert mirror.status.failures >= 2  # reported and retried
-        assert mirror.status.last_error is not None
-        assert max(waits) < 0.5
-    finally:
-        assert mirror.finish() is False
-        mirror.stop()
+    exit_stack.callback(mirror.stop)
+    waits = []
+    deadline = time.monotonic() + 1.5
+    i = 0
+    while time.monotonic() < deadline:  # process_result keeps taking the lock
+        t0 = time.perf_counter()
+        with source.publish_rlock:
+            source.publish["x"][:] = i
+        waits.append(time.perf_counter() - t0)
+        i += 1
+        time.sleep(0.005)
+    assert mirror.status.failures >= 2  # reported and retried
+    assert mirror.status.last_error is not None
+    assert max(waits) < 0.5
+    assert mirror.finish() is False
     assert threading.active_count() < 50
 
 
@@ -159,7 +159,6 @@ def test_from_settings(hsds: LocalHSDS, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_replay_mirrors_publish_into_hsds(hsds: LocalHSDS, monkeypatch: pytest.MonkeyPatch) -> None:
     """``dranspose replay`` with DRANSPOSE_HSDS_DOMAIN set: the tutorial's publish lands in HSDS."""
-    from pathlib import Path
 
     from dranspose.replay import replay
 

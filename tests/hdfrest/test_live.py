@@ -7,15 +7,20 @@ import json
 import subprocess
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import h5pyd
 import numpy as np
+import pytest
+from tests.cluster import Spawn
 from tests.hdfrest.server_util import FiveXXRecorder, Source, serve
 from tests.hdfrest.test_h5pyd018 import CLIENT, _decode
 
 from dranspose.hdfrest import create_app
+
+pytestmark = pytest.mark.e2e  # a live HDF REST server
 
 
 def _server(publish: dict[str, Any]) -> tuple[Source, FiveXXRecorder]:
@@ -44,27 +49,22 @@ def test_growth_after_refresh_h5pyd10() -> None:
     assert rec.failures == []
 
 
-def test_growth_after_refresh_h5pyd018(h5pyd018_python: Path) -> None:
+def test_growth_after_refresh_h5pyd018(h5pyd018_python: Path, exit_stack: ExitStack, spawn: Spawn) -> None:
     source, rec = _server({"grow": np.arange(3.0)})
-    with serve(rec) as url:
-        proc = subprocess.Popen(
-            [str(h5pyd018_python), str(CLIENT), url], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(json.dumps({"r": {"op": "refresh", "path": "grow"}}) + "\n")
-            proc.stdin.flush()
-            assert json.loads(proc.stdout.readline()) == {"ready": [3]}
-            with source.publish_rlock:
-                source.publish["grow"] = np.arange(8.0)
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == 0, err[-2000:]
-        res = json.loads(out.strip().splitlines()[-1])["results"]["r"]
+    url = exit_stack.enter_context(serve(rec))
+    proc = spawn([str(h5pyd018_python), str(CLIENT), url],
+                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps({"r": {"op": "refresh", "path": "grow"}}) + "\n")
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline()) == {"ready": [3]}
+    with source.publish_rlock:
+        source.publish["grow"] = np.arange(8.0)
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    res = json.loads(out.strip().splitlines()[-1])["results"]["r"]
     assert res["stale"] == [3] and res["after"] == [8]
     np.testing.assert_array_equal(_decode(res["value"]), np.arange(8.0))
     assert rec.failures == []

@@ -60,6 +60,7 @@ def test_types() -> None:
     assert dataset_view(["a", "b"]).vlen  # type: ignore[union-attr]
 
 
+@pytest.mark.e2e  # a live HTTP server
 def test_mount_with_prefix_next_to_api_routes() -> None:
     app = FastAPI()
 
@@ -81,6 +82,7 @@ def test_mount_with_prefix_next_to_api_routes() -> None:
     assert rec.failures == []
 
 
+@pytest.mark.e2e  # a live HTTP server
 def test_plain_dict_and_publish_replaced() -> None:
     class Reducer:
         publish: object = None

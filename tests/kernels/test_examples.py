@@ -135,6 +135,7 @@ def test_hitfinding_example(events, method: str) -> None:
     assert eiger_legacy.decode(events[0].streams["eigerxes"].frames).kind is Kind.START
 
 
+@pytest.mark.e2e  # whole replays
 @pytest.mark.parametrize("example", ["integration", "hitfinding"])
 def test_examples_run_under_replay(example: str) -> None:
     """Both examples replay the real EIGER capture with ``dranspose replay`` (as users run them)."""

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import socket
 import threading
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import cbor2

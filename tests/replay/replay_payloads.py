@@ -50,14 +50,16 @@ class FailingWorker(SumWorker):
 
 
 class CollectReducer:
-    """Collects every result; publishes sums per event; a timer that returns junk once."""
+    """Collects every result; publishes sums per event; a timer that returns junk once when the
+    ``label`` parameter starts with ``timer`` (the hook then logs an error and retries)."""
 
     def __init__(self, parameters: Any = None, context: Any = None, **kwargs: Any) -> None:
         self.publish: dict[str, Any] = {"sums": {}, "count": 0}
         self.results: list[ResultData] = []
         self.timer_calls = 0
         self.finished = False
-        SEEN[parameters["label"].value] = self
+        self.label = parameters["label"].value
+        SEEN[self.label] = self
 
     @staticmethod
     def describe_parameters() -> list[Any]:
@@ -72,7 +74,7 @@ class CollectReducer:
 
     def timer(self) -> Any:
         self.timer_calls += 1
-        return "not a number" if self.timer_calls == 1 else 0.01
+        return "not a number" if self.timer_calls == 1 and self.label.startswith("timer") else 0.01
 
     def finish(self, parameters: Any) -> None:
         self.finished = True

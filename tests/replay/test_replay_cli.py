@@ -13,6 +13,7 @@ import httpx
 
 from dranspose.replay.runner import _ProgressLine
 from dranspose.replay.engine import ReplaySummary
+from tests.cluster import Spawn
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,36 +27,34 @@ sys.exit(run(p.parse_args(sys.argv[1:])))
 """
 
 
-def test_keep_alive_serves_until_interrupted(captures: Path) -> None:
+def start_replay(spawn: Spawn, *args: str) -> subprocess.Popen[str]:
+    """``dranspose replay ARGS`` as a process; its stderr (the progress and status lines) piped."""
     code = SCRIPT.format(here=str(HERE), root=str(HERE.parents[1]))
-    args = ["-w", "replay_payloads:SumWorker", "-r", "replay_payloads:BlockingReducer",
-            "-f", str(captures / "dump_xrd.cbors"), "--port", "0", "--keep-alive"]
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        lines = []
-        port = None
-        assert proc.stderr is not None
-        while port is None or not any("serving until Ctrl-C" in line for line in lines):
-            line = proc.stderr.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-            if "serving HDF REST" in line:
-                port = int(line.rsplit(":", 1)[1])
-        text = "".join(lines)
-        assert "11 events, 12 results, 0 errors" in text or "replay done" in text
-        with httpx.Client(base_url=f"http://localhost:{port}", timeout=10) as c:
-            assert c.get("/api/v1/parameter/label").status_code == 200
-            c.post("/api/v1/parameter/offset", content=b"1")
-            assert c.get("/api/v1/parameter/offset").content == b"1"
-        proc.send_signal(signal.SIGINT)
-        rest = proc.stderr.read()
-        assert proc.wait(20) == 0, rest
-        assert "11 events, 12 results, 0 errors" in text + rest
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return spawn([sys.executable, "-c", code, *args], stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_keep_alive_serves_until_interrupted(spawn: Spawn, captures: Path) -> None:
+    proc = start_replay(spawn, "-w", "replay_payloads:SumWorker", "-r", "replay_payloads:BlockingReducer",
+                        "-f", str(captures / "dump_xrd.cbors"), "--port", "0", "--keep-alive")
+    lines = []
+    port = None
+    assert proc.stderr is not None
+    while port is None or not any("serving until Ctrl-C" in line for line in lines):
+        line = proc.stderr.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+        if "serving HDF REST" in line:
+            port = int(line.rsplit(":", 1)[1])
+    text = "".join(lines)
+    assert "11 events, 12 results, 0 errors" in text or "replay done" in text
+    with httpx.Client(base_url=f"http://localhost:{port}", timeout=10) as c:
+        assert c.get("/api/v1/parameter/label").status_code == 200
+        c.post("/api/v1/parameter/offset", content=b"1")
+        assert c.get("/api/v1/parameter/offset").content == b"1"
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(20) == 0, rest
+    assert "11 events, 12 results, 0 errors" in text + rest
 
 
 def test_progress_line() -> None:
@@ -68,21 +67,13 @@ def test_progress_line() -> None:
     assert text.endswith("\n")
 
 
-def test_ctrl_c_mid_replay_stops_early(captures: Path) -> None:
-    code = SCRIPT.format(here=str(HERE), root=str(HERE.parents[1]))
-    args = ["-w", "replay_payloads:SumWorker", "-r", "replay_payloads:CollectReducer",
-            "-f", str(captures / "dump_xrd.cbors"), "--port", "0", "--latency", "1"]
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert "serving HDF REST" in line, line
-        proc.send_signal(signal.SIGINT)
-        rest = proc.stderr.read()
-        assert proc.wait(20) == 130, rest
-        assert "replay (interrupted)" in rest and "11 events" not in rest
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def test_ctrl_c_mid_replay_stops_early(spawn: Spawn, captures: Path) -> None:
+    proc = start_replay(spawn, "-w", "replay_payloads:SumWorker", "-r", "replay_payloads:CollectReducer",
+                        "-f", str(captures / "dump_xrd.cbors"), "--port", "0", "--latency", "1")
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert "serving HDF REST" in line, line
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(20) == 130, rest
+    assert "replay (interrupted)" in rest and "11 events" not in rest

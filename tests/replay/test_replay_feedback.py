@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import httpx
+import pytest
 
 from dranspose.replay import replay
 from tests.paths import DATA
+
+pytestmark = pytest.mark.e2e  # a replay serving feedback
 
 DUMP = DATA / "dump_xrd.cbors"
 
@@ -33,8 +35,8 @@ def test_reducer_feedback_over_sse_during_replay() -> None:
 
     def listen() -> None:
         with httpx.stream("GET", f"http://localhost:{ports[0]}/feedback", timeout=30) as r:
-            connected.set()
             for line in r.iter_lines():
+                connected.set()  # the first line ("retry:") is sent once subscribed; headers come before
                 if line.startswith("data:"):
                     got.append(json.loads(line[5:])["message"])
                     if len(got) == 11:

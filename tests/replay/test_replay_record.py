@@ -36,6 +36,7 @@ def test_records_frames_and_bytes(tmp_path: Path) -> None:
     rec.close()  # idempotent
 
 
+@pytest.mark.allow_error_log  # a full recording queue stops the recording with an error
 def test_full_queue_stops_recording_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "slow.cbors"
     os.mkfifo(fifo)  # the writer thread blocks in open() until we read: a disk that cannot keep up
@@ -56,6 +57,7 @@ def test_full_queue_stops_recording_without_blocking(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.allow_error_log  # the write error is logged
 def test_disk_full_is_reported_and_recording_stops() -> None:
     rec = Recorder("/dev/full")
     for evn in range(40):
@@ -67,6 +69,7 @@ def test_disk_full_is_reported_and_recording_stops() -> None:
     assert rec.dropped > 0
 
 
+@pytest.mark.allow_error_log  # the open error is logged
 def test_unwritable_path_is_reported(tmp_path: Path) -> None:
     rec = Recorder(tmp_path / "missing-dir" / "x.cbors")
     rec.record(0, {"s": ("STINS", [b"x"])})
@@ -74,6 +77,7 @@ def test_unwritable_path_is_reported(tmp_path: Path) -> None:
     assert rec.error is not None and "cannot open" in rec.error and rec.recorded == 0 and rec.dropped == 1
 
 
+@pytest.mark.allow_error_log  # the unrecordable event is logged
 def test_bad_frames_never_raise(tmp_path: Path) -> None:
     rec = Recorder(tmp_path / "x.cbors")
     rec.record(0, {"s": ("STINS", [12345])})  # type: ignore[list-item]

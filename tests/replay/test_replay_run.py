@@ -17,6 +17,9 @@ from dranspose.dumps.dumpfile import read_dump, write_dump
 from dranspose.errors import ConfigError
 from dranspose.dumps.record import Recorder
 from dranspose.replay import configure_parser, replay, run
+from tests.cluster import ServeReplay
+
+pytestmark = pytest.mark.e2e  # whole replays, some serving HTTP
 
 W = "replay_payloads:SumWorker"
 R = "replay_payloads:CollectReducer"
@@ -51,7 +54,7 @@ def test_dump_xrd_sums_and_broadcast_first(tmp_path: Path, captures: Path) -> No
     assert red.finished and summary.errors == 0
 
 
-def test_tutorial_over_dump_xrd(captures: Path) -> None:
+def test_tutorial_over_dump_xrd(captures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from examples.tutorial import reducer as tutorial_reducer
 
     seen: list[object] = []
@@ -61,15 +64,12 @@ def test_tutorial_over_dump_xrd(captures: Path) -> None:
         seen.append(self)
         original(self, parameters)
 
-    tutorial_reducer.TutorialReducer.finish = spy  # type: ignore[method-assign]
-    try:
-        summary = replay(
-            "examples.tutorial.worker:TutorialWorker",
-            "examples.tutorial.reducer:TutorialReducer",
-            [captures / "dump_xrd.cbors"],
-        )
-    finally:
-        tutorial_reducer.TutorialReducer.finish = original  # type: ignore[method-assign]
+    monkeypatch.setattr(tutorial_reducer.TutorialReducer, "finish", spy)
+    summary = replay(
+        "examples.tutorial.worker:TutorialWorker",
+        "examples.tutorial.reducer:TutorialReducer",
+        [captures / "dump_xrd.cbors"],
+    )
     assert summary.errors == 0
     pub = seen[0].publish  # type: ignore[attr-defined]
     sums = list(_xrd_sums(captures / "dump_xrd.cbors").values())
@@ -116,6 +116,7 @@ def test_source_class_streams_of_different_lengths(tmp_path: Path) -> None:
     assert red.publish["sums"]["a_4"] == 4 * 16
 
 
+@pytest.mark.allow_error_log  # the payload raises on purpose
 def test_user_exception_is_reported_and_replay_finishes(tmp_path: Path, captures: Path) -> None:
     done = threading.Event()
     summary = replay(
@@ -130,6 +131,7 @@ def test_user_exception_is_reported_and_replay_finishes(tmp_path: Path, captures
     assert "xrd_3" not in red.publish["sums"] and "xrd_9" in red.publish["sums"] and red.finished
 
 
+@pytest.mark.allow_error_log  # the truncated item is logged
 def test_truncated_dump_processes_events_before(tmp_path: Path, captures: Path) -> None:
     data = (captures / "dump_xrd.cbors").read_bytes()
     cut = tmp_path / "cut.cbors"
@@ -140,11 +142,13 @@ def test_truncated_dump_processes_events_before(tmp_path: Path, captures: Path) 
     assert "xrd_9" in replay_payloads.SEEN["cut"].publish["sums"]
 
 
+@pytest.mark.allow_error_log  # the source raises on purpose
 def test_failing_source_generator(tmp_path: Path) -> None:
     summary = replay(W, R, source="replay_payloads:ExplodingSource", parameter_file=_params(tmp_path, "boom"))
     assert summary.events == 2 and summary.errors == 1 and "network share vanished" in summary.failures[0].message
 
 
+@pytest.mark.allow_error_log  # the junk timer value is logged
 def test_timer_survives_a_bad_value(tmp_path: Path, captures: Path) -> None:
     replay(W, R, [captures / "dump_xrd.cbors"], parameter_file=_params(tmp_path, "timer"), latency=0.02)
     red = replay_payloads.SEEN["timer"]
@@ -160,38 +164,22 @@ def test_bad_class_path_sets_done_event(tmp_path: Path, captures: Path) -> None:
     assert done.is_set()
 
 
-def test_serves_hdfrest_and_parameters(tmp_path: Path, captures: Path) -> None:
-    done, stop = threading.Event(), threading.Event()
-    ports: list[int] = []
-    out: list[object] = []
-    t = threading.Thread(
-        target=lambda: out.append(
-            replay(
-                W, "replay_payloads:BlockingReducer", [captures / "dump_xrd.cbors"],
-                parameter_file=_params(tmp_path, "http"), port=0, stop_event=stop, done_event=done,
-                on_serving=ports.append,
-            )
-        )
-    )
-    t.start()
-    try:
-        assert done.wait(30)
-        base = f"http://localhost:{ports[0]}"
-        with httpx.Client(base_url=base, timeout=10) as c:
-            assert c.get("/api/v1/parameter/label").content == b"http"
-            assert c.post("/api/v1/parameter/offset", content=b"42").status_code == 200
-            assert c.get("/api/v1/parameter/offset").content == b"42"
-            assert c.get("/api/v1/parameter/nope").status_code == 404
-            assert {d["name"] for d in c.get("/api/v1/parameters").json()} == {"offset", "label"}
-            root = c.get("/").json()["root"]
-            links = c.get(f"/groups/{root}/links").json()["links"]
-            assert {"count", "image", "sums"} <= {link["title"] for link in links}
-        live = replay_payloads.SEEN["http"]
-        assert live.publish["count"] == 12
-    finally:
-        stop.set()
-        t.join(30)
-    assert not t.is_alive() and out
+def test_serves_hdfrest_and_parameters(tmp_path: Path, captures: Path, serve_replay: ServeReplay) -> None:
+    served = serve_replay(W, "replay_payloads:BlockingReducer", [captures / "dump_xrd.cbors"],
+                          parameter_file=_params(tmp_path, "http"))
+    with httpx.Client(base_url=served.url, timeout=10) as c:
+        assert c.get("/api/v1/parameter/label").content == b"http"
+        assert c.post("/api/v1/parameter/offset", content=b"42").status_code == 200
+        assert c.get("/api/v1/parameter/offset").content == b"42"
+        assert c.get("/api/v1/parameter/nope").status_code == 404
+        assert {d["name"] for d in c.get("/api/v1/parameters").json()} == {"offset", "label"}
+        root = c.get("/").json()["root"]
+        links = c.get(f"/groups/{root}/links").json()["links"]
+        assert {"count", "image", "sums"} <= {link["title"] for link in links}
+    live = replay_payloads.SEEN["http"]
+    assert live.publish["count"] == 12
+    served.stop()
+    assert not served.thread.is_alive() and served.summary
 
 
 def test_record_then_replay_gives_identical_results(tmp_path: Path, captures: Path) -> None:
@@ -206,6 +194,7 @@ def test_record_then_replay_gives_identical_results(tmp_path: Path, captures: Pa
     assert replay_payloads.SEEN["orig"].publish == replay_payloads.SEEN["again"].publish
 
 
+@pytest.mark.allow_error_log  # the failing worker is reported
 def test_cli_exit_status_and_summary(tmp_path: Path, captures: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     configure_parser(parser)

@@ -29,30 +29,23 @@ def _free_url() -> str:
 
 
 def _receive(pattern: str, endpoint: str, count: int, ready: threading.Event | None = None) -> list[list[bytes]]:
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.PULL if pattern == "PUSH" else zmq.SUB)
-    if pattern == "PUB":
-        sock.setsockopt(zmq.SUBSCRIBE, b"")
-    sock.setsockopt(zmq.RCVTIMEO, 20000)
-    sock.connect(endpoint)
-    if ready is not None:
-        ready.set()
-    try:
+    with zmq.Context.instance().socket(zmq.PULL if pattern == "PUSH" else zmq.SUB) as sock:
+        if pattern == "PUB":
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.setsockopt(zmq.RCVTIMEO, 20000)
+        sock.connect(endpoint)
+        if ready is not None:
+            ready.set()
         return [sock.recv_multipart() for _ in range(count)]
-    finally:
-        sock.close(0)
 
 
 def _stream_and_collect(messages: Sequence[Sequence[bytes]], pattern: str, loops: int = 1, rate: float | None = None) -> tuple[int, list[list[bytes]]]:
-    streamer = Streamer("tcp://127.0.0.1:0", pattern)
     got: list[list[bytes]] = []
-    t = threading.Thread(target=lambda: got.extend(_receive(pattern, streamer.endpoint, len(messages) * loops)))
-    t.start()
-    try:
+    with Streamer("tcp://127.0.0.1:0", pattern) as streamer:
+        t = threading.Thread(target=lambda: got.extend(_receive(pattern, streamer.endpoint, len(messages) * loops)))
+        t.start()
         assert streamer.wait_for_peer(20)
         n = streamer.send(iter(messages), rate=rate, loops=loops)
-    finally:
-        streamer.close()
     t.join(30)
     return n, got
 
@@ -156,28 +149,26 @@ def test_synth_stream2_bslz4() -> None:
     np.testing.assert_array_equal(stream2.decode(plain[1][0]).data["threshold_1"], img0)
 
 
-def test_cli_plays_a_capture(captures: Path) -> None:
+def _run_cli(argv: list[str], count: int) -> list[list[bytes]]:
+    """``dranspose source ARGV -u URL`` (in-process) into a PULL socket: the ``count`` messages."""
     parser = argparse.ArgumentParser()
     configure_parser(parser)
     url = _free_url()
-    args = parser.parse_args(["play", str(captures / "pcap-zmq.cbors"), "-u", url, "--loops", "2", "--peer-timeout", "20"])
+    args = parser.parse_args([*argv, "-u", url, "--peer-timeout", "20"])
     got: list[list[bytes]] = []
-    t = threading.Thread(target=lambda: got.extend(_receive("PUSH", url, 204)))
+    t = threading.Thread(target=lambda: got.extend(_receive("PUSH", url, count)))
     t.start()
     assert run(args) == 0
     t.join(30)
+    return got
+
+
+def test_cli_plays_a_capture(captures: Path) -> None:
+    got = _run_cli(["play", str(captures / "pcap-zmq.cbors"), "--loops", "2"], 204)
     msgs = list(read_capture(captures / "pcap-zmq.cbors"))
     assert got == msgs + msgs
 
 
-def test_cli_synth(captures: Path) -> None:
-    parser = argparse.ArgumentParser()
-    configure_parser(parser)
-    url = _free_url()
-    args = parser.parse_args(["synth", "stins", "-n", "4", "--shape", "8", "8", "-u", url, "--peer-timeout", "20"])
-    got: list[list[bytes]] = []
-    t = threading.Thread(target=lambda: got.extend(_receive("PUSH", url, 6)))
-    t.start()
-    assert run(args) == 0
-    t.join(30)
+def test_cli_synth() -> None:
+    got = _run_cli(["synth", "stins", "-n", "4", "--shape", "8", "8"], 6)
     assert got == list(synth_stins(4, (8, 8)))

@@ -83,6 +83,12 @@ class DemoReducer:
             self.publish["peak_y"] = table[:, 2].astype(np.int64)
             self.publish["peak_x"] = table[:, 3].astype(np.int64)
             self.publish["_attrs"] = {"description": "dranspose demo: per-frame statistics", "frames": len(rows)}
+            # the same sums as an NXdata group: plotted against the event numbers
+            self.publish["scan"] = {
+                "_attrs": {"NX_class": "NXdata", "signal": "sum", "axes": ["frame"]},
+                "sum": self.publish["sum"],
+                "frame": np.array(sorted(self._rows), dtype=np.int64),
+            }
         return 0.5
 
     def finish(self, parameters: Any = None) -> None:

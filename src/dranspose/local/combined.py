@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEMO_WORKER = "dranspose.demo:DemoWorker"
 DEMO_REDUCER = "dranspose.demo:DemoReducer"
+DEMO_PERIOD = 500  # frames per turn of the demo's moving spot
 
 
 @dataclass
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         results = f"http://{args.host}:{red_port}/"
         print(f"dranspose: controller {controller}/ (status page, REST API at {controller}/docs)")
         print(f"dranspose: live results {results}  (h5pyd.File('{results}', 'r'), silx, H5Web)")
+        print(f"dranspose: live viewer {results}viewer  (open in a browser: plots update while the scan runs)")
         if args.demo:
             failed = _run_demo(sup, controller, demo_url, args)
             if args.exit_when_done:
@@ -155,7 +157,8 @@ def _wait_ready(sup: Supervisor, controller: str, streams: list[str], nworkers: 
 
 def _run_demo(sup: Supervisor, controller: str, url: str | None, args: argparse.Namespace) -> bool:
     """Run the demo scans; returns True when any event failed or any component counted errors."""
-    from dranspose.sources.streamer import Streamer, synth_stins
+    from dranspose.demo.frames import demo_stins
+    from dranspose.sources.streamer import Streamer
 
     any_failed = False
     for scan in range(args.demo_scans):
@@ -166,7 +169,7 @@ def _run_demo(sup: Supervisor, controller: str, url: str | None, args: argparse.
               f"{'x'.join(map(str, args.demo_shape))} uint16 at {args.demo_rate or 'max'} Hz")
         streamer = Streamer(url or "", "PUSH")
         sender = threading.Thread(
-            target=lambda: (streamer.wait_for_peer(30), streamer.send(synth_stins(n, args.demo_shape, "uint16"), args.demo_rate or None)),
+            target=lambda: (streamer.wait_for_peer(30), streamer.send(demo_stins(n, args.demo_shape, "uint16", DEMO_PERIOD), args.demo_rate or None)),
             daemon=True,
         )
         t0 = time.monotonic()

@@ -56,6 +56,9 @@ def build_app(source: Any, params: ParameterSet, feedback: Any = None) -> FastAP
     else:
         app = create_app(source)
     app.include_router(parameter_router(params))
+    from dranspose import viewer
+
+    viewer.mount(app, source)  # the live viewer at /viewer
     if feedback is not None:
         from dranspose.hdfrest import mount_feedback
 

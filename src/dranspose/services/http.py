@@ -31,6 +31,9 @@ class BackgroundServer:
             sock = socket.create_server((self.host, self.port))
         except OSError as exc:
             raise ConfigError(f"cannot serve HTTP on {self.host}:{self.port}: {exc}") from exc
+        # accepted connections inherit it: without, every small response on a kept-alive
+        # connection waits ~40 ms for the client's delayed ACK (Nagle), e.g. each h5pyd request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = int(sock.getsockname()[1])
 
         def run() -> None:

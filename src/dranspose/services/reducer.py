@@ -35,6 +35,7 @@ MAX_EARLY = 4096  # results buffered for a mapping not announced yet
 
 class Reducer(Component):
     kind = "reducer"
+    loop_stall = 60.0  # seconds without a turn of the data loop before /healthz fails
 
     def __init__(
         self,
@@ -75,6 +76,10 @@ class Reducer(Component):
         self.context["feedback"] = self.feedback
         self.feedback_zmq = self.feedback.bind_zmq(settings.feedback_url) if settings.feedback_url else None
         self.mirror: Any = None
+        from dranspose.metrics.reducer import ReducerMetrics
+
+        self.metrics = ReducerMetrics(self)  # served at /metrics
+        self.loop_beat = time.monotonic()  # the data loop's last turn (/healthz)
         self.http: BackgroundServer | None = None
         if http_port is not None:
             self.http = BackgroundServer(self.build_app(), http_host, http_port)
@@ -102,6 +107,9 @@ class Reducer(Component):
         from dranspose import hdfrest
 
         hdfrest.mount_feedback(app, self.feedback)  # Server-Sent Events at /feedback
+        from dranspose.services import observe
+
+        observe.install_reducer(app, self)  # /metrics, /healthz, the viewer at /viewer
         hdfrest.mount(app, self)
         return app
 
@@ -210,7 +218,9 @@ class Reducer(Component):
         with self.lock:
             if self.hooks is not None:
                 try:
+                    t0 = time.perf_counter()
                     self.hooks.process_result(result, self.parameters)
+                    self.metrics.observe_result(time.perf_counter() - t0)
                 except HookError as exc:
                     self.count_error(
                         "process_result", "event %s: %s\n%s", result.event_number, exc, "".join(traceback.format_exception(exc.cause))
@@ -258,6 +268,7 @@ class Reducer(Component):
         while not self.stopping.is_set():
             self.loop_beat = time.monotonic()  # liveness: the data loop turns
             ready = dict(poller.poll(REPORT_INTERVAL * 1000 if self._dirty else 100))
+            self.loop_beat = time.monotonic()
             if self.pull in ready:
                 for _ in range(256):
                     self._receive()

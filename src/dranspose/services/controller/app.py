@@ -277,6 +277,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(status_router())
     app.include_router(parameter_router())
 
+    from dranspose.services import observe
+
+    observe.install_controller(app)  # /metrics, /healthz, /api/v1/dashboard
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def status_page() -> str:
         return STATUS_PAGE

@@ -30,6 +30,7 @@ from dranspose.store.keys import Keys
 from dranspose.transport import control
 
 log = logging.getLogger(__name__)
+HISTORY_SECONDS = 310  # processed counts kept for /load and the status page's rate chart
 
 KINDS = ("ingester", "worker", "reducer")
 ASSIGN_BATCH = 256
@@ -86,7 +87,7 @@ class Scheduler:
             self.components = view
             now = time.time()
             self.history.append((now, {n: int(s.get("processed", 0)) for n, s in view["worker"].items()}))
-            self.history = [h for h in self.history if now - h[0] <= 65]
+            self.history = [h for h in self.history if now - h[0] <= HISTORY_SECONDS]
             for name in set(previous) - set(view["worker"]):
                 if name not in died:
                     log.info("worker %s left", name)
