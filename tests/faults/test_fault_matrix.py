@@ -13,11 +13,14 @@ import time
 from typing import Any, Callable
 
 import httpx
+import pytest
 import numpy as np
 import zmq
 
 from dranspose.protocols import stins
 from tests.faults.harness import LocalDeployment
+
+pytestmark = pytest.mark.e2e
 
 FRAMES = 400
 RATE = 100.0  # Hz: the scan takes 4 s of frames

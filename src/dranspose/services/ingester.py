@@ -165,6 +165,10 @@ class Ingester(Component):
             self.recorder = Recorder(path, max_file_bytes=self.settings.dump_max_bytes)
         except Exception as exc:  # recording is optional: never stop the scan for it
             self.count_error("recording", "cannot record to %r: %s", target, exc)
+            try:  # the count visible before this (maybe short) scan reports finished
+                self.publish_state()
+            except redis.RedisError:
+                pass
 
     def _on_assigned(self, batches: list[control.AssignmentBatch | control.RerouteBatch]) -> None:
         for batch in batches:
