@@ -52,6 +52,9 @@ def cmd_controller(args: argparse.Namespace) -> int:
     connect(settings.redis_url)  # one clear error before uvicorn starts
     # uvicorn shuts down gracefully, then re-raises the signal to the previous handler: exit 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from dranspose.services.access import warn_if_exposed
+
+    warn_if_exposed("controller", args.host)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False)
     return 0
 

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     pickle_allow: StrList = Field(
         default_factory=list,
         validation_alias=_env("pickle_allow"),
-        description="extra modules ('pkg' or 'module:Name') the reducer may unpickle from results",
+        description="extra result classes ('module:Name', or a module: the classes it defines) the reducer and replay may unpickle",
     )
 
     feedback_url: str | None = Field(
@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     hsds_bucket: str | None = Field(None, validation_alias=_env("hsds_bucket", "HS_BUCKET"))
     hsds_subtree: str | None = Field(None, validation_alias=_env("hsds_subtree"))
     hsds_interval: float | None = Field(None, validation_alias=_env("hsds_interval"))
+
+    # security: ZeroMQ CURVE on the data sockets (a zmq certificate file with the secret key)
+    curve_key_file: str | None = Field(None, validation_alias=_env("curve_key_file"), description="pipeline CURVE key pair")
 
     # timing
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))

@@ -13,6 +13,10 @@ from pathlib import Path
 from tests.browser.cdp import Browser
 from tests.browser.conftest import DemoScan
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # starts processes (servers, a browser, kubectl)
+
 DONE = "Number((document.querySelector('#scan .kv span:nth-child(6)')?.textContent || '0').split(' / ')[0])"
 
 

@@ -9,6 +9,10 @@ from pathlib import Path
 from tests.browser.cdp import Browser
 from tests.browser.conftest import DemoScan
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # starts processes (servers, a browser, kubectl)
+
 CURVE_LENGTH = "(document.getElementById('plot').data || [{}])[0].y?.length || 0"
 
 

@@ -13,6 +13,10 @@ from dranspose.services.http import BackgroundServer
 from dranspose.services.worker import Worker
 from dranspose.transport.sockets import free_tcp_port
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # starts processes (servers, a browser, kubectl)
+
 
 def health(*args: str, redis_url: str) -> tuple[int, str]:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "REDIS_URL": redis_url}

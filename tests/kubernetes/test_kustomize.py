@@ -23,6 +23,8 @@ from dranspose.services import health
 from dranspose.services.ingesters import INGESTER_CLASSES
 from tests.paths import ROOT
 
+pytestmark = pytest.mark.e2e  # starts processes (servers, a browser, kubectl)
+
 BASE = ROOT / "deploy" / "kubernetes"
 OVERLAYS = sorted(p for p in (ROOT / "deploy" / "overlays").iterdir() if (p / "kustomization.yaml").exists())
 K8S_VERSION = "1.30.0"

@@ -12,6 +12,10 @@ import time
 
 import httpx
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # starts processes (servers, a browser, kubectl)
+
 
 def test_demo_prints_the_viewer_url_and_its_data_moves() -> None:
     cmd = [sys.executable, "-m", "dranspose.cli", "combined", "--demo", "--demo-frames", "4000", "--demo-rate", "200",

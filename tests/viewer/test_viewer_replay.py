@@ -14,6 +14,10 @@ import httpx
 
 from tests.paths import DATA, ROOT
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # starts processes (servers, a browser, kubectl)
+
 
 def test_replay_serves_the_viewer_while_it_runs() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1",

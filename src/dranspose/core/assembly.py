@@ -52,7 +52,10 @@ class Assembler:
         self.partial.pop(event, None)
         streams = {name: have[name] for name in want}
         stamp = self.created.pop(event, None)
-        created = datetime.datetime.fromisoformat(stamp) if stamp else None
+        try:
+            created = datetime.datetime.fromisoformat(stamp) if stamp else None
+        except ValueError:  # a malformed stamp costs the timestamp, not the event
+            created = None
         return EventData.model_construct(event_number=event, streams=streams, created_at=created)
 
     def outstanding(self) -> list[int]:

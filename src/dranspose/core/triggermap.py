@@ -12,11 +12,17 @@ frame goes to every worker that has one of the tags used in the map (broadcast).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from dranspose.errors import MappingError
 from dranspose.protocol import GENERIC_WORKER, VirtualWorker
+
+# Caps of one map or sequence (the controller answers 400 naming the cap). A compiled event
+# costs a few hundred bytes: the default bounds the controller near 1 GB.
+MAX_EVENTS = int(os.environ.get("DRANSPOSE_MAX_EVENTS", 4_000_000))
+MAX_MAP_BYTES = int(os.environ.get("DRANSPOSE_MAX_MAP_BYTES", 32 * 1024 * 1024))  # < the body limit
 
 ConstraintKey = tuple[int, int]  # (occurrence in the sequence, user constraint)
 
@@ -143,15 +149,22 @@ def _part_length(part: Mapping[str, Any], name: str) -> int:
 
 
 def compile_sequence(
-    parts: Mapping[str, Mapping[str, Sequence[Any]]], sequence: Sequence[str], all_wrap: bool = True
+    parts: Mapping[str, Mapping[str, Sequence[Any]]], sequence: Sequence[str], all_wrap: bool = True,
+    max_events: int = MAX_EVENTS,
 ) -> CompiledMap:
-    """Compile parts played in ``sequence`` order into one event list."""
+    """Compile parts played in ``sequence`` order into one event list (MappingError when it
+    would have more than ``max_events`` events: checked before anything is built)."""
     if not isinstance(sequence, (list, tuple)) or not sequence:
         raise MappingError("sequence must be a non-empty list of part names")
     lengths = {name: _part_length(part, name) for name, part in parts.items()}
     for name in sequence:
-        if name not in parts:
+        if not isinstance(name, str) or name not in parts:
             raise MappingError(f"sequence names unknown part {name!r}; parts are {sorted(parts)}")
+    total = sum(lengths[name] for name in sequence) + (2 if all_wrap else 0)
+    if total > max_events:
+        raise MappingError(
+            f"the sequence expands to {total} events, more than the limit of {max_events} (DRANSPOSE_MAX_EVENTS)"
+        )
     streams = tuple(dict.fromkeys(s for name in sequence for s in parts[name]))
     parser = _SlotParser()
     events: list[Event] = []

@@ -34,7 +34,7 @@ from dranspose.hdfrest.encoding import (
 )
 from dranspose.hdfrest.errors import HdfRestError, NotFound
 from dranspose.hdfrest.ids import COLLECTIONS, kind_of
-from dranspose.hdfrest.selection import parse_post_body, parse_select
+from dranspose.hdfrest.selection import check_size, parse_post_body, parse_select
 from dranspose.hdfrest.tree import IdIndex, Node, attribute, attributes, child, walk
 
 logger = logging.getLogger(__name__)
@@ -242,8 +242,11 @@ def build_router(source: Any) -> APIRouter:
             node = resolve(publish, obj_id, "datasets")
             view = node.view
             assert view is not None
-            data = values.read(view, selector(view.shape))
-        if wants_binary(request.headers.get("accept")) and not view.vlen:
+            sel = selector(view.shape)
+            binary = wants_binary(request.headers.get("accept")) and not view.vlen
+            check_size(sel, view.wire_dtype.itemsize, binary)  # before anything is allocated
+            data = values.read(view, sel)
+        if binary:
             body, media = data.tobytes(), BINARY_MEDIA
         else:
             body, media = dumps_value(data), JSON_MEDIA

@@ -7,12 +7,16 @@ current shape: out of range, zero step, a > b, negative numbers, or a rank misma
 Point selections (POST) are an ``N x rank`` array of indices.
 
 Applying a selection copies only the selected elements: slices are views; index lists and
-points are gathered from the sliced view.
+points are gathered from the sliced view. Index lists may not repeat an index, so no
+selection is larger than its dataset; :func:`check_size` caps the output (elements and
+bytes, HTTP 413) before anything is allocated.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
@@ -103,10 +107,14 @@ def _parse_dim(tok: str, n: int, dim: int) -> DimSel:
         items = [t for t in tok[1:-1].split(",")]
         if not items or any(t.strip() == "" for t in items):
             raise SelectionError(f"dimension {dim}: empty index in list {tok!r}")
+        if len(items) > n:
+            raise SelectionError(f"dimension {dim}: {len(items)} indices for an extent of {n} (duplicates are refused)")
         idx = tuple(_int(t, f"dimension {dim}: index") for t in items)
         for i in idx:
             if i >= n:
                 raise SelectionError(f"dimension {dim}: index {i} out of range (extent {n})")
+        if len(set(idx)) != len(idx):
+            raise SelectionError(f"dimension {dim}: duplicate index in list (each index at most once)")
         return idx
     if ":" in tok:
         parts = tok.split(":")
@@ -197,6 +205,28 @@ def parse_post_body(body: bytes, content_type: str | None, shape: Sequence[int])
     if select is not None and not isinstance(select, str):
         raise SelectionError("'select' must be a string")
     return parse_select(select, shape)
+
+
+# Output caps of one value request (HSDS answers 413 for too large requests too).
+MAX_ELEMENTS = int(os.environ.get("DRANSPOSE_HDFREST_MAX_ELEMENTS", 1 << 27))
+MAX_BYTES = int(os.environ.get("DRANSPOSE_HDFREST_MAX_BYTES", 1 << 28))
+JSON_BYTES_PER_ELEMENT = 24  # what a JSON-encoded number costs, roughly
+
+
+def check_size(sel: Selection | Points, itemsize: int, binary: bool,
+               max_elements: int | None = None, max_bytes: int | None = None) -> int:
+    """Raise SelectionError (413) when ``sel`` selects more than the caps allow; returns the
+    number of elements. ``itemsize`` is the wire element size; JSON output is costed at
+    :data:`JSON_BYTES_PER_ELEMENT` per element."""
+    max_elements = MAX_ELEMENTS if max_elements is None else max_elements
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+    elements = math.prod(sel.shape)
+    size = elements * (itemsize if binary else max(itemsize, JSON_BYTES_PER_ELEMENT))
+    if elements > max_elements or size > max_bytes:
+        raise SelectionError(
+            f"selection of {elements} elements (~{size} bytes) exceeds the limit of {max_elements} elements "
+            f"or {max_bytes} bytes per request; read it in parts", status=413)
+    return elements
 
 
 def apply(arr: np.ndarray, sel: Selection | Points) -> np.ndarray:

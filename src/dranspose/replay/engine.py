@@ -4,7 +4,9 @@ Merging keeps one head message per generator and merges all heads carrying the l
 number into one event; an exhausted (or failing) generator drops out and the others go on to
 the end. User code runs through the :mod:`dranspose.hooks` adapters; an exception in it is
 reported with event number and traceback, counted, and the replay continues. Results are
-round-tripped through pickle as in the distributed pipeline (an unpicklable result is an error).
+encoded and decoded by the live result path (:mod:`dranspose.transport.results`: the same
+allow-list as the reducer), so a payload that replays cleanly runs live; a refused or
+unpicklable result is an error.
 
 Threads: events are processed in the calling thread; the reducer's ``timer`` runs in its own
 thread (the live service's :class:`TimerThread`) from the start until :meth:`ReplayEngine.close`,
@@ -16,12 +18,11 @@ so it keeps running after the last event until ``stop_event``. Every reducer cal
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import zmq
 
@@ -34,6 +35,7 @@ from dranspose.replay.params import ParameterSet
 from dranspose.services.timer import TimerThread
 from dranspose.config import Settings
 from dranspose.states import read_build_meta, user_state
+from dranspose.transport import results
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,7 @@ class ReplayEngine:
         broadcast_first: bool = True,
         latency: float | None = None,
         progress: Callable[[ReplaySummary], None] | None = None,
+        pickle_allow: Sequence[str] = (),
     ) -> None:
         if nworkers < 1:
             raise ValueError("nworkers must be at least 1")
@@ -156,6 +159,10 @@ class ReplayEngine:
         self.reducer_context: dict[str, object] = {"feedback": self.feedback}
         self.reducer_state = user_state("reducer", "reducer", url=None, parameters_hash=params.hash, build=build)
         self.reducer = ReducerHooks(rcls, params.parameters, self.reducer_context, self.reducer_state)
+        # results decoded as the live reducer decodes them (transport.results): same allow-list
+        self.result_allow = results.result_allow_list(
+            [f"{wcls.__module__}:{wcls.__qualname__}", f"{rcls.__module__}:{rcls.__qualname__}"], pickle_allow
+        )
         self.timer = TimerThread(lambda: self.reducer, self.reducer_lock, lambda: self.params.parameters, name="replay-timer")
         self._timer_started = False
         self._next_worker = 0
@@ -202,17 +209,17 @@ class ReplayEngine:
             return
         if payload is None:
             return
-        try:
-            payload = pickle.loads(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        try:  # the live result path: the same encoding, decoder and allow-list as the reducer
+            sent = ResultData.model_construct(
+                event_number=EventNumber(event.event_number),
+                worker=self.worker_names[index],
+                parameters_hash=self.params.hash,
+                payload=payload,
+            )
+            result, _mapping = results.decode(results.encode(sent, None), self.result_allow)
         except Exception as exc:
             self.fail("result serialisation", event.event_number, exc)
             return
-        result = ResultData(
-            event_number=EventNumber(event.event_number),
-            worker=self.worker_names[index],
-            parameters_hash=self.params.hash,
-            payload=payload,
-        )
         try:
             with self.reducer_lock:
                 self.reducer.process_result(result, parameters)

@@ -87,7 +87,10 @@ def replay(
         raw = read_parameter_file(parameter_file) if parameter_file is not None else {}
         params = ParameterSet([describe_parameters(wcls), describe_parameters(rcls)], raw)
         sources = _sources(zmq_files, source)
-        engine = ReplayEngine(wcls, rcls, params, nworkers, broadcast_first, latency, progress)
+        from dranspose.config import Settings
+
+        # the reducer's extra result classes (DRANSPOSE_PICKLE_ALLOW) apply to replay as well
+        engine = ReplayEngine(wcls, rcls, params, nworkers, broadcast_first, latency, progress, Settings().pickle_allow)
         if port is not None:
             server = ReplayServer(engine.reducer, params, port, host, feedback=engine.feedback)
             server.start()

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
 from dranspose.replay.params import ParameterSet
+from dranspose.services.access import protect
 from dranspose.services.http import BackgroundServer
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def build_app(source: Any, params: ParameterSet, feedback: Any = None) -> FastAP
         app = FastAPI()
     else:
         app = create_app(source)
+    protect(app)  # token on parameter changes, Host check, body size (as the reducer)
     app.include_router(parameter_router(params))
     from dranspose import viewer
 

@@ -288,8 +288,14 @@ class Component:
             handler = handlers.get(kind)
             if handler is None and kind == "mapping_resumed":  # services without a rejoin step
                 handler = handlers.get("mapping")
-            if handler is not None:
+            if handler is None:
+                continue
+            try:
                 handler(payload)
+            except redis.RedisError:
+                raise  # the data loop counts it and retries
+            except Exception as exc:  # a malformed control message must not end the component
+                self.count_error("control", "control message %r not applied: %r", kind, exc, exc_info=True)
 
     def recv_control(self) -> list[tuple[str, Any]]:
         """All control messages waiting (non-blocking)."""

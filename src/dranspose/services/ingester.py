@@ -31,11 +31,13 @@ from dranspose.services.component import Component
 from dranspose.services.parking import ParkingLot, unit_bytes
 from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import control, framing
+from dranspose.transport.curve import CurveKeys, secure_server
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
 
 UNIT_QUEUE_LIMIT = 64
+MAX_PEERS = 4096  # identities remembered on the ROUTER before stale ones are forgotten
 DUMP_PREFIX = StrParameter(
     name="dump_prefix", default="", description="record every forwarded frame to {prefix}{ingester}-{mapping}.cbors"
 )
@@ -82,6 +84,7 @@ class Ingester(Component):
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self.router.setsockopt(zmq.SNDHWM, 10000)
+        secure_server(self.router, CurveKeys.load(settings.curve_key_file))  # optional CURVE
         self.url = bind(self.router, settings.ingester_url)
         self.streams: dict[str, _Stream] = {}
         for spec in streams:
@@ -142,6 +145,8 @@ class Ingester(Component):
             s.waiting_for_start = s.cutter.has_start and not keep
             s.data_index = 0
         self._open_recorder(msg)
+        if self.errors.get("recording"):
+            self.publish_state()  # a refused recording is visible before the scan can finish
 
     def _close_recorder(self) -> None:
         """Flush and close the dump off the data thread (closing waits for the writer)."""
@@ -248,7 +253,13 @@ class Ingester(Component):
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
-        for parts in s.upstream.receive():
+        try:
+            messages = s.upstream.receive()
+        except Exception as exc:  # e.g. a TCP splitter refusing a line: drop it, keep the ingester
+            s.malformed += 1
+            self.count_error("upstream", "stream %s: upstream message dropped: %r", s.spec.name, exc)
+            return
+        for parts in messages:
             self._cut(s, parts)
 
     def _cut(self, s: _Stream, parts: list[Any]) -> None:
@@ -342,7 +353,10 @@ class Ingester(Component):
                 parts = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self.workers[parts[0]] = time.monotonic()
+            now = time.monotonic()
+            self.workers[parts[0]] = now
+            if len(self.workers) > MAX_PEERS:  # peers that stopped pinging: forget them (bounded)
+                self.workers = {w: t for w, t in self.workers.items() if now - t < 10.0}
             if self.parking.items:
                 self._unpark(parts[0].decode(errors="replace"))
 

@@ -21,16 +21,19 @@ from dranspose.config import Settings
 from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
 from dranspose.hooks import ReducerHooks, describe_parameters, load_class
+from dranspose.services.access import protect, redact
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
 from dranspose.services.timer import TimerThread
 from dranspose.transport import control, results
+from dranspose.transport.curve import CurveKeys, secure_server
 from dranspose.transport.sockets import bind
 
 log = logging.getLogger(__name__)
 
 REPORT_INTERVAL = 0.02  # seconds between progress reports to the controller
 MAX_EARLY = 4096  # results buffered for a mapping not announced yet
+MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes (a peer cannot fill the memory with them)
 
 
 class Reducer(Component):
@@ -52,6 +55,7 @@ class Reducer(Component):
         self.descriptions = merge_descriptions(describe_parameters(self.cls))
         self.pull = self.ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.RCVHWM, 10000)
+        secure_server(self.pull, CurveKeys.load(settings.curve_key_file))  # optional CURVE
         self.url = bind(self.pull, settings.reducer_url)
         self.context: dict[str, Any] = {}
         self.hooks: ReducerHooks | None = None
@@ -64,6 +68,7 @@ class Reducer(Component):
         self.seen_mappings: set[str] = set()
         self.timer = TimerThread(lambda: self.hooks, self.lock, lambda: self.parameters)
         self.early: list[tuple[str, Any]] = []
+        self._early_bytes = 0
         self.finished_mapping: str | None = None
         self._dirty = False
         self._last_report = 0.0
@@ -95,10 +100,11 @@ class Reducer(Component):
 
     def build_app(self) -> FastAPI:
         app = FastAPI(title="dranspose reducer")
+        protect(app)  # token on mutating calls, Host check, body size
 
         @app.get("/api/v1/state")
         def reducer_state() -> dict[str, Any]:
-            return self.state()
+            return redact(self.state())  # type: ignore[no-any-return]
 
         @app.get("/api/v1/status", summary="Liveness, as the old reducer: true while it runs")
         def reducer_status() -> bool:
@@ -143,7 +149,7 @@ class Reducer(Component):
     def _on_mapping(self, msg: control.MappingAnnounced) -> None:
         self._load_parameters()
         self._allow = results.result_allow_list(
-            [self.class_path, self.settings.worker_class, *self._worker_classes()], self.settings.pickle_allow
+            [self.class_path, self.settings.worker_class], self.settings.pickle_allow, advertised=self._worker_classes()
         )
         with self.lock:
             self.mapping_uuid = msg.uuid
@@ -159,7 +165,7 @@ class Reducer(Component):
                     self.count_error("hook", "cannot create the reducer object: %s", exc, exc_info=True)
         self._start_mirror()
         self.timer.wake()
-        early, self.early = self.early, []
+        early, self.early, self._early_bytes = self.early, [], 0
         for mapping, result in early:
             if mapping == self.mapping_uuid:
                 self._process(result)
@@ -199,14 +205,35 @@ class Reducer(Component):
 
     # ---- results
     def _receive(self) -> None:
+        """One result message; whatever it contains, the reducer goes on (counted, logged)."""
         parts = self.pull.recv_multipart(copy=False)
+        header: dict[str, Any] | None = None
         try:
-            result, mapping = results.decode(parts, self._allow)
-        except (ProtocolError, UnpicklingRefused) as exc:
-            self.count_error("result", "result dropped: %s", exc)
+            header = results.decode_header(parts)
+            self._accept(parts, header)
             return
+        except UnpicklingRefused as exc:
+            self.count_error("result_refused", "result dropped: %s", exc)
+        except ProtocolError as exc:
+            self.count_error("result_malformed", "result dropped: %s", exc)
+        except Exception as exc:  # a bug or a hostile message must not end the scan
+            self.count_error("result_failed", "result of %d frames dropped: %r", len(parts), exc, exc_info=True)
+        self._count_dropped(header)
+
+    def _count_dropped(self, header: dict[str, Any] | None) -> None:
+        """A worker's result of the current scan that could not be used still counts as handled:
+        the controller waits for every result a worker sent, and must not wait forever."""
+        if header is not None and self.mapping_uuid and header.get("mapping") == self.mapping_uuid:
+            worker = header["worker"]
+            self.processed[worker] = self.processed.get(worker, 0) + 1
+            self._dirty = True
+
+    def _accept(self, parts: list[Any], header: dict[str, Any]) -> None:
+        result, mapping = results.decode(parts, self._allow, header)
         if mapping is not None and mapping != self.mapping_uuid:
-            if mapping not in self.seen_mappings and len(self.early) < MAX_EARLY:
+            size = sum(len(p) for p in parts)
+            if mapping not in self.seen_mappings and len(self.early) < MAX_EARLY and self._early_bytes + size <= MAX_EARLY_BYTES:
+                self._early_bytes += size
                 self.early.append((mapping, result))  # the mapping announcement is still on its way
                 return
             self.stale += 1

@@ -8,6 +8,7 @@ Each upstream exposes ``pollable`` (registered in the ingester's ``zmq.Poller``)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
@@ -19,6 +20,9 @@ from fastapi import FastAPI, Request  # module level: FastAPI resolves the handl
 from fastapi.responses import JSONResponse
 
 from dranspose.errors import ConfigError, ProtocolError
+from dranspose.services.access import AccessPolicy, protect
+
+HTTP_MAX_BODY = 16 * 1024 * 1024  # an HTTP upstream message (Sardana posts a few kB)
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,8 @@ class HttpUpstream(_ZmqReceiver):
         push = ctx.socket(zmq.PUSH)
         push.connect(inproc)
         app = FastAPI(title="dranspose HTTP ingester")
+        # Host check and body size; no token: the control system posts here as before
+        protect(app, dataclasses.replace(AccessPolicy.from_env(max_body_bytes=HTTP_MAX_BODY), token=None))
 
         @app.post("/{path:path}")
         async def receive(path: str, request: Request) -> JSONResponse:
@@ -141,6 +147,9 @@ class HttpUpstream(_ZmqReceiver):
                 message = make_message("/" + path, await request.body())
             except ProtocolError as exc:
                 return JSONResponse({"detail": str(exc)}, status_code=422)
+            except Exception as exc:  # a hostile body must not reach the event loop's error page
+                log.warning("HTTP upstream: message to /%s refused: %r", path, exc)
+                return JSONResponse({"detail": f"message refused: {type(exc).__name__}: {exc}"}, status_code=400)
             if message is not None:
                 push.send_multipart(message)
             return JSONResponse({"accepted": message is not None})

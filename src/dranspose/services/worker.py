@@ -25,6 +25,7 @@ from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
 from dranspose.transport import control, framing, results
+from dranspose.transport.curve import CurveKeys, secure_client
 from dranspose.transport.outbox import ResultOutbox
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ DONE_INTERVAL = 0.01  # seconds: flush completions at least this often when some
 PING_INTERVAL = 1.0
 REDIS_RETRY = 0.5  # seconds between completion-report tries while Redis is down
 MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
+MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes
 
 
 class Worker(Component):
@@ -53,6 +55,8 @@ class Worker(Component):
         self.dealers: dict[str, zmq.Socket] = {}  # ingester url -> socket
         self.reducer = self.ctx.socket(zmq.PUSH)
         self.reducer.setsockopt(zmq.SNDHWM, 2000)
+        self.curve = CurveKeys.load(settings.curve_key_file)  # optional CURVE on data sockets
+        secure_client(self.reducer, self.curve)
         self.reducer.connect(settings.reducer_url)
         self.outbox = ResultOutbox(self.reducer, settings.result_queue_bytes)
         self._stall_reported = False
@@ -64,6 +68,7 @@ class Worker(Component):
         self.processed = 0
         self.finished_mapping: str | None = None
         self.early: list[tuple[str, int, dict[str, StreamData], str | None]] = []
+        self._early_bytes = 0
         self.tick_interval: float | None = None
         self.ticker = TickClock(None)
         self.n_workers = 1
@@ -94,6 +99,7 @@ class Worker(Component):
             sock = self.ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.IDENTITY, self.name.encode())
             sock.setsockopt(zmq.RCVHWM, 10000)
+            secure_client(sock, self.curve)
             sock.connect(url)
             sock.send(self.service_uuid.bytes)
             self.dealers[url] = sock
@@ -129,7 +135,7 @@ class Worker(Component):
                 self.ticker = TickClock(self.tick_interval, self.n_workers)
             except (HookError, DransposeError) as exc:
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
-        early, self.early = self.early, []
+        early, self.early, self._early_bytes = self.early, [], 0
         for mapping, event, streams, created in early:
             if mapping == self.mapping_uuid:
                 self._add_partial(event, streams, created)
@@ -192,14 +198,21 @@ class Worker(Component):
             self._process(ev)
 
     def _receive(self, sock: zmq.Socket) -> None:
+        """One partial event; whatever it contains, the worker goes on (counted, logged)."""
         parts = sock.recv_multipart(copy=False)
         try:
-            event, mapping, streams, created = framing.decode(parts)
+            self._accept(parts)
         except ProtocolError as exc:
             self.count_error("malformed", "bad message from ingester: %s", exc)
-            return
+        except Exception as exc:  # a bug or a hostile message must not end the worker
+            self.count_error("receive_failed", "message of %d frames from an ingester dropped: %r", len(parts), exc, exc_info=True)
+
+    def _accept(self, parts: list[Any]) -> None:
+        event, mapping, streams, created = framing.decode(parts)
         if mapping is not None and mapping != self.mapping_uuid:
-            if len(self.early) < MAX_EARLY:
+            size = sum(len(p) for p in parts)
+            if len(self.early) < MAX_EARLY and self._early_bytes + size <= MAX_EARLY_BYTES:
+                self._early_bytes += size
                 self.early.append((mapping, event, streams, created))
             else:
                 self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)

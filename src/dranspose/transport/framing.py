@@ -18,6 +18,9 @@ from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
 
 
+MAX_HEADER_BYTES = 64 * 1024
+
+
 @functools.lru_cache(maxsize=1024)
 def _stream_entry(name: str, typ: str) -> str:
     return f"{json.dumps(name)}:{{\"typ\":{json.dumps(typ)},\"length\":"
@@ -44,19 +47,30 @@ def decode(parts: Sequence[Any]) -> tuple[int, str | None, dict[str, StreamData]
     if not parts:
         raise ProtocolError("empty message from ingester")
     raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(f"ingester header of {len(raw)} bytes (limit {MAX_HEADER_BYTES})")
     try:
         header = json.loads(raw)
-        event_number = int(header["event_number"])
+        if not isinstance(header, dict):
+            raise TypeError("not an object")
+        event_number = header["event_number"]
+        if type(event_number) is not int or event_number < 0:
+            raise TypeError(f"event_number is {event_number!r}")
         declared = header["streams"]
         if not isinstance(declared, dict):
             raise TypeError("streams is not an object")
-    except (ValueError, KeyError, TypeError) as exc:
+        for key in ("mapping", "created_at"):
+            if not isinstance(header.get(key), (str, type(None))):
+                raise TypeError(f"{key} is {header[key]!r}")
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ProtocolError(f"bad ingester header {raw[:80]!r}: {exc}") from None
     streams: dict[str, StreamData] = {}
     pos = 1
     for name, info in declared.items():
         try:
-            length, typ = int(info["length"]), str(info["typ"])
+            length, typ = info["length"], info["typ"]
+            if type(length) is not int or not isinstance(typ, str):
+                raise TypeError(f"length {length!r}, typ {typ!r}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"event {event_number}: bad stream entry {name!r}: {exc}") from None
         if length < 0 or pos + length > len(parts):

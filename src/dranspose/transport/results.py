@@ -10,39 +10,102 @@ result object).
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import pickle
-from typing import Any, Collection, Sequence
+import sys
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from dranspose.errors import ProtocolError
+from dranspose.errors import ProtocolError, UnpicklingRefused
 from dranspose.event import ResultData
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
-from dranspose.safe_pickle import PLAIN_DATA, compile_allow, restricted_loads
+from dranspose.safe_pickle import PLAIN_DATA, AllowList, compile_allow, restricted_loads
+
+log = logging.getLogger(__name__)
 
 # Buffers smaller than this are kept inside the pickle (a separate frame costs more).
 OUT_OF_BAND_MIN = 4096
 
-# Only data: whole packages like ``numpy`` or ``dranspose`` would expose callables that act
-# (``numpy.f2py``, ``dranspose.cli.main``); the payload's own packages are trusted wholesale.
-BASE_ALLOW: frozenset[str] = PLAIN_DATA | {
+# dranspose's own data classes admitted by name (the classes these modules define).
+DRANSPOSE_DATA_MODULES: tuple[str, ...] = (
     "dranspose.event",
     "dranspose.protocol",
     "dranspose.parameters",
-    "dranspose.data",
-    "numpy.ma.core:_mareconstruct",
-    "numpy.ma.core:MaskedArray",
-    "numpy:bool_",
-    "copyreg:_reconstructor",
-    "builtins:object",
-}
+    *(f"dranspose.data.{m}" for m in (
+        "albaem", "contrast", "eiger_legacy", "lecroy", "pcap", "positioncap", "sardana", "stream1", "xspress3"
+    )),
+)  # fmt: skip
+BASE_ALLOW: frozenset[str] = PLAIN_DATA
 
 
-def result_allow_list(class_paths: Sequence[str | None], extra: Collection[str] = ()) -> Collection[str]:
-    """Allow-list for results: the payload packages of the worker/reducer classes, dranspose,
-    numpy arrays, plain data types, plus ``extra``. Unlike DESIGN.md's list, ``builtins`` and
-    ``numpy`` are admitted by name for data types only (``builtins.eval`` would run code)."""
-    packages = {p.replace(":", ".").split(".")[0] for p in class_paths if p}
-    return compile_allow(set(BASE_ALLOW) | packages | set(extra))  # parsed once, not per result
+def _module_of(path: str) -> str:
+    module, sep, _attr = path.partition(":")
+    return module if sep else path.rpartition(".")[0]
+
+
+def classes_of(module_name: str) -> set[str]:
+    """``module:Name`` of every public class ``module_name`` itself defines (imported ones are
+    not included: a payload importing ``subprocess.Popen`` does not admit it)."""
+    try:
+        module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    except Exception as exc:  # not importable here: nothing of it can be rebuilt anyway
+        log.warning("result allow-list: cannot import %s (%s); its classes are not admitted", module_name, exc)
+        return set()
+    return {
+        f"{module_name}:{name}"
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and obj.__module__ == module_name and not name.startswith("_")
+    }
+
+
+def _declared(module_name: str, attr: str) -> set[str]:
+    """The payload's own list of result classes: ``result_classes`` on the worker/reducer
+    class (classes or ``"module:Name"`` strings)."""
+    module = sys.modules.get(module_name)
+    cls = getattr(module, attr, None) if module is not None else None
+    out: set[str] = set()
+    for item in getattr(cls, "result_classes", None) or ():
+        out.add(item if isinstance(item, str) else f"{item.__module__}:{item.__qualname__}")
+    return out
+
+
+def result_allow_list(
+    class_paths: Sequence[str | None], extra: Collection[str] = (), advertised: Sequence[str | None] = ()
+) -> AllowList:
+    """The exact ``module:Name`` pairs a result may name (one list for the reducer and replay):
+
+    * :data:`PLAIN_DATA` (numpy arrays and scalars, datetimes, plain containers, by name),
+    * the classes of dranspose's data modules (:data:`DRANSPOSE_DATA_MODULES`),
+    * the classes the modules of ``class_paths`` (the locally configured worker/reducer classes)
+      define, plus their declared ``result_classes``,
+    * ``extra`` (setting ``pickle_allow``): ``module:Name``, or a module = the classes it defines,
+    * ``advertised`` worker class paths read from Redis, only when in the same top-level
+      package as a configured class (never dranspose's own: a peer cannot widen the list).
+    """
+    entries: set[str] = set(PLAIN_DATA)
+    for module in DRANSPOSE_DATA_MODULES:
+        entries |= classes_of(module)
+    trusted_top: set[str] = set()
+    modules: set[str] = set()
+    for path in class_paths:
+        if not path:
+            continue
+        module = _module_of(path)
+        modules.add(module)
+        entries |= _declared(module, path.rpartition(":")[2] if ":" in path else path.rpartition(".")[2])
+        top = module.split(".")[0]
+        if top != "dranspose":
+            trusted_top.add(top)
+    for path in advertised:
+        if path and (_module_of(path) in modules or _module_of(path).split(".")[0] in trusted_top):
+            modules.add(_module_of(path))
+    for module in modules:
+        entries |= classes_of(module)
+    for entry in extra:
+        entries |= {entry} if ":" in entry else classes_of(entry)
+    return compile_allow(entries)  # parsed once, not per result
 
 
 def encode(result: ResultData, mapping: str | None) -> list[Any]:
@@ -66,27 +129,65 @@ def encode(result: ResultData, mapping: str | None) -> list[Any]:
     return [json.dumps(header, separators=(",", ":")).encode(), body, *(b.raw() for b in buffers)]
 
 
-def decode(parts: Sequence[Any], allow: Collection[str]) -> tuple[ResultData, str | None]:
-    """Rebuild a ResultData; raises ProtocolError (bad framing) or UnpicklingRefused."""
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def _header(raw: bytes) -> dict[str, Any]:
+    """The result header, every field checked by type (ProtocolError otherwise)."""
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(f"result header of {len(raw)} bytes (limit {MAX_HEADER_BYTES})")
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"bad result header {raw[:80]!r}: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(f"bad result header {raw[:80]!r}: not an object")
+    for key, types, required in (
+        ("event_number", (int,), True),
+        ("buffers", (int,), True),
+        ("worker", (str,), True),
+        ("parameters_hash", (str, type(None)), False),
+        ("mapping", (str, type(None)), False),
+    ):
+        if key not in header:
+            if required:
+                raise ProtocolError(f"bad result header {raw[:80]!r}: no {key!r}")
+            continue
+        value = header[key]
+        if isinstance(value, bool) or not isinstance(value, types) or (isinstance(value, int) and value < 0):
+            raise ProtocolError(f"bad result header {raw[:80]!r}: {key!r} is {value!r}")
+    return header
+
+
+def decode_header(parts: Sequence[Any]) -> dict[str, Any]:
+    """The checked header of a result message (ProtocolError when framing or header are bad)."""
     if len(parts) < 2:
         raise ProtocolError(f"result message has {len(parts)} frames, expected at least 2")
     raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
-    try:
-        header = json.loads(raw)
-        nbuf = int(header["buffers"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ProtocolError(f"bad result header {raw[:80]!r}: {exc}") from None
+    header = _header(raw)
+    nbuf = header["buffers"]
     if nbuf != len(parts) - 2:
         raise ProtocolError(f"result header declares {nbuf} buffers, message has {len(parts) - 2}")
+    return header
+
+
+def decode(parts: Sequence[Any], allow: Collection[str], header: dict[str, Any] | None = None) -> tuple[ResultData, str | None]:
+    """Rebuild a ResultData; raises ProtocolError (bad framing, bad header, corrupt pickle:
+    whatever the unpickler raised) or UnpicklingRefused (a global not on the allow-list).
+    ``header`` is the one :func:`decode_header` returned, if already read."""
+    if header is None:
+        header = decode_header(parts)
     buffers = [p.buffer if hasattr(p, "buffer") else p for p in parts[2:]]
     body = parts[1].buffer if hasattr(parts[1], "buffer") else parts[1]
     try:
         payload = restricted_loads(body, allow, buffers=buffers)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError) as exc:
-        raise ProtocolError(f"result of event {header.get('event_number')}: corrupt pickle: {exc}") from None
+    except UnpicklingRefused as exc:
+        raise UnpicklingRefused(f"result of event {header['event_number']} from {header['worker']!r}: {exc}") from None
+    except Exception as exc:  # any failure of a hostile pickle (ValueError of datetime.date(0, 0, 0), ...)
+        raise ProtocolError(f"result of event {header['event_number']}: corrupt pickle: {type(exc).__name__}: {exc}") from None
     result = ResultData.model_construct(
-        event_number=EventNumber(int(header["event_number"])),
-        worker=WorkerName(str(header["worker"])),
+        event_number=EventNumber(header["event_number"]),
+        worker=WorkerName(header["worker"]),
         parameters_hash=HashDigest(header["parameters_hash"]) if header.get("parameters_hash") else None,
         payload=payload,
     )

@@ -18,11 +18,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 
 import dranspose
 from dranspose.config import Settings
+from dranspose.core import triggermap
 from dranspose.core.triggermap import compile_mapping, compile_request
 from dranspose.dumps.paths import check_prefix, dump_root
-from dranspose.errors import ConfigError, DransposeError
+from dranspose.errors import ConfigError, DransposeError, MappingError
 from dranspose.parameters import parameter_list_adapter
 from dranspose.services import logs as logstream
+from dranspose.services.access import protect, redact
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
 from dranspose.transport.control import ParametersChanged
@@ -37,22 +39,52 @@ def _scheduler(request: Request) -> Scheduler:
 
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
+    limit = triggermap.MAX_MAP_BYTES
+    if len(raw) > limit:
+        raise MappingError(f"the map has {len(raw)} bytes, more than the limit of {limit} (DRANSPOSE_MAX_MAP_BYTES)")
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"request body is not valid JSON: {exc}") from None
+
+
+_VIRTUAL_WORKER = {
+    "type": "object",
+    "properties": {"tags": {"type": "array", "items": {"type": "string"}}, "constraint": {"type": ["integer", "null"]}},
+    "additionalProperties": False,
+}
+_MAP_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"type": "array", "items": {"type": ["array", "null"], "items": _VIRTUAL_WORKER}},
+}
+_SEQUENCE_SCHEMA = {
+    "type": "object",
+    "properties": {"parts": {"type": "object", "additionalProperties": _MAP_SCHEMA}, "sequence": {"type": "array", "items": {"type": "string"}}},
+    "required": ["parts", "sequence"],
+}
+
+
+def _json_request(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI request body of a route that reads its JSON body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def mapping_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["scan"])
 
-    @r.post("/mapping", summary="Set a trigger map {stream: [entries]} (legacy); returns the mapping uuid")
+    @r.post(
+        "/mapping",
+        summary="Set a trigger map {stream: [entries]} (legacy); returns the mapping uuid",
+        openapi_extra=_json_request(_MAP_SCHEMA),
+    )
     async def set_mapping(request: Request, all_wrap: bool = True) -> str:
         # compiling a long map takes a while: off the event loop, so status requests still answer
         cmap = await asyncio.to_thread(compile_mapping, await _json_body(request), all_wrap)
         return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
 
-    @r.post("/sequence", summary="Set a sequence {parts, sequence}; returns the mapping uuid")
+    @r.post(
+        "/sequence", summary="Set a sequence {parts, sequence}; returns the mapping uuid", openapi_extra=_json_request(_SEQUENCE_SCHEMA)
+    )
     async def set_sequence(request: Request, all_wrap: bool = True) -> str:
         cmap = await asyncio.to_thread(compile_request, await _json_body(request), all_wrap)
         return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
@@ -128,7 +160,7 @@ def status_router() -> APIRouter:
             parameters_hash=digest,
         )
         view["controller"] = {"version": dranspose.__version__, "redis_url": sched.settings.redis_url}
-        return view
+        return redact(view)  # type: ignore[no-any-return]  # no passwords (Redis URL, HSDS, ...) for anyone to read
 
     @r.get("/status", summary="Components, progress, error counts, failed events")
     def status(request: Request) -> dict[str, Any]:
@@ -265,6 +297,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logstream.uninstall(handler)
 
     app = FastAPI(title="dranspose controller", version=dranspose.__version__, lifespan=lifespan)
+    # token, Host, body size, JSON type; added before CORS so that its refusals carry CORS headers
+    protect(app, json_routes=[r"^/api/v1/(mapping|sequence|sardana_hook)$"])
     if settings.cors_origins:  # browsers on other origins may call the API (as before; "*" by default)
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"])
 

@@ -7,6 +7,7 @@ handlers and the scheduler thread share this object.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -36,6 +37,8 @@ KINDS = ("ingester", "worker", "reducer")
 ASSIGN_BATCH = 256
 REFRESH_INTERVAL = 0.25
 REPEAT_INSTRUCTION = 1.0
+KEEP_OLD_SCANS = 3
+SCAN_STREAM_TTL = 60  # seconds the assigned:/done: streams of a finished scan are kept
 
 
 class Scheduler:
@@ -56,6 +59,7 @@ class Scheduler:
         self.redis_watch = RedisWatch(self)
         self._resumed = False
         self._outbox: list[bytes] = []  # assignment batches not written to Redis yet
+        self._old_mappings: list[str] = []  # uuids of the last scans (their streams are deleted)
         self._last_refresh = 0.0
         self._last_instruction = 0.0
         self._instructed: str | None = None
@@ -174,9 +178,16 @@ class Scheduler:
                 check_prefix(dump_prefix, dump_root(self.settings.dump_root))  # 400 before anything starts
             info = control.MappingAnnounced(new_uuid, cmap.source, len(workers), dump_prefix, cmap.frames_per_stream())
             self.redis.set(self.keys.mapping(), control.encode_mapping(info))
-            self.announce(info)
+            self.announce(dataclasses.replace(info, source=None))  # names the map, does not repeat it
             self.redis_watch.remember(info)
             self._outbox = []
+            # earlier scans' streams: nobody reads them any more (a late report may have made one
+            # again after the previous delete, so the last few scans are deleted once more)
+            if self.mapping_uuid is not None:
+                self._old_mappings = [*self._old_mappings[-(KEEP_OLD_SCANS - 1):], self.mapping_uuid]
+            old = [k for u in self._old_mappings for k in (self.keys.assigned(u), self.keys.done(u))]
+            if old:
+                self.redis.delete(*old)
             self.scan, self.mapping_uuid = scan, new_uuid
             self._done_id = "0-0"
             self._instructed = None
@@ -293,6 +304,9 @@ class Scheduler:
             if scan.phase is Phase.FINISHED and self.scan_finished is None:
                 self.scan_finished = time.time()
                 log.info("mapping %s finished: %s", mapping, scan.progress())
+                # per-scan streams go away after a grace period (late reports still land)
+                pipe.expire(self.keys.assigned(mapping), SCAN_STREAM_TTL)
+                pipe.expire(self.keys.done(mapping), SCAN_STREAM_TTL)
             try:
                 pipe.execute()
             except redis.RedisError:
