@@ -98,13 +98,15 @@ class MappingAnnounced:
     frames_per_stream: dict[str, int] = field(default_factory=dict)
 
     def fields(self) -> dict[str, Any]:
-        return {
+        out = {
             "uuid": self.uuid,
-            "source": self.source,
             "n_workers": self.n_workers,
             "dump_prefix": self.dump_prefix,
             "frames_per_stream": self.frames_per_stream,
         }
+        if self.source is not None:  # announcements name the map without repeating it
+            out["source"] = self.source
+        return out
 
     @classmethod
     def from_fields(cls, obj: dict[str, Any]) -> "MappingAnnounced":
