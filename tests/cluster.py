@@ -123,6 +123,12 @@ class Cluster:
                 raise TimeoutError(f"{what}: not reached in {timeout} s; status {self.get('/api/v1/status')}")
             time.sleep(0.05)
 
+    def wait_until_value(self, value: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+        """Like :meth:`wait_until`, returning the first truthy value."""
+        box: list[Any] = []
+        self.wait_until(lambda: bool(box.append(value()) or box[-1]), what, timeout)
+        return box[-1]
+
     def get(self, path: str, **kw: Any) -> Any:
         assert self.client is not None
         r = self.client.get(path, **kw)

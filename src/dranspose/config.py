@@ -124,4 +124,42 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(0.5, gt=0, validation_alias=_env("heartbeat_interval"))
     presence_ttl: float = Field(3.0, gt=0, validation_alias=_env("presence_ttl"))
 
+    # liveness and fault handling (controller; seconds)
+    worker_grace: float = Field(
+        5.0, ge=0, validation_alias=_env("worker_grace"),
+        description="a worker whose presence expired keeps its place this long before it is declared dead",
+    )
+    result_wait: float = Field(
+        5.0, gt=0, validation_alias=_env("result_wait"),
+        description="at the scan's end, wait this long without reducer progress for results still on their way",
+    )
+    stall_timeout: float = Field(
+        10.0, gt=0, validation_alias=_env("stall_timeout"),
+        description="events whose frames do not come for this long (nothing processed, no worker busy) fail",
+    )
+    event_stuck_after: float = Field(
+        30.0, gt=0, validation_alias=_env("event_stuck_after"), description="report process_event running longer than this"
+    )
+    event_timeout: float | None = Field(
+        None, gt=0, validation_alias=_env("event_timeout"),
+        description="treat a worker whose process_event runs longer than this as dead (unset: only report it)",
+    )
+    reducer_wait: float = Field(
+        30.0, gt=0, validation_alias=_env("reducer_wait"),
+        description="a scan with no live reducer for this long at its end fails with a reason",
+    )
+    # memory bounds (bytes)
+    result_queue_bytes: int = Field(
+        256 << 20, ge=1 << 16, validation_alias=_env("result_queue_bytes"),
+        description="worker: results waiting for the reducer; above it the worker stops taking events",
+    )
+    unit_queue_bytes: int = Field(
+        256 << 20, ge=1 << 16, validation_alias=_env("unit_queue_bytes"),
+        description="ingester: cut units waiting for assignments, per stream",
+    )
+    reducer_stall_report: float = Field(
+        5.0, gt=0, validation_alias=_env("reducer_stall_report"),
+        description="worker: report a reducer that takes no results for this long",
+    )
+
     _split = field_validator("ingester_streams", "worker_tags", "pickle_allow", "cors_origins", mode="before")(_split_list)

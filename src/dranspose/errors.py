@@ -52,3 +52,7 @@ class UnpicklingRefused(DransposeError, ValueError):
 
 class RedisUnavailable(DransposeError, ConnectionError):
     """Redis cannot be reached at the configured URL."""
+
+
+class ControlMessageError(ProtocolError):
+    """A control or completion message (Redis streams between components) is malformed."""

@@ -9,17 +9,30 @@ unit is discarded; an end unit makes the stream wait for the next start.
 
 :class:`FrameCheck` flags a frame number that does not follow the previous one (a dropped or
 repeated detector frame): routing stays positional, the gap is counted and reported once.
+
+A stream *rejoining* a running scan (the ingester restarted) aligns by frame number: the routes
+of frames that went by meanwhile are skipped (their parts are lost, in :attr:`StreamPairing.lost`).
+A worker's death re-routes the routes not used yet (:meth:`StreamPairing.reroute`).
 """
 
 from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 from dranspose.protocols.base import Kind, Unit
 
 Route = tuple[int, tuple[str, ...]]  # (event number, worker names; empty: discard)
+
+
+def unit_bytes(frames: list[Any]) -> int:
+    """The payload size of a unit's frames."""
+    total = 0
+    for f in frames:
+        buf = getattr(f, "buffer", f)
+        total += memoryview(buf).nbytes if not isinstance(buf, int) else 0
+    return total
 
 
 @dataclass
@@ -65,6 +78,12 @@ class StreamPairing:
     units_taken: int = 0
     discarded: int = 0  # units dropped before a start
     frames: FrameCheck = field(default_factory=FrameCheck)
+    byte_limit: int = 1 << 62  # read no more upstream while this many payload bytes are queued
+    units_bytes: int = 0  # payload bytes queued in ``units``
+    rejoining: bool = False  # restarted mid-scan: align routes with the first frame number seen
+    lost: list[tuple[str, int]] = field(default_factory=list)  # (worker, event) skipped while rejoining
+    skipped: list[int] = field(default_factory=list)  # events skipped by the last alignment
+    rejoined_at: int | None = None  # frame number the stream rejoined at (until read)
 
     def __post_init__(self) -> None:
         self.waiting_for_start = self.has_start
@@ -75,9 +94,11 @@ class StreamPairing:
         (if not, the caller resets its cutter)."""
         self.units_due, self.units_taken = units_due, 0
         self.routes.clear()
+        self.rejoining = False
         keep = self.has_start and bool(self.units) and self.units[0].kind is Kind.START
         if not keep:
             self.units.clear()
+            self.units_bytes = 0
         self.waiting_for_start = self.has_start and not keep
         self.frames.reset()
         return keep
@@ -85,11 +106,13 @@ class StreamPairing:
     def add_unit(self, unit: Unit) -> bool:
         """Queue a unit cut from upstream; False when it was discarded (before a start)."""
         if self.waiting_for_start:
-            if unit.kind is not Kind.START:
+            rejoin = self.rejoining and unit.kind is Kind.DATA and unit.frame_number is not None
+            if unit.kind is not Kind.START and not rejoin:
                 self.discarded += 1
                 return False
             self.waiting_for_start = False
         self.units.append(unit)
+        self.units_bytes += unit_bytes(unit.frames)
         return True
 
     def add_route(self, event: int, workers: tuple[str, ...]) -> None:
@@ -98,12 +121,45 @@ class StreamPairing:
     def wants_input(self, limit: int) -> bool:
         """Read upstream only for pending routes (or to discard messages before a start),
         and while fewer than ``limit`` units are queued."""
-        return len(self.units) < limit and (bool(self.routes) or (self.waiting_for_start and not self.units))
+        room = len(self.units) < limit and self.units_bytes < self.byte_limit
+        return room and (bool(self.routes) or (self.waiting_for_start and not self.units))
+
+    def reroute(self, new: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
+        """A worker died: routes not used yet take their new workers; returns the entries
+        of ``new`` whose route was used already (the frames went out)."""
+        remaining = dict(new)
+        self.routes = collections.deque((event, remaining.pop(event, workers)) for event, workers in self.routes)
+        return remaining
+
+    def _align(self) -> bool:
+        """Rejoining: skip the routes of frames that went by (their parts go to ``lost``).
+        False: wait for more routes."""
+        unit = self.units[0]
+        if unit.kind is not Kind.DATA or unit.frame_number is None:
+            self.rejoining = False  # a new series, or no frame numbers: positional as usual
+            return True
+        target = unit.frame_number + (1 if self.has_start else 0)
+        while self.units_taken < target and self.routes:
+            event, workers = self.routes.popleft()
+            self.units_taken += 1
+            self.lost.extend((w, event) for w in workers)
+            self.skipped.append(event)
+        if self.units_taken < target:
+            return False
+        self.rejoining = False
+        self.frames.expected = unit.frame_number
+        self.rejoined_at = unit.frame_number
+        return True
 
     def pairs(self) -> Iterator[Pair]:
         """Pop every unit that has its route, in order."""
         while self.units and self.routes:
+            if self.rejoining and not self._align():
+                break
+            if not self.routes:
+                break
             unit = self.units.popleft()
+            self.units_bytes -= unit_bytes(unit.frames)
             event, workers = self.routes.popleft()
             self.units_taken += 1
             expected = None

@@ -7,8 +7,24 @@ Credits: a worker advertises ``capacity``; an event is assigned only while every
 needs has fewer than ``capacity`` events in flight. Events are assigned strictly in order, so a
 stalled worker stalls assignment (backpressure) rather than reordering the stream.
 A constraint is bound to a worker the first time it is assigned and stays bound for the map; if
-that worker dies, later events of the constraint are bound anew and the dead worker's
-unfinished events are counted as failed, never silently lost.
+that worker dies, later events of the constraint are bound anew.
+
+Outcomes (every event ends completed or failed, ``completed + failed + cancelled == total``):
+
+* An event *settles* once no worker still owes it and no result it produced is still on its
+  way to the reducer. It settles failed when a part of it failed (undeliverable, or its worker
+  died holding its frames) and the reducer holds no result of it; otherwise completed.
+* Completion is what the reducer received: workers say which events sent a result, the reducer
+  says which (worker, event) results it processed; the two are matched here. A result the
+  reducer confirms for an event already settled failed moves it to completed.
+* A worker that dies: its events are re-routed (:meth:`reroute_worker`): the ingesters move
+  routes they have not used yet to live workers and report the rest undeliverable, so only
+  events whose frames the dead worker already had fail.
+* A worker missing its heartbeat is only *missing* (keeps its place, constraints and credits)
+  until the controller's grace time ends.
+* The reducer restarting (a new ``instance``): the results held by the old process are lost,
+  so the events that completed through it fail; results still on their way are waited for a
+  bounded time (:meth:`expire_results`).
 """
 
 from __future__ import annotations
@@ -39,6 +55,7 @@ class WorkerSlot:
     finished: bool = False
     results_sent: int = 0
     service_uuid: str | None = None  # tells a restarted worker from a late heartbeat of a dead one
+    missing: bool = False  # heartbeat lost, within the grace time: keeps its place
 
     def free(self) -> int:
         return self.capacity - self.in_flight
@@ -46,6 +63,9 @@ class WorkerSlot:
 
 # One assigned event: (event number, {stream: worker names}); an empty tuple means discard.
 Assignment = tuple[int, dict[str, tuple[str, ...]]]
+# One re-routed event: (event, {stream: new worker names} for the streams the dead worker had,
+# workers added by the re-route).
+Reroute = tuple[int, dict[str, tuple[str, ...]], tuple[str, ...]]
 
 
 def _spread(avail: np.ndarray, need: int) -> np.ndarray:
@@ -140,6 +160,7 @@ class Scan:
     workers: dict[str, WorkerSlot] = field(default_factory=dict)
     next_event: int = 0
     pending: dict[int, set[str]] = field(default_factory=dict)  # general-path event -> workers not done yet
+    targets: dict[int, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # unsettled events
     completed: int = 0
     failed: set[int] = field(default_factory=set)
     cancelled: int = 0
@@ -151,6 +172,17 @@ class Scan:
     failure_reason: str | None = None  # why the scan ended as failed (see give_up)
     held_back: set[str] = field(default_factory=set)  # workers whose credits stopped assignment
     window: int = 4096  # events looked at per fast run at most
+
+    reducer_instance: str | None = None
+    reducer_restarts: int = 0
+    retired_reducers: set[str] = field(default_factory=set)  # instances that were replaced
+    broken: set[int] = field(default_factory=set)  # unsettled events with a failed part
+    awaiting: dict[int, int] = field(default_factory=dict)  # event -> results not confirmed yet
+    awaiting_pairs: set[tuple[str, int]] = field(default_factory=set)
+    early_pairs: set[tuple[str, int]] = field(default_factory=set)  # confirmed before reported
+    reduced: set[int] = field(default_factory=set)  # events the current reducer holds a result of
+    tracks_results: bool = False  # the reducer reports which results it received
+    reasons: list[str] = field(default_factory=list)  # why events failed, for the status
 
     def __post_init__(self) -> None:
         self._t = _Tables(self.cmap)
@@ -185,7 +217,7 @@ class Scan:
         if slot is None or not slot.alive:
             self.workers[name] = WorkerSlot(name, frozenset(tags), max(1, capacity), service_uuid=service_uuid)
         else:
-            slot.tags, slot.capacity = frozenset(tags), max(1, capacity)
+            slot.tags, slot.capacity, slot.missing = frozenset(tags), max(1, capacity), False
 
     def set_capacity(self, name: str, capacity: int) -> None:
         """New credits for a live worker (flow control); in-flight events stay."""
@@ -193,44 +225,134 @@ class Scan:
         if slot is not None and slot.alive:
             slot.capacity = max(1, capacity)
 
-    def remove_worker(self, name: str) -> list[int]:
-        """A worker died: its unfinished events fail; returns their numbers."""
+    def mark_missing(self, name: str) -> None:
+        """Heartbeat lost: nothing is failed or re-routed while the worker may come back."""
+        slot = self.workers.get(name)
+        if slot is not None and slot.alive:
+            slot.missing = True
+
+    def mark_back(self, name: str) -> bool:
+        """The same process is back: it keeps its place, constraints and credits."""
+        slot = self.workers.get(name)
+        if slot is not None and slot.alive and slot.missing:
+            slot.missing = False
+            return True
+        return False
+
+    def _kill(self, name: str) -> WorkerSlot | None:
         slot = self.workers.get(name)
         if slot is None or not slot.alive:
-            return []
-        slot.alive = False
-        slot.in_flight = 0
+            return None
+        w = self._idx(name)
+        t = self._t
+        self._promote(np.flatnonzero(t.owner == w))  # its fast-path events are handled as the others
+        slot.alive, slot.missing, slot.in_flight = False, False, 0
+        t.bound[t.bound == w] = -1
         self._version += 1
+        return slot
+
+    def _promote(self, events: np.ndarray) -> None:
+        """Move open fast-path events into the general bookkeeping (``pending``/``targets``),
+        where re-routing, result reconciliation and failure handling work on them."""
+        t = self._t
+        for e in np.asarray(events, dtype=np.int64).reshape(-1).tolist():
+            w = int(t.owner[e])
+            if w < 0:
+                continue
+            name = self._names[w]
+            t.owner[e] = -1
+            self._fast_open -= 1
+            self.pending[e] = {name}
+            self.targets[e] = {s: (name,) for s in t.stream_sets[int(t.sset[e])]}
+
+    def _is_fast_open(self, event: int) -> bool:
+        owner = self._t.owner
+        return 0 <= event < len(owner) and bool(owner[event] >= 0)
+
+    def remove_worker(self, name: str) -> list[int]:
+        """A worker died and nothing can be re-routed: its unfinished events fail."""
+        if self._kill(name) is None:
+            return []
         lost = []
         for event, waiting in list(self.pending.items()):
             if name in waiting:
                 waiting.discard(name)
-                self.failed.add(event)
+                self.broken.add(event)
                 lost.append(event)
-                if not waiting:
-                    del self.pending[event]
-        w = self._index[name]
-        t = self._t
-        mine = np.flatnonzero(t.owner == w)
-        if len(mine):
-            t.owner[mine] = -1
-            self._fast_open -= len(mine)
-            lost.extend(mine.tolist())
-            self.failed.update(mine.tolist())
-        t.bound[t.bound == w] = -1
+                self._settle(event)
         self._advance_phase()
         return sorted(lost)
+
+    def reroute_worker(self, name: str) -> tuple[list[Reroute], list[int]]:
+        """A worker died: bind its unfinished events' parts anew to live workers (credits are
+        not checked: these events were admitted already). Returns the re-routes to announce and
+        the events nobody alive can take (failed)."""
+        if self._kill(name) is None:
+            return [], []
+        reroutes: list[Reroute] = []
+        failed: list[int] = []
+        for event, waiting in sorted(self.pending.items()):
+            if name not in waiting:
+                continue
+            waiting.discard(name)
+            old = self.targets.get(event, {})
+            new_targets: dict[str, tuple[str, ...]] = {}
+            added: list[str] = []
+            unserved = False
+            for stream, names in old.items():
+                if name not in names:
+                    continue
+                keep = [n for n in names if n != name]
+                for slot in self.cmap.events[event].get(stream, ()):
+                    if slot.constraint is None:
+                        continue  # broadcast: the live ones already have it
+                    bound = self._bound_name(slot.constraint)
+                    if bound is None or not self.workers[bound].alive:
+                        candidates = self._eligible(slot)
+                        if not candidates:
+                            unserved = True
+                            continue
+                        bound = max(candidates, key=lambda w: (w.free(), -w.in_flight)).name
+                        self._t.bound[self._t.code_of[slot.constraint]] = self._idx(bound)
+                    if bound not in keep:
+                        keep.append(bound)
+                        if bound not in waiting and bound not in added:
+                            added.append(bound)
+                new_targets[stream] = tuple(keep)
+            for n in added:
+                waiting.add(n)
+                self.workers[n].in_flight += 1
+            self.targets[event] = {**old, **new_targets}
+            if added:
+                reroutes.append((event, new_targets, tuple(added)))
+            if unserved:
+                self.broken.add(event)
+                failed.append(event)
+            self._settle(event)
+        self._advance_phase()
+        return reroutes, failed
 
     def alive_workers(self) -> list[WorkerSlot]:
         return [w for w in self.workers.values() if w.alive]
 
     def open_events(self) -> dict[int, set[str]]:
         """Every assigned event not completed yet -> the workers it waits for."""
-        out = {e: set(ws) for e, ws in self.pending.items()}
+        out = {e: set(ws) for e, ws in self.pending.items() if ws}
         owner = self._t.owner
         for e in np.flatnonzero(owner >= 0).tolist():
             out[e] = {self._names[owner[e]]}
         return out
+
+    def open_count(self) -> int:
+        """(event, worker) parts assigned and not done yet, over both paths."""
+        return sum(len(w) for w in self.pending.values()) + self._fast_open
+
+    def owes(self, name: str) -> bool:
+        """Whether worker ``name`` holds an unfinished event."""
+        w = self._index.get(name)
+        if w is not None and bool((self._t.owner == w).any()):
+            return True
+        return any(name in waiting for waiting in self.pending.values())
 
     # ---- assignment: general path
     def _eligible(self, slot: Slot) -> list[WorkerSlot]:
@@ -404,18 +526,6 @@ class Scan:
             out.extend(run.expand() if isinstance(run, FastRun) else run)
         return out
 
-    def give_up(self, reason: str) -> list[int]:
-        """No usable worker came in time: every unassigned event fails and the scan goes on
-        to its end with ``reason``. Returns the failed event numbers."""
-        lost = list(range(self.next_event, len(self.cmap)))
-        self.failed.update(lost)
-        self.next_event = len(self.cmap)
-        self.waiting_for_workers = False
-        self.failure_reason = reason
-        self._advance_phase()
-        return lost
-
-    # ---- completion
     def _close_fast(self, name: str, events: Iterable[int]) -> tuple[np.ndarray, list[int]]:
         """Close ``name``'s open fast events among ``events``; returns (closed, the others)."""
         ev = np.asarray(events if isinstance(events, (list, tuple, np.ndarray)) else list(events), dtype=np.int64)
@@ -442,10 +552,98 @@ class Scan:
         rest = ev[~mine].tolist() if len(closed) != len(ev) else []
         return closed, rest
 
-    def worker_done(self, name: str, events: Iterable[int], results_sent: int | None = None) -> None:
-        closed, rest = self._close_fast(name, events)
+    # ---- resuming (a restarted controller replays the assignment stream)
+    def restore_assignment(self, event: int, targets: dict[str, tuple[str, ...]]) -> None:
+        """Re-apply an assignment made by a previous controller (workers must be added first;
+        unknown names are added as dead). Completion reports are replayed afterwards."""
+        if event < self.next_event or event >= len(self.cmap):
+            return
+        self.next_event = event + 1
+        names = {n for ns in targets.values() for n in ns}
+        for name in names:
+            if name not in self.workers:
+                self.workers[name] = WorkerSlot(name, frozenset(), 1, alive=False)
+                self._idx(name)
+                self._version += 1
+            self.workers[name].in_flight += 1
+        for stream, ns in targets.items():
+            slots = self.cmap.events[event].get(stream, ())
+            constrained = [sl for sl in slots if sl.constraint is not None]
+            if len(constrained) == 1 and len(slots) == 1 and ns:
+                self._t.bound[self._t.code_of[constrained[0].constraint]] = self._idx(ns[0])  # type: ignore[index]
+        if names:
+            self.pending[event] = set(names)
+            self.targets[event] = dict(targets)
+        elif any(self.cmap.events[event][s] for s in targets):
+            self.failed.add(event)
+        else:
+            self.completed += 1
+
+    def restore_reroute(self, dead: str, event: int, targets: dict[str, tuple[str, ...]], added: Iterable[str]) -> None:
+        """Re-apply a re-route made by a previous controller."""
+        slot = self.workers.get(dead)
+        if slot is not None:
+            slot.alive, slot.in_flight = False, 0
+        waiting = self.pending.get(event)
+        if waiting is None:
+            return
+        waiting.discard(dead)
+        for name in added:
+            if name in self.workers and name not in waiting:
+                waiting.add(name)
+                self.workers[name].in_flight += 1
+        self.targets[event] = {**self.targets.get(event, {}), **targets}
+
+    # ---- settling
+    def _settle(self, event: int) -> None:
+        """Decide the event's outcome once nobody owes it anything."""
+        if event in self.pending and self.pending[event]:
+            return
+        if self.awaiting.get(event, 0) > 0:
+            return
+        self.pending.pop(event, None)
+        self.awaiting.pop(event, None)
+        self.targets.pop(event, None)
+        if event in self.broken and event not in self.reduced:
+            self.failed.add(event)
+        else:
+            self.completed += 1
+        self.broken.discard(event)
+
+    def _is_unsettled(self, event: int) -> bool:
+        return event in self.pending or event in self.awaiting or self._is_fast_open(event)
+
+    def _promote_owned(self, name: str, events: Iterable[int]) -> None:
+        """Promote those of ``events`` that are open fast-path events of ``name``."""
+        w = self._index.get(name)
+        ev = np.asarray(list(events), dtype=np.int64).reshape(-1)
+        if w is None or ev.size == 0:
+            return
+        owner = self._t.owner
+        ev = ev[(ev >= 0) & (ev < len(owner))]
+        self._promote(ev[owner[ev] == w])
+
+    # ---- completion
+    def worker_done(
+        self, name: str, events: Iterable[int], results_sent: int | None = None, results: Iterable[int] | None = None
+    ) -> None:
+        """``events`` done by ``name``; ``results``: those of them that sent a result."""
+        results = list(results or ())
+        if results:  # an event with a result completes once the reducer confirms it
+            self._promote_owned(name, results)
+        closed, rest = self._close_fast(name, events)  # fast-path events without a result
         self.completed += len(closed)
         slot = self.workers.get(name)
+        for event in results:
+            waiting = self.pending.get(event)
+            if waiting is None or name not in waiting:
+                continue  # settled already (failed): the reducer's confirmation reconciles it
+            pair = (name, event)
+            if pair in self.early_pairs:
+                self.early_pairs.discard(pair)
+            else:
+                self.awaiting_pairs.add(pair)
+                self.awaiting[event] = self.awaiting.get(event, 0) + 1
         for event in rest:
             waiting = self.pending.get(event)
             if waiting is None or name not in waiting:
@@ -453,10 +651,7 @@ class Scan:
             waiting.discard(name)
             if slot is not None:
                 slot.in_flight = max(0, slot.in_flight - 1)
-            if not waiting:
-                del self.pending[event]
-                if event not in self.failed:
-                    self.completed += 1
+            self._settle(event)
         if slot is not None and results_sent is not None:
             slot.results_sent = max(slot.results_sent, results_sent)
         self._advance_phase()
@@ -468,30 +663,149 @@ class Scan:
             slot.results_sent = max(slot.results_sent, results_sent)
         self._advance_phase()
 
-    def reducer_progress(self, processed: dict[str, int], finished: bool = False) -> None:
+    def reducer_progress(
+        self,
+        processed: dict[str, int],
+        finished: bool = False,
+        instance: str | None = None,
+        received: Iterable[tuple[str, int]] | None = None,
+    ) -> bool:
+        """A reducer report. Returns True when it comes from a new reducer process (restart)."""
+        restarted = False
+        if instance is not None:
+            if instance in self.retired_reducers:
+                return False  # a late report of a process that is gone: what it held is lost
+            if self.reducer_instance is not None and instance != self.reducer_instance:
+                self.retired_reducers.add(self.reducer_instance)
+                if self.phase is not Phase.FINISHED:  # a finished scan's results were delivered
+                    self._reducer_restarted()
+                    restarted = True
+            self.reducer_instance = instance
         for worker, count in processed.items():
             self.results_processed[worker] = max(self.results_processed.get(worker, 0), count)
+        if received is not None:
+            self.tracks_results = True
+            for pair in received:
+                self._confirm(pair)
         self.reducer_finished = self.reducer_finished or finished
         self._advance_phase()
+        return restarted
+
+    def _confirm(self, pair: tuple[str, int]) -> None:
+        name, event = pair
+        if pair in self.awaiting_pairs:
+            self.awaiting_pairs.discard(pair)
+            self.awaiting[event] -= 1
+            self.reduced.add(event)
+            self._settle(event)
+        elif event in self.failed and event not in self.reduced:
+            self.failed.discard(event)  # the reducer holds its result after all
+            self.completed += 1
+            self.reduced.add(event)
+        elif self._is_unsettled(event):
+            self.early_pairs.add(pair)
+            self.reduced.add(event)
+        elif 0 <= event < self.next_event:
+            self.reduced.add(event)  # completed already (a result not reported by its worker)
+
+    def _reducer_restarted(self) -> None:
+        """The results the old reducer process held are gone: their events fail."""
+        self.reducer_restarts += 1
+        lost = 0
+        for event in self.reduced:
+            if self._is_unsettled(event):
+                self.broken.add(event)
+            elif event not in self.failed:
+                self.completed -= 1
+                self.failed.add(event)
+                lost += 1
+        if self.reduced:
+            self.reasons.append(f"reducer restarted: results of {len(self.reduced)} events lost with the old process")
+        self.reduced = set()
+        self.early_pairs = set()
+        self.results_processed = {}
+        self.reducer_finished = False
+        if self.phase is Phase.FINISHED:
+            self.phase = Phase.REDUCING
+
+    def expire_results(self) -> list[int]:
+        """Stop waiting for unconfirmed results (the reducer lost them): their events settle,
+        failed unless the reducer holds another of their results. Returns those events."""
+        events = sorted({e for _w, e in self.awaiting_pairs})
+        self.awaiting_pairs = set()
+        for event in events:
+            self.awaiting[event] = 0
+            self.broken.add(event)
+            self._settle(event)
+        if events:
+            self.reasons.append(f"results of {len(events)} events never reached the reducer")
+        self._advance_phase()
+        return events
+
+    def fail_stalled(self, reason: str) -> list[int]:
+        """Events that cannot be formed (their frames never come): fail every unsettled event
+        still owed by a worker. Returns them."""
+        self._promote(np.flatnonzero(self._t.owner >= 0))
+        events = sorted(e for e, waiting in self.pending.items() if waiting)  # not those only awaiting results
+        for event in events:
+            for name in self.pending[event]:
+                slot = self.workers.get(name)
+                if slot is not None:
+                    slot.in_flight = max(0, slot.in_flight - 1)
+            self.pending[event] = set()
+            self.broken.add(event)
+            self._settle(event)
+        if events:
+            self.reasons.append(f"{len(events)} events failed: {reason}")
+        self._advance_phase()
+        return events
+
+    def give_up(self, reason: str, unassigned_only: bool = False) -> list[int]:
+        """Events cannot be formed any more: every unassigned event fails and, unless
+        ``unassigned_only`` (no usable worker came in time), every unsettled event owed by a
+        worker (their frames do not come); workers and reducer still finish, and the scan
+        ends with ``reason``. Returns the events failed."""
+        events = [] if unassigned_only else self.fail_stalled(reason)
+        if not self.stopped and self.next_event < len(self.cmap):
+            rest = list(range(self.next_event, len(self.cmap)))
+            self.failed.update(rest)
+            self.next_event = len(self.cmap)
+            self.reasons.append(f"{len(rest)} unassigned events failed: {reason}")
+            events += rest
+        self.waiting_for_workers = False
+        self.failure_reason = reason
+        self._advance_phase()
+        return events
+
+    def abandon(self, reason: str) -> None:
+        """End the scan now: everything unsettled or unassigned fails, with ``reason``."""
+        self._promote(np.flatnonzero(self._t.owner >= 0))
+        for event in set(self.pending) | set(self.awaiting):
+            self.pending[event] = set()
+            self.awaiting[event] = 0
+            self.broken.add(event)
+            self._settle(event)
+        self.awaiting_pairs = set()
+        rest = range(self.next_event, len(self.cmap)) if not self.stopped else range(0)
+        self.failed.update(rest)
+        self.next_event = len(self.cmap) if not self.stopped else self.next_event
+        self.reasons.append(f"scan abandoned: {reason}")
+        self.phase = Phase.FINISHED
 
     def undeliverable(self, pairs: Iterable[tuple[str, int]]) -> None:
         """An ingester could not reach ``worker`` for ``event``: that part of the event failed
         (the event will never complete there, so it must not be waited for)."""
         for name, event in pairs:
-            closed, _ = self._close_fast(name, [event])
-            if len(closed):
-                self.failed.add(event)
-                continue
+            self._promote_owned(name, [event])
             waiting = self.pending.get(event)
             if waiting is None or name not in waiting:
                 continue
             waiting.discard(name)
-            self.failed.add(event)
+            self.broken.add(event)
             slot = self.workers.get(name)
             if slot is not None:
                 slot.in_flight = max(0, slot.in_flight - 1)
-            if not waiting:
-                del self.pending[event]
+            self._settle(event)
         self._advance_phase()
 
     def stop(self) -> int:
@@ -514,16 +828,22 @@ class Scan:
                 slot = self.workers.get(name)
                 if slot is not None:
                     slot.in_flight = max(0, slot.in_flight - 1)
-                if not waiting:
+                if not waiting and not self.awaiting.get(event):
                     del self.pending[event]
+                    self.targets.pop(event, None)
+                    self.broken.discard(event)
                     self.cancelled += 1
         self._advance_phase()
 
     # ---- phases
     def all_events_done(self) -> bool:
-        return (self.stopped or self.next_event >= len(self.cmap)) and not self.pending and self._fast_open == 0
+        return (self.stopped or self.next_event >= len(self.cmap)) and not any(self.pending.values()) and self._fast_open == 0
 
     def results_complete(self) -> bool:
+        if self.awaiting_pairs:
+            return False
+        if self.tracks_results:
+            return True
         return all(
             self.results_processed.get(w.name, 0) >= w.results_sent for w in self.workers.values() if w.alive
         )
@@ -533,7 +853,7 @@ class Scan:
             self.phase = Phase.FINISHING
         if self.phase is Phase.FINISHING and all(w.finished for w in self.alive_workers()):
             self.phase = Phase.REDUCING
-        if self.phase is Phase.REDUCING and self.reducer_finished:
+        if self.phase is Phase.REDUCING and self.reducer_finished and self.results_complete():
             self.phase = Phase.FINISHED
 
     def ready_for_reducer_finish(self) -> bool:
@@ -549,9 +869,13 @@ class Scan:
             "failed_events": len(self.failed),
             "failed": sorted(self.failed)[:1000],
             "cancelled_events": self.cancelled,
-            "in_flight": len(self.pending) + self._fast_open,
+            "in_flight": sum(1 for w in self.pending.values() if w) + self._fast_open,
+            "awaiting_results": len(self.awaiting_pairs),
             "phase": "waiting for workers" if self.phase is Phase.RUNNING and self.waiting_for_workers else self.phase.value,
             "reason": self.failure_reason,
             "stopped": self.stopped,
             "workers": sorted(w.name for w in self.workers.values() if w.alive),
+            "missing_workers": sorted(w.name for w in self.workers.values() if w.alive and w.missing),
+            "reducer_restarts": self.reducer_restarts,
+            "failure_reasons": self.reasons[-20:],
         }

@@ -24,10 +24,12 @@ import zmq
 
 import dranspose
 from dranspose.config import Settings
+from dranspose.errors import ControlMessageError
 from dranspose.services import logs
 from dranspose.states import build_meta, read_build_meta
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
+from dranspose.transport import control
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Component:
         self.parameters_hash: str | None = None  # digest of ``parameters`` (as results carry it)
         self._user_state: Any = None
         self._threads: list[threading.Thread] = []
+        self.loop_beat = time.monotonic()  # the data loop sets it each turn (advertised as loop_age)
         self._build_meta = self._read_build_meta(settings.build_meta_file)
         self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
         self._control_pull: zmq.Socket | None = None
@@ -86,6 +89,7 @@ class Component:
             "mapreduce_version": build_meta(self._build_meta),
             "parameters_hash": self.parameters_hash,
             "time": time.time(),
+            "loop_age": round(time.monotonic() - self.loop_beat, 2),
         }
 
     def user_state(self) -> Any:
@@ -205,11 +209,15 @@ class Component:
             current = client.get(self.keys.mapping())
             streams: dict[str, bytes] = {updates: update_id}
             if current is not None:
-                info = json.loads(current)
-                push.send_pyobj(("mapping", info))
-                key = self.assigned_key(info["uuid"])
-                if key:
-                    streams[key] = b"0-0"
+                try:
+                    info = control.decode_mapping(current)
+                except ControlMessageError as exc:
+                    self.count_error("control", "current mapping ignored: %s", exc)
+                else:  # a scan that may be running: this process (re)joins it
+                    push.send_pyobj(("mapping_resumed", info))
+                    key = self.assigned_key(info.uuid)
+                    if key:
+                        streams[key] = b"0-0"
             while not self.stopping.is_set():
                 try:
                     replies = client.xread(streams, block=200)
@@ -221,33 +229,36 @@ class Component:
                     key = key_b.decode()
                     streams[key] = entries[-1][0]
                     if key == updates:
-                        for _id, fields in entries:
-                            try:
-                                msg = json.loads(fields[b"msg"])
-                                if not isinstance(msg, dict):
-                                    raise TypeError(f"not an object: {type(msg).__name__}")
-                                if msg.get("type") == "mapping":
-                                    akey = self.assigned_key(str(msg["uuid"]))
-                                    for k in [k for k in streams if k != updates]:
-                                        del streams[k]
-                                    if akey:
-                                        streams[akey] = b"0-0"
-                            except Exception as exc:  # one bad entry must not silence the component
-                                self.errors["control"] += 1
-                                log.error("%s %s: update %r dropped: %r", self.kind, self.name, _id, exc)
-                                continue
-                            push.send_pyobj((msg.get("type"), msg))
+                        self._forward_updates(push, streams, updates, entries)
                     else:
-                        batches = []
-                        for _id, f in entries:
-                            try:
-                                batches.append(json.loads(f[b"a"]))
-                            except Exception as exc:
-                                self.errors["control"] += 1
-                                log.error("%s %s: assignment batch %r dropped: %r", self.kind, self.name, _id, exc)
-                        push.send_pyobj(("assigned", batches))
+                        push.send_pyobj(("assigned", self._decode_assignments(entries)))
         finally:
             push.close(linger=0)
+
+    def _forward_updates(self, push: zmq.Socket, streams: dict[str, bytes], updates: str, entries: list[Any]) -> None:
+        """Decode updates-stream entries, follow a new mapping's assignment stream, forward."""
+        for _id, fields in entries:
+            try:
+                msg = control.decode_update(fields.get(control.UPDATE_FIELD.encode(), b""))
+            except ControlMessageError as exc:
+                self.count_error("control", "update ignored: %s", exc)
+                continue
+            if isinstance(msg, control.MappingAnnounced):
+                for k in [k for k in streams if k != updates]:
+                    del streams[k]
+                akey = self.assigned_key(msg.uuid)
+                if akey:
+                    streams[akey] = b"0-0"
+            push.send_pyobj((msg.kind, msg))
+
+    def _decode_assignments(self, entries: list[Any]) -> list[control.AssignmentBatch | control.AssignmentRun | control.RerouteBatch]:
+        out = []
+        for _id, fields in entries:
+            try:
+                out.append(control.decode_assignment(fields.get(control.ASSIGNED_FIELD.encode(), b"")))
+            except ControlMessageError as exc:
+                self.count_error("control", "assignment batch ignored: %s", exc)
+        return out
 
     # ---- lifecycle
     def open(self) -> None:
@@ -291,6 +302,8 @@ class Component:
         handlers = self.control_handlers()
         for kind, payload in self.recv_control():
             handler = handlers.get(kind)
+            if handler is None and kind == "mapping_resumed":  # services without a rejoin step
+                handler = handlers.get("mapping")
             if handler is None:
                 continue
             try:

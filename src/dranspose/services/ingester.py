@@ -13,7 +13,6 @@ queued in ZeroMQ instead of in Python memory.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,10 +26,11 @@ from dranspose.config import Settings
 from dranspose.core.pairing import StreamPairing
 from dranspose.parameters import StrParameter
 from dranspose.errors import ProtocolError
-from dranspose.protocols.base import StreamCutter, Unit
+from dranspose.protocols.base import Kind, StreamCutter, Unit
 from dranspose.services.component import Component
+from dranspose.services.parking import ParkingLot
 from dranspose.services.upstreams import Upstream, open_upstream
-from dranspose.transport import assignments, batching, framing
+from dranspose.transport import batching, control, framing
 from dranspose.transport.curve import CurveKeys, secure_server
 from dranspose.transport.sockets import bind
 
@@ -77,13 +77,16 @@ class Ingester(Component):
         self.streams: dict[str, _Stream] = {}
         for spec in streams:
             cutter = spec.make_cutter()
-            self.streams[spec.name] = _Stream(spec, cutter, None, StreamPairing(cutter.has_start))
+            self.streams[spec.name] = _Stream(spec, cutter, None, StreamPairing(cutter.has_start, byte_limit=settings.unit_queue_bytes))
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
         self.recorder: Any = None
         self._lost: list[tuple[str, int]] = []  # (worker, event) not delivered, for the controller
+        self._out_events: dict[str, list[tuple[int, str, list[Any]]]] = {}  # what each outbox entry holds
         self.outbox = batching.Outbox()  # several small events per message when they queue up
-        self._out_events: dict[str, list[int]] = {}
+
+        grace = settings.presence_ttl + settings.worker_grace + 5.0  # the controller re-routes before
+        self.parking = ParkingLot(settings.unit_queue_bytes, grace)
 
     def open(self) -> None:
         """Bind the socket workers connect to and open every upstream."""
@@ -112,6 +115,8 @@ class Ingester(Component):
             streams=list(self.streams),
             workers=sorted(w.decode(errors="replace") for w in list(self.workers)),
             undeliverable=self.undeliverable,
+            parked_units=len(self.parking),
+            parked_bytes=self.parking.nbytes,
             stream_stats={
                 n: {
                     "typ": s.cutter.typ,
@@ -120,6 +125,7 @@ class Ingester(Component):
                     "malformed": s.malformed + getattr(s.upstream, "malformed", 0),
                     "frame_mismatches": s.pairing.frames.gaps,
                     "queued_units": len(s.pairing.units),
+                    "queued_bytes": s.pairing.units_bytes,
                     "pending_routes": len(s.pairing.routes),
                 }
                 for n, s in self.streams.items()
@@ -128,9 +134,10 @@ class Ingester(Component):
         return st
 
     # ---- control
-    def _on_mapping(self, msg: dict[str, Any]) -> None:
-        self.mapping_uuid = msg["uuid"]
-        due = msg.get("frames_per_stream") or {}
+    def _on_mapping(self, msg: control.MappingAnnounced) -> None:
+        self.mapping_uuid = msg.uuid
+        self.parking.clear()
+        due = msg.frames_per_stream
         for name, s in self.streams.items():
             # units queued from a start message on belong to the series this mapping consumes
             if not s.pairing.new_mapping(int(due.get(name, -1))):
@@ -145,15 +152,15 @@ class Ingester(Component):
             threading.Thread(target=self.recorder.close, name="recorder-close", daemon=False).start()
             self.recorder = None
 
-    def _open_recorder(self, msg: dict[str, Any]) -> None:
+    def _open_recorder(self, msg: control.MappingAnnounced) -> None:
         """DUMP_PATH names the exact file (appended across scans) and wins over the
         ``dump_prefix`` parameter ({prefix}{ingester}-{mapping}.cbors); both stay under the dump root."""
         from dranspose.dumps.paths import confine, dump_root
         from dranspose.dumps.record import Recorder, dump_path
 
         self._close_recorder()
-        prefix = msg.get("dump_prefix")
-        target = self.settings.dump_path or (dump_path(prefix, self.name, msg["uuid"]) if prefix else None)
+        prefix = msg.dump_prefix
+        target = self.settings.dump_path or (dump_path(prefix, self.name, msg.uuid) if prefix else None)
         if not target:
             return
         try:
@@ -161,13 +168,20 @@ class Ingester(Component):
             self.recorder = Recorder(path, max_file_bytes=self.settings.dump_max_bytes)
         except Exception as exc:  # recording is optional: never stop the scan for it
             self.count_error("recording", "cannot record to %r: %s", target, exc)
+            try:  # the count visible before this (maybe short) scan reports finished
+                self.publish_state()
+            except redis.RedisError:
+                pass
 
-    def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
+    def _on_assigned(self, batches: list[control.AssignmentBatch | control.AssignmentRun | control.RerouteBatch]) -> None:
         for batch in batches:
             try:
-                if batch.get("mapping") != self.mapping_uuid:
+                if batch.mapping != self.mapping_uuid:
                     continue
-                for event, targets in assignments.decode(batch):
+                if isinstance(batch, control.RerouteBatch):
+                    self._on_reroute(batch)
+                    continue
+                for event, targets in batch.events:
                     for stream, workers in targets.items():
                         s = self.streams.get(stream)
                         if s is not None:
@@ -175,8 +189,41 @@ class Ingester(Component):
             except Exception as exc:  # one malformed batch must not cost the batches after it
                 self.count_error("control", "assignment batch not applied: %r", exc)
 
+    def _on_reroute(self, batch: control.RerouteBatch) -> None:
+        """A worker died: routes not used yet go to the new workers; for routes already used
+        (the frames went to the dead worker) the added workers' parts are undeliverable."""
+        changes: dict[str, dict[int, tuple[str, ...]]] = {}
+        added_of: dict[int, tuple[str, ...]] = {}
+        for event, targets, added in batch.events:
+            added_of[event] = added
+            for stream, workers in targets.items():
+                if stream in self.streams:
+                    changes.setdefault(stream, {})[event] = workers
+        for stream, new in changes.items():
+            s = self.streams[stream]
+            remaining = s.pairing.reroute(new)
+            for event in remaining:  # the route was used already
+                parked = self.parking.take(batch.dead, event, stream)
+                for w in added_of.get(event, ()):
+                    if w not in new[event]:
+                        continue
+                    if parked is None:  # the dead worker had the frames
+                        self._lost.append((w, event))
+                    else:  # never delivered: the new worker gets them now
+                        self._send(s, event, (w,), Unit(Kind.DATA, parked.frames), record=False)
+        log.warning(
+            "ingester %s: worker %s died; %d events re-routed", self.name, batch.dead, len(batch.events)
+        )
+
+    def _on_mapping_resumed(self, msg: control.MappingAnnounced) -> None:
+        """Started while a scan may be running: take its assignments from the start and skip
+        to the frame the detector is at (by frame number) instead of waiting for a start."""
+        self._on_mapping(msg)
+        for s in self.streams.values():
+            s.pairing.rejoining = True
+
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
-        return {"mapping": self._on_mapping, "assigned": self._on_assigned}
+        return {"mapping": self._on_mapping, "mapping_resumed": self._on_mapping_resumed, "assigned": self._on_assigned}
 
     # ---- data
     def _receive(self, s: _Stream) -> None:
@@ -214,6 +261,13 @@ class Ingester(Component):
                         "stream %s: frame %s where %s was expected (gap %d); routing stays positional",
                         s.spec.name, pair.unit.frame_number, pair.expected_frame, gaps,
                     )
+            if s.pairing.rejoined_at is not None:
+                log.warning(
+                    "ingester %s: stream %s rejoined the scan at frame %d; %d earlier events skipped",
+                    self.name, s.spec.name, s.pairing.rejoined_at, len(s.pairing.skipped),
+                )
+                s.pairing.rejoined_at = None
+                s.pairing.skipped.clear()
             if pair.workers:
                 self._send(s, pair.event, pair.workers, pair.unit)
             else:
@@ -221,28 +275,49 @@ class Ingester(Component):
             if self.recorder is not None and s.pairing.complete():
                 if all(t.pairing.complete() for t in self.streams.values() if t.pairing.units_due >= 0):
                     self._close_recorder()  # every frame of the mapping recorded
+        if s.pairing.lost:  # rejoining: the parts of frames that went by are reported undeliverable
+            self._lost.extend(s.pairing.lost)
+            s.pairing.lost.clear()
 
-    def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit) -> None:
-        """Queue the unit for its workers; sent when this loop pass ends (or a batch is full)."""
+    def _park(self, worker: str, event: int, stream: str, frames: list[Any], exc: Exception) -> None:
+        """Keep an undeliverable unit for a possible re-route; report what falls out."""
+        self.undeliverable += 1
+        log.warning(
+            "ingester %s: event %d stream %s: worker %s unreachable (%s); kept for re-routing", self.name, event, stream, worker, exc
+        )
+        self._report_lost(self.parking.park(worker, event, stream, frames))
+
+    def _unpark(self, worker: str) -> None:
+        """A worker became reachable (it pinged): deliver what was kept for it."""
+        for item in self.parking.take_worker(worker):
+            s = self.streams.get(item.stream)
+            if s is not None:
+                self._send(s, item.event, (worker,), Unit(Kind.DATA, item.frames), record=False)
+
+    def _report_lost(self, pairs: list[tuple[str, int]]) -> None:
+        for worker, event in pairs:
+            self._lost.append((worker, event))
+            self.count_error("undeliverable", "event %d: worker %s unreachable; its part of the event failed", event, worker)
+
+    def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True) -> None:
         typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
         header = framing.encode_header(event, [(s.spec.name, typ, len(unit.frames))], self.mapping_uuid)
         now = time.monotonic()
         for worker in workers:
-            self._out_events.setdefault(worker, []).append(event)
+            self._out_events.setdefault(worker, []).append((event, s.spec.name, unit.frames))
             full = self.outbox.add(worker, [header, *unit.frames], now)
             if full is not None:
                 self._deliver(worker, full, self._out_events.pop(worker))
         s.forwarded += 1
-        if self.recorder is not None:
+        if self.recorder is not None and record:
             self.recorder.record(event, {s.spec.name: (typ, unit.frames)})
 
-    def _deliver(self, worker: str, parts: list[Any], events: list[int]) -> None:
+    def _deliver(self, worker: str, parts: list[Any], units: list[tuple[int, str, list[Any]]]) -> None:
         try:
-            self.router.send_multipart([worker.encode(), *parts], copy=False)
+            self.router.send_multipart([worker.encode(), *parts], copy=False)  # type: ignore[union-attr]
         except zmq.ZMQError as exc:
-            self.undeliverable += len(events)
-            self._lost.extend((worker, e) for e in events)
-            self.count_error("undeliverable", "events %s: worker %s unreachable (%s)", events[:10], worker, exc)
+            for event, stream, frames in units:  # kept for a re-route or for when it pings
+                self._park(worker, event, stream, frames, exc)
 
     def _flush_out(self) -> None:
         """Send what waits: one message per event, or a batch where several queued up."""
@@ -259,6 +334,8 @@ class Ingester(Component):
             self.workers[parts[0]] = now
             if len(self.workers) > MAX_PEERS:  # peers that stopped pinging: forget them (bounded)
                 self.workers = {w: t for w, t in self.workers.items() if now - t < 10.0}
+            if self.parking.items:
+                self._unpark(parts[0].decode(errors="replace"))
 
     @staticmethod
     def _wants_input(s: _Stream) -> bool:
@@ -272,6 +349,7 @@ class Ingester(Component):
         poller.register(self.router, zmq.POLLIN)
         registered: dict[Any, _Stream] = {}
         while not self.stopping.is_set():
+            self.loop_beat = time.monotonic()  # liveness: the data loop turns
             for s in self.streams.values():
                 assert s.upstream is not None, "start() before run()"
                 s.upstream.maintain()
@@ -301,9 +379,12 @@ class Ingester(Component):
                 if s.pairing.units and s.pairing.routes:
                     self._dispatch(s)
             self._flush_out()
+            if self.parking.items:
+                self._report_lost(self.parking.expire())
             if self._lost and self.mapping_uuid:
                 try:
-                    self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps({"i": self.name, "lost": self._lost})})
+                    report = control.encode_report(control.IngesterReport(self.name, self._lost))
+                    self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: report})
                     self._lost = []
                 except redis.RedisError as exc:
                     self.count_error("redis", "cannot report undeliverable events (%s); retrying", exc)

@@ -7,7 +7,6 @@ concurrently with itself). HTTP reads take ``publish_rlock`` when the user provi
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,7 +25,7 @@ from dranspose.services.access import protect, redact
 from dranspose.services.component import Component
 from dranspose.services.http import BackgroundServer
 from dranspose.services.timer import TimerThread
-from dranspose.transport import batching, results
+from dranspose.transport import batching, control, results
 from dranspose.transport.curve import CurveKeys, secure_server
 from dranspose.transport.sockets import bind, host_of, http_url
 
@@ -60,6 +59,8 @@ class Reducer(Component):
         self.hooks: ReducerHooks | None = None
         self.lock = threading.RLock()
         self.processed: dict[str, int] = {}
+        self.received: list[tuple[str, int]] = []  # (worker, event) results since the last report
+        self._report_failures = 0
         self.total_processed = 0
         self.stale = 0
         self.seen_mappings: set[str] = set()
@@ -160,15 +161,16 @@ class Reducer(Component):
     def _worker_classes(self) -> list[str]:
         return [st["worker_class"] for st in self.member_states("worker") if st.get("worker_class")]
 
-    def _on_mapping(self, msg: dict[str, Any]) -> None:
+    def _on_mapping(self, msg: control.MappingAnnounced) -> None:
         self._load_parameters()
         self._allow = results.result_allow_list(
             [self.class_path, self.settings.worker_class], self.settings.pickle_allow, advertised=self._worker_classes()
         )
         with self.lock:
-            self.mapping_uuid = msg["uuid"]
+            self.mapping_uuid = msg.uuid
             self.seen_mappings.add(self.mapping_uuid)
             self.processed = {}
+            self.received = []
             self.finished_mapping = None
             if self.cls is not None:
                 try:
@@ -198,8 +200,8 @@ class Reducer(Component):
             self.mirror = None
             self.count_error("hsds", "HSDS mirror not started: %s", exc)
 
-    def _on_finish(self, msg: dict[str, Any]) -> None:
-        if msg.get("target") != "reducer" or msg.get("uuid") != self.mapping_uuid:
+    def _on_finish(self, msg: control.Finish) -> None:
+        if msg.target != "reducer" or msg.uuid != self.mapping_uuid:
             return
         if self.finished_mapping == self.mapping_uuid:
             self._report(force=True)
@@ -277,6 +279,7 @@ class Reducer(Component):
                         "process_result", "event %s: %s\n%s", result.event_number, exc, "".join(traceback.format_exception(exc.cause))
                     )
         self.processed[result.worker] = self.processed.get(result.worker, 0) + 1
+        self.received.append((str(result.worker), int(result.event_number)))
         self.total_processed += 1
         self._dirty = True
 
@@ -285,17 +288,26 @@ class Reducer(Component):
             self._receive()
 
     def _report(self, force: bool = False) -> None:
-        if not self.mapping_uuid or not (self._dirty or force):
+        if not self.mapping_uuid:
+            self.received.clear()
             return
-        msg: dict[str, Any] = {"r": self.name, "processed": self.processed}
-        if self.finished_mapping == self.mapping_uuid:
-            msg["fin"] = True
+        if not (self._dirty or force):
+            return
+        received, self.received = self.received, []
+        report = control.ReducerReport(
+            self.name, dict(self.processed), self.finished_mapping == self.mapping_uuid, str(self.service_uuid), received
+        )
         self._last_report = time.monotonic()
         try:
-            self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
+            self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
         except redis.RedisError as exc:  # counts are cumulative: the next report repairs it
-            self.count_error("redis", "progress report failed (%s); retrying", exc)
+            self.received = received + self.received
+            self._last_report += 0.5  # Redis down: retry in half a second, report the first failure
+            self._report_failures += 1
+            if self._report_failures == 1:
+                self.count_error("redis", "progress report failed (%s); retrying", exc)
             return
+        self._report_failures = 0
         self._dirty = False
 
     def run(self) -> None:
@@ -305,6 +317,7 @@ class Reducer(Component):
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.pull, zmq.POLLIN)
         while not self.stopping.is_set():
+            self.loop_beat = time.monotonic()  # liveness: the data loop turns
             ready = dict(poller.poll(REPORT_INTERVAL * 1000 if self._dirty else 100))
             self.loop_beat = time.monotonic()
             if self.pull in ready:

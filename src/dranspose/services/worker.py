@@ -7,7 +7,6 @@ the (batched, pipelined) completion reports.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import socket
@@ -29,8 +28,9 @@ from dranspose.event import EventData, ResultData, StreamData
 from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
-from dranspose.transport import assignments, batching, framing, results
+from dranspose.transport import batching, control, framing, results
 from dranspose.transport.curve import CurveKeys, secure_client
+from dranspose.transport.outbox import ResultOutbox
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,11 @@ class Worker(Component):
         self._pass_started: float | None = None  # start of the loop pass under way
         self.payload_bytes = 0  # bytes of the events processed, for flow control
         self.results_out = batching.Outbox()  # small results share a message when they queue up
+        # sends that never block: what the reducer cannot take now waits, bounded in bytes
+        self.outbox = ResultOutbox(None, settings.result_queue_bytes)  # its socket is set by open()
+        self._stall_reported = False
+        self.done_results: list[int] = []  # the events of ``done`` that sent a result
+        self.redis_failures = 0  # completion reports failed in a row
         self.results_sent = 0
         self.processed = 0
         self.finished_mapping: str | None = None
@@ -74,6 +79,7 @@ class Worker(Component):
         self.tick_interval: float | None = None
         self.ticker = TickClock(None)
         self.n_workers = 1
+        self.busy: list[float] | None = None  # [event, wall-clock start] while process_event runs
 
     def state(self) -> dict[str, Any]:
         st = super().state()
@@ -87,6 +93,10 @@ class Worker(Component):
             processed=self.processed,
             results_sent=self.results_sent,
             tick_interval=self.tick_interval,
+            busy=self.busy,
+            results_queued=len(self.outbox),
+            results_queued_bytes=self.outbox.nbytes,
+            reducer_stalled_s=round(self.outbox.stalled_for(), 1),
         )
         return st
 
@@ -96,6 +106,7 @@ class Worker(Component):
         self.reducer.setsockopt(zmq.SNDHWM, 2000)
         self.reducer.setsockopt(zmq.LINGER, 1000)
         secure_client(self.reducer, self.curve)
+        self.outbox.sock = self.reducer
         self._poller = zmq.Poller()
         self._poller.register(self.control_socket, zmq.POLLIN)
 
@@ -157,15 +168,15 @@ class Worker(Component):
         self.reload_parameters()
         self.param_hash = HashDigest(self.parameters_hash) if self.parameters_hash else None
 
-    def _on_mapping(self, msg: dict[str, Any]) -> None:
+    def _on_mapping(self, msg: control.MappingAnnounced) -> None:
         left = self.assembler.clear()
         if left and self.mapping_uuid:
             log.warning("worker %s: new mapping, %d events of the previous one never completed", self.name, len(left))
         self._flush_done(force=True)
-        self.mapping_uuid = msg["uuid"]
+        self.mapping_uuid = msg.uuid
         self.results_sent = 0
         self.finished_mapping = None
-        self.n_workers = max(1, int(msg.get("n_workers", 1)))
+        self.n_workers = max(1, msg.n_workers)
         self._load_parameters()
         self.hooks = None
         if self.cls is not None:
@@ -190,37 +201,47 @@ class Worker(Component):
         except (redis.RedisError, ValueError) as exc:
             log.warning("worker %s: cannot count the workers of this host: %s", self.name, exc)
 
-    def _on_assigned(self, batches: list[dict[str, Any]]) -> None:
+    def _on_assigned(self, batches: list[control.AssignmentBatch | control.AssignmentRun | control.RerouteBatch]) -> None:
         for batch in batches:
             try:
-                if batch.get("mapping") != self.mapping_uuid:
+                if batch.mapping != self.mapping_uuid:
                     continue
-                for event, mine in assignments.for_worker(batch, self.name):
+                if isinstance(batch, control.RerouteBatch):
+                    self._on_reroute(batch)
+                    continue
+                for event, mine in batch.for_worker(self.name):
                     ev = self.assembler.expect(event, mine)
                     if ev is not None:
                         self._process(ev)
             except Exception as exc:  # one malformed batch must not cost the batches after it
                 self.count_error("control", "assignment batch not applied: %r", exc)
 
-    def _on_finish(self, msg: dict[str, Any]) -> None:
-        if msg.get("uuid") != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
+    def _on_reroute(self, batch: control.RerouteBatch) -> None:
+        """Events of a dead worker this worker takes over (frames follow from the ingesters)."""
+        for event, targets, added in batch.events:
+            if self.name in added:
+                mine = frozenset(stream for stream, workers in targets.items() if self.name in workers)
+                ev = self.assembler.expect(event, mine)
+                if ev is not None:
+                    self._process(ev)
+
+    def _on_finish(self, msg: control.Finish) -> None:
+        if msg.uuid != self.mapping_uuid or self.finished_mapping == self.mapping_uuid:
             return
-        if msg.get("target", "workers") != "workers":
+        if msg.target != "workers":
             return
         self.call_finish(self.hooks)
         self.finished_mapping = self.mapping_uuid
         self.publish_state()  # error counts visible before the scan reports finished
         self._flush_done(force=True, finished=True)
 
-    def _on_stop(self, msg: dict[str, Any]) -> None:
-        if msg.get("uuid") != self.mapping_uuid:
+    def _on_stop(self, msg: control.Stop) -> None:
+        if msg.uuid != self.mapping_uuid:
             return
         cancelled = self.assembler.clear()
         if cancelled:
-            self.redis.xadd(
-                self.keys.done(self.mapping_uuid),
-                {"m": json.dumps({"w": self.name, "cancelled": cancelled, "sent": self.results_sent})},
-            )
+            report = control.WorkerReport(self.name, sent=self.results_sent, cancelled=list(cancelled))
+            self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         return {
@@ -262,6 +283,7 @@ class Worker(Component):
     def _process(self, event: EventData) -> None:
         result: Any = None
         if self.hooks is not None:
+            self.busy = [event.event_number, time.time()]  # advertised: the controller reports stuck events
             try:
                 result = self.hooks.process_event(event, self.parameters, self.ticker())
             except HookError as exc:
@@ -269,6 +291,8 @@ class Worker(Component):
                     "process_event", "event %d: %s\n%s", event.event_number, exc, "".join(traceback.format_exception(exc.cause))
                 )
                 result = None
+            finally:
+                self.busy = None
         self.processed += 1
         self.payload_bytes += sum(len(f) for sd in event.streams.values() for f in sd.frames)
         if result is not None:
@@ -281,6 +305,7 @@ class Worker(Component):
             try:
                 full = self.results_out.add("reducer", results.encode(rd, self.mapping_uuid), time.monotonic())
                 self.results_sent += 1
+                self.done_results.append(event.event_number)
             except Exception as exc:
                 self.count_error("result", "event %d: result not sent: %s", event.event_number, exc, exc_info=True)
             else:
@@ -298,9 +323,7 @@ class Worker(Component):
 
     def _send_results(self, parts: list[Any], n: int) -> None:
         try:
-            if self.reducer is None or self.reducer_peer is None:
-                raise DransposeError("no reducer advertised in Redis yet")
-            self.reducer.send_multipart(parts, copy=False)
+            self.outbox.send(parts)  # never blocks: waits in the bounded queue while the reducer takes nothing
         except Exception as exc:
             self.results_sent -= n
             self.count_error("result", "%d results not sent: %s", n, exc, exc_info=True)
@@ -315,20 +338,24 @@ class Worker(Component):
         if not self.mapping_uuid or (not self.done and not force):
             return
         # n/busy/bytes: cumulative counters the controller sizes this worker's credits from
-        msg: dict[str, Any] = {
-            "w": self.name, "done": self.done, "sent": self.results_sent,
-            "n": self.processed, "busy": round(self._busy_now(), 6), "bytes": self.payload_bytes,
-        }
-        if finished:
-            msg["fin"] = True
+        report = control.WorkerReport(
+            self.name, self.done, self.results_sent, finished, results=self.done_results,
+            n=self.processed, busy=round(self._busy_now(), 6), nbytes=self.payload_bytes,
+        )
         try:
-            self.redis.xadd(self.keys.done(self.mapping_uuid), {"m": json.dumps(msg)})
+            self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
         except redis.RedisError as exc:  # keep the batch; retried at the next flush
-            self.count_error("redis", "completion report failed (%s); retrying", exc)
+            self.redis_failures += 1
+            if self.redis_failures == 1:
+                self.count_error("redis", "completion report failed (%s); retrying", exc)
             self.report_policy.failed(time.monotonic())
             return
+        if self.redis_failures:
+            log.warning("worker %s: completion reports go through again (%d failed tries)", self.name, self.redis_failures)
+            self.redis_failures = 0
         self.report_policy.sent(time.monotonic())
         self.done = []
+        self.done_results = []
 
     def run(self) -> None:
         try:
@@ -337,8 +364,12 @@ class Worker(Component):
             self.count_error("redis", "cannot look up ingesters and reducer: %s", exc)
         last_ping = last_discover = time.monotonic()
         while not self.stopping.is_set():
+            self.loop_beat = time.monotonic()  # liveness: the data loop turns
             due = self.report_policy.timeout(len(self.done), time.monotonic())
-            ready = dict(self._poller.poll(100 if due is None else math.ceil(due * 1000)))
+            timeout = 100 if due is None else math.ceil(due * 1000)
+            if self.outbox.queue:  # results wait for the reducer: try again soon
+                timeout = min(timeout, math.ceil(DONE_INTERVAL * 1000))
+            ready = dict(self._poller.poll(timeout))
             started = self._pass_started = time.perf_counter()
             if self.control_socket in ready:
                 try:
@@ -346,8 +377,10 @@ class Worker(Component):
                 except redis.RedisError as exc:  # a Redis outage must not end the process
                     self.count_error("redis", "control message not applied: %s", exc)
             idle = True
+            if self.outbox.queue:
+                self._drain_outbox()
             for sock in self.dealers.values():
-                if sock in ready:
+                if sock in ready and not self.outbox.full:
                     for _ in range(64):
                         self._receive(sock)
                         if not sock.poll(0):
@@ -371,9 +404,28 @@ class Worker(Component):
                     self.count_error("redis", "cannot look up ingesters and reducer: %s", exc)
         self._close()
 
+    def _drain_outbox(self) -> None:
+        """Send queued results the reducer takes now; report a reducer that takes none."""
+        self.outbox.flush()
+        stalled = self.outbox.stalled_for()
+        if stalled >= self.settings.reducer_stall_report and not self._stall_reported:
+            self._stall_reported = True
+            log.warning(
+                "worker %s: the reducer took no result for %.1f s; %d results (%d bytes) wait%s",
+                self.name, stalled, len(self.outbox), self.outbox.nbytes,
+                "; no new events taken until it does" if self.outbox.full else "",
+            )
+        elif stalled == 0.0 and self._stall_reported:
+            self._stall_reported = False
+            log.warning("worker %s: the reducer takes results again", self.name)
+
     def _close(self) -> None:
         self._flush_results()
         self.call_close(self.hooks, self.context)
+        deadline = time.monotonic() + 1.0
+        while self.outbox.queue and time.monotonic() < deadline:  # results still waiting: a last try
+            self.outbox.flush()
+            time.sleep(0.01)
         for sock in self.dealers.values():
             sock.close(linger=0)
         if self.reducer is not None:

@@ -56,6 +56,11 @@ def _run_arrays(batch: dict[str, Any]) -> tuple[int, list[str], list[list[str]],
     return first, workers, sets, t, s
 
 
+def check_run(batch: dict[str, Any]) -> None:
+    """Raise :class:`ProtocolError` unless ``batch`` is a well-formed run."""
+    _run_arrays(batch)
+
+
 def decode(batch: dict[str, Any]) -> Iterator[Assignment]:
     """Every event of one batch as (event, {stream: workers})."""
     if "first" in batch:

@@ -13,6 +13,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("--host", default="localhost", help="HTTP bind host (default localhost; 0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=5000, help="HTTP port (default 5000)")
+    p.add_argument(
+        "--event-timeout", type=float,
+        help="treat a worker whose process_event runs longer than this many seconds as dead (env DRANSPOSE_EVENT_TIMEOUT)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from dranspose.services.controller import create_app
     from dranspose.store.connection import connect
 
-    settings = settings_from(redis_url=args.redis_url)
+    settings = settings_from(redis_url=args.redis_url, event_timeout=args.event_timeout)
     connect(settings.redis_url)  # one clear error before uvicorn starts
     # uvicorn shuts down gracefully, then re-raises the signal to the previous handler: exit 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

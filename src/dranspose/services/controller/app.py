@@ -27,6 +27,7 @@ from dranspose.services import logs as logstream
 from dranspose.services.access import protect, redact
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
+from dranspose.transport.control import ParametersChanged
 from dranspose.states import ensemble_view
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,8 @@ def status_router() -> APIRouter:
             comps = {k: dict(v) for k, v in sched.components.items()}
             lost = {k: list(v) for k, v in sched.lost.items()}
             started, finished = sched.scan_started, sched.scan_finished
+            faults = list(sched.liveness.events)
+            stuck = dict(sched.liveness.stuck)
         errors = {
             f"{kind}:{name}": st.get("errors", {}) for kind, group in comps.items() for name, st in group.items() if st.get("errors")
         }
@@ -179,6 +182,8 @@ def status_router() -> APIRouter:
             "finished": progress.get("finished", False),
             "failed_events": progress.get("failed_events", 0),
             "lost_by_worker": lost,
+            "faults": faults,
+            "stuck": stuck,
             "errors": errors,
             "error_count": sum(sum(e.values()) for e in errors.values()),
             "components": {kind: sorted(group) for kind, group in comps.items()},
@@ -257,7 +262,7 @@ def parameter_router() -> APIRouter:
         if name == "dump_prefix":  # a path from the network: confined under the dump root
             check_prefix(raw.decode(errors="replace"), dump_root(sched.settings.dump_root))
         await asyncio.to_thread(sched.redis.hset, sched.keys.parameters(), name, raw)
-        await asyncio.to_thread(sched.announce, {"type": "parameters", "name": name})
+        await asyncio.to_thread(sched.announce, ParametersChanged(name))
         _raw, digest = await asyncio.to_thread(sched.parameter_values)
         return digest
 

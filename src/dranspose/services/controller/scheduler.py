@@ -7,6 +7,7 @@ handlers and the scheduler thread share this object.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -17,16 +18,19 @@ from typing import Any
 import redis
 
 from dranspose.config import Settings
-from dranspose.core.scan import Phase, Scan
 from dranspose.core.flow import FlowLimits
+from dranspose.core.scan import Phase, Reroute, Scan
 from dranspose.core.triggermap import CompiledMap
 from dranspose.dumps.paths import check_prefix, dump_root
 from dranspose.dumps.scanfiles import write_scan_files
-from dranspose.errors import MappingError
+from dranspose.errors import ControlMessageError, MappingError
+from dranspose.services.controller import recovery
 from dranspose.services.controller.credits import CreditBook
+from dranspose.services.controller.liveness import Liveness
+from dranspose.services.controller.recovery import RedisWatch
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
-from dranspose.transport import assignments
+from dranspose.transport import assignments, control
 
 log = logging.getLogger(__name__)
 HISTORY_SECONDS = 310  # processed counts kept for /load and the status page's rate chart
@@ -52,6 +56,11 @@ class Scheduler:
         self.history: list[tuple[float, dict[str, int]]] = []  # (time, processed per worker)
         self.stopping = threading.Event()
         self._done_id = "0-0"
+        self.bad_reports = 0  # malformed completion reports seen
+        self.liveness = Liveness(settings)
+        self.redis_watch = RedisWatch(self)
+        self._resumed = False
+        self._outbox: list[bytes] = []  # assignment batches not written to Redis yet
         self._old_mappings: list[str] = []  # uuids of the last scans (their streams are deleted)
         self._last_refresh = 0.0
         self._last_instruction = 0.0
@@ -91,17 +100,39 @@ class Scheduler:
             self.history.append((now, {n: int(s.get("processed", 0)) for n, s in view["worker"].items()}))
             self.history = [h for h in self.history if now - h[0] <= HISTORY_SECONDS]
             for name in set(previous) - set(view["worker"]):
-                if name in died:
-                    log.warning("worker %s disappeared (no heartbeat for %.1f s)", name, self.settings.presence_ttl)
-                else:
+                if name not in died:
                     log.info("worker %s left", name)
-                if self.scan is not None:
-                    failed = self.scan.remove_worker(name)
-                    if failed:
-                        known = set(self.lost.get(name, []))
-                        self.lost.setdefault(name, []).extend(e for e in failed if e not in known)
-                        log.error("worker %s died holding %d events; they are counted as failed", name, len(failed))
+            self.liveness.ingesters_changed(view["ingester"], self.scan is not None and self.scan.phase is not Phase.FINISHED)
+            self.liveness.check_loops(view)
+            if self.scan is not None:
+                reroutes = self.liveness.workers_changed(self.scan, previous, view["worker"], died)
+                reroutes += self.liveness.check_stuck(self.scan, view["worker"])
+                self._publish_reroutes(reroutes)
+                self._check_reducer_instance(view["reducer"])
+                self.liveness.check_stalls(self.scan, view)
             self._admit_workers()
+
+    def _check_reducer_instance(self, reducers: dict[str, dict[str, Any]]) -> None:
+        """A reducer advertising a new process: the old one's results are lost (noticed here
+        even before the new one reports anything)."""
+        assert self.scan is not None
+        for name, st in reducers.items():
+            inst = st.get("service_uuid")
+            if not isinstance(inst, str) or self.scan.reducer_instance in (None, inst):
+                continue
+            before = set(self.scan.failed)
+            if self.scan.reducer_progress({}, False, inst, []):
+                lost = sorted(self.scan.failed - before)
+                self.liveness.note(logging.ERROR, f"reducer {name}", "restarted (new process); results it held are lost", lost)
+
+    def _publish_reroutes(self, reroutes: list[tuple[str, list[Reroute]]]) -> None:
+        """Announce a dead worker's re-routed events on the assignment stream (in order)."""
+        if self.mapping_uuid is None:
+            return
+        for dead, batch in reroutes:
+            for i in range(0, len(batch), ASSIGN_BATCH):
+                raw = control.encode_reroute(self.mapping_uuid, dead, batch[i : i + ASSIGN_BATCH])
+                self.redis.xadd(self.keys.assigned(self.mapping_uuid), {control.ASSIGNED_FIELD: raw})
 
     def _serving_ingesters(self) -> list[dict[str, Any]]:
         if self.scan is None:
@@ -148,7 +179,7 @@ class Scheduler:
         if now - self._waiting_since < self.settings.worker_wait_timeout:
             return
         reason = f"no usable worker for {self.settings.worker_wait_timeout:g} s: {self._waiting_reason()}"
-        lost = scan.give_up(reason)
+        lost = scan.give_up(reason, unassigned_only=True)
         self._waiting_since = None
         log.error("mapping %s failed: %s; %d events failed", self.mapping_uuid, reason, len(lost))
 
@@ -196,17 +227,11 @@ class Scheduler:
             dump_prefix = param_values.get("dump_prefix", b"").decode(errors="replace") or None
             if dump_prefix:
                 check_prefix(dump_prefix, dump_root(self.settings.dump_root))  # 400 before anything starts
-            info = {
-                "uuid": new_uuid,
-                "source": cmap.source,
-                "n_workers": len(workers),
-                "dump_prefix": dump_prefix,
-                "frames_per_stream": cmap.frames_per_stream(),
-            }
-            self.redis.set(self.keys.mapping(), json.dumps(info))  # the one full copy of the map
-            # the announcement names the map (uuid and small facts), it does not repeat it
-            announce = {k: v for k, v in info.items() if k != "source"}
-            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "mapping", **announce})}, maxlen=1000, approximate=True)
+            info = control.MappingAnnounced(new_uuid, cmap.source, len(workers), dump_prefix, cmap.frames_per_stream())
+            self.redis.set(self.keys.mapping(), control.encode_mapping(info))
+            self.announce(dataclasses.replace(info, source=None))  # names the map, does not repeat it
+            self.redis_watch.remember(info)
+            self._outbox = []
             # earlier scans' streams: nobody reads them any more (a late report may have made one
             # again after the previous delete, so the last few scans are deleted once more)
             if self.mapping_uuid is not None:
@@ -218,6 +243,7 @@ class Scheduler:
             self._done_id = "0-0"
             self._instructed = None
             self.lost = {}
+            self.liveness.reset()
             self.scan_started, self.scan_finished = time.time(), None
             self._waiting_since = None
             log.info("mapping %s: %d events over streams %s", new_uuid, len(cmap), list(cmap.streams))
@@ -263,40 +289,42 @@ class Scheduler:
             if self.scan is None:
                 return
             self.scan.stop()
-            self.redis.xadd(self.keys.updates(), {"msg": json.dumps({"type": "stop", "uuid": self.mapping_uuid})})
+            self.announce(control.Stop(self.mapping_uuid))
 
-    def announce(self, msg: dict[str, Any]) -> None:
-        self.redis.xadd(self.keys.updates(), {"msg": json.dumps(msg)}, maxlen=1000, approximate=True)
+    def announce(self, msg: control.Update) -> None:
+        self.redis.xadd(self.keys.updates(), {control.UPDATE_FIELD: control.encode_update(msg)}, maxlen=1000, approximate=True)
 
     # ---- the loop
     def _apply_done(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         assert self.scan is not None
         now = time.monotonic()
-        for entry_id, fields in entries:
+        for _id, fields in entries:
             try:
-                self._apply_one(json.loads(fields[b"m"]), now)
-            except Exception as exc:  # one malformed completion must not lose the others
-                log.error("controller: completion entry %r dropped: %r", entry_id, exc)
-
-    def _apply_one(self, msg: Any, now: float) -> None:
-        assert self.scan is not None
-        if isinstance(msg, dict):
-            if "w" in msg:
-                if msg.get("cancelled"):
-                    self.scan.cancel_pending(msg["w"], msg["cancelled"])
-                self.scan.worker_done(msg["w"], msg.get("done", []), msg.get("sent"))
-                credits = self.credits.report(msg["w"], msg, now)
+                msg = control.decode_report(fields.get(control.REPORT_FIELD.encode(), b""))
+            except ControlMessageError as exc:
+                self.bad_reports += 1
+                log.warning("controller: completion report ignored (%d so far): %s", self.bad_reports, exc)
+                continue
+            if isinstance(msg, control.WorkerReport):
+                if msg.cancelled:
+                    self.scan.cancel_pending(msg.worker, msg.cancelled)
+                self.scan.worker_done(msg.worker, msg.done, msg.sent, msg.results)
+                credits = self.credits.report(msg.worker, msg.fields(), now)
                 if credits is not None:
-                    self.scan.set_capacity(msg["w"], credits)
-                if msg.get("fin"):
-                    self.scan.worker_finished(msg["w"], int(msg.get("sent", 0)))
-            elif "i" in msg:
-                pairs = [(str(w), int(e)) for w, e in msg.get("lost", [])]
-                self.scan.undeliverable(pairs)
-                for w, e in pairs:
+                    self.scan.set_capacity(msg.worker, credits)
+                if msg.finished:
+                    self.scan.worker_finished(msg.worker, msg.sent)
+            elif isinstance(msg, control.IngesterReport):
+                self.scan.undeliverable(msg.lost)
+                for w, e in msg.lost:
                     self.lost.setdefault(w, []).append(e)
-            elif "r" in msg:
-                self.scan.reducer_progress({k: int(v) for k, v in msg.get("processed", {}).items()}, bool(msg.get("fin")))
+            else:
+                before = set(self.scan.failed)
+                if self.scan.reducer_progress(msg.processed, msg.finished, msg.instance, msg.received):
+                    lost = sorted(self.scan.failed - before)
+                    self.liveness.note(
+                        logging.ERROR, f"reducer {msg.reducer}", "restarted (new process); results it held are lost", lost
+                    )
 
     def step(self, block_ms: int = 0) -> None:
         """One round: read completions, assign, give finish instructions."""
@@ -320,7 +348,10 @@ class Scheduler:
                 if not runs:
                     break
                 for run in runs:
-                    pipe.xadd(self.keys.assigned(mapping), {"a": assignments.encode(mapping, run)})
+                    self._outbox.append(assignments.encode(mapping, run).encode())
+            outbox, self._outbox = self._outbox, []
+            for raw in outbox:  # kept and retried if Redis fails: assigned events must be announced
+                pipe.xadd(self.keys.assigned(mapping), {control.ASSIGNED_FIELD: raw})
             if scan.held_back:
                 self.credits.held_back(scan.held_back)
                 scan.held_back.clear()
@@ -329,7 +360,7 @@ class Scheduler:
             now = time.monotonic()
             target = "workers" if scan.phase is Phase.FINISHING else "reducer" if scan.ready_for_reducer_finish() else None
             if target is not None and (target != self._instructed or now - self._last_instruction >= REPEAT_INSTRUCTION):
-                pipe.xadd(self.keys.updates(), {"msg": json.dumps({"type": "finish", "target": target, "uuid": mapping})})
+                pipe.xadd(self.keys.updates(), {control.UPDATE_FIELD: control.encode_update(control.Finish(mapping, target))})
                 self._last_instruction, self._instructed = now, target
             if scan.phase is Phase.FINISHED and self.scan_finished is None:
                 self.scan_finished = time.time()
@@ -337,17 +368,30 @@ class Scheduler:
                 # per-scan streams go away after a grace period (late reports still land)
                 pipe.expire(self.keys.assigned(mapping), SCAN_STREAM_TTL)
                 pipe.expire(self.keys.done(mapping), SCAN_STREAM_TTL)
-            pipe.execute()
+            try:
+                pipe.execute()
+            except redis.RedisError:
+                self._outbox = outbox + self._outbox
+                raise
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
             try:
+                if not self._resumed:
+                    try:
+                        recovery.resume(self)  # a Redis error: retried next round
+                    except redis.RedisError:
+                        raise
+                    except Exception:
+                        log.exception("controller: resuming the scan from Redis failed")
+                    self._resumed = True
+                self.redis_watch.check()
                 if time.monotonic() - self._last_refresh >= REFRESH_INTERVAL:
                     self._last_refresh = time.monotonic()
                     self.refresh_components()
                 self.step(block_ms=10)
             except redis.RedisError as exc:
-                log.error("controller: Redis error %s; retrying in 1 s", exc)
+                log.warning("controller: Redis error %s; retrying in 1 s", exc)
                 self.stopping.wait(1.0)
             except Exception:
                 log.exception("controller: scheduler step failed; continuing")
@@ -370,6 +414,8 @@ class Scheduler:
             out = self.scan.progress()
             out["mapping_uuid"] = self.mapping_uuid
             out["credits"] = self.credits.view()
+            out["stuck"] = [{"worker": w, **info} for w, info in self.liveness.stuck.items()]
+            out["faults"] = [f"{f['component']}: {f['what']}" for f in self.liveness.events[-20:]]
             return out
 
     def load(self, intervals: list[int]) -> dict[str, Any]:

@@ -1,0 +1,419 @@
+"""Every control and completion message between components, declared, encoded and decoded here.
+
+Three Redis streams carry them (keys in :mod:`dranspose.store.keys`):
+
+* ``updates`` (field ``msg``): controller announcements, JSON with a ``type``:
+  :class:`MappingAnnounced`, :class:`ParametersChanged`, :class:`Finish`, :class:`Stop`;
+  the current mapping key holds a :class:`MappingAnnounced` too (without ``type``).
+* ``assigned:<mapping>`` (field ``a``): :class:`AssignmentBatch` ahead of the data (single
+  events), :class:`AssignmentRun` (the compact run format of :mod:`dranspose.transport.assignments`)
+  and :class:`RerouteBatch` when a worker died.
+* ``done:<mapping>`` (field ``m``): completion reports told apart by their sender key:
+  :class:`WorkerReport` (``w``), :class:`IngesterReport` (``i``), :class:`ReducerReport` (``r``).
+
+The wire stays compact JSON (one-letter keys where volume matters). Decoding validates types
+and shapes: anything malformed or hostile raises :class:`ControlMessageError` (never
+``KeyError``/``TypeError``), so a receiver counts and logs it and carries on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, Literal, Union
+
+from dranspose.errors import ControlMessageError, ProtocolError
+from dranspose.transport import assignments
+
+UPDATE_FIELD = "msg"
+ASSIGNED_FIELD = "a"
+REPORT_FIELD = "m"
+
+Targets = dict[str, tuple[str, ...]]  # stream -> worker names (empty: discard)
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+# ---- validation helpers (raise ControlMessageError with the field name)
+def _loads(raw: bytes | str, what: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(raw)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ControlMessageError(f"{what}: not JSON: {str(raw)[:80]!r} ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ControlMessageError(f"{what}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _str(obj: dict[str, Any], key: str, what: str, optional: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ControlMessageError(f"{what}: {key!r} must be a string, got {value!r:.80}")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise ControlMessageError(f"{what}: expected a non-negative integer, got {value!r:.80}")
+    return value
+
+
+def _float(value: Any, what: str) -> float:
+    if type(value) not in (int, float) or not value >= 0 or value == float("inf"):
+        raise ControlMessageError(f"{what}: expected a non-negative number, got {value!r:.80}")
+    return float(value)
+
+
+def _ints(value: Any, what: str) -> list[int]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ControlMessageError(f"{what}: expected a list of event numbers, got {type(value).__name__}")
+    for v in value:
+        if type(v) is not int or v < 0:
+            raise ControlMessageError(f"{what}: bad event number {v!r:.80}")
+    return value
+
+
+def _pairs(value: Any, what: str) -> list[tuple[str, int]]:
+    """[[worker, event], ...] -> [(worker, event), ...]"""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ControlMessageError(f"{what}: expected a list of [worker, event] pairs")
+    out = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise ControlMessageError(f"{what}: bad [worker, event] pair {pair!r:.80}")
+        out.append((pair[0], _int(pair[1], what)))
+    return out
+
+
+# ---- controller announcements (updates stream)
+@dataclass(frozen=True)
+class MappingAnnounced:
+    """A new scan: its uuid, the map as posted, and what components prepare for it."""
+
+    kind: ClassVar[str] = "mapping"
+    uuid: str
+    source: Any = None
+    n_workers: int = 1
+    dump_prefix: str | None = None
+    frames_per_stream: dict[str, int] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        out = {
+            "uuid": self.uuid,
+            "n_workers": self.n_workers,
+            "dump_prefix": self.dump_prefix,
+            "frames_per_stream": self.frames_per_stream,
+        }
+        if self.source is not None:  # announcements name the map without repeating it
+            out["source"] = self.source
+        return out
+
+    @classmethod
+    def from_fields(cls, obj: dict[str, Any]) -> "MappingAnnounced":
+        what = "mapping announcement"
+        frames = obj.get("frames_per_stream") or {}
+        if not isinstance(frames, dict) or not all(isinstance(k, str) and type(v) is int for k, v in frames.items()):
+            raise ControlMessageError(f"{what}: frames_per_stream must map stream names to integers")
+        n = obj.get("n_workers", 1)
+        if type(n) is not int:
+            raise ControlMessageError(f"{what}: n_workers must be an integer, got {n!r:.80}")
+        return cls(_str(obj, "uuid", what), obj.get("source"), n, _str(obj, "dump_prefix", what, True), frames)
+
+
+@dataclass(frozen=True)
+class ParametersChanged:
+    """A parameter was set: components reload parameters from Redis."""
+
+    kind: ClassVar[str] = "parameters"
+    name: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    @classmethod
+    def from_fields(cls, obj: dict[str, Any]) -> "ParametersChanged":
+        return cls(_str(obj, "name", "parameters announcement"))
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Every event is done: ``target`` ("workers" or "reducer") runs ``finish`` now."""
+
+    kind: ClassVar[str] = "finish"
+    uuid: str
+    target: Literal["workers", "reducer"] = "workers"
+
+    def fields(self) -> dict[str, Any]:
+        return {"uuid": self.uuid, "target": self.target}
+
+    @classmethod
+    def from_fields(cls, obj: dict[str, Any]) -> "Finish":
+        target = obj.get("target", "workers")
+        if target not in ("workers", "reducer"):
+            raise ControlMessageError(f"finish: target must be 'workers' or 'reducer', got {target!r:.80}")
+        return cls(_str(obj, "uuid", "finish"), target)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The scan was stopped: workers drop partial events and report them cancelled."""
+
+    kind: ClassVar[str] = "stop"
+    uuid: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"uuid": self.uuid}
+
+    @classmethod
+    def from_fields(cls, obj: dict[str, Any]) -> "Stop":
+        return cls(_str(obj, "uuid", "stop"))
+
+
+Update = Union[MappingAnnounced, ParametersChanged, Finish, Stop]
+_UPDATES: dict[str, Any] = {c.kind: c for c in (MappingAnnounced, ParametersChanged, Finish, Stop)}
+
+
+def encode_update(msg: Update) -> bytes:
+    """The ``msg`` field of an updates-stream entry."""
+    return _dumps({"type": msg.kind, **msg.fields()})
+
+
+def decode_update(raw: bytes | str) -> Update:
+    obj = _loads(raw, "update")
+    cls = _UPDATES.get(obj.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise ControlMessageError(f"update: unknown type {obj.get('type')!r:.80}")
+    return cls.from_fields(obj)  # type: ignore[no-any-return]
+
+
+def encode_mapping(msg: MappingAnnounced) -> bytes:
+    """The current-mapping key's value (the announcement without ``type``)."""
+    return _dumps(msg.fields())
+
+
+def decode_mapping(raw: bytes | str) -> MappingAnnounced:
+    return MappingAnnounced.from_fields(_loads(raw, "current mapping"))
+
+
+# ---- assignments (assigned stream)
+@dataclass(frozen=True)
+class AssignmentBatch:
+    """Events assigned ahead of the data, in order: (event, {stream: workers})."""
+
+    kind: ClassVar[str] = "assigned"
+    mapping: str
+    events: list[tuple[int, Targets]]
+
+    def for_worker(self, name: str) -> Iterator[tuple[int, frozenset[str]]]:
+        """The events that involve worker ``name``, with its streams."""
+        for event, targets in self.events:
+            streams = frozenset(stream for stream, workers in targets.items() if name in workers)
+            if streams:
+                yield event, streams
+
+
+@dataclass(frozen=True)
+class AssignmentRun:
+    """A run of events assigned in one go, kept in its compact wire form (validated on
+    decoding); ``events`` expands it, ``for_worker`` picks one worker's events cheaply."""
+
+    kind: ClassVar[str] = "assigned"
+    mapping: str
+    body: dict[str, Any]
+
+    @property
+    def events(self) -> list[tuple[int, Targets]]:
+        return list(assignments.decode(self.body))
+
+    def for_worker(self, name: str) -> Iterator[tuple[int, frozenset[str]]]:
+        return assignments.for_worker(self.body, name)
+
+
+def encode_assignment(mapping: str, events: list[tuple[int, Targets]]) -> bytes:
+    return _dumps({"mapping": mapping, "events": [[e, {s: list(w) for s, w in t.items()}] for e, t in events]})
+
+
+def decode_assignment(raw: bytes | str) -> AssignmentBatch | AssignmentRun | RerouteBatch:
+    what = "assignment batch"
+    obj = _loads(raw, what)
+    mapping = _str(obj, "mapping", what)
+    if "reroute" in obj:
+        return _decode_reroute(obj, mapping)
+    if "first" in obj:
+        try:
+            assignments.check_run(obj)
+        except ProtocolError as exc:
+            raise ControlMessageError(f"{what}: {exc}") from None
+        return AssignmentRun(mapping, obj)
+    items = obj.get("events")
+    if not isinstance(items, list):
+        raise ControlMessageError(f"{what}: 'events' must be a list")
+    events: list[tuple[int, Targets]] = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict)):
+            raise ControlMessageError(f"{what}: bad entry {item!r:.80}")
+        targets: Targets = {}
+        for stream, workers in item[1].items():
+            if not isinstance(workers, list) or not all(isinstance(w, str) for w in workers):
+                raise ControlMessageError(f"{what}: stream {stream!r:.40} needs a list of worker names")
+            targets[stream] = tuple(workers)
+        events.append((_int(item[0], what), targets))
+    return AssignmentBatch(mapping, events)
+
+
+@dataclass(frozen=True)
+class RerouteBatch:
+    """A dead worker's unfinished events, bound anew: (event, {stream: new workers} for the
+    streams it had, workers added). Ingesters replace routes they have not used yet and report
+    the others undeliverable for the added workers; the added workers expect the events."""
+
+    kind: ClassVar[str] = "assigned"
+    mapping: str
+    dead: str
+    events: list[tuple[int, Targets, tuple[str, ...]]]
+
+
+def encode_reroute(mapping: str, dead: str, events: list[tuple[int, Targets, tuple[str, ...]]]) -> bytes:
+    return _dumps(
+        {"mapping": mapping, "reroute": dead, "events": [[e, {s: list(w) for s, w in t.items()}, list(a)] for e, t, a in events]}
+    )
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
+        raise ControlMessageError(f"{what}: expected a list of worker names, got {value!r:.80}")
+    return tuple(value)
+
+
+def _decode_reroute(obj: dict[str, Any], mapping: str) -> RerouteBatch:
+    what = "reroute batch"
+    dead = _str(obj, "reroute", what)
+    items = obj.get("events")
+    if not isinstance(items, list):
+        raise ControlMessageError(f"{what}: 'events' must be a list")
+    events: list[tuple[int, Targets, tuple[str, ...]]] = []
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[1], dict)):
+            raise ControlMessageError(f"{what}: bad entry {item!r:.80}")
+        targets = {str(stream): _names(workers, what) for stream, workers in item[1].items()}
+        events.append((_int(item[0], what), targets, _names(item[2], what)))
+    return RerouteBatch(mapping, dead, events)
+
+
+# ---- completion reports (done stream)
+@dataclass(frozen=True)
+class WorkerReport:
+    """Events a worker completed (``done``), which of them produced a result (``results``),
+    its cumulative result count (``sent``), events cancelled after a stop, and ``finished``
+    once its ``finish`` ran."""
+
+    worker: str
+    done: list[int] = field(default_factory=list)
+    sent: int = 0
+    finished: bool = False
+    cancelled: list[int] = field(default_factory=list)
+    results: list[int] | None = None  # None: an older worker that does not say
+    # cumulative counters the controller sizes the worker's credits from (None: not given):
+    # events processed, seconds busy, payload bytes
+    n: int | None = None
+    busy: float | None = None
+    nbytes: int | None = None
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"w": self.worker, "done": self.done, "sent": self.sent}
+        if self.n is not None:
+            out["n"] = self.n
+        if self.busy is not None:
+            out["busy"] = self.busy
+        if self.nbytes is not None:
+            out["bytes"] = self.nbytes
+        if self.finished:
+            out["fin"] = True
+        if self.cancelled:
+            out["cancelled"] = self.cancelled
+        if self.results is not None:
+            out["res"] = self.results
+        return out
+
+
+@dataclass(frozen=True)
+class IngesterReport:
+    """(worker, event) parts an ingester could not deliver: those events failed."""
+
+    ingester: str
+    lost: list[tuple[str, int]] = field(default_factory=list)
+
+    def fields(self) -> dict[str, Any]:
+        return {"i": self.ingester, "lost": [list(p) for p in self.lost]}
+
+
+@dataclass(frozen=True)
+class ReducerReport:
+    """The reducer's cumulative result counts per worker, the (worker, event) results it
+    received since its previous report, its process (``instance``: service uuid) and
+    ``finished`` once its ``finish`` ran."""
+
+    reducer: str
+    processed: dict[str, int] = field(default_factory=dict)
+    finished: bool = False
+    instance: str | None = None
+    received: list[tuple[str, int]] | None = None  # None: an older reducer that does not say
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"r": self.reducer, "processed": self.processed}
+        if self.finished:
+            out["fin"] = True
+        if self.instance is not None:
+            out["id"] = self.instance
+        if self.received is not None:
+            out["ev"] = [list(p) for p in self.received]
+        return out
+
+
+Report = Union[WorkerReport, IngesterReport, ReducerReport]
+
+
+def encode_report(msg: Report) -> bytes:
+    """The ``m`` field of a done-stream entry."""
+    return _dumps(msg.fields())
+
+
+def decode_report(raw: bytes | str) -> Report:
+    what = "completion report"
+    obj = _loads(raw, what)
+    fin = obj.get("fin", False)
+    if not isinstance(fin, bool):
+        raise ControlMessageError(f"{what}: 'fin' must be a boolean")
+    if "w" in obj:
+        res = obj.get("res")
+        return WorkerReport(
+            _str(obj, "w", what),
+            _ints(obj.get("done"), f"{what} done"),
+            _int(obj.get("sent", 0), f"{what} sent"),
+            fin,
+            _ints(obj.get("cancelled"), f"{what} cancelled"),
+            None if res is None else _ints(res, f"{what} res"),
+            None if obj.get("n") is None else _int(obj["n"], f"{what} n"),
+            None if obj.get("busy") is None else _float(obj["busy"], f"{what} busy"),
+            None if obj.get("bytes") is None else _int(obj["bytes"], f"{what} bytes"),
+        )
+    if "i" in obj:
+        return IngesterReport(_str(obj, "i", what), _pairs(obj.get("lost"), f"{what} lost"))
+    if "r" in obj:
+        processed = obj.get("processed") or {}
+        if not isinstance(processed, dict):
+            raise ControlMessageError(f"{what}: 'processed' must map worker names to counts")
+        counts = {str(k): _int(v, f"{what} processed") for k, v in processed.items()}
+        ev = obj.get("ev")
+        return ReducerReport(
+            _str(obj, "r", what), counts, fin, _str(obj, "id", what, True), None if ev is None else _pairs(ev, f"{what} ev")
+        )
+    raise ControlMessageError(f"{what}: no sender key ('w', 'i' or 'r') in {str(raw)[:80]!r}")
