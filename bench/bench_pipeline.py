@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import multiprocessing as mp
-import os
 import shutil
 import signal
 import socket
