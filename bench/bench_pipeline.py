@@ -11,7 +11,7 @@ hops and data processes as source -> ingester -> N workers, with no framework.
 
     python bench/bench_pipeline.py                  # full run (several minutes)
     python bench/bench_pipeline.py --quick          # a smoke run, about a minute
-    python bench/bench_pipeline.py --peer-venv /work/venvs/dranspose020   # or DRANSPOSE020_VENV
+    python bench/bench_pipeline.py --peer-venv ~/venvs/dranspose020   # or DRANSPOSE020_VENV
 
 The 0.2.0 venv: ``python -m venv V && V/bin/pip install dranspose==0.2.0 "cbor2<5.8"``.
 

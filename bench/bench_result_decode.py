@@ -4,7 +4,7 @@ another checkout (``DIR/src``) in subprocesses and prints the median per-pair ra
 (this / other; < 1 = faster).
 
     python bench/bench_result_decode.py
-    python bench/bench_result_decode.py --against /work/main --pairs 10
+    python bench/bench_result_decode.py --against ../other-checkout --pairs 10
 """
 
 from __future__ import annotations
