@@ -5,12 +5,12 @@ with only its own environment."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.waiting import poll_until
 from dranspose.local.supervisor import Supervisor
 from dranspose.transport.sockets import free_tcp_port
 
@@ -18,15 +18,7 @@ ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _wait(cond: Any, what: str, sup: Supervisor, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if cond():
-                return
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        assert time.monotonic() < deadline, f"{what}: not reached; exited: {sup.exited()}"
-        time.sleep(0.2)
+    poll_until(cond, what, timeout, interval=0.2, context=lambda: f"exited: {sup.exited()}")
 
 
 def test_custom_ingester_and_payload_logs_through_cli_processes(redis_url: str) -> None:

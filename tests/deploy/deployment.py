@@ -22,7 +22,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +29,7 @@ from typing import Any, Callable
 import httpx
 
 from tests.deploy.chart import Spec
+from tests.waiting import poll_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,16 +205,7 @@ class Deployment:
         return self.run_client(lambda c: c.get(target, **kw))
 
     def wait_until(self, cond: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if cond():
-                    return
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not reached in {timeout} s\n{self.logs()}")
-            time.sleep(0.1)
+        poll_until(cond, what, timeout, context=self.logs)
 
 
 class LoopbackDeployment(Deployment):

@@ -17,6 +17,7 @@ import pytest
 import numpy as np
 import zmq
 
+from tests.waiting import poll_until
 from dranspose.protocols import stins
 from tests.faults.harness import LocalDeployment
 
@@ -68,17 +69,7 @@ class Detector(threading.Thread):
 
 
 def wait_for(cond: Callable[[], Any], what: str, timeout: float, dep: LocalDeployment) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = cond()
-            if value:
-                return value
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        time.sleep(0.1)
-    logs = "\n".join(f"--- {n}\n{dep.log(n)[-3000:]}" for n in dep.procs)
-    raise AssertionError(f"{what}: not within {timeout} s\n{logs}")
+    return poll_until(cond, what, timeout, context=lambda: "\n".join(f"--- {n}\n{dep.log(n)[-3000:]}" for n in dep.procs))
 
 
 def ready(dep: LocalDeployment) -> bool:
