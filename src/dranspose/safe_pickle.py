@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dranspose.errors import UnpicklingRefused
+from dranspose.pickle_ops import check_memo
 
 # Audited data types and reconstructors: numpy arrays, datetimes, plain containers. Not here,
 # on purpose: set/frozenset/bytearray/range (protocol 4/5 need no global for them, and called
@@ -212,8 +213,11 @@ def compile_allow(allow: Iterable[str]) -> AllowList:
 def restricted_loads(data: bytes | memoryview, allow: Collection[str] = PLAIN_DATA, buffers: Iterable[Any] | None = None) -> Any:
     """Unpickle ``data`` admitting only allowed globals. Raises UnpicklingRefused (naming the
     global or the forged dtype) or ``pickle.UnpicklingError``/``ValueError``/... for corrupt
-    data. ``buffers`` are protocol-5 out-of-band buffers (kept referenced, not copied)."""
+    data. ``buffers`` are protocol-5 out-of-band buffers (kept referenced, not copied).
+    Memo indices are checked first (:func:`dranspose.pickle_ops.check_memo`), so a short
+    pickle cannot make the unpickler allocate a huge memo."""
     allow = compile_allow(allow)
+    check_memo(data)
     bufs = list(buffers) if buffers is not None else None
     unpickler = RestrictedUnpickler(io.BytesIO(data), allow, buffers=bufs)
     try:

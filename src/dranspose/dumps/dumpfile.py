@@ -29,10 +29,11 @@ from typing import IO, Any, Iterable, Iterator, Mapping, Sequence, Union
 import cbor2
 import zmq
 
-from dranspose.errors import ProtocolError
+from dranspose.errors import ProtocolError, UnpicklingRefused
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.protocol import EventNumber, StreamName
-from dranspose.safe_pickle import PLAIN_DATA, RestrictedUnpickler, compile_allow
+from dranspose.pickle_ops import PickleTruncated, check_memo
+from dranspose.safe_pickle import PLAIN_DATA, compile_allow, restricted_loads
 
 log = logging.getLogger(__name__)
 
@@ -207,20 +208,43 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def _split_pickles(raw: IO[bytes], name: str) -> Iterator[tuple[int, memoryview]]:
+    """Yield ``(offset, pickle bytes)`` for each pickle in ``raw``, found by walking opcodes
+    (:func:`check_memo`: hostile memo indices refused before unpickling). The view is valid
+    until the next iteration; memory held is one pickle plus one read chunk."""
+    buf = bytearray()
+    offset = 0
+    while True:
+        try:
+            end = check_memo(buf) if buf else None
+        except PickleTruncated:
+            end = None
+        except UnpicklingRefused as exc:
+            raise DumpError(name, offset, f"corrupt or refused pickle ({exc})") from exc
+        if end is None:
+            chunk = raw.read(max(1 << 16, len(buf)))
+            if chunk:
+                buf += chunk
+                continue
+            if buf:
+                raise DumpError(name, offset, "truncated pickle")
+            return
+        with memoryview(buf) as view:
+            yield offset, view[:end]
+        del buf[:end]
+        offset += end
+
+
 def _iter_pickles(path: str | os.PathLike[str]) -> Iterator[InternalWorkerMessage]:
     name = os.fspath(path)
     with open_binary(path) as raw:
-        reader = CountingReader(raw)
-        while True:
-            start = reader.offset
+        for start, data in _split_pickles(raw, name):
             try:
-                obj = RestrictedUnpickler(reader, DRANSPOSE_PICKLE_ALLOW).load()  # type: ignore[arg-type]
-            except EOFError as exc:
-                if reader.offset == start:
-                    return
-                raise DumpError(name, start, "truncated pickle") from exc
+                obj = restricted_loads(data, DRANSPOSE_PICKLE_ALLOW)
             except Exception as exc:  # corrupt pickles raise many types; all become DumpError
                 raise DumpError(name, start, f"corrupt or refused pickle ({exc})") from exc
+            finally:
+                data.release()
             if not isinstance(obj, InternalWorkerMessage):
                 raise DumpError(name, start, f"pickle holds {type(obj).__name__}, not InternalWorkerMessage")
             streams = {
