@@ -1,34 +1,40 @@
-"""The deployment the fault tests run on.
-
-``LocalDeployment`` (processes on loopback) by default; another deployment with the same
-interface (``start``/``kill``/``restart``/``pause``/``resume`` by component name,
-``controller_url``, ``upstream_url``, ``stream``, ``nworkers``, ``reducer_results()``,
-``log(name)``, ``get(path)``, ``stop()``) is chosen with ``DRANSPOSE_FAULT_DEPLOYMENT=module:Class``.
-"""
+"""The deployment the fault tests run on: the Helm chart's components as CLI processes, on
+loopback and each on its own network-namespace host (``deployment`` is parametrized over both;
+the namespace one is skipped with the reason where namespaces cannot be made, i.e. not root)."""
 
 from __future__ import annotations
 
-import importlib
-import os
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from tests.faults.harness import LocalDeployment
+from tests.faults import harness
+from tests.faults.harness import FaultDeployment
+
+NWORKERS = 3
 
 
-def deployment_class() -> Any:
-    spec = os.environ.get("DRANSPOSE_FAULT_DEPLOYMENT")
-    if not spec:
-        return LocalDeployment
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
+@pytest.fixture(params=["loopback", "netns"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FaultDeployment]:
+    if request.param == "loopback":
+        dep = harness.loopback(tmp_path, NWORKERS)
+        try:
+            yield dep.start()
+        finally:
+            dep.stop()
+        return
+    from tests.deploy import netns
 
-
-@pytest.fixture
-def deployment() -> Iterator[Any]:
-    dep = deployment_class()(nworkers=3)
+    why = netns.unavailable()
+    if why is not None:
+        pytest.skip(why)
+    netns.sweep_stale()
+    dep, hosts = harness.netns(tmp_path, NWORKERS)
     try:
         yield dep.start()
     finally:
-        dep.stop()
+        try:
+            dep.stop()
+        finally:
+            hosts.cleanup()

@@ -1,6 +1,6 @@
 """Fault-test payloads: a worker that returns its event number, a reducer that appends every
-event it processed to a file per process (``$FAULT_RESULTS_DIR/reducer-<pid>.txt``), so the
-test reads exactly what the current reducer process holds."""
+event it processed to a file per process (``$FAULT_RESULTS_DIR/reducer-<start ns>-<pid>.txt``,
+so the newest sorts last), and the test reads exactly what the current reducer process holds."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class EventWorker:
 class FileReducer:
     def __init__(self, parameters: Any = None, context: Any = None, **kwargs: Any) -> None:
         folder = os.environ.get("FAULT_RESULTS_DIR", ".")
-        self.file = open(os.path.join(folder, f"reducer-{os.getpid()}.txt"), "a", buffering=1)
+        self.file = open(os.path.join(folder, f"reducer-{time.time_ns():020d}-{os.getpid()}.txt"), "a", buffering=1)
         self.publish: dict[str, Any] = {"count": 0}
 
     def process_result(self, result: Any, parameters: Any = None) -> None:

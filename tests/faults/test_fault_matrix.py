@@ -1,6 +1,7 @@
-"""Fault matrix, deployed as the CLI starts it (one process per component, default settings):
-SIGKILL of a worker (no restart), of the reducer, the ingester, the controller and Redis each
-followed by a restart, all mid-scan, and a worker paused longer than the presence TTL.
+"""Fault matrix, deployed as the Helm chart starts it (one CLI process per component, only its
+own environment, default settings), on loopback and each component on its own network-namespace
+host: SIGKILL of a worker (no restart), of the reducer, the ingester, the controller and Redis
+each followed by a restart, all mid-scan, and a worker paused longer than the presence TTL.
 
 Each scan must end within 30 s of the last frame with exact accounting: completed + failed ==
 total, and the completed events are exactly the events whose results the (current) reducer
@@ -8,18 +9,13 @@ process holds."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Callable
 
-import httpx
 import pytest
-import numpy as np
-import zmq
 
+from tests.faults.harness import FaultDeployment
 from tests.waiting import poll_until
-from dranspose.protocols import stins
-from tests.faults.harness import LocalDeployment
 
 pytestmark = pytest.mark.e2e
 
@@ -28,51 +24,11 @@ RATE = 100.0  # Hz: the scan takes 4 s of frames
 END_WITHIN = 30.0
 
 
-class Detector(threading.Thread):
-    """A STINS detector: header, FRAMES images with frame numbers, series end; frames that
-    find no ingester are dropped (like a detector whose receiver is gone)."""
-
-    def __init__(self, url: str, frames: int = FRAMES, rate: float = RATE) -> None:
-        super().__init__(daemon=True)
-        self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.PUSH)
-        self.sock.setsockopt(zmq.SNDHWM, 100000)
-        self.sock.bind(url)
-        self.frames, self.rate = frames, rate
-        self.sent = 0
-        self.dropped = 0
-        self.last_frame_at: float | None = None
-        self.image = np.arange(64, dtype=np.uint16).reshape(8, 8)
-
-    def _send(self, parts: list[bytes]) -> None:
-        try:
-            self.sock.send_multipart(parts, zmq.NOBLOCK)
-            self.sent += 1
-        except zmq.Again:
-            self.dropped += 1
-
-    def run(self) -> None:
-        time.sleep(1.0)  # the ingester (re)connects to the new bind within its reconnect interval
-        self._send(stins.encode_header(0))
-        t0 = time.monotonic()
-        for i in range(self.frames):
-            delay = t0 + i / self.rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._send(stins.encode_image(i + 1, i, self.image))
-        self._send(stins.encode_end(self.frames + 1))
-        self.last_frame_at = time.monotonic()
-
-    def close(self) -> None:
-        self.sock.close(linger=0)
-        self.ctx.term()
+def wait_for(cond: Callable[[], Any], what: str, timeout: float, dep: FaultDeployment) -> Any:
+    return poll_until(cond, what, timeout, context=dep.logs)
 
 
-def wait_for(cond: Callable[[], Any], what: str, timeout: float, dep: LocalDeployment) -> Any:
-    return poll_until(cond, what, timeout, context=lambda: "\n".join(f"--- {n}\n{dep.log(n)[-3000:]}" for n in dep.procs))
-
-
-def ready(dep: LocalDeployment) -> bool:
+def ready(dep: FaultDeployment) -> bool:
     cfg = dep.get("/api/v1/config")
     return (
         len(cfg["workers"]) == dep.nworkers
@@ -82,15 +38,15 @@ def ready(dep: LocalDeployment) -> bool:
     )
 
 
-def post_map(dep: LocalDeployment) -> str:
+def post_map(dep: FaultDeployment) -> str:
     mapping = {dep.stream: [[{"tags": ["generic"], "constraint": i % 6}] for i in range(FRAMES)]}
-    r = httpx.post(dep.controller_url + "/api/v1/mapping", json=mapping, timeout=30)
+    r = dep.api("POST", "/api/v1/mapping", json=mapping, timeout=30)
     assert r.status_code == 200, r.text
     return str(r.json())
 
 
 def run_with_fault(
-    dep: LocalDeployment, fault: Callable[[LocalDeployment], None], at_frame: int = FRAMES // 3, rate: float = RATE
+    dep: FaultDeployment, fault: Callable[[FaultDeployment], None], at_frame: int = FRAMES // 3, rate: float = RATE
 ) -> dict[str, Any]:
     """Scan FRAMES frames, apply ``fault`` mid-scan, return the final progress (asserted)."""
     wait_for(lambda: ready(dep), "deployment ready", 60, dep)
@@ -98,19 +54,16 @@ def run_with_fault(
     wait_for(lambda: all(
         st.get("mapping_uuid") for st in dep.get("/api/v1/config")["workers"]
     ), "workers on the map", 20, dep)
-    det = Detector(dep.upstream_url, rate=rate)
-    det.start()
-    try:
-        wait_for(lambda: det.sent >= at_frame, "frames sent before the fault", 30, dep)
-        fault(dep)
-        det.join(FRAMES / rate + 30)
-        assert det.last_frame_at is not None
-        progress = wait_for(
-            lambda: (p := dep.get("/api/v1/progress"))["finished"] and p, "scan finished", END_WITHIN + 30, dep
-        )
-        took = time.monotonic() - det.last_frame_at
-    finally:
-        det.close()
+    dep.start_detector(FRAMES, rate)
+    wait_for(lambda: dep.detector_status()["sent"] >= at_frame, "frames sent before the fault", 30, dep)
+    fault_at = time.time()
+    fault(dep)
+    last_frame_at = wait_for(lambda: dep.detector_status()["last_frame_at"], "last frame sent", FRAMES / rate + 30, dep)
+    progress = wait_for(
+        lambda: (p := dep.get("/api/v1/progress"))["finished"] and p, "scan finished", END_WITHIN + 30, dep
+    )
+    ended_at = time.time()
+    took = ended_at - last_frame_at
     total = FRAMES + 2
     assert progress["total_events"] == total
     assert progress["completed_events"] + progress["failed_events"] == total, progress
@@ -120,19 +73,19 @@ def run_with_fault(
     assert set(held) == completed, (sorted(set(held) ^ completed)[:20], progress)
     progress["took"] = took
     print(f"\nFAULT-RESULT completed={progress['completed_events']} failed={progress['failed_events']} "
-          f"total={total} ended {took:.1f} s after the last frame; dropped frames {det.dropped}")
+          f"total={total} ended {took:.1f} s after the last frame, {ended_at - fault_at:.1f} s after the fault; dropped frames {dep.detector_status()['dropped']}")
     return progress
 
 
-def test_worker_killed(deployment: LocalDeployment) -> None:
+def test_worker_killed(deployment: FaultDeployment) -> None:
     progress = run_with_fault(deployment, lambda d: d.kill("worker1"))
     assert progress["failed_events"] <= 8 + 2  # at most its credits' worth had frames there
     status = deployment.get("/api/v1/status")
     assert any(f["component"] == "worker worker1" and "dead" in f["what"] for f in status["faults"])
 
 
-def test_worker_paused_longer_than_presence_ttl(deployment: LocalDeployment) -> None:
-    def pause(d: LocalDeployment) -> None:
+def test_worker_paused_longer_than_presence_ttl(deployment: FaultDeployment) -> None:
+    def pause(d: FaultDeployment) -> None:
         d.pause("worker1")
         time.sleep(4.0)  # presence TTL 3 s
         d.resume("worker1")
@@ -144,8 +97,8 @@ def test_worker_paused_longer_than_presence_ttl(deployment: LocalDeployment) -> 
     assert any(f["component"] == "worker worker1" and "back after" in f["what"] for f in status["faults"])
 
 
-def test_reducer_killed_and_restarted(deployment: LocalDeployment) -> None:
-    def restart(d: LocalDeployment) -> None:
+def test_reducer_killed_and_restarted(deployment: FaultDeployment) -> None:
+    def restart(d: FaultDeployment) -> None:
         d.kill("reducer")
         time.sleep(1.0)
         d.start("reducer")
@@ -155,8 +108,8 @@ def test_reducer_killed_and_restarted(deployment: LocalDeployment) -> None:
     assert progress["failed_events"] >= 1  # what the old process held is lost
 
 
-def test_ingester_killed_and_restarted(deployment: LocalDeployment) -> None:
-    def restart(d: LocalDeployment) -> None:
+def test_ingester_killed_and_restarted(deployment: FaultDeployment) -> None:
+    def restart(d: FaultDeployment) -> None:
         d.kill("ingester")
         time.sleep(1.0)
         d.start("ingester")
@@ -167,8 +120,8 @@ def test_ingester_killed_and_restarted(deployment: LocalDeployment) -> None:
     assert 1 <= progress["failed_events"] < FRAMES // 2, progress  # only what went by meanwhile
 
 
-def test_controller_killed_and_restarted(deployment: LocalDeployment) -> None:
-    def restart(d: LocalDeployment) -> None:
+def test_controller_killed_and_restarted(deployment: FaultDeployment) -> None:
+    def restart(d: FaultDeployment) -> None:
         d.kill("controller")
         time.sleep(1.0)
         d.start("controller")
@@ -177,18 +130,18 @@ def test_controller_killed_and_restarted(deployment: LocalDeployment) -> None:
     assert progress["failed_events"] == 0, progress
 
 
-def test_redis_killed_and_restarted_empty(deployment: LocalDeployment) -> None:
+def test_redis_killed_and_restarted_empty(deployment: FaultDeployment) -> None:
     wait_for(lambda: ready(deployment), "deployment ready", 60, deployment)
-    r = httpx.post(deployment.controller_url + "/api/v1/parameter/beamline_note", content=b"kept", timeout=10)
+    r = deployment.api("POST", "/api/v1/parameter/beamline_note", content=b"kept", timeout=10)
     assert r.status_code == 200
     time.sleep(1.5)  # the controller keeps a copy of the parameters (every second)
 
-    def restart(d: LocalDeployment) -> None:
+    def restart(d: FaultDeployment) -> None:
         d.kill("redis")
         time.sleep(1.0)
         d.start("redis")
         t0 = time.monotonic()
-        wait_for(lambda: httpx.get(d.controller_url + "/api/v1/parameter/beamline_note", timeout=2).content == b"kept",
+        wait_for(lambda: d.api("GET", "/api/v1/parameter/beamline_note", timeout=2).content == b"kept",
                  "parameters written back", 10, d)
         assert time.monotonic() - t0 <= 10
 

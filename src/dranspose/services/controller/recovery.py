@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dranspose.core.scan import Scan
 from dranspose.core.triggermap import CompiledMap, compile_request
 from dranspose.errors import ControlMessageError, DransposeError
+from dranspose.services.controller.credits import CreditBook
 from dranspose.transport import control
 
 if TYPE_CHECKING:
@@ -49,8 +50,9 @@ def resume(sched: "Scheduler") -> bool:
         return False
     sched.refresh_components()
     scan = Scan(cmap)
+    credits = CreditBook(sched._flow_limits())  # adaptive credits start over; fixed ones are read back
     for name, st in sched.components["worker"].items():
-        scan.add_worker(name, st.get("tags", ["generic"]), int(st.get("capacity", 32)), st.get("service_uuid"))
+        scan.add_worker(name, st.get("tags", ["generic"]), credits.admit(name, st.get("capacity")), st.get("service_uuid"))
     assigned = 0
     last = "-"
     while True:
@@ -76,7 +78,7 @@ def resume(sched: "Scheduler") -> bool:
     with sched.lock:
         if sched.scan is not None:
             return False  # a map was posted meanwhile: it wins
-        sched.scan, sched.mapping_uuid = scan, info.uuid
+        sched.scan, sched.mapping_uuid, sched.credits = scan, info.uuid, credits
         sched._done_id = "0-0"  # completion reports are replayed by the loop
         sched.liveness.reset()
         sched.liveness.fault_seen = True
