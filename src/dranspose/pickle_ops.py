@@ -12,6 +12,7 @@ are skipped, never copied. It ends at ``STOP`` and returns the offset after it.
 
 from __future__ import annotations
 
+import pickle
 import pickletools
 from collections.abc import Callable
 
@@ -38,13 +39,17 @@ for _op in pickletools.opcodes:
     _TABLE[ord(_op.code.encode("latin-1"))] = (_op.name, _kind, _op.name in _PUTS or _op.name == "MEMOIZE")
 
 
-class PickleTruncated(UnpicklingRefused):
+class PickleMalformed(pickle.UnpicklingError):
+    """Not a pickle: an unknown opcode or a malformed argument."""
+
+
+class PickleTruncated(PickleMalformed):
     """The data ends before the pickle's ``STOP`` (more bytes may complete it)."""
 
 
 def walk(data: bytes | bytearray | memoryview, on_put: Callable[[int, int, int], None]) -> int:
     """Call ``on_put(index, opcode_count, offset)`` for every memo store of the pickle at the
-    start of ``data``; return the offset just after its ``STOP``. Raises UnpicklingRefused for
+    start of ``data``; return the offset just after its ``STOP``. Raises PickleMalformed for
     an unknown opcode or a malformed argument, PickleTruncated when ``data`` ends first.
     ``data`` is only read."""
     with memoryview(data) as outer, outer.cast("B") as view:  # released on return and on raise
@@ -60,7 +65,7 @@ def _walk(view: memoryview, text: bytes | bytearray | None, on_put: Callable[[in
     while pos < end:
         entry = table[view[pos]]
         if entry is None:
-            raise UnpicklingRefused(f"pickle opcode 0x{view[pos]:02x} at byte {pos} is unknown")
+            raise PickleMalformed(f"pickle opcode 0x{view[pos]:02x} at byte {pos} is unknown")
         name, kind, stores = entry
         start = pos
         pos += 1
@@ -88,7 +93,7 @@ def _walk(view: memoryview, text: bytes | bytearray | None, on_put: Callable[[in
                 if name == "PUT":
                     digits = bytes(text[pos:nl])
                     if not digits.isdigit() or len(digits) > 18:
-                        raise UnpicklingRefused(f"pickle PUT at byte {start} has index {digits[:20]!r}")
+                        raise PickleMalformed(f"pickle PUT at byte {start} has index {digits[:20]!r}")
                     on_put(int(digits), count, start)
                 pos = nl + 1
             continue
@@ -97,7 +102,7 @@ def _walk(view: memoryview, text: bytes | bytearray | None, on_put: Callable[[in
             break
         length = int.from_bytes(view[pos : pos + size_len], "little", signed=kind == _LEN4)
         if length < 0:
-            raise UnpicklingRefused(f"pickle opcode {name} at byte {start} has a negative length")
+            raise PickleMalformed(f"pickle opcode {name} at byte {start} has a negative length")
         pos += size_len + length
         if pos > end:
             break

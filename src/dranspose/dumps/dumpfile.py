@@ -32,7 +32,7 @@ import zmq
 from dranspose.errors import ProtocolError, UnpicklingRefused
 from dranspose.event import InternalWorkerMessage, StreamData
 from dranspose.protocol import EventNumber, StreamName
-from dranspose.pickle_ops import PickleTruncated, check_memo
+from dranspose.pickle_ops import PickleMalformed, PickleTruncated, check_memo
 from dranspose.safe_pickle import PLAIN_DATA, compile_allow, restricted_loads
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ def _split_pickles(raw: IO[bytes], name: str) -> Iterator[tuple[int, memoryview]
             end = check_memo(buf) if buf else None
         except PickleTruncated:
             end = None
-        except UnpicklingRefused as exc:
+        except (UnpicklingRefused, PickleMalformed) as exc:
             raise DumpError(name, offset, f"corrupt or refused pickle ({exc})") from exc
         if end is None:
             chunk = raw.read(max(1 << 16, len(buf)))

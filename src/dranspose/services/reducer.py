@@ -27,7 +27,7 @@ from dranspose.services.http import BackgroundServer
 from dranspose.services.timer import TimerThread
 from dranspose.transport import batching, control, results
 from dranspose.transport.curve import CurveKeys, secure_server
-from dranspose.transport.sockets import bind, host_of, http_url
+from dranspose.transport.sockets import RESULT_PIPE_MESSAGES, bind, host_of, http_url
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Reducer(Component):
     def open(self) -> None:
         """Bind the result socket, the feedback socket and the HTTP server."""
         self.pull = self.ctx.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.RCVHWM, 10000)
+        self.pull.setsockopt(zmq.RCVHWM, RESULT_PIPE_MESSAGES)  # backlog waits in the workers' outboxes
         secure_server(self.pull, CurveKeys.load(self.settings.curve_key_file))  # optional CURVE
         self.url = bind(self.pull, self.settings.reducer_url, self.settings.advertise_host)
         if self.settings.feedback_url:

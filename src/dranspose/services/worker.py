@@ -31,6 +31,7 @@ from dranspose.services.component import Component
 from dranspose.transport import batching, control, framing, results
 from dranspose.transport.curve import CurveKeys, secure_client
 from dranspose.transport.outbox import ResultOutbox
+from dranspose.transport.sockets import RESULT_PIPE_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class Worker(Component):
     # ---- discovery: peers only through what they advertise in Redis
     def open(self) -> None:
         self.reducer = self.ctx.socket(zmq.PUSH)
-        self.reducer.setsockopt(zmq.SNDHWM, 2000)
+        self.reducer.setsockopt(zmq.SNDHWM, RESULT_PIPE_MESSAGES)  # the rest waits in the byte-bounded outbox
         self.reducer.setsockopt(zmq.LINGER, 1000)
         secure_client(self.reducer, self.curve)
         self.outbox.sock = self.reducer

@@ -17,6 +17,11 @@ import zmq
 WILDCARD_HOSTS = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
+#: libzmq pipes count messages, not bytes. Where dranspose keeps its own byte-bounded queue
+#: behind a socket, the pipe is kept short so that queue is where data waits: a worker's
+#: results wait in its outbox (``result_queue_bytes``), not in 2,000-message pipes.
+RESULT_PIPE_MESSAGES = 64
+
 
 def host_of(url: str) -> str:
     """The host part of ``scheme://host:port`` (``*`` kept, which urlsplit cannot parse)."""
