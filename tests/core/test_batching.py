@@ -69,3 +69,58 @@ def test_outbox_sends_single_messages_unchanged_and_caps_batches() -> None:
     assert box.pending() == 1
     big = [b"h", b"x" * 20_000]
     assert box.add("v", big, 0.0) is not None  # byte cap: large payloads do not wait
+
+
+def test_small_frames_share_one_packed_frame_large_ones_pass_through() -> None:
+    import zmq
+
+    big = b"B" * (batching.PACK_MAX + 1)
+    msgs = [[framing.encode_header(i, [("det", "STINS", 2)], "m"), b"meta%d" % i, big if i == 1 else b"x" * 2048]
+            for i in range(3)]
+    joined = batching.join(msgs)
+    assert len(joined) == 3  # header, the packed frame, the one large frame
+    assert joined[2] is big  # passed on, not copied
+    decoded = framing.decode_all(joined)
+    for event, _mapping, streams, _created in decoded:
+        frames = streams["det"].frames
+        assert isinstance(frames[0], zmq.Frame)  # COMPAT: live frames are zmq.Frame (as received)
+        assert frames[0].bytes == b"meta%d" % event
+        if event == 1:
+            assert frames[1] is big  # a frame of its own comes as it was received
+        else:
+            assert isinstance(frames[1], zmq.Frame) and frames[1].bytes == b"x" * 2048
+
+
+@pytest.mark.parametrize(
+    "packed, extra",
+    [
+        ("[1,1]", []),  # fewer sizes than frames
+        ("[1,1,1,1]", []),  # more sizes than frames
+        ("[1,2,3]", []),  # sizes do not cover the packed frame
+        ("[1,1,-1]", []),  # a separate frame that is missing
+        ("[1,1,1]", [b"left over"]),
+        ("[1,1,99999999999]", []),  # larger than any packed frame may be
+        ("[1,1,-5]", []),
+        ('[1,1,"1"]', []),
+        ('{"a":1}', []),
+    ],
+)
+def test_hostile_packed_sizes_are_refused(packed: str, extra: list[bytes]) -> None:
+    headers = b",".join(framing.encode_header(i, [("det", "STINS", 1)], "m") for i in range(3))
+    parts = [b'{"batch":[' + headers + b'],"packed":' + packed.encode() + b"}", b"abc", *extra]
+    with pytest.raises(ProtocolError):
+        framing.decode_all(parts)
+
+
+def test_packed_results_decode_from_views_of_the_received_frame() -> None:
+    msgs = [results.encode(ResultData.model_construct(event_number=i, worker="w", parameters_hash=None,
+                                                      payload={"i": i, "a": np.arange(100)}), "m") for i in range(4)]
+    joined = batching.join(msgs)
+    assert len(joined) == 2
+    got = []
+    for parsed, single in batching.split_parsed(joined, results.frames_declared):
+        assert isinstance(parsed, dict) and isinstance(single[1], memoryview)
+        header = results.decode_header(single, parsed)
+        result, mapping = results.decode(single, results.result_allow_list([None]), header)
+        got.append((result.event_number, mapping, result.payload["i"], int(result.payload["a"].sum())))
+    assert got == [(i, "m", i, 4950) for i in range(4)]

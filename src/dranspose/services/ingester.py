@@ -32,7 +32,7 @@ from dranspose.services.parking import ParkingLot
 from dranspose.services.upstreams import Upstream, open_upstream
 from dranspose.transport import batching, control, framing
 from dranspose.transport.curve import CurveKeys, secure_server
-from dranspose.transport.sockets import bind
+from dranspose.transport.sockets import bind, send_parts
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +314,7 @@ class Ingester(Component):
 
     def _deliver(self, worker: str, parts: list[Any], units: list[tuple[int, str, list[Any]]]) -> None:
         try:
-            self.router.send_multipart([worker.encode(), *parts], copy=False)  # type: ignore[union-attr]
+            send_parts(self.router, [worker.encode(), *parts])  # type: ignore[arg-type]
         except zmq.ZMQError as exc:
             for event, stream, frames in units:  # kept for a re-route or for when it pings
                 self._park(worker, event, stream, frames, exc)

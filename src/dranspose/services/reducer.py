@@ -224,18 +224,19 @@ class Reducer(Component):
         assert self.pull is not None
         parts = self.pull.recv_multipart(copy=False)
         try:
-            singles = list(batching.split(parts, results.frames_declared))
+            singles = list(batching.split_parsed(parts, results.frames_declared))
         except ProtocolError as exc:
             self.count_error("result_malformed", "result message dropped: %s", exc)
             return
-        for single in singles:
-            self._receive_one(single)
+        for parsed, single in singles:
+            self._receive_one(single, parsed)
 
-    def _receive_one(self, parts: list[Any]) -> None:
-        """One result; whatever it contains, the reducer goes on (counted, logged)."""
+    def _receive_one(self, parts: list[Any], parsed: Any = None) -> None:
+        """One result (``parsed``: its header, already read from a batch); whatever it
+        contains, the reducer goes on (counted, logged)."""
         header: dict[str, Any] | None = None
         try:
-            header = results.decode_header(parts)
+            header = results.decode_header(parts, parsed)
             self._accept(parts, header)
             return
         except UnpicklingRefused as exc:

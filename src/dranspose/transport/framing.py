@@ -14,8 +14,11 @@ import functools
 import json
 from typing import Any, Sequence
 
+import zmq
+
 from dranspose.errors import ProtocolError
 from dranspose.event import StreamData
+from dranspose.transport.jsonio import loads_json
 
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -47,26 +50,33 @@ def frames_declared(header: Any) -> int:
 
 
 def decode_all(parts: Sequence[Any]) -> list[tuple[int, str | None, dict[str, StreamData], str | None]]:
-    """Every event of a received message: a single one or a batch (transport/batching)."""
+    """Every event of a received message: a single one or a batch (transport/batching).
+    Frames of a packed batch become ``zmq.Frame`` copies (COMPAT: live frames are zmq.Frame)."""
     from dranspose.transport import batching
 
     if not parts or not batching.is_batch(parts[0]):
         return [decode(parts)]
-    return [decode(single) for single in batching.split(parts, frames_declared)]
+    return [decode(single, header) for header, single in batching.split_parsed(parts, frames_declared)]
 
 
-def decode(parts: Sequence[Any]) -> tuple[int, str | None, dict[str, StreamData], str | None]:
-    """Split a received message into (event number, mapping, streams, created_at).
+def _as_frame(frame: Any) -> Any:
+    return zmq.Frame(frame) if isinstance(frame, memoryview) else frame
+
+
+def decode(parts: Sequence[Any], header: Any = None) -> tuple[int, str | None, dict[str, StreamData], str | None]:
+    """Split a received message into (event number, mapping, streams, created_at); ``header``
+    is the already parsed header of a batched message (``parts[0]`` is then not read).
 
     Raises ProtocolError when the header is not valid JSON of the expected shape or the frame
     count does not match the declared lengths."""
     if not parts:
         raise ProtocolError("empty message from ingester")
-    raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+    raw = b"" if header is not None else parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
     if len(raw) > MAX_HEADER_BYTES:
         raise ProtocolError(f"ingester header of {len(raw)} bytes (limit {MAX_HEADER_BYTES})")
     try:
-        header = json.loads(raw)
+        if header is None:
+            header = loads_json(raw)
         if not isinstance(header, dict):
             raise TypeError("not an object")
         event_number = header["event_number"]
@@ -79,7 +89,8 @@ def decode(parts: Sequence[Any]) -> tuple[int, str | None, dict[str, StreamData]
             if not isinstance(header.get(key), (str, type(None))):
                 raise TypeError(f"{key} is {header[key]!r}")
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise ProtocolError(f"bad ingester header {raw[:80]!r}: {exc}") from None
+        shown = raw[:80] if raw else repr(header)[:80]
+        raise ProtocolError(f"bad ingester header {shown!r}: {exc}") from None
     streams: dict[str, StreamData] = {}
     pos = 1
     for name, info in declared.items():
@@ -93,7 +104,7 @@ def decode(parts: Sequence[Any]) -> tuple[int, str | None, dict[str, StreamData]
             raise ProtocolError(
                 f"event {event_number}: stream {name!r} declares {length} frames, message has {len(parts) - pos} left"
             )
-        streams[name] = StreamData.model_construct(typ=typ, frames=list(parts[pos : pos + length]))
+        streams[name] = StreamData.model_construct(typ=typ, frames=[_as_frame(f) for f in parts[pos : pos + length]])
         pos += length
     if pos != len(parts):
         raise ProtocolError(f"event {event_number}: {len(parts) - pos} frames beyond the declared streams")

@@ -10,6 +10,8 @@ from typing import Any
 
 import zmq
 
+from dranspose.transport.sockets import NOBLOCK, send_parts
+
 
 def message_bytes(frames: list[Any]) -> int:
     total = 0
@@ -39,7 +41,7 @@ class ResultOutbox:
             try:
                 if self.sock is None:  # no socket yet: wait like a reducer that takes nothing
                     raise zmq.Again()
-                self.sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+                send_parts(self.sock, frames, NOBLOCK)
                 return
             except zmq.Again:
                 self.blocked_since = time.monotonic()
@@ -55,7 +57,7 @@ class ResultOutbox:
             if self.sock is None:
                 return sent
             try:
-                self.sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+                send_parts(self.sock, frames, NOBLOCK)
             except zmq.Again:
                 return sent
             self.queue.popleft()

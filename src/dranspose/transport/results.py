@@ -22,6 +22,7 @@ from dranspose.errors import ProtocolError, UnpicklingRefused
 from dranspose.event import ResultData
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.safe_pickle import PLAIN_DATA, AllowList, compile_allow, restricted_loads
+from dranspose.transport.jsonio import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -147,34 +148,46 @@ def _header(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_HEADER_BYTES:
         raise ProtocolError(f"result header of {len(raw)} bytes (limit {MAX_HEADER_BYTES})")
     try:
-        header = json.loads(raw)
+        header = loads_json(raw)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"bad result header {raw[:80]!r}: {exc}") from None
+    return check_header(header)
+
+
+_FIELDS = (
+    ("event_number", (int,), True),
+    ("buffers", (int,), True),
+    ("worker", (str,), True),
+    ("parameters_hash", (str, type(None)), False),
+    ("mapping", (str, type(None)), False),
+)
+
+
+def check_header(header: Any) -> dict[str, Any]:
+    """``header`` (parsed JSON) if every field has its type; ProtocolError otherwise."""
     if not isinstance(header, dict):
-        raise ProtocolError(f"bad result header {raw[:80]!r}: not an object")
-    for key, types, required in (
-        ("event_number", (int,), True),
-        ("buffers", (int,), True),
-        ("worker", (str,), True),
-        ("parameters_hash", (str, type(None)), False),
-        ("mapping", (str, type(None)), False),
-    ):
+        raise ProtocolError(f"bad result header {repr(header)[:80]}: not an object")
+    for key, types, required in _FIELDS:
         if key not in header:
             if required:
-                raise ProtocolError(f"bad result header {raw[:80]!r}: no {key!r}")
+                raise ProtocolError(f"bad result header {repr(header)[:80]}: no {key!r}")
             continue
         value = header[key]
         if isinstance(value, bool) or not isinstance(value, types) or (isinstance(value, int) and value < 0):
-            raise ProtocolError(f"bad result header {raw[:80]!r}: {key!r} is {value!r}")
+            raise ProtocolError(f"bad result header {repr(header)[:80]}: {key!r} is {value!r}")
     return header
 
 
-def decode_header(parts: Sequence[Any]) -> dict[str, Any]:
-    """The checked header of a result message (ProtocolError when framing or header are bad)."""
+def decode_header(parts: Sequence[Any], parsed: Any = None) -> dict[str, Any]:
+    """The checked header of a result message (ProtocolError when framing or header are bad);
+    ``parsed``: the header already parsed from a batch (``parts[0]`` is then not read)."""
     if len(parts) < 2:
         raise ProtocolError(f"result message has {len(parts)} frames, expected at least 2")
-    raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
-    header = _header(raw)
+    if parsed is not None:
+        header = check_header(parsed)
+    else:
+        raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+        header = _header(raw)
     nbuf = header["buffers"]
     if nbuf != len(parts) - 2:
         raise ProtocolError(f"result header declares {nbuf} buffers, message has {len(parts) - 2}")
