@@ -252,6 +252,7 @@ class Ingester(Component):
             s.pairing.add_unit(unit)
 
     def _dispatch(self, s: _Stream) -> None:
+        created_at = framing.now_iso()  # one stamp for the events of this burst
         for pair in s.pairing.pairs():
             if pair.expected_frame is not None:
                 gaps = s.pairing.frames.gaps
@@ -269,7 +270,7 @@ class Ingester(Component):
                 s.pairing.rejoined_at = None
                 s.pairing.skipped.clear()
             if pair.workers:
-                self._send(s, pair.event, pair.workers, pair.unit)
+                self._send(s, pair.event, pair.workers, pair.unit, created_at=created_at)
             else:
                 s.discarded += 1
             if self.recorder is not None and s.pairing.complete():
@@ -299,9 +300,11 @@ class Ingester(Component):
             self._lost.append((worker, event))
             self.count_error("undeliverable", "event %d: worker %s unreachable; its part of the event failed", event, worker)
 
-    def _send(self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True) -> None:
+    def _send(
+        self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True, created_at: str | None = None
+    ) -> None:
         typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
-        header = framing.encode_header(event, [(s.spec.name, typ, len(unit.frames))], self.mapping_uuid)
+        header = framing.encode_header(event, [(s.spec.name, typ, len(unit.frames))], self.mapping_uuid, created_at)
         now = time.monotonic()
         for worker in workers:
             self._out_events.setdefault(worker, []).append((event, s.spec.name, unit.frames))

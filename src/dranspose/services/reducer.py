@@ -27,7 +27,7 @@ from dranspose.services.http import BackgroundServer
 from dranspose.services.timer import TimerThread
 from dranspose.transport import batching, control, results
 from dranspose.transport.curve import CurveKeys, secure_server
-from dranspose.transport.sockets import RESULT_PIPE_MESSAGES, bind, host_of, http_url
+from dranspose.transport.sockets import RESULT_PIPE_MESSAGES, bind, host_of, http_url, readable, recv_parts
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class Reducer(Component):
     def _receive(self) -> None:
         """One result message (one result, or a batch of several: transport/batching); whatever it contains, the reducer goes on (counted, logged)."""
         assert self.pull is not None
-        parts = self.pull.recv_multipart(copy=False)
+        parts = recv_parts(self.pull)
         try:
             singles = list(batching.split_parsed(parts, results.frames_declared))
         except ProtocolError as exc:
@@ -285,7 +285,7 @@ class Reducer(Component):
         self._dirty = True
 
     def _drain(self) -> None:
-        while self.pull is not None and self.pull.poll(0):
+        while self.pull is not None and readable(self.pull):
             self._receive()
 
     def _report(self, force: bool = False) -> None:
@@ -324,7 +324,7 @@ class Reducer(Component):
             if self.pull in ready:
                 for _ in range(256):
                     self._receive()
-                    if not self.pull.poll(0):
+                    if not readable(self.pull):
                         break
             if self.control_socket in ready:
                 try:

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from dranspose.errors import ConfigError, ProtocolError
 from dranspose.services.access import AccessPolicy, protect
+from dranspose.transport.sockets import readable, recv_parts
 
 HTTP_MAX_BODY = 16 * 1024 * 1024  # an HTTP upstream message (Sardana posts a few kB)
 
@@ -47,10 +48,10 @@ class _ZmqReceiver:
     pollable: zmq.Socket
 
     def receive(self) -> list[Message]:
-        return [self.pollable.recv_multipart(copy=False)]
+        return [recv_parts(self.pollable)]
 
     def has_more(self) -> bool:
-        return bool(self.pollable.poll(0))
+        return readable(self.pollable)
 
     def maintain(self) -> None:
         pass

@@ -31,7 +31,7 @@ from dranspose.services.component import Component
 from dranspose.transport import batching, control, framing, results
 from dranspose.transport.curve import CurveKeys, secure_client
 from dranspose.transport.outbox import ResultOutbox
-from dranspose.transport.sockets import RESULT_PIPE_MESSAGES
+from dranspose.transport.sockets import RESULT_PIPE_MESSAGES, readable, recv_parts
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ class Worker(Component):
 
     def _receive(self, sock: zmq.Socket) -> None:
         """One partial event; whatever it contains, the worker goes on (counted, logged)."""
-        parts = sock.recv_multipart(copy=False)
+        parts = recv_parts(sock)
         try:
             self._accept(parts)
         except ProtocolError as exc:
@@ -384,7 +384,7 @@ class Worker(Component):
                 if sock in ready and not self.outbox.full:
                     for _ in range(64):
                         self._receive(sock)
-                        if not sock.poll(0):
+                        if not readable(sock):
                             break
                     else:
                         idle = False  # more is queued: keep batching

@@ -34,11 +34,19 @@ def _mapping_field(mapping: str | None) -> str:
     return "" if mapping is None else f",\"mapping\":{json.dumps(mapping)}"
 
 
-def encode_header(event_number: int, streams: Sequence[tuple[str, str, int]], mapping: str | None) -> bytes:
+def now_iso() -> str:
+    """The current UTC time as the headers' ``created_at`` (ISO 8601, ``Z``)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()[:-6] + "Z"
+
+
+def encode_header(
+    event_number: int, streams: Sequence[tuple[str, str, int]], mapping: str | None, created_at: str | None = None
+) -> bytes:
     """Header for ``streams`` given as (name, typ, number of frames); compact JSON built from
-    cached pieces (this runs once per frame in the ingester)."""
+    cached pieces (this runs once per frame in the ingester). ``created_at`` (from
+    :func:`now_iso`) may be shared by the events of one burst; default: now."""
     body = ",".join(f"{_stream_entry(name, typ)}{int(length)}}}" for name, typ, length in streams)
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat()[:-6] + "Z"
+    now = created_at or now_iso()
     return f'{{"event_number":{int(event_number)},"streams":{{{body}}},"created_at":"{now}"{_mapping_field(mapping)}}}'.encode()
 
 

@@ -24,6 +24,23 @@ RESULT_PIPE_MESSAGES = 64
 
 _MORE = int(zmq.SNDMORE)
 NOBLOCK = int(zmq.NOBLOCK)
+_POLLIN = int(zmq.POLLIN)
+
+
+def recv_parts(sock: "zmq.Socket[Any]", flags: int = 0) -> list[zmq.Frame]:
+    """``sock.recv_multipart(flags, copy=False)``, reading "more" from each frame instead of a
+    socket option per part (half the cost for a small message). The frames are the caller's."""
+    frame = sock.recv(flags, copy=False)
+    parts = [frame]
+    while frame.more:
+        frame = sock.recv(0, copy=False)
+        parts.append(frame)
+    return parts
+
+
+def readable(sock: "zmq.Socket[Any]") -> bool:
+    """A message can be received now (``sock.poll(0)`` without building a poller)."""
+    return bool(sock.getsockopt(zmq.EVENTS) & _POLLIN)
 
 
 def send_parts(sock: "zmq.Socket[Any]", parts: Sequence[Any], flags: int = 0, copy: bool = False) -> None:
