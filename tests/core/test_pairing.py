@@ -71,3 +71,20 @@ def test_frame_check() -> None:
     assert [c.check(f) for f in (5, 6, 8, 9, 9)] == [None, None, 7, None, 10]
     c.reset()
     assert c.check(0) is None and c.gaps == 2
+
+
+def test_reads_ahead_only_what_the_mapping_still_takes_bounded_in_bytes() -> None:
+    p = StreamPairing(has_start=False, byte_limit=10_000)
+    p.new_mapping(5)
+    for i in range(3):
+        assert p.wants_input(64)  # no routes yet: the scan still needs these frames
+        p.add_unit(Unit(Kind.DATA, [b"x" * 100]))
+    p.add_unit(Unit(Kind.DATA, [b"x" * 100]))
+    p.add_unit(Unit(Kind.DATA, [b"x" * 100]))
+    assert not p.wants_input(64)  # all 5 the mapping takes are here: the next series waits upstream
+    q = StreamPairing(has_start=False, byte_limit=250)
+    q.new_mapping(100)
+    q.add_unit(Unit(Kind.DATA, [b"x" * 200]))
+    assert q.wants_input(64)
+    q.add_unit(Unit(Kind.DATA, [b"x" * 200]))
+    assert not q.wants_input(64) and not q.wants_input(1)  # the byte bound holds whatever is due

@@ -119,10 +119,15 @@ class StreamPairing:
         self.routes.append((event, workers))
 
     def wants_input(self, limit: int) -> bool:
-        """Read upstream only for pending routes (or to discard messages before a start),
-        and while fewer than ``limit`` units are queued."""
-        room = len(self.units) < limit and self.units_bytes < self.byte_limit
-        return room and (bool(self.routes) or (self.waiting_for_start and not self.units))
+        """Read upstream while fewer than ``limit`` units and ``byte_limit`` bytes are queued,
+        and only what is wanted: units for pending routes, units the current mapping still
+        takes (read ahead of its assignments, so frames wait here, bounded in bytes, rather
+        than in the socket), or one message to discard before a start."""
+        if len(self.units) >= limit or self.units_bytes >= self.byte_limit:
+            return False
+        if self.routes or (self.waiting_for_start and not self.units):
+            return True
+        return self.units_due >= 0 and self.units_taken + len(self.units) < self.units_due
 
     def reroute(self, new: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
         """A worker died: routes not used yet take their new workers; returns the entries

@@ -36,7 +36,7 @@ from dranspose.transport.sockets import bind, send_parts
 
 log = logging.getLogger(__name__)
 
-UNIT_QUEUE_LIMIT = 64
+UNIT_QUEUE_LIMIT = 4096  # units queued per stream at most (and unit_queue_bytes)
 MAX_PEERS = 4096  # identities remembered on the ROUTER before stale ones are forgotten
 DUMP_PREFIX = StrParameter(
     name="dump_prefix", default="", description="record every forwarded frame to {prefix}{ingester}-{mapping}.cbors"

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from dranspose.errors import ConfigError, ProtocolError
 from dranspose.services.access import AccessPolicy, protect
-from dranspose.transport.sockets import readable, recv_parts
+from dranspose.transport.sockets import UPSTREAM_PIPE_MESSAGES, readable, recv_parts
 
 HTTP_MAX_BODY = 16 * 1024 * 1024  # an HTTP upstream message (Sardana posts a few kB)
 
@@ -64,7 +64,7 @@ class ZmqUpstream(_ZmqReceiver):
         self.pollable = ctx.socket(zmq.SUB if pattern == "SUB" else zmq.PULL)
         if pattern == "SUB":
             self.pollable.setsockopt(zmq.SUBSCRIBE, b"")
-        self.pollable.setsockopt(zmq.RCVHWM, 10000)
+        self.pollable.setsockopt(zmq.RCVHWM, UPSTREAM_PIPE_MESSAGES)
         self.pollable.connect(url)
 
     def close(self) -> None:

@@ -21,6 +21,9 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 #: behind a socket, the pipe is kept short so that queue is where data waits: a worker's
 #: results wait in its outbox (``result_queue_bytes``), not in 2,000-message pipes.
 RESULT_PIPE_MESSAGES = 64
+#: An ingester reads its upstream ahead into its unit queue (``unit_queue_bytes``) while a
+#: scan needs the frames; the socket's own pipe only covers a busy moment of its loop.
+UPSTREAM_PIPE_MESSAGES = 256
 
 _MORE = int(zmq.SNDMORE)
 NOBLOCK = int(zmq.NOBLOCK)
