@@ -3,7 +3,10 @@
 For each protocol of ``dranspose.protocols.REGISTRY`` one libFuzzer run feeds mutated inputs,
 seeded with a valid synthetic series, through the protocol's cutter, unit decoder and compat
 parser (``tests/protocols/kit.py``: :func:`run_target`; the TCP position capture goes through
-its byte-stream splitter first, Sardana through the HTTP body check). dranspose's Python code
+its byte-stream splitter first, Sardana through the HTTP body check). Three more targets cover
+dranspose's own formats between components (``tests/protocols/transport_kit.py``): events as
+a worker decodes them (single and packed batches), results as the reducer decodes them (with
+the restricted unpickler), and the control messages read from Redis. dranspose's Python code
 is instrumented for coverage; the compiled decoders run as deployed.
 
 A finding is any exception other than ``ProtocolError`` (a crash), an input taking longer
@@ -52,10 +55,16 @@ def _child(typ: str, libfuzzer_args: list[str]) -> None:
         import dranspose.protocols  # noqa: F401
         from tests.protocols import kit
 
-    kit.protocol_module(typ)  # imported (and instrumented) before fuzzing starts
+        from tests.protocols import transport_kit
 
-    def one_input(data: bytes) -> None:
-        kit.run_target(typ, data)
+    if typ in transport_kit.TARGETS:
+        def one_input(data: bytes) -> None:
+            transport_kit.run_target(typ, data)
+    else:
+        kit.protocol_module(typ)  # imported (and instrumented) before fuzzing starts
+
+        def one_input(data: bytes) -> None:
+            kit.run_target(typ, data)
 
     atheris.Setup([sys.argv[0], *libfuzzer_args], one_input)
     atheris.Fuzz()
@@ -67,11 +76,11 @@ _COV = re.compile(r"cov: (\d+) ft: (\d+)")
 
 def _run_one(typ: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from tests.protocols import kit
+    from tests.protocols import kit, transport_kit
 
-    corpus = workdir / f"corpus-{typ}"
+    corpus = workdir / f"corpus-{typ.replace(':', '-')}"
     corpus.mkdir(parents=True, exist_ok=True)
-    for i, seed in enumerate(kit.seeds(typ)):
+    for i, seed in enumerate(transport_kit.seeds(typ) if typ in transport_kit.TARGETS else kit.seeds(typ)):
         (corpus / f"seed-{i}").write_bytes(seed)
     libfuzzer = [
         f"-runs={args.runs}",
@@ -80,13 +89,13 @@ def _run_one(typ: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         f"-rss_limit_mb={args.rss_mb}",
         f"-seed={args.seed}",
         "-print_final_stats=1",
-        f"-artifact_prefix={workdir}/{typ}-",
+        f"-artifact_prefix={workdir}/{typ.replace(':', '-')}-",
         str(corpus),
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
     if args.max_seconds:
         libfuzzer.insert(0, f"-max_total_time={args.max_seconds}")
-    logfile = workdir / f"{typ}.log"
+    logfile = workdir / f"{typ.replace(':', '-')}.log"
     t0 = time.monotonic()
     with open(logfile, "w") as err:  # followable while it runs
         proc = subprocess.run(
@@ -141,14 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sys.path.insert(0, str(ROOT))
     from dranspose.protocols import REGISTRY
+    from tests.protocols.transport_kit import TARGETS
 
-    typs = args.only or sorted(REGISTRY)
-    unknown = set(typs) - set(REGISTRY)
+    known = [*sorted(REGISTRY), *TARGETS]
+    typs = args.only or known
+    unknown = set(typs) - set(known)
     if unknown:
-        parser.error(f"unknown protocol typs {sorted(unknown)}; known: {sorted(REGISTRY)}")
+        parser.error(f"unknown targets {sorted(unknown)}; known: {known}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fuzz_wire-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"fuzzing {len(typs)} wire protocols, {args.runs} inputs each; work dir {workdir}", flush=True)
+    print(f"fuzzing {len(typs)} wire formats, {args.runs} inputs each; work dir {workdir}", flush=True)
     results = []
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for res in pool.map(lambda typ: _run_one(typ, args, workdir), typs):
