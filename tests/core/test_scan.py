@@ -260,3 +260,15 @@ def test_bad_assignment_batches_are_refused(bad: dict[str, Any]) -> None:
 
     with pytest.raises(ProtocolError):
         list(assignments.decode(bad))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=1200))
+def test_run_index_matches_numpy_unique(values: list[int]) -> None:
+    import numpy as np
+
+    from dranspose.transport import assignments
+
+    arr = np.asarray(values, dtype=np.int64)
+    used, inverse = np.unique(arr, return_inverse=True)
+    assert assignments._index(arr) == (used.tolist(), inverse.reshape(-1).tolist())

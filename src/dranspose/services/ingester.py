@@ -226,16 +226,18 @@ class Ingester(Component):
         return {"mapping": self._on_mapping, "mapping_resumed": self._on_mapping_resumed, "assigned": self._on_assigned}
 
     # ---- data
-    def _receive(self, s: _Stream) -> None:
+    def _receive(self, s: _Stream) -> bool:
+        """Read what the upstream has now; False when it had nothing."""
         assert s.upstream is not None
         try:
             messages = s.upstream.receive()
         except Exception as exc:  # e.g. a TCP splitter refusing a line: drop it, keep the ingester
             s.malformed += 1
             self.count_error("upstream", "stream %s: upstream message dropped: %r", s.spec.name, exc)
-            return
+            return True
         for parts in messages:
             self._cut(s, parts)
+        return bool(messages)
 
     def _cut(self, s: _Stream, parts: list[Any]) -> None:
         try:
@@ -375,8 +377,7 @@ class Ingester(Component):
             for src, s in list(registered.items()):
                 if src in ready or (hasattr(src, "fileno") and src.fileno() in ready):
                     for _ in range(64):  # drain a burst, then look at control again
-                        self._receive(s)
-                        if not self._wants_input(s) or not s.upstream.has_more():  # type: ignore[union-attr]
+                        if not self._receive(s) or not self._wants_input(s) or not s.upstream.has_more():  # type: ignore[union-attr]
                             break
             for s in self.streams.values():
                 if s.pairing.units and s.pairing.routes:

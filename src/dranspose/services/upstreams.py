@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from dranspose.errors import ConfigError, ProtocolError
 from dranspose.services.access import AccessPolicy, protect
-from dranspose.transport.sockets import UPSTREAM_PIPE_MESSAGES, readable, recv_parts
+from dranspose.transport.sockets import NOBLOCK, UPSTREAM_PIPE_MESSAGES, recv_parts
 
 HTTP_MAX_BODY = 16 * 1024 * 1024  # an HTTP upstream message (Sardana posts a few kB)
 
@@ -48,10 +48,14 @@ class _ZmqReceiver:
     pollable: zmq.Socket
 
     def receive(self) -> list[Message]:
-        return [recv_parts(self.pollable)]
+        """The next message, or none when nothing waits (never blocks)."""
+        try:
+            return [recv_parts(self.pollable, NOBLOCK)]
+        except zmq.Again:
+            return []
 
     def has_more(self) -> bool:
-        return readable(self.pollable)
+        return True  # the next receive() says: it returns nothing when the socket is empty
 
     def maintain(self) -> None:
         pass

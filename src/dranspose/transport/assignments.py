@@ -23,20 +23,35 @@ from dranspose.core.scan import Assignment, FastRun, Run
 from dranspose.errors import ProtocolError
 
 
+def _index(values: np.ndarray) -> tuple[list[int], list[int]]:
+    """(sorted distinct values, index of each value among them): ``np.unique`` with
+    ``return_inverse``, in plain Python for the short runs credits release (numpy's fixed
+    cost per call dominates there)."""
+    if len(values) > 512:
+        used, inverse = np.unique(values, return_inverse=True)
+        return used.tolist(), inverse.reshape(-1).tolist()
+    flat = values.tolist()
+    distinct = sorted(set(flat))
+    if len(distinct) == 1:
+        return distinct, [0] * len(flat)
+    position = {v: i for i, v in enumerate(distinct)}
+    return distinct, [position[v] for v in flat]
+
+
 def encode(mapping: str, run: Run) -> str:
     """Compact JSON of one batch."""
     if isinstance(run, FastRun):
-        used, t = np.unique(run.target, return_inverse=True)
-        sets_used, s = np.unique(run.sset, return_inverse=True)
+        used, t = _index(run.target)
+        sets_used, s = _index(run.sset)
         body: dict[str, Any] = {
             "mapping": mapping,
             "first": run.first,
-            "workers": [run.workers[w] for w in used.tolist()],
-            "sets": [list(run.stream_sets[k]) for k in sets_used.tolist()],
-            "t": t.reshape(-1).tolist(),
+            "workers": [run.workers[w] for w in used],
+            "sets": [list(run.stream_sets[k]) for k in sets_used],
+            "t": t,
         }
         if len(sets_used) > 1:
-            body["s"] = s.reshape(-1).tolist()
+            body["s"] = s
         return json.dumps(body, separators=(",", ":"))
     events = [[e, {st: list(w) for st, w in targets.items()}] for e, targets in run]
     return json.dumps({"mapping": mapping, "events": events}, separators=(",", ":"))
