@@ -43,7 +43,8 @@ def recv_parts(sock: "zmq.Socket[Any]", flags: int = 0) -> list[zmq.Frame]:
 
 def readable(sock: "zmq.Socket[Any]") -> bool:
     """A message can be received now (``sock.poll(0)`` without building a poller)."""
-    return bool(sock.getsockopt(zmq.EVENTS) & _POLLIN)
+    events = sock.getsockopt(zmq.EVENTS)
+    return isinstance(events, int) and bool(events & _POLLIN)
 
 
 def send_parts(sock: "zmq.Socket[Any]", parts: Sequence[Any], flags: int = 0, copy: bool = False) -> None:
