@@ -168,8 +168,8 @@ def test_kit_input_format_round_trips() -> None:
 
 @pytest.mark.e2e  # the bench script and its libFuzzer processes
 def test_coverage_guided_bench_runs_short(tmp_path: Path) -> None:
-    """``bench/fuzz_wire.py`` as documented, with a short count: every protocol fuzzed with
-    atheris, no finding."""
+    """``bench/fuzz_wire.py`` as documented, with a short count: every protocol and dranspose's
+    own formats between components fuzzed with atheris, no finding."""
     out = tmp_path / "fuzz.json"
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run(
@@ -178,5 +178,7 @@ def test_coverage_guided_bench_runs_short(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert sorted(r["typ"] for r in results) == TYPS
+    from tests.protocols.transport_kit import TARGETS
+
+    assert sorted(r["typ"] for r in results) == sorted([*TYPS, *TARGETS])
     assert all(r["ok"] and r["inputs"] >= 300 and r["cov_edges"] > 0 for r in results), results
