@@ -39,11 +39,19 @@ def frame_view(frame: Any) -> memoryview:
         raise ProtocolError(f"frame of type {type(frame).__name__} is not a buffer") from exc
 
 
+_DECODE = json.JSONDecoder().decode
+
+
 def loads_json(frame: Any, what: str = "message") -> Any:
-    """Parse a JSON frame. Any failure (bad UTF-8, bad JSON, absurd nesting) is a ProtocolError."""
+    """Parse a JSON frame. Any failure (bad UTF-8, bad JSON, absurd nesting) is a ProtocolError.
+    UTF-8 is read directly; anything else :func:`json.loads` accepts (UTF-16/32, a BOM) is
+    read by it, as before."""
     data = frame_bytes(frame)
     try:
-        return json.loads(data)
+        try:
+            return _DECODE(data.decode("utf-8"))
+        except ValueError:  # not UTF-8 JSON: json.loads detects other encodings (or fails alike)
+            return json.loads(data)
     except (ValueError, RecursionError) as exc:
         head = data[:40]
         raise ProtocolError(f"{what} is not valid JSON ({exc.__class__.__name__}: {exc}); starts {head!r}") from exc

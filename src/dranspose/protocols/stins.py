@@ -15,6 +15,7 @@ The models (``Stream1*``) are re-exported by ``dranspose.data.stream1``, :func:`
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -154,6 +155,11 @@ _DTYPE_NAME = re.compile(r"^(?:bool|u?int(?:8|16|32|64)|float(?:16|32|64)|[<>|=]
 def _dtype(name: Any) -> np.dtype:
     if not isinstance(name, str) or not _DTYPE_NAME.match(name):
         raise ProtocolError(f"STINS image type {name!r:.40} is not a plain numeric type")
+    return _plain_dtype(name)
+
+
+@functools.lru_cache(maxsize=64)  # the names _DTYPE_NAME admits are a few dozen
+def _plain_dtype(name: str) -> np.dtype:
     dt = np.dtype(name)
     if dt.kind not in "biuf" or dt.itemsize == 0:
         raise ProtocolError(f"STINS image type {name!r} is not a numeric dtype")
