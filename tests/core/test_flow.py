@@ -118,3 +118,14 @@ def test_report_policy(ops: list[tuple[float, int, bool]], batch: int) -> None:
         if due:
             policy.sent(now)
             pending = 0
+
+
+def test_running_dry_with_assignments_on_their_way_waits_for_age_not_gap() -> None:
+    from dranspose.core.flow import ReportPolicy
+
+    p = ReportPolicy(batch=64, max_delay_s=0.01, min_gap_s=0.001)
+    p.sent(0.0)
+    p.completed(1.0)
+    assert p.timeout(1, 1.0, starving=True) == 0.0  # nothing more assigned: report at once
+    assert abs(p.timeout(1, 1.0, starving=False) - 0.01) < 1e-9  # frames still coming: age only
+    assert not p.due(1, False, 1.005) and p.due(1, False, 1.011)

@@ -143,13 +143,14 @@ class ReportPolicy:
             return True
         return self.oldest is not None and now - self.oldest >= self.max_delay_s
 
-    def timeout(self, pending: int, now: float) -> float | None:
-        """Seconds until a report can fall due without new input (None: nothing pending)."""
+    def timeout(self, pending: int, now: float, starving: bool = True) -> float | None:
+        """Seconds until a report can fall due without new input (None: nothing pending);
+        ``starving``: running dry would make it due (else only its age can)."""
         if pending <= 0:
             return None
         by_gap = self.last_sent + self.min_gap_s - now
         by_age = (self.oldest + self.max_delay_s - now) if self.oldest is not None else by_gap
-        return max(0.0, min(by_gap, by_age))
+        return max(0.0, min(by_gap, by_age) if starving else by_age)
 
     def sent(self, now: float) -> None:
         self.oldest = None

@@ -366,7 +366,7 @@ class Worker(Component):
         last_ping = last_discover = time.monotonic()
         while not self.stopping.is_set():
             self.loop_beat = time.monotonic()  # liveness: the data loop turns
-            due = self.report_policy.timeout(len(self.done), time.monotonic())
+            due = self.report_policy.timeout(len(self.done), time.monotonic(), not self.assembler.expected)
             timeout = 100 if due is None else math.ceil(due * 1000)
             if self.outbox.queue:  # results wait for the reducer: try again soon
                 timeout = min(timeout, math.ceil(DONE_INTERVAL * 1000))
@@ -390,7 +390,11 @@ class Worker(Component):
                         idle = False  # more is queued: keep batching
             self._flush_results()
             now = time.monotonic()
-            if self.report_policy.due(len(self.done), idle, now):
+            # Running dry only matters when nothing assigned here is still on its way (the
+            # controller waits for this report to send more); otherwise the data is what is
+            # slow, and the report can wait for a full batch or its age.
+            starving = idle and not self.assembler.expected
+            if self.report_policy.due(len(self.done), starving, now):
                 self._flush_done()
             self.busy_s += time.perf_counter() - started
             self._pass_started = None
