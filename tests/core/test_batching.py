@@ -124,3 +124,16 @@ def test_packed_results_decode_from_views_of_the_received_frame() -> None:
         result, mapping = results.decode(single, results.result_allow_list([None]), header)
         got.append((result.event_number, mapping, result.payload["i"], int(result.payload["a"].sum())))
     assert got == [(i, "m", i, 4950) for i in range(4)]
+
+
+def test_detached_result_buffers_do_not_keep_the_packed_frame() -> None:
+    msgs = [results.encode(ResultData.model_construct(event_number=i, worker="w", parameters_hash=None,
+                                                      payload={"a": np.full(1000, i)}), "m") for i in range(3)]
+    joined = batching.join(msgs)
+    for parsed, single in batching.split_parsed(joined, results.frames_declared):
+        single[2:] = batching.detach(single[2:])
+        assert all(isinstance(f, bytes) for f in single[2:])  # out-of-band arrays: copies
+        result, _ = results.decode(single, results.result_allow_list([]), results.decode_header(single, parsed))
+        assert int(result.payload["a"][0]) == parsed["event_number"]
+        base = result.payload["a"].base
+        assert not isinstance(base, memoryview) or base.nbytes == 8000

@@ -229,6 +229,8 @@ class Reducer(Component):
             self.count_error("result_malformed", "result message dropped: %s", exc)
             return
         for parsed, single in singles:
+            if parsed is not None:  # result arrays must not keep a whole packed batch alive
+                single[2:] = batching.detach(single[2:])
             self._receive_one(single, parsed)
 
     def _receive_one(self, parts: list[Any], parsed: Any = None) -> None:

@@ -127,6 +127,12 @@ def split_parsed(
         pos += count
 
 
+def detach(frames: Sequence[Any]) -> list[Any]:
+    """``frames`` with every view into a packed frame copied out (``bytes``), for frames the
+    receiver keeps (result arrays): a kept view would keep the whole packed frame alive."""
+    return [bytes(f) if isinstance(f, memoryview) else f for f in frames]
+
+
 def split(parts: Sequence[Any], frames_of: Callable[[dict[str, Any]], int]) -> Iterator[list[Any]]:
     """The single messages inside a received batch (``[header_bytes, *frames]`` each, headers
     encoded again); see :func:`split_parsed`, which receivers use. Raises ProtocolError."""
