@@ -317,6 +317,13 @@ class Worker(Component):
         if len(self.done) >= DONE_BATCH:
             self._flush_done()
 
+    def _credits_wait(self) -> bool:
+        """Would the controller send more after a report? Yes when at least as many events are
+        done but unreported as are still assigned here and on their way (half this worker's
+        credits or more wait in the report); else the data is what is slow, and running dry
+        is no reason to report (a full batch or the report's age are)."""
+        return len(self.done) >= len(self.assembler.expected)
+
     def _busy_now(self) -> float:
         """Seconds worked so far, including the loop pass under way."""
         started = self._pass_started
@@ -366,7 +373,7 @@ class Worker(Component):
         last_ping = last_discover = time.monotonic()
         while not self.stopping.is_set():
             self.loop_beat = time.monotonic()  # liveness: the data loop turns
-            due = self.report_policy.timeout(len(self.done), time.monotonic(), not self.assembler.expected)
+            due = self.report_policy.timeout(len(self.done), time.monotonic(), self._credits_wait())
             timeout = 100 if due is None else math.ceil(due * 1000)
             if self.outbox.queue:  # results wait for the reducer: try again soon
                 timeout = min(timeout, math.ceil(DONE_INTERVAL * 1000))
@@ -390,11 +397,7 @@ class Worker(Component):
                         idle = False  # more is queued: keep batching
             self._flush_results()
             now = time.monotonic()
-            # Running dry only matters when nothing assigned here is still on its way (the
-            # controller waits for this report to send more); otherwise the data is what is
-            # slow, and the report can wait for a full batch or its age.
-            starving = idle and not self.assembler.expected
-            if self.report_policy.due(len(self.done), starving, now):
+            if self.report_policy.due(len(self.done), idle and self._credits_wait(), now):
                 self._flush_done()
             self.busy_s += time.perf_counter() - started
             self._pass_started = None
