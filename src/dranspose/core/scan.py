@@ -639,6 +639,8 @@ class Scan:
             if waiting is None or name not in waiting:
                 continue  # settled already (failed): the reducer's confirmation reconciles it
             pair = (name, event)
+            if pair in self.awaiting_pairs:
+                continue  # reported again (a report resent after a Redis restart)
             if pair in self.early_pairs:
                 self.early_pairs.discard(pair)
             else:

@@ -27,6 +27,7 @@ from dranspose.services.http import BackgroundServer
 from dranspose.services.timer import TimerThread
 from dranspose.transport import batching, control, results
 from dranspose.transport.curve import CurveKeys, secure_server
+from dranspose.transport.resend import RecentReports, RedisRestarts
 from dranspose.transport.sockets import RESULT_PIPE_MESSAGES, bind, host_of, http_url, readable, recv_parts
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Reducer(Component):
         self._early_bytes = 0
         self.finished_mapping: str | None = None
         self._dirty = False
+        self.recent = RecentReports()  # confirmations of the last seconds (a Redis restart may lose them)
+        self.redis_restarts = RedisRestarts()
         self._last_report = 0.0
         self._allow = results.result_allow_list([self.class_path, settings.worker_class], settings.pickle_allow)
         self._empty_publish: dict[str, Any] = {}
@@ -171,6 +174,7 @@ class Reducer(Component):
             self.seen_mappings.add(self.mapping_uuid)
             self.processed = {}
             self.received = []
+            self.recent = RecentReports()
             self.finished_mapping = None
             if self.cls is not None:
                 try:
@@ -312,6 +316,16 @@ class Reducer(Component):
             return
         self._report_failures = 0
         self._dirty = False
+        self.recent.add(self._last_report, received)
+
+    def _resend_after_redis_restart(self) -> None:
+        """Redis was replaced: reports it held unread may be gone; send the recent ones again."""
+        now = time.monotonic()
+        if self.mapping_uuid and self.redis_restarts.restarted(self.redis, now):
+            again = self.recent.take_all(now)
+            log.warning("reducer %s: Redis restarted; sending %d recent confirmations again", self.name, len(again))
+            self.received = again + self.received
+            self._dirty = True
 
     def run(self) -> None:
         assert self.pull is not None, "start() before run()"
@@ -333,6 +347,7 @@ class Reducer(Component):
                     self.handle_control()
                 except redis.RedisError as exc:  # a Redis outage must not end the process
                     self.count_error("redis", "control message not applied: %s", exc)
+            self._resend_after_redis_restart()
             if self._dirty and time.monotonic() - self._last_report >= REPORT_INTERVAL:
                 self._report()
         self.timer.stop(2)

@@ -31,6 +31,7 @@ from dranspose.services.component import Component
 from dranspose.transport import batching, control, framing, results
 from dranspose.transport.curve import CurveKeys, secure_client
 from dranspose.transport.outbox import ResultOutbox
+from dranspose.transport.resend import RecentReports, RedisRestarts
 from dranspose.transport.sockets import RESULT_PIPE_MESSAGES, readable, recv_parts
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ class Worker(Component):
         self.curve = CurveKeys.load(settings.curve_key_file)  # optional CURVE on data sockets
         self.done: list[int] = []
         self.report_policy = ReportPolicy(DONE_BATCH, DONE_INTERVAL)
+        self.recent_done, self.recent_results = RecentReports(), RecentReports()  # a Redis restart may lose reports
+        self.redis_restarts = RedisRestarts()
         self.busy_s = 0.0  # seconds the data loop spent working (not waiting), for flow control
         self._pass_started: float | None = None  # start of the loop pass under way
         self.payload_bytes = 0  # bytes of the events processed, for flow control
@@ -175,6 +178,7 @@ class Worker(Component):
             log.warning("worker %s: new mapping, %d events of the previous one never completed", self.name, len(left))
         self._flush_done(force=True)
         self.mapping_uuid = msg.uuid
+        self.recent_done, self.recent_results = RecentReports(), RecentReports()
         self.results_sent = 0
         self.finished_mapping = None
         self.n_workers = max(1, msg.n_workers)
@@ -361,9 +365,22 @@ class Worker(Component):
         if self.redis_failures:
             log.warning("worker %s: completion reports go through again (%d failed tries)", self.name, self.redis_failures)
             self.redis_failures = 0
-        self.report_policy.sent(time.monotonic())
+        now = time.monotonic()
+        self.report_policy.sent(now)
+        self.recent_done.add(now, self.done)
+        self.recent_results.add(now, self.done_results)
         self.done = []
         self.done_results = []
+
+    def _resend_after_redis_restart(self) -> None:
+        """Redis was replaced: reports it held unread may be gone; report the recent ones again."""
+        now = time.monotonic()
+        if self.mapping_uuid and self.redis_restarts.restarted(self.redis, now):
+            done, results = self.recent_done.take_all(now), self.recent_results.take_all(now)
+            log.warning("worker %s: Redis restarted; reporting %d recent completions again", self.name, len(done))
+            self.done = done + self.done
+            self.done_results = results + self.done_results
+            self.report_policy.completed(now - 1.0)  # due at once
 
     def run(self) -> None:
         try:
@@ -401,6 +418,7 @@ class Worker(Component):
                 self._flush_done()
             self.busy_s += time.perf_counter() - started
             self._pass_started = None
+            self._resend_after_redis_restart()
             if now - last_ping >= PING_INTERVAL:
                 self._ping()
                 last_ping = now
