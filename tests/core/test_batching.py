@@ -33,8 +33,8 @@ def test_result_batches_round_trip() -> None:
     msgs = [results.encode(ResultData.model_construct(event_number=i, worker="w", parameters_hash=None,
                                                       payload={"i": i, "a": np.arange(2048)}), "m") for i in range(5)]
     out = []
-    for single in batching.split(batching.join(msgs), results.frames_declared):
-        result, mapping = results.decode(single, results.result_allow_list([None]))
+    for parsed, single in batching.split_parsed(batching.join(msgs), results.frames_declared):
+        result, mapping = results.decode(single, results.result_allow_list([None]), results.decode_header(single, parsed))
         out.append(result)
     assert [r.payload["i"] for r in out] == list(range(5))
     assert all(np.array_equal(r.payload["a"], np.arange(2048)) for r in out)

@@ -19,7 +19,6 @@ reached, or (``due``) when the oldest message waited ``max_delay_s``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterator, Sequence
 
@@ -131,15 +130,6 @@ def detach(frames: Sequence[Any]) -> list[Any]:
     """``frames`` with every view into a packed frame copied out (``bytes``), for frames the
     receiver keeps (result arrays): a kept view would keep the whole packed frame alive."""
     return [bytes(f) if isinstance(f, memoryview) else f for f in frames]
-
-
-def split(parts: Sequence[Any], frames_of: Callable[[dict[str, Any]], int]) -> Iterator[list[Any]]:
-    """The single messages inside a received batch (``[header_bytes, *frames]`` each, headers
-    encoded again); see :func:`split_parsed`, which receivers use. Raises ProtocolError."""
-    for header, single in split_parsed(parts, frames_of):
-        if header is not None:
-            single[0] = json.dumps(header, separators=(",", ":")).encode()
-        yield single
 
 
 @dataclass
