@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from dranspose.transport.curve import CurveKeys, secure_client
 from tests.cluster import Cluster, passthrough
 
 RESULT = [b'{"event_number":1,"worker":"w0","parameters_hash":null,"mapping":null,"buffers":0}', pickle.dumps({"x": 1})]
-
-
-@pytest.fixture
-def upstream() -> Iterator[tuple[zmq.Socket, str]]:
-    sock = zmq.Context.instance().socket(zmq.PUSH)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    yield sock, f"tcp://127.0.0.1:{port}"
-    sock.close(linger=0)
 
 
 def test_curve_pipeline_admits_only_key_holders(redis_url: str, upstream: tuple[zmq.Socket, str], tmp_path: Path,

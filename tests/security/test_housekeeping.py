@@ -4,22 +4,12 @@ repeat the map."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 import redis
 import zmq
 
 from dranspose.store.keys import Keys
 from tests.cluster import Cluster, passthrough
-
-
-@pytest.fixture
-def upstream() -> Iterator[tuple[zmq.Socket, str]]:
-    sock = zmq.Context.instance().socket(zmq.PUSH)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    yield sock, f"tcp://127.0.0.1:{port}"
-    sock.close(linger=0)
 
 
 def test_scan_streams_expire_and_updates_carry_no_map(redis_url: str, upstream: tuple[zmq.Socket, str]) -> None:

@@ -67,6 +67,28 @@ class Component:
         return read_build_meta(path)
 
     # ---- errors
+    def _on_assigned(self, batches: list[control.AssignmentBatch | control.AssignmentRun | control.RerouteBatch]) -> None:
+        """The assignment batches of the current mapping, each applied on its own: a malformed
+        one is counted and logged and does not cost the batches after it."""
+        for batch in batches:
+            try:
+                if batch.mapping != self.mapping_uuid:
+                    continue
+                if isinstance(batch, control.RerouteBatch):
+                    self._on_reroute(batch)
+                else:
+                    self._on_assignment(batch)
+            except Exception as exc:
+                self.count_error("control", "assignment batch not applied: %r", exc)
+
+    def _on_assignment(self, batch: control.AssignmentBatch | control.AssignmentRun) -> None:
+        """One batch of new assignments (components that take assignments override it)."""
+        raise NotImplementedError
+
+    def _on_reroute(self, batch: control.RerouteBatch) -> None:
+        """A dead worker's events re-routed (components that take assignments override it)."""
+        raise NotImplementedError
+
     def count_error(self, category: str, message: str, *args: Any, exc_info: bool = False) -> None:
         """Count a failure under ``category`` and log it (with traceback when asked)."""
         self.errors[category] += 1

@@ -173,21 +173,13 @@ class Ingester(Component):
             except redis.RedisError:
                 pass
 
-    def _on_assigned(self, batches: list[control.AssignmentBatch | control.AssignmentRun | control.RerouteBatch]) -> None:
-        for batch in batches:
-            try:
-                if batch.mapping != self.mapping_uuid:
-                    continue
-                if isinstance(batch, control.RerouteBatch):
-                    self._on_reroute(batch)
-                    continue
-                for event, targets in batch.events:
-                    for stream, workers in targets.items():
-                        s = self.streams.get(stream)
-                        if s is not None:
-                            s.pairing.add_route(event, workers)
-            except Exception as exc:  # one malformed batch must not cost the batches after it
-                self.count_error("control", "assignment batch not applied: %r", exc)
+    def _on_assignment(self, batch: control.AssignmentBatch | control.AssignmentRun) -> None:
+        """Routes for the frames of each stream this ingester serves."""
+        for event, targets in batch.events:
+            for stream, workers in targets.items():
+                s = self.streams.get(stream)
+                if s is not None:
+                    s.pairing.add_route(event, workers)
 
     def _on_reroute(self, batch: control.RerouteBatch) -> None:
         """A worker died: routes not used yet go to the new workers; for routes already used

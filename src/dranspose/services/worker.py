@@ -206,20 +206,13 @@ class Worker(Component):
         except (redis.RedisError, ValueError) as exc:
             log.warning("worker %s: cannot count the workers of this host: %s", self.name, exc)
 
-    def _on_assigned(self, batches: list[control.AssignmentBatch | control.AssignmentRun | control.RerouteBatch]) -> None:
-        for batch in batches:
-            try:
-                if batch.mapping != self.mapping_uuid:
-                    continue
-                if isinstance(batch, control.RerouteBatch):
-                    self._on_reroute(batch)
-                    continue
-                for event, mine in batch.for_worker(self.name):
-                    ev = self.assembler.expect(event, mine)
-                    if ev is not None:
-                        self._process(ev)
-            except Exception as exc:  # one malformed batch must not cost the batches after it
-                self.count_error("control", "assignment batch not applied: %r", exc)
+    def _on_assignment(self, batch: control.AssignmentBatch | control.AssignmentRun) -> None:
+        """The events assigned to this worker and their streams (an event whose parts came
+        first is processed now)."""
+        for event, mine in batch.for_worker(self.name):
+            ev = self.assembler.expect(event, mine)
+            if ev is not None:
+                self._process(ev)
 
     def _on_reroute(self, batch: control.RerouteBatch) -> None:
         """Events of a dead worker this worker takes over (frames follow from the ingesters)."""
