@@ -14,6 +14,7 @@ import numpy as np
 import zmq
 
 from dranspose.errors import ProtocolError
+from dranspose.transport.jsonio import loads_json as loads_utf8_json
 
 
 def frame_bytes(frame: Any) -> bytes:
@@ -39,9 +40,6 @@ def frame_view(frame: Any) -> memoryview:
         raise ProtocolError(f"frame of type {type(frame).__name__} is not a buffer") from exc
 
 
-_DECODE = json.JSONDecoder().decode
-
-
 def loads_json(frame: Any, what: str = "message") -> Any:
     """Parse a JSON frame. Any failure (bad UTF-8, bad JSON, absurd nesting) is a ProtocolError.
     UTF-8 is read directly; anything else :func:`json.loads` accepts (UTF-16/32, a BOM) is
@@ -49,7 +47,7 @@ def loads_json(frame: Any, what: str = "message") -> Any:
     data = frame_bytes(frame)
     try:
         try:
-            return _DECODE(data.decode("utf-8"))
+            return loads_utf8_json(data)
         except ValueError:  # not UTF-8 JSON: json.loads detects other encodings (or fails alike)
             return json.loads(data)
     except (ValueError, RecursionError) as exc:
