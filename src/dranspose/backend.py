@@ -11,6 +11,8 @@ The exported functions (see ``Backend``):
 * ``bitshuffle_into(src, dst, elem_size, block_elems)`` / ``bitunshuffle_into(...)``
 * ``lz4_block_decompress_into(src, dst)``
 * ``hdf5lz4_decompress_into(src, dst, start, nthreads)``
+* ``pickle_memo_end(buf, kinds, stores)``: the memo-index check of a binary pickle (-1: not
+  proven here, :mod:`dranspose.pickle_ops` walks it in full).
 * ``cbor_decode(buf)``: a CBOR item tree with byte strings as read-only zero-copy memoryviews,
   RFC 8746 typed arrays as zero-copy numpy views and tag 56500 payloads as
   :class:`~dranspose._reference.cbor_types.CompressedArray`.
@@ -66,6 +68,13 @@ class Hdf5Lz4DecompressInto(Protocol):
     def __call__(self, src: BufferLike, dst: BufferLike, start: int = 12, nthreads: int = 1) -> None: ...
 
 
+class PickleMemoEnd(Protocol):
+    """``(buf, kinds, stores)``: offset after the ``STOP`` of a pickle whose memo indices are
+    sound, else -1 (then the full walk of :mod:`dranspose.pickle_ops` decides)."""
+
+    def __call__(self, buf: BufferLike, kinds: Any, stores: Any) -> int: ...
+
+
 class CborDecode(Protocol):
     """``(buf)``: one CBOR item tree (byte strings as zero-copy read-only memoryviews)."""
 
@@ -83,10 +92,11 @@ class Backend:
     lz4_block_decompress_into: Lz4BlockDecompressInto
     hdf5lz4_decompress_into: Hdf5Lz4DecompressInto
     cbor_decode: CborDecode
+    pickle_memo_end: PickleMemoEnd
 
 
 def _python() -> Backend:
-    from dranspose._reference import bslz4, cbor, lz4
+    from dranspose._reference import bslz4, cbor, lz4, picklewalk
 
     return Backend(
         name="python",
@@ -96,11 +106,12 @@ def _python() -> Backend:
         lz4_block_decompress_into=lz4.lz4_block_decompress_into,
         hdf5lz4_decompress_into=lz4.hdf5lz4_decompress_into,
         cbor_decode=cbor.cbor_decode,
+        pickle_memo_end=picklewalk.pickle_memo_end,
     )
 
 
 def _compiled() -> Backend:
-    from _fastpath import bslz4, cborwalk, lz4block
+    from _fastpath import bslz4, cborwalk, lz4block, picklewalk
 
     return Backend(
         name="compiled",
@@ -110,6 +121,7 @@ def _compiled() -> Backend:
         lz4_block_decompress_into=lz4block.lz4_block_decompress_into,
         hdf5lz4_decompress_into=lz4block.hdf5lz4_decompress_into,
         cbor_decode=cborwalk.cbor_decode,
+        pickle_memo_end=picklewalk.pickle_memo_end,
     )
 
 
@@ -146,3 +158,4 @@ bitunshuffle_into = active.bitunshuffle_into
 lz4_block_decompress_into = active.lz4_block_decompress_into
 hdf5lz4_decompress_into = active.hdf5lz4_decompress_into
 cbor_decode = active.cbor_decode
+pickle_memo_end = active.pickle_memo_end

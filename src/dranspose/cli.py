@@ -19,6 +19,7 @@ from dranspose.services.cli import debugworker as debugworker_cli
 from dranspose.services.cli import http_ingester as http_ingester_cli
 from dranspose.services.cli import ingester as ingester_cli
 from dranspose.services.cli import reducer as reducer_cli
+from dranspose.services import gc_pause
 from dranspose.services.cli import worker as worker_cli
 from dranspose.sources import streamer as source_cli
 
@@ -93,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     _setup_logging(args.log_level)
+    gc_pause.enable()  # this process runs components: full collections between scans only
     try:
         return int(args.func(args) or 0)
     except RedisUnavailable as exc:

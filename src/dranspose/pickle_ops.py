@@ -16,6 +16,9 @@ import pickle
 import pickletools
 from collections.abc import Callable
 
+import numpy as np
+
+from dranspose import backend
 from dranspose.errors import UnpicklingRefused
 
 # Argument kinds, from pickletools' descriptors: n >= 0 fixed bytes, or one of these.
@@ -37,6 +40,29 @@ for _op in pickletools.opcodes:
     if _op.arg is not None and _op.arg.name == "stringnl_noescape_pair":
         _kind = _PAIR_OF_LINES
     _TABLE[ord(_op.code.encode("latin-1"))] = (_op.name, _kind, _op.name in _PUTS or _op.name == "MEMOIZE")
+
+
+# The same table for the one-loop check (dranspose.backend.pickle_memo_end, contract in
+# _fastpath.picklewalk): kinds 0..8 fixed bytes, -1/-4/-8 unsigned length of 1/4/8 bytes,
+# -3 signed 4-byte length, -50 STOP, -100 not taken there (line arguments, unknown bytes).
+_FAST_LENGTH = {_LEN1: -1, _LEN4: -3, _LEN4U: -4, _LEN8U: -8}
+FAST_KINDS = np.full(256, -100, dtype=np.int16)
+FAST_STORES = np.zeros(256, dtype=np.uint8)
+for _byte, _entry in enumerate(_TABLE):
+    if _entry is None:
+        continue
+    _name, _kind, _stores = _entry
+    if _name == "STOP":
+        FAST_KINDS[_byte] = -50
+    elif _kind == _NO_ARG:
+        FAST_KINDS[_byte] = 0  # MEMOIZE too: its index is the next one, never too large
+    elif _kind >= 0:
+        FAST_KINDS[_byte] = _kind
+        FAST_STORES[_byte] = 1 if _stores else 0
+    elif _kind in _FAST_LENGTH:
+        FAST_KINDS[_byte] = _FAST_LENGTH[_kind]
+FAST_KINDS.flags.writeable = False
+FAST_STORES.flags.writeable = False
 
 
 class PickleMalformed(pickle.UnpicklingError):
@@ -111,7 +137,16 @@ def _walk(view: memoryview, text: bytes | bytearray | None, on_put: Callable[[in
 
 def check_memo(data: bytes | bytearray | memoryview) -> int:
     """Refuse (UnpicklingRefused) a pickle whose memo indices could not come from :mod:`pickle`:
-    an index above the number of opcodes read so far. Returns the offset after ``STOP``."""
+    an index above the number of opcodes read so far. Returns the offset after ``STOP``.
+
+    A binary pickle that passes is proven so in one compiled loop; anything else (protocols 0
+    and 1, and every pickle that fails) takes the walk below, which gives the precise error."""
+    try:
+        end = backend.pickle_memo_end(data, FAST_KINDS, FAST_STORES)
+    except (ValueError, TypeError, BufferError):  # e.g. a non-contiguous view: the walk reads it
+        end = -1
+    if end >= 0:
+        return end
 
     def on_put(index: int, count: int, offset: int) -> None:
         if index > count:

@@ -129,3 +129,41 @@ def test_running_dry_with_assignments_on_their_way_waits_for_age_not_gap() -> No
     assert p.timeout(1, 1.0, starving=True) == 0.0  # nothing more assigned: report at once
     assert abs(p.timeout(1, 1.0, starving=False) - 0.01) < 1e-9  # frames still coming: age only
     assert not p.due(1, False, 1.005) and p.due(1, False, 1.011)
+
+
+def test_coalescer_never_waits_for_slow_messages() -> None:
+    from dranspose.core.flow import Coalescer
+
+    c = Coalescer(linger_s=0.001, target=16)
+    for _ in range(20):
+        c.observe(1, 0.02)  # 50 Hz: one message per pass
+        assert c.pause() == 0.0
+    c.observe(1, 0.0006)  # even after a fast pair the smoothed gap stays long
+    assert c.pause() == 0.0
+
+
+def test_coalescer_waits_a_bounded_time_when_messages_come_fast() -> None:
+    from dranspose.core.flow import Coalescer
+
+    c = Coalescer(linger_s=0.001, target=16)
+    for _ in range(10):
+        c.observe(1, 0.000125)  # 8 kHz, one message per pass
+    assert 0.0 < c.pause() <= 0.001
+    c.observe(40, 0.001)  # a pass that found plenty queued: no wait, read on
+    assert c.pause() == 0.0
+    c.observe(0, 0.1)  # a pass without data: the rate is unknown again
+    assert c.pause() == 0.0 and c.interval_s is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(passes=st.lists(st.tuples(st.integers(0, 100), st.floats(0, 0.1)), min_size=1, max_size=50))
+def test_coalescer_pause_is_bounded(passes: list[tuple[int, float]]) -> None:
+    from dranspose.core.flow import Coalescer
+
+    c = Coalescer(linger_s=0.001, target=16)
+    for received, cycle in passes:
+        c.observe(received, cycle)
+        pause = c.pause()
+        assert 0.0 <= pause <= 0.001
+        if received >= 16 or received == 0:
+            assert pause == 0.0

@@ -23,9 +23,18 @@ def _check_clean_stop(dep: Deployment) -> None:
     assert all(code == 0 for name, code in codes.items() if name != "redis"), codes  # clean SIGTERM
 
 
+def _settled(dep: Deployment) -> bool:
+    """Every component the command started ran its full collection between scans and froze
+    the survivors (``gc`` in its advertised state)."""
+    config = dep.api("GET", "/api/v1/config").json()
+    states = [*config["workers"], *config["ingesters"], config["reducer"]]
+    return all(st["gc"]["enabled"] and st["gc"]["frozen"] > 0 and st["gc"]["last_ms"] is not None for st in states)
+
+
 def test_chart_commands_on_loopback(chart_loopback: Deployment, rng: random.Random) -> None:
     seen = run_chart_scan(chart_loopback, FRAMES, rng)
     assert seen["progress"]["completed_events"] == FRAMES + 2
+    chart_loopback.wait_until(lambda: _settled(chart_loopback), "components settle their heap between scans", 15)
     _check_clean_stop(chart_loopback)
 
 

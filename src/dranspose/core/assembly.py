@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from dranspose.event import EventData, StreamData
+from dranspose.event import EventData, StreamData, construct
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Assembler:
             created = datetime.datetime.fromisoformat(stamp) if stamp else None
         except ValueError:  # a malformed stamp costs the timestamp, not the event
             created = None
-        return EventData.model_construct(event_number=event, streams=streams, created_at=created)
+        return construct(EventData, event_number=event, streams=streams, created_at=created)
 
     def outstanding(self) -> list[int]:
         """Announced events not yet complete."""

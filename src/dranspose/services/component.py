@@ -25,7 +25,7 @@ import zmq
 import dranspose
 from dranspose.config import Settings
 from dranspose.errors import ControlMessageError
-from dranspose.services import logs
+from dranspose.services import gc_pause, logs
 from dranspose.states import build_meta, read_build_meta
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
@@ -112,6 +112,7 @@ class Component:
             "parameters_hash": self.parameters_hash,
             "time": time.time(),
             "loop_age": round(time.monotonic() - self.loop_beat, 2),
+            "gc": gc_pause.status(),  # full collections run between scans, not during them
         }
 
     def user_state(self) -> Any:
@@ -301,6 +302,7 @@ class Component:
             t.start()
             self._threads.append(t)
         self.publish_state()
+        gc_pause.settle()
 
     start_background = start  # the older name
 
@@ -334,6 +336,8 @@ class Component:
                 raise  # the data loop counts it and retries
             except Exception as exc:  # a malformed control message must not end the component
                 self.count_error("control", "control message %r not applied: %r", kind, exc, exc_info=True)
+            if kind in ("mapping", "mapping_resumed"):
+                gc_pause.settle()  # between scans: no full collection stalls this one
 
     def recv_control(self) -> list[tuple[str, Any]]:
         """All control messages waiting (non-blocking)."""

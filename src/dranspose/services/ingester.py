@@ -23,6 +23,7 @@ import redis
 import zmq
 
 from dranspose.config import Settings
+from dranspose.core.flow import Coalescer
 from dranspose.core.pairing import StreamPairing
 from dranspose.parameters import StrParameter
 from dranspose.errors import ProtocolError
@@ -218,18 +219,18 @@ class Ingester(Component):
         return {"mapping": self._on_mapping, "mapping_resumed": self._on_mapping_resumed, "assigned": self._on_assigned}
 
     # ---- data
-    def _receive(self, s: _Stream) -> bool:
-        """Read what the upstream has now; False when it had nothing."""
+    def _receive(self, s: _Stream) -> int:
+        """Read what the upstream has now; returns how many messages (0: it had nothing)."""
         assert s.upstream is not None
         try:
             messages = s.upstream.receive()
         except Exception as exc:  # e.g. a TCP splitter refusing a line: drop it, keep the ingester
             s.malformed += 1
             self.count_error("upstream", "stream %s: upstream message dropped: %r", s.spec.name, exc)
-            return True
+            return 1
         for parts in messages:
             self._cut(s, parts)
-        return bool(messages)
+        return len(messages)
 
     def _cut(self, s: _Stream, parts: list[Any]) -> None:
         try:
@@ -345,8 +346,13 @@ class Ingester(Component):
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.router, zmq.POLLIN)
         registered: dict[Any, _Stream] = {}
+        coalesce = Coalescer()  # fast small messages: a short wait packs several per pass
+        last_pass = time.perf_counter()
         while not self.stopping.is_set():
             self.loop_beat = time.monotonic()  # liveness: the data loop turns
+            pause = coalesce.pause()
+            if pause:
+                time.sleep(pause)
             for s in self.streams.values():
                 assert s.upstream is not None, "start() before run()"
                 s.upstream.maintain()
@@ -366,11 +372,16 @@ class Ingester(Component):
                     self.count_error("redis", "control message not applied: %s", exc)
             if self.router in ready:
                 self._handle_ping()
+            received = 0
             for src, s in list(registered.items()):
                 if src in ready or (hasattr(src, "fileno") and src.fileno() in ready):
                     for _ in range(64):  # drain a burst, then look at control again
-                        if not self._receive(s) or not self._wants_input(s) or not s.upstream.has_more():  # type: ignore[union-attr]
+                        got = self._receive(s)
+                        received += got
+                        if not got or not self._wants_input(s) or not s.upstream.has_more():  # type: ignore[union-attr]
                             break
+            started, last_pass = last_pass, time.perf_counter()
+            coalesce.observe(received, last_pass - started)
             for s in self.streams.values():
                 if s.pairing.units and s.pairing.routes:
                     self._dispatch(s)

@@ -24,7 +24,7 @@ from dranspose.core.flow import ReportPolicy
 from dranspose.core.parameters import merge_descriptions
 from dranspose.core.ticks import TickClock
 from dranspose.errors import DransposeError, HookError, ProtocolError
-from dranspose.event import EventData, ResultData, StreamData
+from dranspose.event import EventData, ResultData, StreamData, construct
 from dranspose.hooks import WorkerHooks, describe_parameters, load_class
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.services.component import Component
@@ -294,7 +294,8 @@ class Worker(Component):
         self.processed += 1
         self.payload_bytes += sum(len(f) for sd in event.streams.values() for f in sd.frames)
         if result is not None:
-            rd = ResultData.model_construct(
+            rd = construct(
+                ResultData,
                 event_number=EventNumber(event.event_number),
                 worker=WorkerName(self.name),
                 parameters_hash=self.param_hash,

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import zmq
 
 from dranspose.errors import ProtocolError
-from dranspose.event import StreamData
+from dranspose.event import StreamData, construct
 from dranspose.transport.jsonio import loads_json
 
 
@@ -112,7 +112,7 @@ def decode(parts: Sequence[Any], header: Any = None) -> tuple[int, str | None, d
             raise ProtocolError(
                 f"event {event_number}: stream {name!r} declares {length} frames, message has {len(parts) - pos} left"
             )
-        streams[name] = StreamData.model_construct(typ=typ, frames=[_as_frame(f) for f in parts[pos : pos + length]])
+        streams[name] = construct(StreamData, typ=typ, frames=[_as_frame(f) for f in parts[pos : pos + length]])
         pos += length
     if pos != len(parts):
         raise ProtocolError(f"event {event_number}: {len(parts) - pos} frames beyond the declared streams")

@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from dranspose.errors import ProtocolError, UnpicklingRefused
-from dranspose.event import ResultData
+from dranspose.event import ResultData, construct
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.safe_pickle import PLAIN_DATA, AllowList, compile_allow, restricted_loads
 from dranspose.transport.jsonio import loads_json
@@ -208,7 +208,8 @@ def decode(parts: Sequence[Any], allow: Collection[str], header: dict[str, Any] 
         raise UnpicklingRefused(f"result of event {header['event_number']} from {header['worker']!r}: {exc}") from None
     except Exception as exc:  # any failure of a hostile pickle (ValueError of datetime.date(0, 0, 0), ...)
         raise ProtocolError(f"result of event {header['event_number']}: corrupt pickle: {type(exc).__name__}: {exc}") from None
-    result = ResultData.model_construct(
+    result = construct(
+        ResultData,
         event_number=EventNumber(header["event_number"]),
         worker=WorkerName(header["worker"]),
         parameters_hash=HashDigest(header["parameters_hash"]) if header.get("parameters_hash") else None,

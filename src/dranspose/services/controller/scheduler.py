@@ -24,6 +24,7 @@ from dranspose.core.triggermap import CompiledMap
 from dranspose.dumps.paths import check_prefix, dump_root
 from dranspose.dumps.scanfiles import write_scan_files
 from dranspose.errors import ControlMessageError, MappingError
+from dranspose.services import gc_pause
 from dranspose.services.controller import recovery
 from dranspose.services.controller.credits import CreditBook
 from dranspose.services.controller.liveness import Liveness
@@ -247,6 +248,7 @@ class Scheduler:
             self.scan_started, self.scan_finished = time.time(), None
             self._waiting_since = None
             log.info("mapping %s: %d events over streams %s", new_uuid, len(cmap), list(cmap.streams))
+        gc_pause.settle()  # the previous scan is garbage now; no full collection during this one
         if dump_prefix:
             try:
                 paths = write_scan_files(dump_prefix, new_uuid, cmap.source, param_values)
