@@ -44,7 +44,7 @@ reports = st.one_of(
     st.builds(
         control.ReducerReport,
         reducer=names, processed=st.dictionaries(names, st.integers(0, 1 << 40), max_size=4),
-        finished=st.booleans(), instance=st.none() | names, received=st.none() | pairs,
+        finished=st.booleans(), instance=st.none() | names, received=st.none() | st.dictionaries(names, events, max_size=3),
     ),
 )
 targets = st.dictionaries(names, st.lists(names, max_size=3).map(tuple), max_size=3)
@@ -129,3 +129,13 @@ def test_reroute_round_trip(mapping: str, dead: str, batch: list[tuple[int, cont
 def test_bad_reroute_is_rejected() -> None:
     with pytest.raises(ControlMessageError):
         control.decode_assignment(b'{"mapping": "m", "reroute": "w0", "events": [[1, {"a": ["w1"]}]]}')
+
+
+def test_reducer_report_of_the_earlier_pair_form_is_read_by_worker() -> None:
+    raw = json.dumps({"r": "red", "processed": {"w0": 2}, "id": "x", "ev": [["w0", 3], ["w1", 4], ["w0", 5]]})
+    msg = control.decode_report(raw.encode())
+    assert isinstance(msg, control.ReducerReport) and msg.received == {"w0": [3, 5], "w1": [4]}
+    with pytest.raises(control.ControlMessageError):
+        control.decode_report(json.dumps({"r": "red", "rx": {"w0": [1, -2]}}).encode())
+    with pytest.raises(control.ControlMessageError):
+        control.decode_report(json.dumps({"r": "red", "rx": [["w0", 1]]}).encode())

@@ -58,4 +58,4 @@ def test_a_completion_reported_twice_counts_once() -> None:
     scan.worker_done("w", [0, 1], results_sent=2, results=[0, 1])
     scan.worker_done("w", [0, 1], results_sent=2, results=[0, 1])  # sent again after a Redis restart
     scan.reducer_progress({"w": 2}, received=[("w", 0), ("w", 1)])
-    assert scan.completed == 2 and not scan.awaiting_pairs and all(v == 0 for v in scan.awaiting.values() if v is not None)
+    assert scan.completed == 2 and scan.awaiting_count() == 0 and all(v == 0 for v in scan.awaiting.values() if v is not None)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -152,6 +152,9 @@ class _Tables:
         self.simple, self.sset, self.tagset = simple, sset, tagset
         self.bound = np.full(max(1, len(code_of)), -1, dtype=np.int32)  # code -> worker index
         self.owner = np.full(n, -1, dtype=np.int32)  # open fast event -> worker index
+        # results of fast events, reported without a pass through the per-event bookkeeping:
+        self.wait = np.full(n, -1, dtype=np.int32)  # done by this worker, its result not confirmed yet
+        self.early = np.zeros(n, dtype=bool)  # open, but the reducer already confirmed its result
 
 
 @dataclass
@@ -189,6 +192,8 @@ class Scan:
         self._names: list[str] = []  # worker index -> name (indices are never reused)
         self._index: dict[str, int] = {}
         self._fast_open = 0  # open events of the fast path (owner >= 0)
+        self._fast_wait = 0  # fast events whose result the reducer has not confirmed (wait >= 0)
+        self._fast_early = 0  # open fast events with an early confirmation (early)
         self._version = 0  # bumped when a worker joins or leaves
         self._cache: tuple[int, list[WorkerSlot | None], np.ndarray, np.ndarray] | None = None
 
@@ -245,6 +250,7 @@ class Scan:
             return None
         w = self._idx(name)
         t = self._t
+        self._promote_results()
         self._promote(np.flatnonzero(t.owner == w))  # its fast-path events are handled as the others
         slot.alive, slot.missing, slot.in_flight = False, False, 0
         t.bound[t.bound == w] = -1
@@ -264,6 +270,31 @@ class Scan:
             self._fast_open -= 1
             self.pending[e] = {name}
             self.targets[e] = {s: (name,) for s in t.stream_sets[int(t.sset[e])]}
+            if t.early[e]:
+                t.early[e] = False
+                self._fast_early -= 1
+                self.early_pairs.add((name, e))
+
+    def _promote_results(self) -> None:
+        """Move the fast path's result state into the general bookkeeping (``awaiting``,
+        ``early_pairs``): the paths for faults (a worker or the reducer lost, results given
+        up, a scan abandoned) then see every event the same way."""
+        t = self._t
+        if self._fast_wait:
+            for e in np.flatnonzero(t.wait >= 0).tolist():
+                name = self._names[int(t.wait[e])]
+                t.wait[e] = -1
+                self.pending[e] = set()
+                self.targets[e] = {s: (name,) for s in t.stream_sets[int(t.sset[e])]}
+                self.awaiting[e] = self.awaiting.get(e, 0) + 1
+                self.awaiting_pairs.add((name, e))
+            self._fast_wait = 0
+        if self._fast_early:
+            self._promote(np.flatnonzero(t.early))
+
+    def awaiting_count(self) -> int:
+        """Results reported by workers and not yet confirmed by the reducer."""
+        return len(self.awaiting_pairs) + self._fast_wait
 
     def _is_fast_open(self, event: int) -> bool:
         owner = self._t.owner
@@ -406,6 +437,7 @@ class Scan:
             self.workers[name].in_flight += 1
         if workers:
             self.pending[self.next_event] = workers
+            self.targets[self.next_event] = targets  # a worker that dies mid-event is re-routed from these
         elif any(self.cmap.events[self.next_event][s] for s in targets):
             self.failed.add(self.next_event)  # needed a worker, none alive can serve it
         else:
@@ -581,6 +613,7 @@ class Scan:
 
     def restore_reroute(self, dead: str, event: int, targets: dict[str, tuple[str, ...]], added: Iterable[str]) -> None:
         """Re-apply a re-route made by a previous controller."""
+        self._promote_results()
         slot = self.workers.get(dead)
         if slot is not None:
             slot.alive, slot.in_flight = False, 0
@@ -611,7 +644,11 @@ class Scan:
         self.broken.discard(event)
 
     def _is_unsettled(self, event: int) -> bool:
-        return event in self.pending or event in self.awaiting or self._is_fast_open(event)
+        wait = self._t.wait
+        return (
+            event in self.pending or event in self.awaiting or self._is_fast_open(event)
+            or (0 <= event < len(wait) and bool(wait[event] >= 0))
+        )
 
     def _promote_owned(self, name: str, events: Iterable[int]) -> None:
         """Promote those of ``events`` that are open fast-path events of ``name``."""
@@ -630,7 +667,12 @@ class Scan:
         """``events`` done by ``name``; ``results``: those of them that sent a result."""
         results = list(results or ())
         if results:  # an event with a result completes once the reducer confirms it
-            self._promote_owned(name, results)
+            taken, results = self._close_fast_results(name, results)
+            if len(taken):
+                ev = np.asarray(events if isinstance(events, (list, tuple, np.ndarray)) else list(events), dtype=np.int64)
+                events = ev[~np.isin(ev, taken)]
+            if results:
+                self._promote_owned(name, results)
         closed, rest = self._close_fast(name, events)  # fast-path events without a result
         self.completed += len(closed)
         slot = self.workers.get(name)
@@ -658,6 +700,83 @@ class Scan:
             slot.results_sent = max(slot.results_sent, results_sent)
         self._advance_phase()
 
+    def _close_fast_results(self, name: str, results: list[int]) -> tuple[np.ndarray, list[int]]:
+        """Close ``name``'s open fast events among ``results`` (events that sent a result): each
+        completes now if the reducer confirmed it already, else waits for that (``wait``).
+        Returns (the events closed, the others for the general path)."""
+        w = self._index.get(name)
+        t = self._t
+        res = np.asarray(results, dtype=np.int64).reshape(-1)
+        if w is None or res.size == 0:
+            return np.empty(0, dtype=np.int64), results
+        inside = (res >= 0) & (res < len(t.owner))
+        mine = np.zeros(len(res), dtype=bool)
+        mine[inside] = t.owner[res[inside]] == w
+        taken = res[mine]
+        if len(taken) > 1 and not bool(np.all(taken[1:] > taken[:-1])):
+            taken = np.unique(taken)
+        if len(taken):
+            t.owner[taken] = -1
+            self._fast_open -= len(taken)
+            slot = self.workers.get(name)
+            if slot is not None:
+                slot.in_flight = max(0, slot.in_flight - len(taken))
+            early = t.early[taken]
+            n_early = int(early.sum())
+            if n_early:
+                t.early[taken[early]] = False
+                self._fast_early -= n_early
+                self.completed += n_early
+            waiting = taken[~early] if n_early else taken
+            t.wait[waiting] = w
+            self._fast_wait += len(waiting)
+        return taken, (res[~mine].tolist() if len(taken) != len(res) else [])
+
+    def _confirm_all(self, received: Mapping[str, Sequence[int]] | Iterable[tuple[str, int]]) -> None:
+        """The reducer's confirmations (``{worker: [event, ...]}`` or ``(worker, event)``
+        pairs): fast events in bulk, the others one by one."""
+        t, index = self._t, self._index
+        n = len(t.owner)
+        if isinstance(received, Mapping):
+            names = [w for w, evs in received.items() if len(evs)]
+            lists = [received[w] for w in names]
+        else:
+            by_worker: dict[str, list[int]] = {}
+            for w, e in received:
+                by_worker.setdefault(w, []).append(e)
+            names, lists = list(by_worker), list(by_worker.values())
+        if not names:
+            return
+        counts = [len(x) for x in lists]
+        ws = np.repeat(np.array([index.get(w, -1) for w in names], dtype=np.int64), counts)
+        try:
+            es = np.concatenate([np.asarray(x, dtype=np.int64).reshape(-1) for x in lists])
+        except OverflowError:  # an event number past int64: past the scan too
+            es = np.fromiter((e if e < n else -1 for x in lists for e in x), dtype=np.int64, count=sum(counts))
+        inside = (es >= 0) & (es < n)  # other numbers name no event of this scan: nothing to confirm
+        ok = inside & (ws >= 0)
+        at = np.where(ok, es, 0)
+        hit = ok & (t.wait[at] == ws)  # reported by its worker: completes now
+        done = np.unique(es[hit])
+        if len(done):
+            t.wait[done] = -1
+            self._fast_wait -= len(done)
+            self.completed += len(done)
+            self.reduced.update(done.tolist())
+        early = ok & ~hit & (t.owner[at] == ws)  # its worker has not reported it yet
+        first = np.unique(es[early])
+        if len(first):
+            new = first[~t.early[first]]
+            t.early[new] = True
+            self._fast_early += len(new)
+            self.reduced.update(first.tolist())
+        rest = np.flatnonzero(inside & ~(hit | early))
+        if len(rest):
+            starts = np.cumsum([0, *counts])
+            which = np.searchsorted(starts, rest, side="right") - 1
+            for i, k in zip(rest.tolist(), which.tolist()):
+                self._confirm((names[k], int(es[i])))
+
     def worker_finished(self, name: str, results_sent: int) -> None:
         slot = self.workers.get(name)
         if slot is not None:
@@ -670,7 +789,7 @@ class Scan:
         processed: dict[str, int],
         finished: bool = False,
         instance: str | None = None,
-        received: Iterable[tuple[str, int]] | None = None,
+        received: Mapping[str, Sequence[int]] | Iterable[tuple[str, int]] | None = None,
     ) -> bool:
         """A reducer report. Returns True when it comes from a new reducer process (restart)."""
         restarted = False
@@ -687,8 +806,7 @@ class Scan:
             self.results_processed[worker] = max(self.results_processed.get(worker, 0), count)
         if received is not None:
             self.tracks_results = True
-            for pair in received:
-                self._confirm(pair)
+            self._confirm_all(received)
         self.reducer_finished = self.reducer_finished or finished
         self._advance_phase()
         return restarted
@@ -712,6 +830,7 @@ class Scan:
 
     def _reducer_restarted(self) -> None:
         """The results the old reducer process held are gone: their events fail."""
+        self._promote_results()
         self.reducer_restarts += 1
         lost = 0
         for event in self.reduced:
@@ -733,6 +852,7 @@ class Scan:
     def expire_results(self) -> list[int]:
         """Stop waiting for unconfirmed results (the reducer lost them): their events settle,
         failed unless the reducer holds another of their results. Returns those events."""
+        self._promote_results()
         events = sorted({e for _w, e in self.awaiting_pairs})
         self.awaiting_pairs = set()
         for event in events:
@@ -747,6 +867,7 @@ class Scan:
     def fail_stalled(self, reason: str) -> list[int]:
         """Events that cannot be formed (their frames never come): fail every unsettled event
         still owed by a worker. Returns them."""
+        self._promote_results()
         self._promote(np.flatnonzero(self._t.owner >= 0))
         events = sorted(e for e, waiting in self.pending.items() if waiting)  # not those only awaiting results
         for event in events:
@@ -781,6 +902,7 @@ class Scan:
 
     def abandon(self, reason: str) -> None:
         """End the scan now: everything unsettled or unassigned fails, with ``reason``."""
+        self._promote_results()
         self._promote(np.flatnonzero(self._t.owner >= 0))
         for event in set(self.pending) | set(self.awaiting):
             self.pending[event] = set()
@@ -842,7 +964,7 @@ class Scan:
         return (self.stopped or self.next_event >= len(self.cmap)) and not any(self.pending.values()) and self._fast_open == 0
 
     def results_complete(self) -> bool:
-        if self.awaiting_pairs:
+        if self.awaiting_pairs or self._fast_wait:
             return False
         if self.tracks_results:
             return True
@@ -872,7 +994,7 @@ class Scan:
             "failed": sorted(self.failed)[:1000],
             "cancelled_events": self.cancelled,
             "in_flight": sum(1 for w in self.pending.values() if w) + self._fast_open,
-            "awaiting_results": len(self.awaiting_pairs),
+            "awaiting_results": self.awaiting_count(),
             "phase": "waiting for workers" if self.phase is Phase.RUNNING and self.waiting_for_workers else self.phase.value,
             "reason": self.failure_reason,
             "stopped": self.stopped,

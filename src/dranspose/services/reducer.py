@@ -60,7 +60,7 @@ class Reducer(Component):
         self.hooks: ReducerHooks | None = None
         self.lock = threading.RLock()
         self.processed: dict[str, int] = {}
-        self.received: list[tuple[str, int]] = []  # (worker, event) results since the last report
+        self.received: dict[str, list[int]] = {}  # worker -> events of the results since the last report
         self._report_failures = 0
         self.total_processed = 0
         self.stale = 0
@@ -173,7 +173,7 @@ class Reducer(Component):
             self.mapping_uuid = msg.uuid
             self.seen_mappings.add(self.mapping_uuid)
             self.processed = {}
-            self.received = []
+            self.received = {}
             self.recent = RecentReports()
             self.finished_mapping = None
             if self.cls is not None:
@@ -285,8 +285,12 @@ class Reducer(Component):
                     self.count_error(
                         "process_result", "event %s: %s\n%s", result.event_number, exc, "".join(traceback.format_exception(exc.cause))
                     )
-        self.processed[result.worker] = self.processed.get(result.worker, 0) + 1
-        self.received.append((str(result.worker), int(result.event_number)))
+        worker = result.worker
+        self.processed[worker] = self.processed.get(worker, 0) + 1
+        got = self.received.get(worker)
+        if got is None:
+            got = self.received[str(worker)] = []
+        got.append(int(result.event_number))
         self.total_processed += 1
         self._dirty = True
 
@@ -300,7 +304,7 @@ class Reducer(Component):
             return
         if not (self._dirty or force):
             return
-        received, self.received = self.received, []
+        received, self.received = self.received, {}
         report = control.ReducerReport(
             self.name, dict(self.processed), self.finished_mapping == self.mapping_uuid, str(self.service_uuid), received
         )
@@ -308,7 +312,7 @@ class Reducer(Component):
         try:
             self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
         except redis.RedisError as exc:  # counts are cumulative: the next report repairs it
-            self.received = received + self.received
+            self.received = _merged(received, self.received)
             self._last_report += 0.5  # Redis down: retry in half a second, report the first failure
             self._report_failures += 1
             if self._report_failures == 1:
@@ -316,7 +320,7 @@ class Reducer(Component):
             return
         self._report_failures = 0
         self._dirty = False
-        self.recent.add(self._last_report, received)
+        self.recent.add(self._last_report, [(w, e) for w, events in received.items() for e in events])
 
     def _resend_after_redis_restart(self) -> None:
         """Redis was replaced: reports it held unread may be gone; send the recent ones again."""
@@ -324,7 +328,10 @@ class Reducer(Component):
         if self.mapping_uuid and self.redis_restarts.restarted(self.redis, now):
             again = self.recent.take_all(now)
             log.warning("reducer %s: Redis restarted; sending %d recent confirmations again", self.name, len(again))
-            self.received = again + self.received
+            again_by_worker: dict[str, list[int]] = {}
+            for worker, event in again:
+                again_by_worker.setdefault(worker, []).append(event)
+            self.received = _merged(again_by_worker, self.received)
             self._dirty = True
 
     def run(self) -> None:
@@ -359,3 +366,11 @@ class Reducer(Component):
         self.call_close(self.hooks, self.context)
         if self.pull is not None:
             self.pull.close(linger=0)
+
+
+def _merged(first: dict[str, list[int]], then: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Results by worker: ``first``'s, then ``then``'s (reports are cumulative sets)."""
+    out = {w: list(events) for w, events in first.items()}
+    for w, events in then.items():
+        out.setdefault(w, []).extend(events)
+    return out

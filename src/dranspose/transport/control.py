@@ -93,6 +93,22 @@ def _pairs(value: Any, what: str) -> list[tuple[str, int]]:
     return out
 
 
+def _received(obj: dict[str, Any], what: str) -> dict[str, list[int]] | None:
+    """A reducer report's results by worker: ``rx`` ({worker: [event, ...]}) or the older
+    ``ev`` ([[worker, event], ...]); None when it has neither."""
+    rx, ev = obj.get("rx"), obj.get("ev")
+    if rx is not None:
+        if not isinstance(rx, dict):
+            raise ControlMessageError(f"{what} rx: expected {{worker: [event, ...]}}")
+        return {str(w): _ints(events, f"{what} rx") for w, events in rx.items()}
+    if ev is None:
+        return None
+    out: dict[str, list[int]] = {}
+    for worker, event in _pairs(ev, f"{what} ev"):
+        out.setdefault(worker, []).append(event)
+    return out
+
+
 # ---- controller announcements (updates stream)
 @dataclass(frozen=True)
 class MappingAnnounced:
@@ -357,15 +373,16 @@ class IngesterReport:
 
 @dataclass(frozen=True)
 class ReducerReport:
-    """The reducer's cumulative result counts per worker, the (worker, event) results it
-    received since its previous report, its process (``instance``: service uuid) and
-    ``finished`` once its ``finish`` ran."""
+    """The reducer's cumulative result counts per worker, the results it received since its
+    previous report (per worker, their event numbers), its process (``instance``: service
+    uuid) and ``finished`` once its ``finish`` ran. On the wire ``received`` is ``rx``
+    (``{worker: [event, ...]}``); the earlier ``ev`` (``[[worker, event], ...]``) is read too."""
 
     reducer: str
     processed: dict[str, int] = field(default_factory=dict)
     finished: bool = False
     instance: str | None = None
-    received: list[tuple[str, int]] | None = None  # None: an older reducer that does not say
+    received: dict[str, list[int]] | None = None  # None: an older reducer that does not say
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"r": self.reducer, "processed": self.processed}
@@ -374,7 +391,7 @@ class ReducerReport:
         if self.instance is not None:
             out["id"] = self.instance
         if self.received is not None:
-            out["ev"] = [list(p) for p in self.received]
+            out["rx"] = self.received
         return out
 
 
@@ -412,8 +429,5 @@ def decode_report(raw: bytes | str) -> Report:
         if not isinstance(processed, dict):
             raise ControlMessageError(f"{what}: 'processed' must map worker names to counts")
         counts = {str(k): _int(v, f"{what} processed") for k, v in processed.items()}
-        ev = obj.get("ev")
-        return ReducerReport(
-            _str(obj, "r", what), counts, fin, _str(obj, "id", what, True), None if ev is None else _pairs(ev, f"{what} ev")
-        )
+        return ReducerReport(_str(obj, "r", what), counts, fin, _str(obj, "id", what, True), _received(obj, what))
     raise ControlMessageError(f"{what}: no sender key ('w', 'i' or 'r') in {str(raw)[:80]!r}")

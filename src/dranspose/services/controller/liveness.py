@@ -184,7 +184,7 @@ class Liveness:
         """Bounded waits: unconfirmed results, events that cannot be formed, no reducer."""
         now = time.monotonic()
         signature = (
-            scan.completed, len(scan.failed), scan.next_event, len(scan.awaiting_pairs),
+            scan.completed, len(scan.failed), scan.next_event, scan.awaiting_count(),
             scan.open_count(), scan.phase, scan.reducer_restarts,
         )
         if signature != self._signature:
@@ -201,7 +201,7 @@ class Liveness:
                 return
         else:
             self._no_reducer_since = None
-        if scan.phase is Phase.REDUCING and scan.awaiting_pairs and quiet >= self.settings.result_wait:
+        if scan.phase is Phase.REDUCING and scan.awaiting_count() and quiet >= self.settings.result_wait:
             expired = scan.expire_results()
             self.note(logging.ERROR, "reducer", f"results not received {quiet:.1f} s after the workers finished; failed", expired)
             return

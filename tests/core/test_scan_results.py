@@ -1,0 +1,151 @@
+"""Results of fast-path events are settled in bulk (``wait`` / ``early`` arrays) instead of
+through the per-event bookkeeping. The same random history, replayed on a scan whose events
+all take the general path, must give the same counts at every step: completions, failures,
+results awaited, phase, in flight, including duplicates, early confirmations, a dead worker,
+a reducer restart and results given up."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dranspose.core.scan import Phase, Scan
+from dranspose.core.triggermap import compile_mapping
+
+KEYS = ("completed_events", "failed_events", "failed", "awaiting_results", "phase", "in_flight", "cancelled_events")
+
+
+def make(n: int, nworkers: int, general: bool) -> Scan:
+    scan = Scan(compile_mapping({"a": [[{"tags": ["generic"], "constraint": i}] for i in range(n)]}))
+    if general:
+        scan._t.simple[:] = -1  # every event through the per-event bookkeeping
+    for i in range(nworkers):
+        scan.add_worker(f"w{i}", ["generic"], 4)
+    return scan
+
+
+def view(scan: Scan) -> dict[str, Any]:
+    p = scan.progress()
+    return {k: p[k] for k in KEYS}
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(1, 30), nworkers=st.integers(1, 3), seed=st.integers(0, 10_000), fault=st.sampled_from(
+    ["none", "kill", "remove", "restart", "expire", "stalled", "abandon"]))
+def test_fast_results_settle_as_the_general_path_does(n: int, nworkers: int, seed: int, fault: str) -> None:
+    fast, slow = make(n, nworkers, False), make(n, nworkers, True)
+    rng = random.Random(seed)
+    done: dict[str, list[int]] = {}  # events a worker finished, for its next report
+    with_result: set[int] = set()
+    unconfirmed: list[tuple[str, int]] = []
+    faulted = False
+    for step in range(400):
+        a = fast.assign()
+        slow._t.bound[:] = fast._t.bound  # the paths spread new constraints by different rules
+        assert a == slow.assign()
+        open_events = sorted((e, w) for e, ws in fast.open_events().items() for w in ws)
+        assert open_events == sorted((e, w) for e, ws in slow.open_events().items() for w in ws)
+        action = rng.random()
+        held = {(w, e) for w, evs in done.items() for e in evs}
+        todo = [(e, w) for e, w in open_events if (w, e) not in held]  # a worker processes an event once
+        if todo and action < 0.5:  # a worker finishes some events and reports them
+            e, w = rng.choice(todo)
+            done.setdefault(w, []).append(e)
+            if rng.random() < 0.8:
+                with_result.add(e)
+                unconfirmed.append((w, e))
+            if rng.random() < 0.5:
+                evs = done.pop(w)
+                res = [x for x in evs if x in with_result]
+                for s in (fast, slow):
+                    s.worker_done(w, list(evs), None, list(res))
+                if rng.random() < 0.1:  # the same report again (resent after a Redis restart)
+                    for s in (fast, slow):
+                        s.worker_done(w, list(evs), None, list(res))
+        elif unconfirmed and action < 0.8:  # the reducer confirms some results (maybe early)
+            rng.shuffle(unconfirmed)
+            k = rng.randint(1, len(unconfirmed))
+            batch, unconfirmed = unconfirmed[:k], unconfirmed[k:]
+            if rng.random() < 0.1:
+                batch = batch + batch[:1]  # a confirmation twice
+            received: Any = list(batch)
+            if rng.random() < 0.5:  # as the reducer sends them: by worker
+                received = {}
+                for w, e in batch:
+                    received.setdefault(w, []).append(e)
+            for s in (fast, slow):
+                s.reducer_progress({}, False, "r1", received)
+        elif not faulted and step > 20 and fault != "none" and action < 0.85:
+            faulted = True
+            victim = f"w{rng.randrange(nworkers)}"
+            if fault == "kill":
+                assert fast.reroute_worker(victim) == slow.reroute_worker(victim)
+                done.pop(victim, None)
+            elif fault == "remove":
+                assert fast.remove_worker(victim) == slow.remove_worker(victim)
+                done.pop(victim, None)
+            elif fault == "restart":
+                for s in (fast, slow):
+                    s.reducer_progress({}, False, "r2", [])
+                unconfirmed = []
+            elif fault == "expire":
+                assert fast.expire_results() == slow.expire_results()
+            elif fault == "stalled":
+                assert fast.fail_stalled("test") == slow.fail_stalled("test")
+            else:
+                for s in (fast, slow):
+                    s.abandon("test")
+        else:  # workers flush what they hold
+            for w, evs in list(done.items()):
+                res = [x for x in evs if x in with_result]
+                for s in (fast, slow):
+                    s.worker_done(w, list(evs), None, res)
+            done = {}
+        assert view(fast) == view(slow), (step, fault)
+        if fast.phase is Phase.FINISHED:
+            break
+    # every event accounted once all is delivered
+    for w, evs in done.items():
+        res = [x for x in evs if x in with_result]
+        for s in (fast, slow):
+            s.worker_done(w, list(evs), None, res)
+    for s in (fast, slow):
+        s.reducer_progress({}, False, s.reducer_instance or "r1", list(unconfirmed))
+    assert view(fast) == view(slow)
+
+
+def test_fast_results_stay_off_the_per_event_dicts() -> None:
+    scan = make(1000, 2, False)
+    scan.workers["w0"].capacity = scan.workers["w1"].capacity = 2000
+    while scan.next_event < 1002:
+        scan.assign()
+    for w in ("w0", "w1"):
+        mine = [e for e, ws in scan.open_events().items() if w in ws and e not in (0, 1001)]
+        scan.worker_done(w, mine, None, mine)
+    assert scan.awaiting_count() == 1000 and not scan.awaiting_pairs and len(scan.pending) <= 2
+    scan.reducer_progress({}, False, "r1", [("w0" if w == 0 else "w1", int(e)) for e, w in
+                                           zip(np.flatnonzero(scan._t.wait >= 0), scan._t.wait[scan._t.wait >= 0])])
+    assert scan.awaiting_count() == 0 and len(scan.reduced) == 1000
+
+
+def test_general_path_event_of_a_dead_worker_is_rerouted_not_counted_done() -> None:
+    """An event that needs two workers (two virtual workers) loses one: its part goes to a
+    live worker; it completes only when that one reports it."""
+    two = [{"tags": ["generic"], "constraint": 1}, {"tags": ["generic"], "constraint": 2}]
+    scan = Scan(compile_mapping({"a": [two]}, all_wrap=False))
+    for i in range(3):
+        scan.add_worker(f"w{i}", ["generic"], 4)
+    [(event, targets)] = scan.assign()
+    first, second = targets["a"]
+    reroutes, failed = scan.reroute_worker(second)
+    assert not failed and len(reroutes) == 1
+    (_e, _new, (added,)) = reroutes[0]
+    assert added not in (first, second)
+    scan.worker_done(first, [event])
+    assert scan.completed == 0  # the re-routed part is still owed
+    scan.worker_done(added, [event])
+    assert scan.completed == 1 and not scan.failed
