@@ -58,14 +58,17 @@ def test_fast_results_settle_as_the_general_path_does(n: int, nworkers: int, see
             if rng.random() < 0.8:
                 with_result.add(e)
                 unconfirmed.append((w, e))
-            if rng.random() < 0.5:
-                evs = done.pop(w)
-                res = [x for x in evs if x in with_result]
-                for s in (fast, slow):
-                    s.worker_done(w, list(evs), None, list(res))
-                if rng.random() < 0.1:  # the same report again (resent after a Redis restart)
-                    for s in (fast, slow):
-                        s.worker_done(w, list(evs), None, list(res))
+            if rng.random() < 0.5:  # one or several reports, read together by the controller
+                batch_reports = []
+                for who in [w, *rng.sample(sorted(done), k=min(len(done), rng.randint(0, 2)))]:
+                    if who in done:
+                        evs = done.pop(who)
+                        batch_reports.append((who, list(evs), None, [x for x in evs if x in with_result]))
+                if batch_reports and rng.random() < 0.1:  # a report again (resent after a Redis restart)
+                    batch_reports.append(batch_reports[0])
+                fast.workers_done(batch_reports)
+                for who, evs, sent, res in batch_reports:
+                    slow.worker_done(who, list(evs), sent, list(res))
         elif unconfirmed and action < 0.8:  # the reducer confirms some results (maybe early)
             rng.shuffle(unconfirmed)
             k = rng.randint(1, len(unconfirmed))
@@ -100,10 +103,10 @@ def test_fast_results_settle_as_the_general_path_does(n: int, nworkers: int, see
                 for s in (fast, slow):
                     s.abandon("test")
         else:  # workers flush what they hold
-            for w, evs in list(done.items()):
-                res = [x for x in evs if x in with_result]
-                for s in (fast, slow):
-                    s.worker_done(w, list(evs), None, res)
+            flushed = [(w, list(evs), None, [x for x in evs if x in with_result]) for w, evs in done.items()]
+            fast.workers_done(flushed)
+            for w, evs, sent, res in flushed:
+                slow.worker_done(w, evs, sent, res)
             done = {}
         assert view(fast) == view(slow), (step, fault)
         if fast.phase is Phase.FINISHED:
@@ -149,3 +152,29 @@ def test_general_path_event_of_a_dead_worker_is_rerouted_not_counted_done() -> N
     assert scan.completed == 0  # the re-routed part is still owed
     scan.worker_done(added, [event])
     assert scan.completed == 1 and not scan.failed
+
+
+def test_reports_read_together_with_odd_numbers_change_nothing_they_should_not() -> None:
+    fast, slow = make(10, 2, False), make(10, 2, True)
+    a = fast.assign()
+    slow._t.bound[:] = fast._t.bound
+    assert a == slow.assign()
+    w0 = [e for e, ws in fast.open_events().items() if ws == {"w0"}]
+    odd = [("ghost", [1, 2], 3, [1, 2]), ("w0", [-1, 10**12, 999], 1, [10**12, -5]), ("w0", w0, 7, w0)]
+    fast.workers_done(odd)
+    for name, evs, sent, res in odd:
+        slow.worker_done(name, evs, sent, res)
+    assert view(fast) == view(slow) and fast.awaiting_count() == len(w0)
+    assert fast.workers["w0"].results_sent == slow.workers["w0"].results_sent == 7
+
+
+def test_event_numbers_past_int64_are_refused_by_the_report_decoder() -> None:
+    import json
+
+    import pytest
+
+    from dranspose.transport import control
+
+    for raw in ({"w": "w0", "done": [2**63]}, {"r": "red", "rx": {"w0": [10**30]}}, {"w": "w0", "done": [1], "sent": 2**64}):
+        with pytest.raises(control.ControlMessageError):
+            control.decode_report(json.dumps(raw).encode())

@@ -139,3 +139,13 @@ def test_reducer_report_of_the_earlier_pair_form_is_read_by_worker() -> None:
         control.decode_report(json.dumps({"r": "red", "rx": {"w0": [1, -2]}}).encode())
     with pytest.raises(control.ControlMessageError):
         control.decode_report(json.dumps({"r": "red", "rx": [["w0", 1]]}).encode())
+
+
+def test_worker_report_says_every_event_sent_a_result_in_one_word() -> None:
+    msg = control.WorkerReport("w0", [3, 4, 5], 3, results=[3, 4, 5], n=3)
+    raw = control.encode_report(msg)
+    assert b'"res":"all"' in raw and control.decode_report(raw) == msg
+    partial = control.WorkerReport("w0", [3, 4, 5], 1, results=[4])
+    assert control.decode_report(control.encode_report(partial)) == partial
+    with pytest.raises(control.ControlMessageError):
+        control.decode_report(json.dumps({"w": "w0", "done": [1], "res": "some"}).encode())

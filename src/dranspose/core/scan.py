@@ -152,6 +152,7 @@ class _Tables:
         self.simple, self.sset, self.tagset = simple, sset, tagset
         self.bound = np.full(max(1, len(code_of)), -1, dtype=np.int32)  # code -> worker index
         self.owner = np.full(n, -1, dtype=np.int32)  # open fast event -> worker index
+        self.mark = np.zeros(n, dtype=bool)  # scratch of Scan.workers_done, all False between calls
         # results of fast events, reported without a pass through the per-event bookkeeping:
         self.wait = np.full(n, -1, dtype=np.int32)  # done by this worker, its result not confirmed yet
         self.early = np.zeros(n, dtype=bool)  # open, but the reducer already confirmed its result
@@ -700,6 +701,56 @@ class Scan:
             slot.results_sent = max(slot.results_sent, results_sent)
         self._advance_phase()
 
+    def workers_done(self, reports: Sequence[tuple[str, Sequence[int], int | None, Sequence[int] | None]]) -> None:
+        """Several completion reports ``(worker, events, results_sent, results)`` read together,
+        with the outcome of :meth:`worker_done` applied to each in turn: the fast events that
+        sent a result, the common case, are closed for all reports in one pass over arrays;
+        whatever else a report holds goes through :meth:`worker_done`."""
+        t, n = self._t, len(self._t.owner)
+        widx = np.array([self._index.get(name, -1) for name, _e, _s, _r in reports], dtype=np.int64)
+        rlists = [r if r is not None else () for _n, _e, _s, r in reports]
+        elists = [e if isinstance(e, (list, tuple, np.ndarray)) else list(e) for _n, e, _s, _r in reports]
+        R, RW, RI = _flatten(rlists, widx, n)
+        E, _EW, EI = _flatten(elists, widx, n)
+        mine = (R >= 0) & (RW >= 0)
+        mine[mine] = t.owner[R[mine]] == RW[mine]
+        taken = np.unique(R[mine])
+        if len(taken):
+            t.mark[taken] = True  # scratch: the events closed here
+            owners = t.owner[taken].astype(np.int64)
+            t.owner[taken] = -1
+            self._fast_open -= len(taken)
+            per_worker = np.bincount(owners, minlength=len(self._names))
+            for w in np.flatnonzero(per_worker).tolist():
+                slot = self.workers.get(self._names[w])
+                if slot is not None:
+                    slot.in_flight = max(0, slot.in_flight - int(per_worker[w]))
+            early = t.early[taken]
+            n_early = int(early.sum())
+            if n_early:  # confirmed by the reducer already: complete now
+                t.early[taken[early]] = False
+                self._fast_early -= n_early
+                self.completed += n_early
+            waiting = ~early
+            t.wait[taken[waiting]] = owners[waiting]
+            self._fast_wait += len(taken) - n_early
+        closed = E < 0  # numbers of no event of this scan: nothing to do
+        closed[~closed] = t.mark[E[~closed]]
+        if len(taken):
+            t.mark[taken] = False
+        handled = mine | (R < 0)
+        left_e = np.bincount(EI[~closed], minlength=len(reports))
+        left_r = np.bincount(RI[~handled], minlength=len(reports))
+        for i, (name, events, sent, results) in enumerate(reports):
+            if left_e[i] or left_r[i]:
+                self.worker_done(name, E[(EI == i) & ~closed].tolist() if left_e[i] else [], sent,
+                                 R[(RI == i) & ~handled].tolist() if left_r[i] else [])
+            else:
+                slot = self.workers.get(name)
+                if slot is not None and sent is not None:
+                    slot.results_sent = max(slot.results_sent, sent)
+        self._advance_phase()
+
     def _close_fast_results(self, name: str, results: list[int]) -> tuple[np.ndarray, list[int]]:
         """Close ``name``'s open fast events among ``results`` (events that sent a result): each
         completes now if the reducer confirmed it already, else waits for that (``wait``).
@@ -1003,3 +1054,20 @@ class Scan:
             "reducer_restarts": self.reducer_restarts,
             "failure_reasons": self.reasons[-20:],
         }
+
+
+def _flatten(lists: Sequence[Sequence[int]], workers: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Event lists of several reports as one array (numbers outside ``0..n-1`` as -1), with
+    each entry's worker index and report index."""
+    lens = [len(x) for x in lists]
+    total = sum(lens)
+    if not total:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    try:
+        flat = np.concatenate([np.asarray(x, dtype=np.int64).reshape(-1) for x in lists if len(x)])
+    except (OverflowError, ValueError, TypeError):  # a number past int64 is past the scan too
+        flat = np.fromiter((e if isinstance(e, int) and 0 <= e < n else -1 for x in lists for e in x), dtype=np.int64, count=total)
+    flat[(flat < 0) | (flat >= n)] = -1
+    report = np.repeat(np.arange(len(lists), dtype=np.int64), lens)
+    return flat, workers[report], report

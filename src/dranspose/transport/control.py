@@ -56,9 +56,12 @@ def _str(obj: dict[str, Any], key: str, what: str, optional: bool = False) -> An
     return value
 
 
+MAX_INT = (1 << 63) - 1  # counts and event numbers fit int64 (the scan core keeps them in arrays)
+
+
 def _int(value: Any, what: str) -> int:
-    if type(value) is not int or value < 0:
-        raise ControlMessageError(f"{what}: expected a non-negative integer, got {value!r:.80}")
+    if type(value) is not int or value < 0 or value > MAX_INT:
+        raise ControlMessageError(f"{what}: expected a non-negative 64-bit integer, got {value!r:.80}")
     return value
 
 
@@ -73,9 +76,9 @@ def _ints(value: Any, what: str) -> list[int]:
         return []
     if not isinstance(value, list):
         raise ControlMessageError(f"{what}: expected a list of event numbers, got {type(value).__name__}")
-    for v in value:
-        if type(v) is not int or v < 0:
-            raise ControlMessageError(f"{what}: bad event number {v!r:.80}")
+    if value and (not set(map(type, value)) <= {int} or min(value) < 0 or max(value) > MAX_INT):  # C loops
+        bad = next(v for v in value if type(v) is not int or v < 0 or v > MAX_INT)
+        raise ControlMessageError(f"{what}: bad event number {bad!r:.80}")
     return value
 
 
@@ -356,7 +359,8 @@ class WorkerReport:
         if self.cancelled:
             out["cancelled"] = self.cancelled
         if self.results is not None:
-            out["res"] = self.results
+            # every event sent a result (the common case): said in one word, not a second list
+            out["res"] = "all" if self.results == self.done and self.results else self.results
         return out
 
 
@@ -411,13 +415,14 @@ def decode_report(raw: bytes | str) -> Report:
         raise ControlMessageError(f"{what}: 'fin' must be a boolean")
     if "w" in obj:
         res = obj.get("res")
+        done = _ints(obj.get("done"), f"{what} done")
         return WorkerReport(
             _str(obj, "w", what),
-            _ints(obj.get("done"), f"{what} done"),
+            done,
             _int(obj.get("sent", 0), f"{what} sent"),
             fin,
             _ints(obj.get("cancelled"), f"{what} cancelled"),
-            None if res is None else _ints(res, f"{what} res"),
+            None if res is None else list(done) if res == "all" else _ints(res, f"{what} res"),
             None if obj.get("n") is None else _int(obj["n"], f"{what} n"),
             None if obj.get("busy") is None else _float(obj["busy"], f"{what} busy"),
             None if obj.get("bytes") is None else _int(obj["bytes"], f"{what} bytes"),

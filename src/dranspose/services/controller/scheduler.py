@@ -300,6 +300,7 @@ class Scheduler:
     def _apply_done(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         assert self.scan is not None
         now = time.monotonic()
+        plain: list[control.WorkerReport] = []  # completion reports applied together (Scan.workers_done)
         for _id, fields in entries:
             try:
                 msg = control.decode_report(fields.get(control.REPORT_FIELD.encode(), b""))
@@ -307,13 +308,15 @@ class Scheduler:
                 self.bad_reports += 1
                 log.warning("controller: completion report ignored (%d so far): %s", self.bad_reports, exc)
                 continue
+            if isinstance(msg, control.WorkerReport) and not msg.cancelled and not msg.finished:
+                plain.append(msg)
+                continue
+            self._apply_worker_reports(plain, now)  # in order: before anything that follows them
+            plain = []
             if isinstance(msg, control.WorkerReport):
                 if msg.cancelled:
                     self.scan.cancel_pending(msg.worker, msg.cancelled)
-                self.scan.worker_done(msg.worker, msg.done, msg.sent, msg.results)
-                credits = self.credits.report(msg.worker, msg.fields(), now)
-                if credits is not None:
-                    self.scan.set_capacity(msg.worker, credits)
+                self._apply_worker_reports([msg], now)
                 if msg.finished:
                     self.scan.worker_finished(msg.worker, msg.sent)
             elif isinstance(msg, control.IngesterReport):
@@ -327,6 +330,17 @@ class Scheduler:
                     self.liveness.note(
                         logging.ERROR, f"reducer {msg.reducer}", "restarted (new process); results it held are lost", lost
                     )
+        self._apply_worker_reports(plain, now)
+
+    def _apply_worker_reports(self, reports: list[control.WorkerReport], now: float) -> None:
+        assert self.scan is not None
+        if not reports:
+            return
+        self.scan.workers_done([(m.worker, m.done, m.sent, m.results) for m in reports])
+        for msg in reports:
+            credits = self.credits.report(msg.worker, msg.fields(), now)
+            if credits is not None:
+                self.scan.set_capacity(msg.worker, credits)
 
     def step(self, block_ms: int = 0) -> None:
         """One round: read completions, assign, give finish instructions."""
