@@ -44,10 +44,12 @@ def test_custom_ingester_and_payload_logs_through_cli_processes(redis_url: str) 
             sup.spawn(f"worker{i}", "worker", "-n", f"w{i}")
         api = f"http://127.0.0.1:{ctl}"
 
-        def ready() -> bool:
+        def ready() -> bool:  # every worker usable: reached by both ingesters, connected to the reducer
             cfg = httpx.get(f"{api}/api/v1/config").json()
-            return bool(cfg["reducer"]) and len(cfg["workers"]) == 2 and len(cfg["ingesters"]) == 2 and all(
-                len(i["workers"]) == 2 for i in cfg["ingesters"])
+            reducer = cfg["reducer"] or {}
+            return bool(reducer) and len(cfg["workers"]) == 2 and len(cfg["ingesters"]) == 2 and all(
+                len(i["workers"]) == 2 for i in cfg["ingesters"]) and all(
+                w.get("reducer_uuid") == reducer.get("service_uuid") for w in cfg["workers"])
 
         _wait(ready, "pipeline up", sup)
         n = 8
