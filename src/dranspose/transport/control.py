@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Iterator, Literal, Union
 
 from dranspose.errors import ControlMessageError, ProtocolError
 from dranspose.transport import assignments
+from dranspose.transport.jsonio import loads_json
 
 UPDATE_FIELD = "msg"
 ASSIGNED_FIELD = "a"
@@ -39,7 +40,7 @@ def _dumps(obj: Any) -> bytes:
 # ---- validation helpers (raise ControlMessageError with the field name)
 def _loads(raw: bytes | str, what: str) -> dict[str, Any]:
     try:
-        obj = json.loads(raw)
+        obj = loads_json(raw)  # written as UTF-8 by the encoders here; read without encoding sniffing
     except (ValueError, TypeError, RecursionError) as exc:
         raise ControlMessageError(f"{what}: not JSON: {str(raw)[:80]!r} ({exc})") from None
     if not isinstance(obj, dict):
