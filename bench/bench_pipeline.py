@@ -304,6 +304,20 @@ def fmt_rate(row: dict[str, Any], name: str) -> str:
     return f"{row[name]:,.0f} ev/s"
 
 
+def latency_only(rates: list[float]) -> None:
+    """p50/p99 source -> reducer at each rate, 2 workers, 3 s of frames per rate."""
+    pipe = ours(2)
+    try:
+        pipe.scan(stins_messages(2000, 2048))  # warm-up
+        for rate in rates:
+            s = pipe.scan(stins_messages(max(100, int(3 * rate)), 2048), rate=rate)
+            lat = np.array(s["latency"]) * 1e3
+            print(f"{rate:>9,.0f} Hz  p50 {np.percentile(lat, 50):7.2f} ms  p99 {np.percentile(lat, 99):7.2f} ms  "
+                  f"max {lat.max():7.2f} ms")
+    finally:
+        pipe.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small runs, 1 pair (a smoke test)")
@@ -312,7 +326,12 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true", help="skip dranspose 0.2.0 even when installed")
     ap.add_argument("--workers", default="2,4", help="worker counts for the 2 kB runs (default 2,4)")
     ap.add_argument("--events", type=int, default=None, help="2 kB frames per scan (default 20000, quick 2000)")
+    ap.add_argument("--latency-at", default=None, metavar="HZ[,HZ...]",
+                    help="only the latency of this project's pipeline at these rates (3 s of 2 kB frames each)")
     args = ap.parse_args()
+    if args.latency_at:
+        latency_only([float(r) for r in args.latency_at.split(",")])
+        return
     pairs = args.pairs or (1 if args.quick else 3)
     n_small = args.events or (2000 if args.quick else 20000)
     n_large = 50 if args.quick else 500

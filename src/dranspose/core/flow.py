@@ -165,16 +165,18 @@ class ReportPolicy:
 @dataclass
 class Coalescer:
     """Fewer wake-ups per event when messages come fast: a loop that just handled fewer than
-    ``target`` messages, arriving less than ``linger_s / 2`` apart, waits up to ``linger_s``
-    before its next read, so that one pass (and one packed message to each process behind it)
-    carries several events. Messages that come slower never wait: no latency is added at low
-    rates, and at full speed every read finds ``target`` or more queued and nothing waits either.
+    ``target`` messages, arriving so close that ``min_more`` more come within ``linger_s``
+    (at least 4 kHz with the defaults), waits up to ``linger_s`` before its next read, so that
+    one pass (and one packed message to each process behind it) carries several events.
+    Messages that come slower never wait: no latency is added at moderate rates, and at full
+    speed every read finds ``target`` or more queued and nothing waits either.
 
     ``observe`` each pass (messages read, seconds since the previous pass started); ``pause``
     is the sleep before the next read."""
 
     linger_s: float = 0.001
     target: int = 16
+    min_more: int = 4  # wait only when at least this many more messages come within linger_s
     interval_s: float | None = None  # smoothed seconds between messages
     last: int = 0  # messages read by the last pass
 
@@ -188,6 +190,6 @@ class Coalescer:
 
     def pause(self) -> float:
         gap = self.interval_s
-        if gap is None or self.last >= self.target or 2 * gap > self.linger_s:
+        if gap is None or self.last >= self.target or gap * self.min_more > self.linger_s:
             return 0.0
         return min(self.linger_s, gap * (self.target - self.last))
