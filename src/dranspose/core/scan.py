@@ -666,14 +666,13 @@ class Scan:
         self, name: str, events: Iterable[int], results_sent: int | None = None, results: Iterable[int] | None = None
     ) -> None:
         """``events`` done by ``name``; ``results``: those of them that sent a result."""
-        results = list(results or ())
+        self.workers_done([(name, list(events), results_sent, list(results or ()))])
+
+    def _worker_done_general(self, name: str, events: list[int], results_sent: int | None, results: list[int]) -> None:
+        """What :meth:`workers_done` leaves of one report: events outside the fast path's
+        result handling (no result, general-path events, repeats)."""
         if results:  # an event with a result completes once the reducer confirms it
-            taken, results = self._close_fast_results(name, results)
-            if len(taken):
-                ev = np.asarray(events if isinstance(events, (list, tuple, np.ndarray)) else list(events), dtype=np.int64)
-                events = ev[~np.isin(ev, taken)]
-            if results:
-                self._promote_owned(name, results)
+            self._promote_owned(name, results)
         closed, rest = self._close_fast(name, events)  # fast-path events without a result
         self.completed += len(closed)
         slot = self.workers.get(name)
@@ -705,7 +704,7 @@ class Scan:
         """Several completion reports ``(worker, events, results_sent, results)`` read together,
         with the outcome of :meth:`worker_done` applied to each in turn: the fast events that
         sent a result, the common case, are closed for all reports in one pass over arrays;
-        whatever else a report holds goes through :meth:`worker_done`."""
+        whatever else a report holds takes the per-event bookkeeping."""
         t, n = self._t, len(self._t.owner)
         widx = np.array([self._index.get(name, -1) for name, _e, _s, _r in reports], dtype=np.int64)
         rlists = [r if r is not None else () for _n, _e, _s, r in reports]
@@ -743,68 +742,25 @@ class Scan:
         left_r = np.bincount(RI[~handled], minlength=len(reports))
         for i, (name, events, sent, results) in enumerate(reports):
             if left_e[i] or left_r[i]:
-                self.worker_done(name, E[(EI == i) & ~closed].tolist() if left_e[i] else [], sent,
-                                 R[(RI == i) & ~handled].tolist() if left_r[i] else [])
+                self._worker_done_general(name, E[(EI == i) & ~closed].tolist() if left_e[i] else [], sent,
+                                          R[(RI == i) & ~handled].tolist() if left_r[i] else [])
             else:
                 slot = self.workers.get(name)
                 if slot is not None and sent is not None:
                     slot.results_sent = max(slot.results_sent, sent)
         self._advance_phase()
 
-    def _close_fast_results(self, name: str, results: list[int]) -> tuple[np.ndarray, list[int]]:
-        """Close ``name``'s open fast events among ``results`` (events that sent a result): each
-        completes now if the reducer confirmed it already, else waits for that (``wait``).
-        Returns (the events closed, the others for the general path)."""
-        w = self._index.get(name)
-        t = self._t
-        res = np.asarray(results, dtype=np.int64).reshape(-1)
-        if w is None or res.size == 0:
-            return np.empty(0, dtype=np.int64), results
-        inside = (res >= 0) & (res < len(t.owner))
-        mine = np.zeros(len(res), dtype=bool)
-        mine[inside] = t.owner[res[inside]] == w
-        taken = res[mine]
-        if len(taken) > 1 and not bool(np.all(taken[1:] > taken[:-1])):
-            taken = np.unique(taken)
-        if len(taken):
-            t.owner[taken] = -1
-            self._fast_open -= len(taken)
-            slot = self.workers.get(name)
-            if slot is not None:
-                slot.in_flight = max(0, slot.in_flight - len(taken))
-            early = t.early[taken]
-            n_early = int(early.sum())
-            if n_early:
-                t.early[taken[early]] = False
-                self._fast_early -= n_early
-                self.completed += n_early
-            waiting = taken[~early] if n_early else taken
-            t.wait[waiting] = w
-            self._fast_wait += len(waiting)
-        return taken, (res[~mine].tolist() if len(taken) != len(res) else [])
-
     def _confirm_all(self, received: Mapping[str, Sequence[int]] | Iterable[tuple[str, int]]) -> None:
         """The reducer's confirmations (``{worker: [event, ...]}`` or ``(worker, event)``
         pairs): fast events in bulk, the others one by one."""
-        t, index = self._t, self._index
-        n = len(t.owner)
-        if isinstance(received, Mapping):
-            names = [w for w, evs in received.items() if len(evs)]
-            lists = [received[w] for w in names]
-        else:
-            by_worker: dict[str, list[int]] = {}
-            for w, e in received:
-                by_worker.setdefault(w, []).append(e)
-            names, lists = list(by_worker), list(by_worker.values())
+        by_worker = received if isinstance(received, Mapping) else pairs_by_worker(received)
+        names = [w for w, evs in by_worker.items() if len(evs)]
         if not names:
             return
-        counts = [len(x) for x in lists]
-        ws = np.repeat(np.array([index.get(w, -1) for w in names], dtype=np.int64), counts)
-        try:
-            es = np.concatenate([np.asarray(x, dtype=np.int64).reshape(-1) for x in lists])
-        except OverflowError:  # an event number past int64: past the scan too
-            es = np.fromiter((e if e < n else -1 for x in lists for e in x), dtype=np.int64, count=sum(counts))
-        inside = (es >= 0) & (es < n)  # other numbers name no event of this scan: nothing to confirm
+        t = self._t
+        widx = np.array([self._index.get(w, -1) for w in names], dtype=np.int64)
+        es, ws, report = _flatten([by_worker[w] for w in names], widx, len(t.owner))
+        inside = es >= 0  # other numbers name no event of this scan: nothing to confirm
         ok = inside & (ws >= 0)
         at = np.where(ok, es, 0)
         hit = ok & (t.wait[at] == ws)  # reported by its worker: completes now
@@ -821,12 +777,8 @@ class Scan:
             t.early[new] = True
             self._fast_early += len(new)
             self.reduced.update(first.tolist())
-        rest = np.flatnonzero(inside & ~(hit | early))
-        if len(rest):
-            starts = np.cumsum([0, *counts])
-            which = np.searchsorted(starts, rest, side="right") - 1
-            for i, k in zip(rest.tolist(), which.tolist()):
-                self._confirm((names[k], int(es[i])))
+        for i in np.flatnonzero(inside & ~(hit | early)).tolist():
+            self._confirm((names[int(report[i])], int(es[i])))
 
     def worker_finished(self, name: str, results_sent: int) -> None:
         slot = self.workers.get(name)
@@ -1054,6 +1006,14 @@ class Scan:
             "reducer_restarts": self.reducer_restarts,
             "failure_reasons": self.reasons[-20:],
         }
+
+
+def pairs_by_worker(pairs: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
+    """``(worker, event)`` pairs as ``{worker: [event, ...]}`` (order kept)."""
+    out: dict[str, list[int]] = {}
+    for worker, event in pairs:
+        out.setdefault(worker, []).append(event)
+    return out
 
 
 def _flatten(lists: Sequence[Sequence[int]], workers: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

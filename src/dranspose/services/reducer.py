@@ -18,6 +18,7 @@ import zmq
 from fastapi import FastAPI
 
 from dranspose.config import Settings
+from dranspose.core.scan import pairs_by_worker
 from dranspose.core.parameters import merge_descriptions
 from dranspose.errors import DransposeError, HookError, ProtocolError, UnpicklingRefused
 from dranspose.hooks import ReducerHooks, describe_parameters, load_class
@@ -285,12 +286,9 @@ class Reducer(Component):
                     self.count_error(
                         "process_result", "event %s: %s\n%s", result.event_number, exc, "".join(traceback.format_exception(exc.cause))
                     )
-        worker = result.worker
+        worker = str(result.worker)
         self.processed[worker] = self.processed.get(worker, 0) + 1
-        got = self.received.get(worker)
-        if got is None:
-            got = self.received[str(worker)] = []
-        got.append(int(result.event_number))
+        self.received.setdefault(worker, []).append(int(result.event_number))
         self.total_processed += 1
         self._dirty = True
 
@@ -328,10 +326,7 @@ class Reducer(Component):
         if self.mapping_uuid and self.redis_restarts.restarted(self.redis, now):
             again = self.recent.take_all(now)
             log.warning("reducer %s: Redis restarted; sending %d recent confirmations again", self.name, len(again))
-            again_by_worker: dict[str, list[int]] = {}
-            for worker, event in again:
-                again_by_worker.setdefault(worker, []).append(event)
-            self.received = _merged(again_by_worker, self.received)
+            self.received = _merged(pairs_by_worker(again), self.received)
             self._dirty = True
 
     def run(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Literal, Union
 
 from dranspose.errors import ControlMessageError, ProtocolError
+from dranspose.core.scan import pairs_by_worker
 from dranspose.transport import assignments
 from dranspose.transport.jsonio import loads_json
 
@@ -105,12 +106,7 @@ def _received(obj: dict[str, Any], what: str) -> dict[str, list[int]] | None:
         if not isinstance(rx, dict):
             raise ControlMessageError(f"{what} rx: expected {{worker: [event, ...]}}")
         return {str(w): _ints(events, f"{what} rx") for w, events in rx.items()}
-    if ev is None:
-        return None
-    out: dict[str, list[int]] = {}
-    for worker, event in _pairs(ev, f"{what} ev"):
-        out.setdefault(worker, []).append(event)
-    return out
+    return None if ev is None else pairs_by_worker(_pairs(ev, f"{what} ev"))
 
 
 # ---- controller announcements (updates stream)
