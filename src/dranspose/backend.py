@@ -16,6 +16,8 @@ The exported functions (see ``Backend``):
 * ``cbor_decode(buf)``: a CBOR item tree with byte strings as read-only zero-copy memoryviews,
   RFC 8746 typed arrays as zero-copy numpy views and tag 56500 payloads as
   :class:`~dranspose._reference.cbor_types.CompressedArray`.
+* ``first_bad_count(values)``: the check of a control message's list of event numbers (index
+  of the first entry that is not an int in ``0 .. 2**63-1``, else -1).
 
 All functions release no ownership: outputs are caller-supplied, inputs are only read; the
 compiled functions release the GIL while decoding and are thread-safe on distinct outputs.
@@ -75,6 +77,13 @@ class PickleMemoEnd(Protocol):
     def __call__(self, buf: BufferLike, kinds: Any, stores: Any) -> int: ...
 
 
+class FirstBadCount(Protocol):
+    """``(values)``: index of the first entry of a list that is not an int in ``0 .. 2**63-1``
+    (``bool`` refused), else -1; the list is only read."""
+
+    def __call__(self, values: list[Any]) -> int: ...
+
+
 class CborDecode(Protocol):
     """``(buf)``: one CBOR item tree (byte strings as zero-copy read-only memoryviews)."""
 
@@ -93,10 +102,11 @@ class Backend:
     hdf5lz4_decompress_into: Hdf5Lz4DecompressInto
     cbor_decode: CborDecode
     pickle_memo_end: PickleMemoEnd
+    first_bad_count: FirstBadCount
 
 
 def _python() -> Backend:
-    from dranspose._reference import bslz4, cbor, lz4, picklewalk
+    from dranspose._reference import bslz4, cbor, intlist, lz4, picklewalk
 
     return Backend(
         name="python",
@@ -107,11 +117,12 @@ def _python() -> Backend:
         hdf5lz4_decompress_into=lz4.hdf5lz4_decompress_into,
         cbor_decode=cbor.cbor_decode,
         pickle_memo_end=picklewalk.pickle_memo_end,
+        first_bad_count=intlist.first_bad_count,
     )
 
 
 def _compiled() -> Backend:
-    from _fastpath import bslz4, cborwalk, lz4block, picklewalk
+    from _fastpath import bslz4, cborwalk, intlist, lz4block, picklewalk
 
     return Backend(
         name="compiled",
@@ -122,6 +133,7 @@ def _compiled() -> Backend:
         hdf5lz4_decompress_into=lz4block.hdf5lz4_decompress_into,
         cbor_decode=cborwalk.cbor_decode,
         pickle_memo_end=picklewalk.pickle_memo_end,
+        first_bad_count=intlist.first_bad_count,
     )
 
 
@@ -159,3 +171,4 @@ lz4_block_decompress_into = active.lz4_block_decompress_into
 hdf5lz4_decompress_into = active.hdf5lz4_decompress_into
 cbor_decode = active.cbor_decode
 pickle_memo_end = active.pickle_memo_end
+first_bad_count = active.first_bad_count

@@ -30,11 +30,11 @@ def make(n: int, nworkers: int, general: bool) -> Scan:
 
 def view(scan: Scan) -> dict[str, Any]:
     p = scan.progress()
-    return {k: p[k] for k in KEYS}
+    return {**{k: p[k] for k in KEYS}, "per_worker": {n: (w.in_flight, w.capacity, w.alive) for n, w in scan.workers.items()}}
 
 
 @settings(max_examples=150, deadline=None)
-@given(n=st.integers(1, 30), nworkers=st.integers(1, 3), seed=st.integers(0, 10_000), fault=st.sampled_from(
+@given(n=st.integers(1, 30), nworkers=st.integers(1, 10), seed=st.integers(0, 10_000), fault=st.sampled_from(
     ["none", "kill", "remove", "restart", "expire", "stalled", "abandon"]))
 def test_fast_results_settle_as_the_general_path_does(n: int, nworkers: int, seed: int, fault: str) -> None:
     fast, slow = make(n, nworkers, False), make(n, nworkers, True)
@@ -132,7 +132,7 @@ def test_fast_results_stay_off_the_per_event_dicts() -> None:
     assert scan.awaiting_count() == 1000 and not scan.awaiting_pairs and len(scan.pending) <= 2
     scan.reducer_progress({}, False, "r1", [("w0" if w == 0 else "w1", int(e)) for e, w in
                                            zip(np.flatnonzero(scan._t.wait >= 0), scan._t.wait[scan._t.wait >= 0])])
-    assert scan.awaiting_count() == 0 and len(scan.reduced) == 1000
+    assert scan.awaiting_count() == 0 and scan.reduced_count() == 1000
 
 
 def test_general_path_event_of_a_dead_worker_is_rerouted_not_counted_done() -> None:
@@ -178,3 +178,30 @@ def test_event_numbers_past_int64_are_refused_by_the_report_decoder() -> None:
     for raw in ({"w": "w0", "done": [2**63]}, {"r": "red", "rx": {"w0": [10**30]}}, {"w": "w0", "done": [1], "sent": 2**64}):
         with pytest.raises(control.ControlMessageError):
             control.decode_report(json.dumps(raw).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(st.integers(0, 49), max_size=80))
+def test_distinct_drops_repeats_only(events: list[int]) -> None:
+    scan = make(50, 1, False)
+    scan._t.slot[:] = np.random.default_rng(len(events)).integers(-5, 100, len(scan._t.slot))  # left by a previous call
+    got = scan._t.distinct(np.array(events, dtype=np.int64))
+    assert sorted(got.tolist()) == sorted(set(events))
+
+
+def test_credits_of_many_workers_live_in_one_ledger() -> None:
+    """Workers joining past the ledger's first size keep their counts; a worker that comes
+    back after dying starts with nothing in flight."""
+    scan = make(400, 0, False)
+    for i in range(20):
+        scan.add_worker(f"w{i}", ["generic"], 3 + i % 4)
+    scan.assign_runs()  # every credit taken
+    for i in range(20):
+        slot = scan.workers[f"w{i}"]
+        assert slot.in_flight == slot.capacity == 3 + i % 4 and slot.free() == 0
+    scan.remove_worker("w7")
+    assert scan.workers["w7"].in_flight == 0 and not scan.workers["w7"].alive
+    scan.add_worker("w7", ["generic"], 5)
+    assert scan.workers["w7"].in_flight == 0 and scan.workers["w7"].capacity == 5
+    scan.assign_runs()
+    assert scan.workers["w7"].in_flight == 5

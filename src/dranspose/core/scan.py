@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
@@ -45,20 +46,68 @@ class Phase(enum.Enum):
     FINISHED = "finished"
 
 
-@dataclass
+class Ledger:
+    """Credits and in-flight counts of every worker of a scan, by worker index, as arrays: the
+    fast path reads the free credits of all workers in one operation. Owned by the scan; each
+    :class:`WorkerSlot` reads and writes its own entry."""
+
+    def __init__(self) -> None:
+        self.capacity = np.zeros(8, dtype=np.int64)
+        self.in_flight = np.zeros(8, dtype=np.int64)
+
+    def ensure(self, n: int) -> None:
+        """Room for worker indices ``0 .. n-1`` (grown by doubling; entries kept)."""
+        if n > len(self.capacity):
+            size = max(n, 2 * len(self.capacity))
+            self.capacity = np.concatenate([self.capacity, np.zeros(size - len(self.capacity), dtype=np.int64)])
+            self.in_flight = np.concatenate([self.in_flight, np.zeros(size - len(self.in_flight), dtype=np.int64)])
+
+    def free(self, live: np.ndarray) -> np.ndarray:
+        """Free credits of workers ``0 .. len(live)-1`` (0 where not ``live``)."""
+        n = len(live)
+        free: np.ndarray = np.where(live, np.maximum(self.capacity[:n] - self.in_flight[:n], 0), 0)
+        return free
+
+
 class WorkerSlot:
-    name: str
-    tags: frozenset[str]
-    capacity: int
-    in_flight: int = 0
-    alive: bool = True
-    finished: bool = False
-    results_sent: int = 0
-    service_uuid: str | None = None  # tells a restarted worker from a late heartbeat of a dead one
-    missing: bool = False  # heartbeat lost, within the grace time: keeps its place
+    """One worker's place in a scan; ``capacity`` (credits) and ``in_flight`` live in the
+    scan's :class:`Ledger` at the worker's index."""
+
+    __slots__ = ("name", "tags", "alive", "finished", "results_sent", "service_uuid", "missing", "_ledger", "_i")
+
+    def __init__(self, name: str, tags: frozenset[str], capacity: int, ledger: Ledger, index: int, *,
+                 alive: bool = True, service_uuid: str | None = None) -> None:
+        ledger.ensure(index + 1)
+        self._ledger, self._i = ledger, index
+        self.name, self.tags, self.alive = name, tags, alive
+        self.capacity, self.in_flight = capacity, 0
+        self.finished = False
+        self.results_sent = 0
+        self.service_uuid = service_uuid  # tells a restarted worker from a late heartbeat of a dead one
+        self.missing = False  # heartbeat lost, within the grace time: keeps its place
+
+    @property
+    def capacity(self) -> int:
+        return int(self._ledger.capacity[self._i])
+
+    @capacity.setter
+    def capacity(self, value: int) -> None:
+        self._ledger.capacity[self._i] = value
+
+    @property
+    def in_flight(self) -> int:
+        return int(self._ledger.in_flight[self._i])
+
+    @in_flight.setter
+    def in_flight(self, value: int) -> None:
+        self._ledger.in_flight[self._i] = value
 
     def free(self) -> int:
         return self.capacity - self.in_flight
+
+    def __repr__(self) -> str:
+        return (f"WorkerSlot({self.name!r}, capacity={self.capacity}, in_flight={self.in_flight}, alive={self.alive}, "
+                f"finished={self.finished}, missing={self.missing})")
 
 
 # One assigned event: (event number, {stream: worker names}); an empty tuple means discard.
@@ -153,9 +202,22 @@ class _Tables:
         self.bound = np.full(max(1, len(code_of)), -1, dtype=np.int32)  # code -> worker index
         self.owner = np.full(n, -1, dtype=np.int32)  # open fast event -> worker index
         self.mark = np.zeros(n, dtype=bool)  # scratch of Scan.workers_done, all False between calls
+        self.slot = np.empty(n, dtype=np.int32)  # scratch of distinct(): any content between calls
         # results of fast events, reported without a pass through the per-event bookkeeping:
         self.wait = np.full(n, -1, dtype=np.int32)  # done by this worker, its result not confirmed yet
         self.early = np.zeros(n, dtype=bool)  # open, but the reducer already confirmed its result
+        self.reduced = np.zeros(n, dtype=bool)  # the current reducer holds a result of this event
+
+    def distinct(self, events: np.ndarray) -> np.ndarray:
+        """``events`` (numbers of this scan) with repeats dropped, in no particular order: each
+        position writes its index to ``slot``; of repeated numbers exactly the one position
+        whose write stayed reads its own index back (whichever write numpy keeps)."""
+        if len(events) < 2:
+            return events
+        pos = np.arange(len(events), dtype=np.int32)
+        self.slot[events] = pos
+        kept: np.ndarray = events[self.slot[events] == pos]
+        return kept
 
 
 @dataclass
@@ -184,7 +246,6 @@ class Scan:
     awaiting: dict[int, int] = field(default_factory=dict)  # event -> results not confirmed yet
     awaiting_pairs: set[tuple[str, int]] = field(default_factory=set)
     early_pairs: set[tuple[str, int]] = field(default_factory=set)  # confirmed before reported
-    reduced: set[int] = field(default_factory=set)  # events the current reducer holds a result of
     tracks_results: bool = False  # the reducer reports which results it received
     reasons: list[str] = field(default_factory=list)  # why events failed, for the status
 
@@ -192,6 +253,7 @@ class Scan:
         self._t = _Tables(self.cmap)
         self._names: list[str] = []  # worker index -> name (indices are never reused)
         self._index: dict[str, int] = {}
+        self._ledger = Ledger()  # credits and in-flight counts by worker index
         self._fast_open = 0  # open events of the fast path (owner >= 0)
         self._fast_wait = 0  # fast events whose result the reducer has not confirmed (wait >= 0)
         self._fast_early = 0  # open fast events with an early confirmation (early)
@@ -217,11 +279,12 @@ class Scan:
         return self._names[w] if w >= 0 else None
 
     def add_worker(self, name: str, tags: Iterable[str], capacity: int, service_uuid: str | None = None) -> None:
-        self._idx(name)
+        index = self._idx(name)
         self._version += 1
         slot = self.workers.get(name)
         if slot is None or not slot.alive:
-            self.workers[name] = WorkerSlot(name, frozenset(tags), max(1, capacity), service_uuid=service_uuid)
+            self.workers[name] = WorkerSlot(name, frozenset(tags), max(1, capacity), self._ledger, index,
+                                            service_uuid=service_uuid)
         else:
             slot.tags, slot.capacity, slot.missing = frozenset(tags), max(1, capacity), False
 
@@ -292,6 +355,10 @@ class Scan:
             self._fast_wait = 0
         if self._fast_early:
             self._promote(np.flatnonzero(t.early))
+
+    def reduced_count(self) -> int:
+        """Events the current reducer holds a result of (as it confirmed them)."""
+        return int(np.count_nonzero(self._t.reduced))
 
     def awaiting_count(self) -> int:
         """Results reported by workers and not yet confirmed by the reducer."""
@@ -474,7 +541,7 @@ class Scan:
         if k == 0:
             return None, False
         codes = codes[:k]
-        free = np.fromiter((max(0, s.free()) if s is not None and s.alive else 0 for s in slots), dtype=np.int64, count=nw)
+        free = self._ledger.free(live)
         tgt = t.bound[codes].astype(np.int64)
         tgt[(tgt >= 0) & ~live[np.maximum(tgt, 0)]] = -1  # bound to a dead worker: bind anew
         unbound = tgt < 0
@@ -515,9 +582,7 @@ class Scan:
             used_codes = np.isin(new_codes, codes[:cut])
             t.bound[new_codes[used_codes]] = new_workers[used_codes]
         t.owner[start : start + cut] = tgt
-        counts = np.bincount(tgt, minlength=nw)
-        for w in np.flatnonzero(counts).tolist():
-            self.workers[self._names[w]].in_flight += int(counts[w])
+        self._ledger.in_flight[:nw] += np.bincount(tgt, minlength=nw)
         self._fast_open += cut
         self.next_event += cut
         return FastRun(start, tgt.astype(np.int32), t.sset[start : start + cut], self._names, t.stream_sets), bool(blocked)
@@ -595,8 +660,7 @@ class Scan:
         names = {n for ns in targets.values() for n in ns}
         for name in names:
             if name not in self.workers:
-                self.workers[name] = WorkerSlot(name, frozenset(), 1, alive=False)
-                self._idx(name)
+                self.workers[name] = WorkerSlot(name, frozenset(), 1, self._ledger, self._idx(name), alive=False)
                 self._version += 1
             self.workers[name].in_flight += 1
         for stream, ns in targets.items():
@@ -618,6 +682,7 @@ class Scan:
         slot = self.workers.get(dead)
         if slot is not None:
             slot.alive, slot.in_flight = False, 0
+            self._version += 1
         waiting = self.pending.get(event)
         if waiting is None:
             return
@@ -638,7 +703,7 @@ class Scan:
         self.pending.pop(event, None)
         self.awaiting.pop(event, None)
         self.targets.pop(event, None)
-        if event in self.broken and event not in self.reduced:
+        if event in self.broken and not self._t.reduced[event]:
             self.failed.add(event)
         else:
             self.completed += 1
@@ -713,17 +778,15 @@ class Scan:
         E, _EW, EI = _flatten(elists, widx, n)
         mine = (R >= 0) & (RW >= 0)
         mine[mine] = t.owner[R[mine]] == RW[mine]
-        taken = np.unique(R[mine])
+        taken = t.distinct(R[mine])
         if len(taken):
             t.mark[taken] = True  # scratch: the events closed here
             owners = t.owner[taken].astype(np.int64)
             t.owner[taken] = -1
             self._fast_open -= len(taken)
-            per_worker = np.bincount(owners, minlength=len(self._names))
-            for w in np.flatnonzero(per_worker).tolist():
-                slot = self.workers.get(self._names[w])
-                if slot is not None:
-                    slot.in_flight = max(0, slot.in_flight - int(per_worker[w]))
+            nw = len(self._names)
+            held = self._ledger.in_flight[:nw]
+            np.maximum(held - np.bincount(owners, minlength=nw), 0, out=held)
             early = t.early[taken]
             n_early = int(early.sum())
             if n_early:  # confirmed by the reducer already: complete now
@@ -764,19 +827,19 @@ class Scan:
         ok = inside & (ws >= 0)
         at = np.where(ok, es, 0)
         hit = ok & (t.wait[at] == ws)  # reported by its worker: completes now
-        done = np.unique(es[hit])
+        done = t.distinct(es[hit])
         if len(done):
             t.wait[done] = -1
             self._fast_wait -= len(done)
             self.completed += len(done)
-            self.reduced.update(done.tolist())
+            t.reduced[done] = True
         early = ok & ~hit & (t.owner[at] == ws)  # its worker has not reported it yet
-        first = np.unique(es[early])
+        first = t.distinct(es[early])
         if len(first):
             new = first[~t.early[first]]
             t.early[new] = True
             self._fast_early += len(new)
-            self.reduced.update(first.tolist())
+            t.reduced[first] = True
         for i in np.flatnonzero(inside & ~(hit | early)).tolist():
             self._confirm((names[int(report[i])], int(es[i])))
 
@@ -819,33 +882,34 @@ class Scan:
         if pair in self.awaiting_pairs:
             self.awaiting_pairs.discard(pair)
             self.awaiting[event] -= 1
-            self.reduced.add(event)
+            self._t.reduced[event] = True
             self._settle(event)
-        elif event in self.failed and event not in self.reduced:
+        elif event in self.failed and not self._t.reduced[event]:
             self.failed.discard(event)  # the reducer holds its result after all
             self.completed += 1
-            self.reduced.add(event)
+            self._t.reduced[event] = True
         elif self._is_unsettled(event):
             self.early_pairs.add(pair)
-            self.reduced.add(event)
+            self._t.reduced[event] = True
         elif 0 <= event < self.next_event:
-            self.reduced.add(event)  # completed already (a result not reported by its worker)
+            self._t.reduced[event] = True  # completed already (a result not reported by its worker)
 
     def _reducer_restarted(self) -> None:
         """The results the old reducer process held are gone: their events fail."""
         self._promote_results()
         self.reducer_restarts += 1
         lost = 0
-        for event in self.reduced:
+        held = np.flatnonzero(self._t.reduced).tolist()
+        for event in held:
             if self._is_unsettled(event):
                 self.broken.add(event)
             elif event not in self.failed:
                 self.completed -= 1
                 self.failed.add(event)
                 lost += 1
-        if self.reduced:
-            self.reasons.append(f"reducer restarted: results of {len(self.reduced)} events lost with the old process")
-        self.reduced = set()
+        if held:
+            self.reasons.append(f"reducer restarted: results of {len(held)} events lost with the old process")
+        self._t.reduced[:] = False
         self.early_pairs = set()
         self.results_processed = {}
         self.reducer_finished = False
@@ -1025,7 +1089,10 @@ def _flatten(lists: Sequence[Sequence[int]], workers: np.ndarray, n: int) -> tup
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, empty
     try:
-        flat = np.concatenate([np.asarray(x, dtype=np.int64).reshape(-1) for x in lists if len(x)])
+        if all(type(x) is list for x in lists):  # as decoded from reports: one C pass over all
+            flat = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=total)
+        else:
+            flat = np.concatenate([np.asarray(x, dtype=np.int64).reshape(-1) for x in lists if len(x)])
     except (OverflowError, ValueError, TypeError):  # a number past int64 is past the scan too
         flat = np.fromiter((e if isinstance(e, int) and 0 <= e < n else -1 for x in lists for e in x), dtype=np.int64, count=total)
     flat[(flat < 0) | (flat >= n)] = -1

@@ -14,13 +14,13 @@ Decoding validates the shape and raises :class:`ProtocolError` on anything else.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterator
 
 import numpy as np
 
 from dranspose.core.scan import Assignment, FastRun, Run
 from dranspose.errors import ProtocolError
+from dranspose.transport.jsonio import dumps_compact
 
 
 def _index(values: np.ndarray) -> tuple[list[int], list[int]]:
@@ -38,8 +38,8 @@ def _index(values: np.ndarray) -> tuple[list[int], list[int]]:
     return distinct, [position[v] for v in flat]
 
 
-def encode(mapping: str, run: Run) -> str:
-    """Compact JSON of one batch."""
+def encode(mapping: str, run: Run) -> bytes:
+    """Compact JSON of one batch (UTF-8)."""
     if isinstance(run, FastRun):
         used, t = _index(run.target)
         sets_used, s = _index(run.sset)
@@ -52,9 +52,10 @@ def encode(mapping: str, run: Run) -> str:
         }
         if len(sets_used) > 1:
             body["s"] = s
-        return json.dumps(body, separators=(",", ":"))
+        return dumps_compact(body)
     events = [[e, {st: list(w) for st, w in targets.items()}] for e, targets in run]
-    return json.dumps({"mapping": mapping, "events": events}, separators=(",", ":"))
+    return dumps_compact({"mapping": mapping, "events": events})
+
 
 
 def _run_arrays(batch: dict[str, Any]) -> tuple[int, list[str], list[list[str]], np.ndarray, np.ndarray]:

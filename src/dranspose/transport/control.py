@@ -18,14 +18,14 @@ and shapes: anything malformed or hostile raises :class:`ControlMessageError` (n
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Literal, Union
 
+from dranspose.backend import first_bad_count
 from dranspose.errors import ControlMessageError, ProtocolError
 from dranspose.core.scan import pairs_by_worker
 from dranspose.transport import assignments
-from dranspose.transport.jsonio import loads_json
+from dranspose.transport.jsonio import dumps_compact, loads_checked
 
 UPDATE_FIELD = "msg"
 ASSIGNED_FIELD = "a"
@@ -34,14 +34,10 @@ REPORT_FIELD = "m"
 Targets = dict[str, tuple[str, ...]]  # stream -> worker names (empty: discard)
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
 # ---- validation helpers (raise ControlMessageError with the field name)
 def _loads(raw: bytes | str, what: str) -> dict[str, Any]:
     try:
-        obj = loads_json(raw)  # written as UTF-8 by the encoders here; read without encoding sniffing
+        obj = loads_checked(raw)  # written as UTF-8 by the encoders here; read without encoding sniffing
     except (ValueError, TypeError, RecursionError) as exc:
         raise ControlMessageError(f"{what}: not JSON: {str(raw)[:80]!r} ({exc})") from None
     if not isinstance(obj, dict):
@@ -78,9 +74,9 @@ def _ints(value: Any, what: str) -> list[int]:
         return []
     if not isinstance(value, list):
         raise ControlMessageError(f"{what}: expected a list of event numbers, got {type(value).__name__}")
-    if value and (not set(map(type, value)) <= {int} or min(value) < 0 or max(value) > MAX_INT):  # C loops
-        bad = next(v for v in value if type(v) is not int or v < 0 or v > MAX_INT)
-        raise ControlMessageError(f"{what}: bad event number {bad!r:.80}")
+    bad = first_bad_count(value)  # one compiled loop
+    if bad >= 0:
+        raise ControlMessageError(f"{what}: bad event number {value[bad]!r:.80}")
     return value
 
 
@@ -199,7 +195,7 @@ _UPDATES: dict[str, Any] = {c.kind: c for c in (MappingAnnounced, ParametersChan
 
 def encode_update(msg: Update) -> bytes:
     """The ``msg`` field of an updates-stream entry."""
-    return _dumps({"type": msg.kind, **msg.fields()})
+    return dumps_compact({"type": msg.kind, **msg.fields()})
 
 
 def decode_update(raw: bytes | str) -> Update:
@@ -212,7 +208,7 @@ def decode_update(raw: bytes | str) -> Update:
 
 def encode_mapping(msg: MappingAnnounced) -> bytes:
     """The current-mapping key's value (the announcement without ``type``)."""
-    return _dumps(msg.fields())
+    return dumps_compact(msg.fields())
 
 
 def decode_mapping(raw: bytes | str) -> MappingAnnounced:
@@ -254,7 +250,7 @@ class AssignmentRun:
 
 
 def encode_assignment(mapping: str, events: list[tuple[int, Targets]]) -> bytes:
-    return _dumps({"mapping": mapping, "events": [[e, {s: list(w) for s, w in t.items()}] for e, t in events]})
+    return dumps_compact({"mapping": mapping, "events": [[e, {s: list(w) for s, w in t.items()}] for e, t in events]})
 
 
 def decode_assignment(raw: bytes | str) -> AssignmentBatch | AssignmentRun | RerouteBatch:
@@ -298,7 +294,7 @@ class RerouteBatch:
 
 
 def encode_reroute(mapping: str, dead: str, events: list[tuple[int, Targets, tuple[str, ...]]]) -> bytes:
-    return _dumps(
+    return dumps_compact(
         {"mapping": mapping, "reroute": dead, "events": [[e, {s: list(w) for s, w in t.items()}, list(a)] for e, t, a in events]}
     )
 
@@ -401,7 +397,7 @@ Report = Union[WorkerReport, IngesterReport, ReducerReport]
 
 def encode_report(msg: Report) -> bytes:
     """The ``m`` field of a done-stream entry."""
-    return _dumps(msg.fields())
+    return dumps_compact(msg.fields())
 
 
 def decode_report(raw: bytes | str) -> Report:

@@ -364,7 +364,7 @@ class Scheduler:
                 if not runs:
                     break
                 for run in runs:
-                    self._outbox.append(assignments.encode(mapping, run).encode())
+                    self._outbox.append(assignments.encode(mapping, run))
             outbox, self._outbox = self._outbox, []
             for raw in outbox:  # kept and retried if Redis fails: assigned events must be announced
                 pipe.xadd(self.keys.assigned(mapping), {control.ASSIGNED_FIELD: raw})

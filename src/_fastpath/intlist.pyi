@@ -1,0 +1,3 @@
+"""Typed stubs for ``_fastpath.intlist`` (see the module docstring for the contract)."""
+
+def first_bad_count(values: list[object]) -> int: ...
