@@ -767,15 +767,17 @@ class Scan:
 
     def workers_done(self, reports: Sequence[tuple[str, Sequence[int], int | None, Sequence[int] | None]]) -> None:
         """Several completion reports ``(worker, events, results_sent, results)`` read together,
-        with the outcome of :meth:`worker_done` applied to each in turn: the fast events that
-        sent a result, the common case, are closed for all reports in one pass over arrays;
-        whatever else a report holds takes the per-event bookkeeping."""
+        with the outcome of :meth:`worker_done` applied to each in turn: the fast events, with
+        or without a result, are closed for all reports in one pass over arrays; whatever else
+        a report holds takes the per-event bookkeeping."""
         t, n = self._t, len(self._t.owner)
         widx = np.array([self._index.get(name, -1) for name, _e, _s, _r in reports], dtype=np.int64)
         rlists = [r if r is not None else () for _n, _e, _s, r in reports]
         elists = [e if isinstance(e, (list, tuple, np.ndarray)) else list(e) for _n, e, _s, _r in reports]
         R, RW, RI = _flatten(rlists, widx, n)
-        E, _EW, EI = _flatten(elists, widx, n)
+        E, EW, EI = _flatten(elists, widx, n)
+        nw = len(self._names)
+        held = self._ledger.in_flight[:nw]
         mine = (R >= 0) & (RW >= 0)
         mine[mine] = t.owner[R[mine]] == RW[mine]
         taken = t.distinct(R[mine])
@@ -784,8 +786,6 @@ class Scan:
             owners = t.owner[taken].astype(np.int64)
             t.owner[taken] = -1
             self._fast_open -= len(taken)
-            nw = len(self._names)
-            held = self._ledger.in_flight[:nw]
             np.maximum(held - np.bincount(owners, minlength=nw), 0, out=held)
             early = t.early[taken]
             n_early = int(early.sum())
@@ -800,6 +800,15 @@ class Scan:
         closed[~closed] = t.mark[E[~closed]]
         if len(taken):
             t.mark[taken] = False
+        plain = ~closed & (EW >= 0)  # open fast events of the reporting worker, without a result:
+        plain[plain] = t.owner[E[plain]] == EW[plain]  # nothing to wait for, complete now
+        if plain.any():
+            ended = t.distinct(E[plain])
+            np.maximum(held - np.bincount(t.owner[ended].astype(np.int64), minlength=nw), 0, out=held)
+            t.owner[ended] = -1
+            self._fast_open -= len(ended)
+            self.completed += len(ended)
+            closed |= plain
         handled = mine | (R < 0)
         left_e = np.bincount(EI[~closed], minlength=len(reports))
         left_r = np.bincount(RI[~handled], minlength=len(reports))
