@@ -63,3 +63,33 @@ def test_frozen_objects_that_die_later_are_freed_by_the_next_settle(enabled: Non
     monkeypatch.setattr(gc_pause, "_last", -1.0e9)  # the next scan
     gc_pause.settle()
     assert ref() is None
+
+
+def test_paused_sections_hold_the_collector_off_until_the_last_closes(enabled: None) -> None:
+    assert gc.isenabled()
+    with gc_pause.paused():
+        assert not gc.isenabled()
+        with gc_pause.paused():  # nested (or another thread's section)
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with gc_pause.paused():
+            raise RuntimeError("compile failed")
+    assert gc.isenabled()  # back on after an error too
+
+
+def test_paused_leaves_a_collector_that_was_off_off(enabled: None) -> None:
+    gc.disable()
+    try:
+        with gc_pause.paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_paused_does_nothing_in_other_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gc_pause, "_enabled", False)
+    with gc_pause.paused():
+        assert gc.isenabled()

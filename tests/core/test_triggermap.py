@@ -56,6 +56,11 @@ def test_virtual_worker_objects_accepted() -> None:
         ({"a": [5]}, r"null, \[\] or a list"),
         ({"a": [[{"tags": 3}]]}, "invalid virtual worker"),
         ([], "must be an object"),
+        # the shape of the short path, each with one thing wrong
+        ({"a": [[vw(1)], [{"tags": [3], "constraint": 2}]]}, "tags must be a list of strings"),
+        ({"a": [[vw(1)], [{"tags": ["generic"], "constraint": True}]]}, "constraint must be an integer"),
+        ({"a": [[vw(1)], [{"tags": ["generic"], "constrain": 2}]]}, "unknown keys"),
+        ({"a": [[vw(1)], [{"tags": ["generic"], "constraint": 2, "x": 0}]]}, "unknown keys"),
     ],
 )
 def test_invalid_maps_raise_mapping_error(body: Any, message: str) -> None:
@@ -107,3 +112,14 @@ def test_compiled_map_properties(mapping: dict[str, list[Any]], wrap: bool) -> N
     counts = cmap.frames_per_stream()
     for stream, entries in mapping.items():
         assert counts[stream] == sum(e is not None for e in entries) + (2 if wrap else 0)
+
+
+def test_short_path_gives_the_slots_of_the_full_checks() -> None:
+    """Entries in the common shape and the same workers written otherwise compile to the same
+    (interned) slots, per occurrence of a part."""
+    common = {"a": [[vw(i % 3)] for i in range(9)], "b": [[vw(i % 3)] for i in range(9)]}
+    other = {"a": [[VirtualWorker(constraint=i % 3)] for i in range(9)],
+             "b": [[{"constraint": i % 3, "tags": ("generic",)}] for i in range(9)]}
+    x, y = compile_mapping(common), compile_mapping(other)
+    assert x.events == y.events
+    assert x.events[1]["a"] is x.events[4]["b"]  # one tuple per distinct entry

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from dranspose.errors import MappingError
 from dranspose.protocol import GENERIC_WORKER, VirtualWorker
@@ -27,10 +27,10 @@ MAX_MAP_BYTES = int(os.environ.get("DRANSPOSE_MAX_MAP_BYTES", 32 * 1024 * 1024))
 ConstraintKey = tuple[int, int]  # (occurrence in the sequence, user constraint)
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
     """A resolved virtual worker: all workers with ``tags`` (broadcast) or the one bound to
-    ``constraint`` within its namespace."""
+    ``constraint`` within its namespace. Immutable; a tuple, so a map of a million distinct
+    constraints builds its slots quickly."""
 
     tags: frozenset[str]
     constraint: ConstraintKey | None
@@ -83,22 +83,41 @@ class _Where:
 
 class _SlotParser:
     """Turns raw entries into interned slot tuples; a map of many events repeats the same few
-    virtual workers, so parsing and memory are paid once per distinct entry."""
+    virtual workers, so parsing and memory are paid once per distinct entry.
+
+    The common entry, one ``{"tags": [...], "constraint": int}`` object, takes a short path:
+    its slot is looked up by (tags, occurrence, constraint) and its one-slot tuple by the
+    slot (slots are interned, so one slot is one object while the parser lives); everything
+    else, and every first sight of tags, takes the full checks. ``where`` is ``(part, stream,
+    index)``, formatted only when an error is raised."""
 
     def __init__(self) -> None:
         self._slots: dict[tuple[frozenset[str], ConstraintKey | None], Slot] = {}
         self._entries: dict[tuple[Slot, ...], tuple[Slot, ...]] = {}
         self._tags: dict[tuple[Any, ...], frozenset[str]] = {}
+        self._plain: dict[tuple[tuple[Any, ...], int, int], Slot] = {}  # the short path's slots
+        self._single: dict[int, tuple[Slot]] = {}  # id(slot) -> (slot,), interned
 
-    def _tag_set(self, tags: tuple[Any, ...], raw: Any, where: Any) -> frozenset[str]:
+    def _tag_set(self, tags: tuple[Any, ...], raw: Any, where: tuple[str, str, int]) -> frozenset[str]:
         known = self._tags.get(tags)
         if known is None:
             if not all(type(t) is str for t in tags):
-                raise MappingError(f"{where}: invalid virtual worker {raw!r}: tags must be a list of strings")
+                raise MappingError(f"{_Where(*where)}: invalid virtual worker {raw!r}: tags must be a list of strings")
             known = self._tags[tags] = frozenset(tags)
         return known
 
-    def worker(self, raw: Any, occurrence: int, where: Any) -> Slot:
+    def worker(self, raw: Any, occurrence: int, where: tuple[str, str, int]) -> Slot:
+        if type(raw) is dict and len(raw) == 2:  # the short path: {"tags": [...], "constraint": int}
+            given, constraint = raw.get("tags"), raw.get("constraint")
+            if type(given) is list and type(constraint) is int:
+                key = (tuple(given), occurrence, constraint)
+                slot = self._plain.get(key)
+                if slot is None:
+                    slot = self._plain[key] = self._worker(raw, occurrence, where)
+                return slot
+        return self._worker(raw, occurrence, where)
+
+    def _worker(self, raw: Any, occurrence: int, where: tuple[str, str, int]) -> Slot:
         tags: frozenset[str]
         if type(raw) is not dict and isinstance(raw, VirtualWorker):
             tags, constraint = frozenset(raw.tags), raw.constraint
@@ -108,27 +127,32 @@ class _SlotParser:
             if isinstance(given, str):
                 given = (given,)
             if type(given) not in (list, tuple, set, frozenset):
-                raise MappingError(f"{where}: invalid virtual worker {raw!r}: tags must be a list of strings")
+                raise MappingError(f"{_Where(*where)}: invalid virtual worker {raw!r}: tags must be a list of strings")
             tags = self._tag_set(tuple(given), raw, where)
             if constraint is not None and (isinstance(constraint, bool) or not isinstance(constraint, int)):
-                raise MappingError(f"{where}: invalid virtual worker {raw!r}: constraint must be an integer or null")
-            extra = set(raw) - {"tags", "constraint"}
-            if extra:
-                raise MappingError(f"{where}: invalid virtual worker {raw!r}: unknown keys {sorted(extra)}")
+                raise MappingError(f"{_Where(*where)}: invalid virtual worker {raw!r}: constraint must be an integer or null")
+            if len(raw) > ("tags" in raw) + ("constraint" in raw):
+                extra = set(raw) - {"tags", "constraint"}
+                raise MappingError(f"{_Where(*where)}: invalid virtual worker {raw!r}: unknown keys {sorted(extra)}")
         else:
-            raise MappingError(f"{where}: a virtual worker must be an object with tags/constraint, got {raw!r}")
+            raise MappingError(f"{_Where(*where)}: a virtual worker must be an object with tags/constraint, got {raw!r}")
         key = (tags, None if constraint is None else (occurrence, int(constraint)))
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = Slot(*key)
         return slot
 
-    def entry(self, raw: Any, occurrence: int, where: Any) -> tuple[Slot, ...] | None:
-        """``where`` (part, stream, index) names the entry in error messages."""
+    def entry(self, raw: Any, occurrence: int, where: tuple[str, str, int]) -> tuple[Slot, ...] | None:
         if raw is None:
             return None
+        if type(raw) is list and len(raw) == 1:
+            slot = self.worker(raw[0], occurrence, where)
+            single = self._single.get(id(slot))
+            if single is None:
+                single = self._single[id(slot)] = self._entries.setdefault((slot,), (slot,))  # type: ignore[assignment]
+            return single
         if not isinstance(raw, (list, tuple)):
-            raise MappingError(f"{where}: an entry must be null, [] or a list of virtual workers, got {raw!r}")
+            raise MappingError(f"{_Where(*where)}: an entry must be null, [] or a list of virtual workers, got {raw!r}")
         slots = tuple(dict.fromkeys(self.worker(w, occurrence, where) for w in raw))  # drop duplicates
         return self._entries.setdefault(slots, slots)
 
@@ -173,7 +197,7 @@ def compile_sequence(
         for i in range(lengths[name]):
             event: Event = {}
             for stream, entries in part.items():
-                slots = parser.entry(entries[i], occurrence, _Where(name, stream, i))
+                slots = parser.entry(entries[i], occurrence, (name, stream, i))
                 if slots is not None:
                     event[stream] = slots
             events.append(event)

@@ -21,7 +21,8 @@ import gc
 import logging
 import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ _enabled = False
 _last = -1.0e9  # monotonic time of the last settle
 _last_ms: float | None = None  # how long it took
 _frozen = 0  # objects it froze (counted once: gc.get_freeze_count() walks them all)
+_paused = 0  # paused() sections open (in any thread)
+_resume = False  # the collector was on when the first of them opened
 
 
 def enable(on: bool = True) -> None:
@@ -58,6 +61,31 @@ def settle() -> float:
         _last, _last_ms, _frozen = time.monotonic(), round(took * 1e3, 1), gc.get_freeze_count()
     log.debug("full garbage collection between scans: %.1f ms, %d objects frozen", took * 1e3, _frozen)
     return took
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No automatic collection while a large structure is built (a compiled map of a million
+    events and its tables): everything it makes is kept, so collections meanwhile only walk
+    it again and again (a third of the compile time). Process-wide while any section is open;
+    the collector's previous state comes back when the last one closes. Acts only where
+    :func:`enable` was called, like :func:`settle`."""
+    global _paused, _resume
+    if not _enabled:
+        yield
+        return
+    with _lock:
+        if _paused == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _paused += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _paused -= 1
+            if _paused == 0 and _resume:
+                gc.enable()
 
 
 def status() -> dict[str, Any]:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,12 +23,15 @@ from dranspose.core.triggermap import compile_mapping, compile_request
 from dranspose.dumps.paths import check_prefix, dump_root
 from dranspose.errors import ConfigError, DransposeError, MappingError
 from dranspose.parameters import parameter_list_adapter
+from dranspose.services import gc_pause
 from dranspose.services import logs as logstream
 from dranspose.services.access import protect, redact
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.controller.status_page import STATUS_PAGE
 from dranspose.transport.control import ParametersChanged
 from dranspose.states import ensemble_view
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,13 @@ def _json_request(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+def _building(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` (compiling a map, starting its scan: many objects made, all kept) without
+    automatic garbage collection meanwhile (see :func:`gc_pause.paused`)."""
+    with gc_pause.paused():
+        return fn(*args)
+
+
 def mapping_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["scan"])
 
@@ -79,15 +89,15 @@ def mapping_router() -> APIRouter:
     )
     async def set_mapping(request: Request, all_wrap: bool = True) -> str:
         # compiling a long map takes a while: off the event loop, so status requests still answer
-        cmap = await asyncio.to_thread(compile_mapping, await _json_body(request), all_wrap)
-        return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
+        cmap = await asyncio.to_thread(_building, compile_mapping, await _json_body(request), all_wrap)
+        return await asyncio.to_thread(_building, _scheduler(request).start_mapping, cmap)
 
     @r.post(
         "/sequence", summary="Set a sequence {parts, sequence}; returns the mapping uuid", openapi_extra=_json_request(_SEQUENCE_SCHEMA)
     )
     async def set_sequence(request: Request, all_wrap: bool = True) -> str:
-        cmap = await asyncio.to_thread(compile_request, await _json_body(request), all_wrap)
-        return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
+        cmap = await asyncio.to_thread(_building, compile_request, await _json_body(request), all_wrap)
+        return await asyncio.to_thread(_building, _scheduler(request).start_mapping, cmap)
 
     @r.get("/sequence", summary="The current sequence as it was set")
     def get_sequence(request: Request) -> Any:
@@ -108,8 +118,8 @@ def mapping_router() -> APIRouter:
         """Body ``{"streams": [...], "scan": {"nb_points": N, ...}}``: a uniform map (event i to
         constraint i) over the requested streams that an ingester serves, wrapped."""
         info = await _json_body(request)
-        cmap = await asyncio.to_thread(compile_mapping, sardana_map(info, _scheduler(request).served_streams()), True)
-        return await asyncio.to_thread(_scheduler(request).start_mapping, cmap)
+        cmap = await asyncio.to_thread(_building, compile_mapping, sardana_map(info, _scheduler(request).served_streams()), True)
+        return await asyncio.to_thread(_building, _scheduler(request).start_mapping, cmap)
 
     @r.get("/progress", summary="Progress of the current scan; finished after every finish() ran")
     def progress(request: Request) -> dict[str, Any]:

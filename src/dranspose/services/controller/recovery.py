@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dranspose.core.scan import Scan
 from dranspose.core.triggermap import CompiledMap, compile_request
 from dranspose.errors import ControlMessageError, DransposeError
+from dranspose.services import gc_pause
 from dranspose.services.controller.credits import CreditBook
 from dranspose.transport import control
 
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 
 def _compile(info: control.MappingAnnounced) -> CompiledMap:
     """The map as the previous controller compiled it (the wrap choice from its frame counts)."""
-    cmap = compile_request(info.source, True)
-    if info.frames_per_stream and cmap.frames_per_stream() != info.frames_per_stream:
-        cmap = compile_request(info.source, False)
+    with gc_pause.paused():
+        cmap = compile_request(info.source, True)
+        if info.frames_per_stream and cmap.frames_per_stream() != info.frames_per_stream:
+            cmap = compile_request(info.source, False)
     return cmap
 
 
