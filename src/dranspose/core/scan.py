@@ -530,10 +530,13 @@ class Scan:
         """Assign the simple events from ``next_event`` on, as many as credits allow; also
         says whether credits stopped it (None, False: not a simple event here)."""
         t, start = self._t, self.next_event
-        stop = min(len(self.cmap), start + min(limit, self.window))
-        codes = t.simple[start:stop]
         nw = len(self._names)
         slots, live, tag_ok = self._membership()
+        free = self._ledger.free(live)
+        # every event assigned takes one credit: look no further than the credits reach (at
+        # least one event, which then says who is blocked)
+        stop = min(len(self.cmap), start + min(limit, self.window, max(1, int(free.sum()))))
+        codes = t.simple[start:stop]
         if not live.any() or len(codes) == 0 or codes[0] < 0:
             return None, False
         ok = (codes >= 0) & tag_ok[t.tagset[start:stop]]
@@ -541,7 +544,6 @@ class Scan:
         if k == 0:
             return None, False
         codes = codes[:k]
-        free = self._ledger.free(live)
         tgt = t.bound[codes].astype(np.int64)
         tgt[(tgt >= 0) & ~live[np.maximum(tgt, 0)]] = -1  # bound to a dead worker: bind anew
         unbound = tgt < 0
