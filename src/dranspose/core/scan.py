@@ -69,6 +69,19 @@ class Ledger:
         return free
 
 
+class _InLedger:
+    """An int of a :class:`WorkerSlot` kept in its ledger's array of the same name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.array = name
+
+    def __get__(self, slot: "WorkerSlot", owner: type | None = None) -> int:
+        return int(getattr(slot._ledger, self.array)[slot._i])
+
+    def __set__(self, slot: "WorkerSlot", value: int) -> None:
+        getattr(slot._ledger, self.array)[slot._i] = value
+
+
 class WorkerSlot:
     """One worker's place in a scan; ``capacity`` (credits) and ``in_flight`` live in the
     scan's :class:`Ledger` at the worker's index."""
@@ -86,21 +99,8 @@ class WorkerSlot:
         self.service_uuid = service_uuid  # tells a restarted worker from a late heartbeat of a dead one
         self.missing = False  # heartbeat lost, within the grace time: keeps its place
 
-    @property
-    def capacity(self) -> int:
-        return int(self._ledger.capacity[self._i])
-
-    @capacity.setter
-    def capacity(self, value: int) -> None:
-        self._ledger.capacity[self._i] = value
-
-    @property
-    def in_flight(self) -> int:
-        return int(self._ledger.in_flight[self._i])
-
-    @in_flight.setter
-    def in_flight(self, value: int) -> None:
-        self._ledger.in_flight[self._i] = value
+    capacity = _InLedger()  # credits
+    in_flight = _InLedger()  # events assigned and not yet reported done
 
     def free(self) -> int:
         return self.capacity - self.in_flight
