@@ -61,6 +61,8 @@ def test_virtual_worker_objects_accepted() -> None:
         ({"a": [[vw(1)], [{"tags": ["generic"], "constraint": True}]]}, "constraint must be an integer"),
         ({"a": [[vw(1)], [{"tags": ["generic"], "constrain": 2}]]}, "unknown keys"),
         ({"a": [[vw(1)], [{"tags": ["generic"], "constraint": 2, "x": 0}]]}, "unknown keys"),
+        ({"a": [[{"tags": [["generic"]], "constraint": 2}]]}, "tags must be a list of strings"),  # unhashable
+        ({"a": [[{"tags": [{}], "constraint": None}]]}, "tags must be a list of strings"),
     ],
 )
 def test_invalid_maps_raise_mapping_error(body: Any, message: str) -> None:

@@ -99,7 +99,10 @@ class _SlotParser:
         self._single: dict[int, tuple[Slot]] = {}  # id(slot) -> (slot,), interned
 
     def _tag_set(self, tags: tuple[Any, ...], raw: Any, where: tuple[str, str, int]) -> frozenset[str]:
-        known = self._tags.get(tags)
+        try:
+            known = self._tags.get(tags)
+        except TypeError:  # an unhashable tag (a list, an object): refused below
+            known = None
         if known is None:
             if not all(type(t) is str for t in tags):
                 raise MappingError(f"{_Where(*where)}: invalid virtual worker {raw!r}: tags must be a list of strings")
@@ -111,7 +114,10 @@ class _SlotParser:
             given, constraint = raw.get("tags"), raw.get("constraint")
             if type(given) is list and type(constraint) is int:
                 key = (tuple(given), occurrence, constraint)
-                slot = self._plain.get(key)
+                try:
+                    slot = self._plain.get(key)
+                except TypeError:  # an unhashable tag: the full checks say what is wrong
+                    return self._worker(raw, occurrence, where)
                 if slot is None:
                     slot = self._plain[key] = self._worker(raw, occurrence, where)
                 return slot

@@ -57,7 +57,6 @@ def encode(mapping: str, run: Run) -> bytes:
     return dumps_compact({"mapping": mapping, "events": events})
 
 
-
 def _run_arrays(batch: dict[str, Any]) -> tuple[int, list[str], list[list[str]], np.ndarray, np.ndarray]:
     try:
         first = int(batch["first"])
