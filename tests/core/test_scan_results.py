@@ -28,6 +28,14 @@ def make(n: int, nworkers: int, general: bool) -> Scan:
     return scan
 
 
+def report(worker: str, events: list[int], with_result: set[int]) -> tuple[str, list[int], None, list[int]]:
+    """A completion report as decoded: when every event sent a result (``"res": "all"``) the
+    results are the very list of the events."""
+    done = list(events)
+    results = [x for x in done if x in with_result]
+    return worker, done, None, done if results == done else results
+
+
 def view(scan: Scan) -> dict[str, Any]:
     p = scan.progress()
     return {**{k: p[k] for k in KEYS}, "per_worker": {n: (w.in_flight, w.capacity, w.alive) for n, w in scan.workers.items()}}
@@ -62,8 +70,7 @@ def test_fast_results_settle_as_the_general_path_does(n: int, nworkers: int, see
                 batch_reports = []
                 for who in [w, *rng.sample(sorted(done), k=min(len(done), rng.randint(0, 2)))]:
                     if who in done:
-                        evs = done.pop(who)
-                        batch_reports.append((who, list(evs), None, [x for x in evs if x in with_result]))
+                        batch_reports.append(report(who, done.pop(who), with_result))
                 if batch_reports and rng.random() < 0.1:  # a report again (resent after a Redis restart)
                     batch_reports.append(batch_reports[0])
                 fast.workers_done(batch_reports)
@@ -103,7 +110,7 @@ def test_fast_results_settle_as_the_general_path_does(n: int, nworkers: int, see
                 for s in (fast, slow):
                     s.abandon("test")
         else:  # workers flush what they hold
-            flushed = [(w, list(evs), None, [x for x in evs if x in with_result]) for w, evs in done.items()]
+            flushed = [report(w, evs, with_result) for w, evs in done.items()]
             fast.workers_done(flushed)
             for w, evs, sent, res in flushed:
                 slow.worker_done(w, evs, sent, res)

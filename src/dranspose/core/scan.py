@@ -640,9 +640,7 @@ class Scan:
             inside = (ev >= 0) & (ev < len(owner))
             mine = np.zeros(len(ev), dtype=bool)
             mine[inside] = owner[ev[inside]] == w
-        closed = ev[mine]
-        if len(closed) > 1 and not bool(np.all(closed[1:] > closed[:-1])):
-            closed = np.unique(closed)  # not strictly increasing: drop repeats
+        closed = self._t.distinct(ev[mine])
         if len(closed):
             owner[closed] = -1
             self._fast_open -= len(closed)
@@ -736,12 +734,9 @@ class Scan:
         self.workers_done([(name, list(events), results_sent, list(results or ()))])
 
     def _worker_done_general(self, name: str, events: list[int], results_sent: int | None, results: list[int]) -> None:
-        """What :meth:`workers_done` leaves of one report: events outside the fast path's
-        result handling (no result, general-path events, repeats)."""
-        if results:  # an event with a result completes once the reducer confirms it
-            self._promote_owned(name, results)
-        closed, rest = self._close_fast(name, events)  # fast-path events without a result
-        self.completed += len(closed)
+        """What :meth:`workers_done` leaves of one report: events and results that are not open
+        fast events of the reporting worker (those were closed in its array pass), i.e.
+        general-path events, repeats and numbers of events this worker does not hold."""
         slot = self.workers.get(name)
         for event in results:
             waiting = self.pending.get(event)
@@ -755,7 +750,7 @@ class Scan:
             else:
                 self.awaiting_pairs.add(pair)
                 self.awaiting[event] = self.awaiting.get(event, 0) + 1
-        for event in rest:
+        for event in events:
             waiting = self.pending.get(event)
             if waiting is None or name not in waiting:
                 continue
@@ -777,7 +772,10 @@ class Scan:
         rlists = [r if r is not None else () for _n, _e, _s, r in reports]
         elists = [e if isinstance(e, (list, tuple, np.ndarray)) else list(e) for _n, e, _s, _r in reports]
         R, RW, RI = _flatten(rlists, widx, n)
-        E, EW, EI = _flatten(elists, widx, n)
+        if all(r is e for r, e in zip(rlists, elists)):  # every event sent a result ("res": "all")
+            E, EW, EI = R, RW, RI
+        else:
+            E, EW, EI = _flatten(elists, widx, n)
         nw = len(self._names)
         held = self._ledger.in_flight[:nw]
         mine = (R >= 0) & (RW >= 0)

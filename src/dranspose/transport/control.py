@@ -415,7 +415,7 @@ def decode_report(raw: bytes | str) -> Report:
             _int(obj.get("sent", 0), f"{what} sent"),
             fin,
             _ints(obj.get("cancelled"), f"{what} cancelled"),
-            None if res is None else list(done) if res == "all" else _ints(res, f"{what} res"),
+            None if res is None else done if res == "all" else _ints(res, f"{what} res"),  # "all": the same list
             None if obj.get("n") is None else _int(obj["n"], f"{what} n"),
             None if obj.get("busy") is None else _float(obj["busy"], f"{what} busy"),
             None if obj.get("bytes") is None else _int(obj["bytes"], f"{what} bytes"),
