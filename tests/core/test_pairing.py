@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dranspose.core.pairing import FrameCheck, StreamPairing
+from dranspose.core.pairing import FrameCheck, StreamPairing, unit_bytes
 from dranspose.protocols.base import Kind, Unit
 
 
@@ -88,3 +90,20 @@ def test_reads_ahead_only_what_the_mapping_still_takes_bounded_in_bytes() -> Non
     assert q.wants_input(64)
     q.add_unit(Unit(Kind.DATA, [b"x" * 200]))
     assert not q.wants_input(64) and not q.wants_input(1)  # the byte bound holds whatever is due
+
+
+def test_unit_bytes_of_every_frame_kind() -> None:
+    frames = [b"abc", bytearray(b"de"), memoryview(b"fghi"), np.zeros((2, 3), dtype=np.uint16), zmq.Frame(b"jklmn")]
+    assert unit_bytes(frames) == 3 + 2 + 4 + 12 + 5
+
+
+def test_queued_bytes_are_counted_once_per_unit() -> None:
+    p = StreamPairing(has_start=False, byte_limit=10)
+    units = [Unit(Kind.DATA, [zmq.Frame(b"x" * 4), b"yy"]) for _ in range(3)]
+    for u in units:
+        assert p.add_unit(u)
+    assert [u.nbytes for u in units] == [6, 6, 6] and p.units_bytes == 18
+    assert not p.wants_input(64)  # over the byte limit
+    p.add_route(0, ("w",))
+    p.add_route(1, ("w",))
+    assert [x.unit.nbytes for x in p.pairs()] == [6, 6] and p.units_bytes == 6

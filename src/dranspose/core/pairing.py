@@ -28,14 +28,16 @@ Route = tuple[int, tuple[str, ...]]  # (event number, worker names; empty: disca
 
 def unit_bytes(frames: list[Any]) -> int:
     """The payload size of a unit's frames (without making a view of each: this runs twice per
-    frame in the ingester)."""
+    frame in the ingester). Attributes are looked up on the type: an instance lookup of a
+    missing attribute on a ``zmq.Frame`` goes through pyzmq's option ``__getattr__``."""
     total = 0
     for f in frames:
-        if type(f) is bytes or type(f) is bytearray:
+        t = type(f)
+        if t is bytes or t is bytearray:
             total += len(f)
-        elif hasattr(f, "nbytes"):  # memoryview, numpy
+        elif hasattr(t, "nbytes"):  # memoryview, numpy
             total += f.nbytes
-        elif hasattr(f, "buffer"):  # zmq.Frame: len() is its size in bytes
+        elif hasattr(t, "buffer"):  # zmq.Frame: len() is its size in bytes
             total += len(f)
         elif not isinstance(f, int):
             total += memoryview(f).nbytes
@@ -118,8 +120,9 @@ class StreamPairing:
                 self.discarded += 1
                 return False
             self.waiting_for_start = False
+        unit.nbytes = unit_bytes(unit.frames)  # counted once: the ingester's outbox reads it too
         self.units.append(unit)
-        self.units_bytes += unit_bytes(unit.frames)
+        self.units_bytes += unit.nbytes
         return True
 
     def add_route(self, event: int, workers: tuple[str, ...]) -> None:
@@ -171,7 +174,7 @@ class StreamPairing:
             if not self.routes:
                 break
             unit = self.units.popleft()
-            self.units_bytes -= unit_bytes(unit.frames)
+            self.units_bytes -= unit.nbytes if unit.nbytes >= 0 else unit_bytes(unit.frames)
             event, workers = self.routes.popleft()
             self.units_taken += 1
             expected = None

@@ -38,6 +38,7 @@ class Unit:
     frames: list[Frame]
     frame_number: int | None = None  # the protocol's own counter, for gap/mismatch checks
     meta: dict[str, object] = field(default_factory=dict)
+    nbytes: int = -1  # payload bytes of ``frames`` once counted (-1: not yet; set by the pairing)
 
 
 class StreamCutter(Protocol):

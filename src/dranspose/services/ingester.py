@@ -96,6 +96,7 @@ class Ingester(Component):
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker of the same name takes over
         self.router.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self.router.setsockopt(zmq.SNDHWM, 10000)
+        self.router.copy_threshold = batching.COPY_THRESHOLD  # packed batches: copied, not lent
         secure_server(self.router, CurveKeys.load(self.settings.curve_key_file))  # optional CURVE
         self.url = bind(self.router, self.settings.ingester_url, self.settings.advertise_host)
         for s in self.streams.values():
@@ -301,9 +302,10 @@ class Ingester(Component):
         typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
         header = framing.encode_header(event, [(s.spec.name, typ, len(unit.frames))], self.mapping_uuid, created_at)
         now = time.monotonic()
+        nbytes = unit.nbytes if unit.nbytes >= 0 else None
         for worker in workers:
             self._out_events.setdefault(worker, []).append((event, s.spec.name, unit.frames))
-            full = self.outbox.add(worker, [header, *unit.frames], now)
+            full = self.outbox.add(worker, [header, *unit.frames], now, nbytes)
             if full is not None:
                 self._deliver(worker, full, self._out_events.pop(worker))
         s.forwarded += 1

@@ -113,6 +113,7 @@ class Worker(Component):
         self.reducer = self.ctx.socket(zmq.PUSH)
         self.reducer.setsockopt(zmq.SNDHWM, RESULT_PIPE_MESSAGES)  # the rest waits in the byte-bounded outbox
         self.reducer.setsockopt(zmq.LINGER, 1000)
+        self.reducer.copy_threshold = batching.COPY_THRESHOLD  # packed batches: copied, not lent
         secure_client(self.reducer, self.curve)
         self.outbox.sock = self.reducer
         self._poller = zmq.Poller()

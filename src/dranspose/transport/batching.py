@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterator, Sequence
 
 from dranspose.errors import ProtocolError
-from dranspose.transport.jsonio import loads_json
+from dranspose.transport.jsonio import loads_checked
 
 MARK = b'{"batch":'
 MAX_EVENTS = 64
@@ -31,6 +31,11 @@ MAX_BYTES = 256 << 10  # larger payloads gain nothing from sharing a message
 MAX_DELAY_S = 0.002
 MAX_BATCH = 4096  # headers a received batch may declare at most
 PACK_MAX = 64 << 10  # frames up to this many bytes share the packed frame of a batch
+#: Sockets that send batches copy frames below this size into libzmq instead of lending them.
+#: A lent Python buffer (pyzmq's zero-copy above its 64 kB default) is released through
+#: pyzmq's garbage-collector thread: a wake-up and a GIL hand-off per message, more than the
+#: copy of a packed frame (at most MAX_BYTES + PACK_MAX) costs.
+COPY_THRESHOLD = MAX_BYTES + PACK_MAX + 1
 
 
 def _nbytes(frame: Any) -> int:
@@ -108,7 +113,7 @@ def split_parsed(
         return
     raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
     try:
-        doc = loads_json(raw)
+        doc = loads_checked(raw)  # every number in it is checked below (counts, sizes, headers)
         headers = doc["batch"]
         if not isinstance(headers, list) or not 1 <= len(headers) <= MAX_BATCH:
             raise ValueError("batch must be a list of 1..%d headers" % MAX_BATCH)
@@ -148,15 +153,16 @@ class Outbox:
     max_delay_s: float = MAX_DELAY_S
     queues: dict[Hashable, _Queue] = field(default_factory=dict)
 
-    def add(self, dest: Hashable, message: list[Any], now: float) -> list[Any] | None:
-        """Queue ``message`` for ``dest``; returns the joined batch when it is full."""
+    def add(self, dest: Hashable, message: list[Any], now: float, nbytes: int | None = None) -> list[Any] | None:
+        """Queue ``message`` for ``dest``; returns the joined batch when it is full.
+        ``nbytes``: the payload bytes of ``message[1:]`` when the caller counted them already."""
         q = self.queues.get(dest)
         if q is None:
             q = self.queues[dest] = _Queue(since=now)
         elif not q.messages:
             q.since = now
         q.messages.append(message)
-        q.nbytes += sum(_nbytes(f) for f in message[1:])
+        q.nbytes += sum(_nbytes(f) for f in message[1:]) if nbytes is None else nbytes
         if len(q.messages) >= self.max_events or q.nbytes >= self.max_bytes:
             return self._take(q)
         return None
