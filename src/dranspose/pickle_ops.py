@@ -64,6 +64,17 @@ for _byte, _entry in enumerate(_TABLE):
 FAST_KINDS.flags.writeable = False
 FAST_STORES.flags.writeable = False
 
+# The same walk, refusing every opcode that reaches a callable or a global (GLOBAL and INST
+# take line arguments and are never taken by the walk anyway): a pickle it accepts builds
+# only the unpickler's own containers, numbers, strings and buffers, and never calls
+# ``find_class`` -- :func:`is_plain_data`.
+_CALLING = ("STACK_GLOBAL", "EXT1", "EXT2", "EXT4", "REDUCE", "BUILD", "NEWOBJ", "NEWOBJ_EX", "OBJ", "BINPERSID")
+PLAIN_KINDS = FAST_KINDS.copy()
+for _byte, _entry in enumerate(_TABLE):
+    if _entry is not None and _entry[0] in _CALLING:
+        PLAIN_KINDS[_byte] = -100
+PLAIN_KINDS.flags.writeable = False
+
 
 class PickleMalformed(pickle.UnpicklingError):
     """Not a pickle: an unknown opcode or a malformed argument."""
@@ -133,6 +144,17 @@ def _walk(view: memoryview, text: bytes | bytearray | None, on_put: Callable[[in
         if pos > end:
             break
     raise PickleTruncated(f"pickle truncated or without STOP ({end} bytes)")
+
+
+def is_plain_data(data: bytes | bytearray | memoryview) -> bool:
+    """Is ``data`` a binary pickle (protocol 1+) of plain data only: sound memo indices, and
+    no opcode that resolves a global or calls anything (so :func:`pickle.loads` of it never
+    runs code and never allocates a memo beyond its opcodes)? False is no verdict: the full
+    checks decide."""
+    try:
+        return backend.pickle_memo_end(data, PLAIN_KINDS, FAST_STORES) >= 0
+    except (ValueError, TypeError, BufferError):
+        return False
 
 
 def check_memo(data: bytes | bytearray | memoryview) -> int:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from dranspose.errors import UnpicklingRefused
-from dranspose.pickle_ops import check_memo
+from dranspose.pickle_ops import check_memo, is_plain_data
 
 # Audited data types and reconstructors: numpy arrays, datetimes, plain containers. Not here,
 # on purpose: set/frozenset/bytearray/range (protocol 4/5 need no global for them, and called
@@ -216,9 +216,11 @@ def restricted_loads(data: bytes | memoryview, allow: Collection[str] = PLAIN_DA
     data. ``buffers`` are protocol-5 out-of-band buffers (kept referenced, not copied).
     Memo indices are checked first (:func:`dranspose.pickle_ops.check_memo`), so a short
     pickle cannot make the unpickler allocate a huge memo."""
+    bufs = list(buffers) if buffers is not None else None
+    if is_plain_data(data):  # no global, no call: nothing for the allow-list or dtype checks
+        return pickle.loads(data, buffers=bufs)
     allow = compile_allow(allow)
     check_memo(data)
-    bufs = list(buffers) if buffers is not None else None
     unpickler = RestrictedUnpickler(io.BytesIO(data), allow, buffers=bufs)
     try:
         obj = unpickler.load()

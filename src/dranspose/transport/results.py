@@ -11,7 +11,6 @@ result object).
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import pickle
 import sys
@@ -22,7 +21,7 @@ from dranspose.errors import ProtocolError, UnpicklingRefused
 from dranspose.event import ResultData, construct
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
 from dranspose.safe_pickle import PLAIN_DATA, AllowList, compile_allow, restricted_loads
-from dranspose.transport.jsonio import loads_json
+from dranspose.transport.jsonio import dumps_compact, loads_json
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +126,7 @@ def encode(result: ResultData, mapping: str | None) -> list[Any]:
         "mapping": mapping,
         "buffers": len(buffers),
     }
-    return [json.dumps(header, separators=(",", ":")).encode(), body, *(b.raw() for b in buffers)]
+    return [dumps_compact(header), body, *(b.raw() for b in buffers)]
 
 
 def frames_declared(header: Any) -> int:
