@@ -361,10 +361,10 @@ class Scheduler:
             pipe = self.redis.pipeline(transaction=False)
             while True:
                 runs = scan.assign_runs(ASSIGN_BATCH)
-                if not runs:
-                    break
                 for run in runs:
                     self._outbox.append(assignments.encode(mapping, run))
+                if sum(len(run) for run in runs) < ASSIGN_BATCH:
+                    break  # stopped by credits, workers or the map's end: another call would assign nothing
             outbox, self._outbox = self._outbox, []
             for raw in outbox:  # kept and retried if Redis fails: assigned events must be announced
                 pipe.xadd(self.keys.assigned(mapping), {control.ASSIGNED_FIELD: raw})
