@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence, Union
 
 import numpy as np
+import orjson
+import zmq
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_compress, lz4_decompress
@@ -41,6 +43,13 @@ COMPRESSIONS = ("none", "bslz4", "lz4")
 
 def _json(part: Any, what: str = "STINS part 0") -> dict[str, Any]:
     return loads_json_object(part, what)
+
+
+def _quick_json(part: Any) -> Any:
+    """orjson's reading of a header, for the cutter: it reads integers past 64 bits as floats,
+    which the header checks refuse, so the cutter then reads the header again with :func:`_json`
+    (a header is accepted on orjson's reading only where json's reading gives the same)."""
+    return orjson.loads(part.buffer if isinstance(part, zmq.Frame) else part)
 
 
 _dumps = dumps_json
@@ -370,7 +379,15 @@ class StinsCutter:
     def feed(self, parts: Sequence[Frame]) -> list[Unit]:
         if len(parts) < 1:
             raise ProtocolError("empty STINS message")
-        meta = _json(parts[0])
+        try:  # orjson first; whatever it refuses or reads differently is read again below
+            return self._cut(parts, _quick_json(parts[0]))
+        except (ProtocolError, ValueError, TypeError):
+            pass
+        return self._cut(parts, _json(parts[0]))  # json's reading, json's verdict and error
+
+    def _cut(self, parts: Sequence[Frame], meta: Any) -> list[Unit]:
+        if not isinstance(meta, dict):
+            raise ProtocolError(f"STINS part 0 is JSON {type(meta).__name__}, expected an object")
         kind = classify(meta)
         if kind is Kind.DATA:
             if len(parts) < 2:
