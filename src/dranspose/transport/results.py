@@ -164,6 +164,18 @@ _FIELDS = (
 
 def check_header(header: Any) -> dict[str, Any]:
     """``header`` (parsed JSON) if every field has its type; ProtocolError otherwise."""
+    if type(header) is dict:  # the common header, by exact types (the loop below decides the rest)
+        event, buffers, worker = header.get("event_number"), header.get("buffers"), header.get("worker")
+        phash, mapping = header.get("parameters_hash"), header.get("mapping")
+        if (
+            type(event) is int and event >= 0 and type(buffers) is int and buffers >= 0 and type(worker) is str
+            and (phash is None or type(phash) is str) and (mapping is None or type(mapping) is str)
+        ):
+            return header
+    return _check_header_fields(header)
+
+
+def _check_header_fields(header: Any) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise ProtocolError(f"bad result header {repr(header)[:80]}: not an object")
     for key, types, required in _FIELDS:
