@@ -162,9 +162,18 @@ _DTYPE_NAME = re.compile(r"^(?:bool|u?int(?:8|16|32|64)|float(?:16|32|64)|[<>|=]
 
 
 def _dtype(name: Any) -> np.dtype:
+    if type(name) is str:
+        known = _DTYPES.get(name)
+        if known is not None:
+            return known
     if not isinstance(name, str) or not _DTYPE_NAME.match(name):
         raise ProtocolError(f"STINS image type {name!r:.40} is not a plain numeric type")
-    return _plain_dtype(name)
+    dt = _plain_dtype(name)
+    _DTYPES[name] = dt  # bounded: _DTYPE_NAME admits a few dozen names
+    return dt
+
+
+_DTYPES: dict[str, np.dtype] = {}  # names that passed :func:`_dtype`
 
 
 @functools.lru_cache(maxsize=64)  # the names _DTYPE_NAME admits are a few dozen
@@ -177,9 +186,13 @@ def _plain_dtype(name: str) -> np.dtype:
 
 
 def _shape(value: Any, what: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or not all(type(v) is int and v >= 0 for v in value):
-        raise ProtocolError(f"STINS {what} {value!r} is not a list of non-negative integers")
-    return tuple(value)
+    if isinstance(value, list):
+        for v in value:
+            if type(v) is not int or v < 0:
+                break
+        else:
+            return tuple(value)
+    raise ProtocolError(f"STINS {what} {value!r} is not a list of non-negative integers")
 
 
 @dataclass
@@ -195,8 +208,9 @@ class ImageInfo:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_image_header(meta: dict[str, Any]) -> ImageInfo:
-    """Validate the JSON of an image message (raises ProtocolError)."""
+def _image_fields(meta: dict[str, Any]) -> tuple[int, str, int | None, tuple[int, ...], np.dtype, tuple[int, ...] | None]:
+    """(frame, compression, msg_number, shape, dtype, chunks) of an image header, checked in
+    that order (raises ProtocolError naming the first bad field)."""
     frame = meta.get("frame")
     if type(frame) is not int:
         raise ProtocolError(f"STINS image needs an integer frame, got {frame!r}")
@@ -207,15 +221,15 @@ def parse_image_header(meta: dict[str, Any]) -> ImageInfo:
     if msg_number is not None and type(msg_number) is not int:
         raise ProtocolError(f"STINS msg_number {msg_number!r} is not an integer")
     chunks = meta.get("chunks")
-    return ImageInfo(
-        frame=frame,
-        shape=_shape(meta.get("shape"), "shape"),
-        dtype=_dtype(meta.get("type")),
-        compression=compression,
-        msg_number=msg_number,
-        chunks=None if chunks is None else _shape(chunks, "chunks"),
-        meta=meta,
-    )
+    shape = _shape(meta.get("shape"), "shape")
+    dtype = _dtype(meta.get("type"))
+    return frame, compression, msg_number, shape, dtype, None if chunks is None else _shape(chunks, "chunks")
+
+
+def parse_image_header(meta: dict[str, Any]) -> ImageInfo:
+    """Validate the JSON of an image message (raises ProtocolError)."""
+    frame, compression, msg_number, shape, dtype, chunks = _image_fields(meta)
+    return ImageInfo(frame=frame, shape=shape, dtype=dtype, compression=compression, msg_number=msg_number, chunks=chunks, meta=meta)
 
 
 def _decode_blob(
@@ -392,9 +406,9 @@ class StinsCutter:
         if kind is Kind.DATA:
             if len(parts) < 2:
                 raise ProtocolError("STINS image without a data part")
-            info = parse_image_header(meta)
-            unit = Unit(kind, list(parts), frame_number=info.frame)
-            self.gaps.check(info.frame, unit)
+            frame = _image_fields(meta)[0]  # every field checked, as parse_image_header does
+            unit = Unit(kind, list(parts), frame_number=frame)
+            self.gaps.check(frame, unit)
             return [unit]
         if kind is Kind.START:
             self.gaps.reset()
