@@ -19,6 +19,7 @@ class Assembler:
     partial: dict[int, dict[str, StreamData]] = field(default_factory=dict)
     created: dict[int, str] = field(default_factory=dict)  # event -> first ingester timestamp
     unexpected: int = 0  # streams that arrived for an event but were not announced for it
+    _last_stamp: tuple[str | None, datetime.datetime | None] = (None, None)  # (stamp, its datetime)
 
     def expect(self, event: int, streams: frozenset[str]) -> EventData | None:
         """Record the assignment of ``event`` (with ``streams`` for this worker)."""
@@ -52,11 +53,21 @@ class Assembler:
         self.partial.pop(event, None)
         streams = {name: have[name] for name in want}
         stamp = self.created.pop(event, None)
+        return construct(EventData, event_number=event, streams=streams, created_at=self._parse_stamp(stamp))
+
+    def _parse_stamp(self, stamp: str | None) -> datetime.datetime | None:
+        """The datetime of an ISO 8601 stamp (None for none or a malformed one: it costs the
+        timestamp, not the event); the events of one ingester burst share a stamp, parsed once."""
+        if not stamp:
+            return None
+        if stamp == self._last_stamp[0]:
+            return self._last_stamp[1]
         try:
-            created = datetime.datetime.fromisoformat(stamp) if stamp else None
-        except ValueError:  # a malformed stamp costs the timestamp, not the event
+            created: datetime.datetime | None = datetime.datetime.fromisoformat(stamp)
+        except ValueError:
             created = None
-        return construct(EventData, event_number=event, streams=streams, created_at=created)
+        self._last_stamp = (stamp, created)
+        return created
 
     def outstanding(self) -> list[int]:
         """Announced events not yet complete."""

@@ -302,7 +302,9 @@ class Worker(Component):
             finally:
                 self.busy = None
         self.processed += 1
-        self.payload_bytes += sum(len(f) for sd in event.streams.values() for f in sd.frames)
+        for sd in event.streams.values():  # a loop, not sum() over a generator: this runs per event
+            for f in sd.frames:
+                self.payload_bytes += len(f)
         if result is not None:
             rd = construct(
                 ResultData,

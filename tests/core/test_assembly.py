@@ -1,0 +1,47 @@
+"""Worker-side event assembly: parts and assignments in any order, each event handed out once
+when every announced stream is there, with the earliest ingester stamp as its time."""
+
+from __future__ import annotations
+
+import datetime
+
+from dranspose.core.assembly import Assembler
+from dranspose.event import StreamData
+
+
+def _sd(name: str) -> dict[str, StreamData]:
+    return {name: StreamData.model_construct(typ="STINS", frames=[name.encode()])}
+
+
+def test_parts_and_assignment_in_any_order() -> None:
+    a = Assembler()
+    assert a.add(1, _sd("det"), "2026-12-04T10:00:00.000001Z") is None  # part before its assignment
+    assert a.expect(1, frozenset({"det", "pcap"})) is None  # one stream still missing
+    ev = a.add(1, _sd("pcap"), "2026-12-04T10:00:00.5Z")
+    assert ev is not None and ev.event_number == 1 and set(ev.streams) == {"det", "pcap"}
+    assert ev.created_at == datetime.datetime(2026, 12, 4, 10, 0, 0, 1, tzinfo=datetime.timezone.utc)  # the earliest
+    assert a.outstanding() == [] and a.add(1, _sd("det")) is None  # handed out once; a late copy waits alone
+    assert a.expect(2, frozenset({"det"})) is None
+    ev2 = a.add(2, {**_sd("det"), **_sd("extra")})
+    assert ev2 is not None and set(ev2.streams) == {"det"} and a.unexpected == 1 and ev2.created_at is None
+
+
+def test_stamps_shared_by_a_burst_and_malformed_ones() -> None:
+    a = Assembler()
+    stamp = "2026-12-04T10:00:01.25Z"
+    times = []
+    for event in range(3):
+        a.expect(event, frozenset({"det"}))
+        ev = a.add(event, _sd("det"), "not a time" if event == 1 else stamp)
+        assert ev is not None
+        times.append(ev.created_at)
+    want = datetime.datetime(2026, 12, 4, 10, 0, 1, 250000, tzinfo=datetime.timezone.utc)
+    assert times == [want, None, want]  # a malformed stamp costs its timestamp only
+
+
+def test_clear_returns_what_never_completed() -> None:
+    a = Assembler()
+    a.expect(5, frozenset({"det"}))
+    a.expect(3, frozenset({"det"}))
+    a.add(7, _sd("det"))
+    assert a.clear() == [3, 5] and not a.partial and not a.created
