@@ -170,3 +170,19 @@ def test_coalescer_pause_is_bounded(passes: list[tuple[int, float]]) -> None:
         assert 0.0 <= pause <= 0.001
         if received >= 16 or received == 0:
             assert pause == 0.0
+
+
+def test_coalescer_defaults_leave_moderate_rates_alone() -> None:
+    from dranspose.core.flow import Coalescer
+    from dranspose.services.ingester import READ_BURST
+
+    c = Coalescer()
+    assert c.target <= READ_BURST  # a full pass never waits
+    for _ in range(20):
+        c.observe(1, 1 / 3000)  # 3 kHz: never held
+        assert c.pause() == 0.0
+    for _ in range(20):
+        c.observe(1, 1 / 16000)  # 16 kHz: held, at most linger_s
+    assert 0.0 < c.pause() <= c.linger_s
+    c.observe(READ_BURST, 0.004)  # a full pass: read on at once
+    assert c.pause() == 0.0

@@ -38,6 +38,7 @@ from dranspose.transport.sockets import bind, send_parts
 log = logging.getLogger(__name__)
 
 UNIT_QUEUE_LIMIT = 4096  # units queued per stream at most (and unit_queue_bytes)
+READ_BURST = 64  # upstream messages one pass of the loop reads at most (then control is looked at)
 MAX_PEERS = 4096  # identities remembered on the ROUTER before stale ones are forgotten
 DUMP_PREFIX = StrParameter(
     name="dump_prefix", default="", description="record every forwarded frame to {prefix}{ingester}-{mapping}.cbors"
@@ -348,7 +349,7 @@ class Ingester(Component):
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.router, zmq.POLLIN)
         registered: dict[Any, _Stream] = {}
-        coalesce = Coalescer()  # fast small messages: a short wait packs several per pass
+        coalesce = Coalescer(target=READ_BURST)  # fast small messages: a short wait packs several per pass
         last_pass = time.perf_counter()
         while not self.stopping.is_set():
             self.loop_beat = time.monotonic()  # liveness: the data loop turns
@@ -377,7 +378,7 @@ class Ingester(Component):
             received = 0
             for src, s in list(registered.items()):
                 if src in ready or (hasattr(src, "fileno") and src.fileno() in ready):
-                    for _ in range(64):  # drain a burst, then look at control again
+                    for _ in range(READ_BURST):  # drain a burst, then look at control again
                         got = self._receive(s)
                         received += got
                         if not got or not self._wants_input(s) or not s.upstream.has_more():  # type: ignore[union-attr]
