@@ -225,8 +225,11 @@ def _relay(in_url: str, out_url: str, nsinks: int) -> None:
         if len(parts) == 1 and parts[0].bytes == b"STOP":
             for _ in range(nsinks):  # PUSH round-robin: one STOP per sink
                 push.send(b"STOP")
-            push.close(linger=-1)
-            return
+            # PUSH skips a sink whose pipe is full, so one sink may have got two STOPs and
+            # another none: repeat (a sink leaves at its first; relay_run ends this process)
+            while True:
+                time.sleep(0.05)
+                push.send(b"STOP")
         push.send_multipart(parts, copy=False)
 
 
@@ -267,6 +270,7 @@ def relay_run(msgs: list[list[bytes]], nsinks: int) -> float:
     for _ in sinks:
         c, t = q.get(timeout=300)
         counts, end = counts + c, max(end, t)
+    relay.terminate()
     relay.join(10)
     for p in sinks:
         p.join(10)
