@@ -174,7 +174,7 @@ class StreamPairing:
             if not self.routes:
                 break
             unit = self.units.popleft()
-            self.units_bytes -= unit.nbytes if unit.nbytes >= 0 else unit_bytes(unit.frames)
+            self.units_bytes -= unit.nbytes  # set by add_unit, the only way into the queue
             event, workers = self.routes.popleft()
             self.units_taken += 1
             expected = None

@@ -394,14 +394,14 @@ class StinsCutter:
         if len(parts) < 1:
             raise ProtocolError("empty STINS message")
         try:  # orjson first; whatever it refuses or reads differently is read again below
-            return self._cut(parts, _quick_json(parts[0]))
+            meta = _quick_json(parts[0])
+            if type(meta) is dict:
+                return self._cut(parts, meta)
         except (ProtocolError, ValueError, TypeError):
             pass
         return self._cut(parts, _json(parts[0]))  # json's reading, json's verdict and error
 
-    def _cut(self, parts: Sequence[Frame], meta: Any) -> list[Unit]:
-        if not isinstance(meta, dict):
-            raise ProtocolError(f"STINS part 0 is JSON {type(meta).__name__}, expected an object")
+    def _cut(self, parts: Sequence[Frame], meta: dict[str, Any]) -> list[Unit]:
         kind = classify(meta)
         if kind is Kind.DATA:
             if len(parts) < 2:
