@@ -55,6 +55,9 @@ def test_what_it_does_not_take_goes_back_to_the_walk(be: backend.Backend) -> Non
     assert end_of(be, hostile) == -1
     with pytest.raises(UnpicklingRefused):
         check_memo(hostile)
+    blob = b"B" + (70_000).to_bytes(4, "little") + bytes(70_000)  # past the size the walk releases the GIL at
+    assert end_of(be, b"\x80\x04" + blob + b"\x94r" + (88801649).to_bytes(4, "little") + b".") == -1
+    assert end_of(be, b"\x80\x04" + blob + b"\x94.") == 2 + len(blob) + 2
     data = pickle.dumps({"a": b"x" * 1000}, protocol=5)
     assert end_of(be, data[:-20]) == -1  # truncated
     assert end_of(be, b"\x80\x04\xff.") == -1  # unknown opcode
