@@ -67,6 +67,43 @@ def test_a_saturated_worker_gets_no_more_credits(svc: float) -> None:
     assert gauge.credits == FlowLimits().initial
 
 
+def quick_reports(gauge: CreditGauge, svc: float, rtt: float, nbytes: int, rounds: int) -> list[int]:
+    """A worker starting a scan at full rate: it reports when half its credits are done (then
+    waits one round trip for more), so reports come far closer than ``min_interval_s``."""
+    now, events, busy, total = 0.0, 0, 0.0, 0
+    gauge.observe(Sample(now, events, busy, total))
+    history = []
+    for _ in range(rounds):
+        n = max(1, gauge.credits // 2)
+        now += n * svc + rtt
+        events += n
+        busy += n * svc
+        total += n * nbytes
+        gauge.held_back()
+        history.append(gauge.observe(Sample(now, events, busy, total)))
+    return history
+
+
+def test_slow_start_doubles_until_the_bounds() -> None:
+    limits = FlowLimits()
+    svc, rtt = 20e-6, 1e-3  # reports every ~1-2 ms: too close to measure the round trip
+    history = quick_reports(CreditGauge(limits), svc, rtt, 2048, rounds=5)
+    assert history == [limits.initial * 2 ** (k + 1) for k in range(5)]  # 64 .. 1024 in five reports
+    capped = quick_reports(CreditGauge(limits), svc, rtt, 4 << 20, rounds=10)  # 4 MB events
+    assert max(capped) == limits.memory_bytes // (4 << 20)  # the memory bound holds at every report
+
+
+@settings(max_examples=100, deadline=None)
+@given(svc=st.floats(1e-5, 1e-3), nbytes=st.integers(100, 64 << 20))
+def test_slow_start_respects_saturation_and_memory(svc: float, nbytes: int) -> None:
+    limits = FlowLimits()
+    saturated = quick_reports(CreditGauge(limits), svc, 0.0, nbytes, rounds=8)  # never waits: busy 100%
+    mem_cap = max(limits.floor, int(limits.memory_bytes // nbytes))
+    assert all(c <= min(limits.initial, mem_cap) or c == limits.floor for c in saturated)
+    waiting = quick_reports(CreditGauge(limits), svc, 5 * svc * limits.initial, nbytes, rounds=8)
+    assert all(c <= max(limits.floor, min(limits.ceiling, mem_cap)) for c in waiting)
+
+
 def test_counters_going_back_restart_the_measurement() -> None:
     gauge = CreditGauge()
     gauge.observe(Sample(0.0, 1000, 1.0, 10**6))

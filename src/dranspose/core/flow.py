@@ -15,9 +15,12 @@ whether the controller had to hold back assignment because this worker had no cr
   one control round trip ``R``: ``C / r = C * svc + R``, so ``R = C * (1 - b) / r``.
 - Credits that cover that round trip at the worker's own speed: ``C' = gain * R / svc + 1``.
 
-Credits only grow within a scan (a scan starts again from ``initial``) and are capped by a
-memory bound (``memory_bytes / bytes per event``), by a backlog in time
-(``max_backlog_s / svc``: never more queued work than that) and by ``ceiling``.
+Between measurements (reports closer than ``min_interval_s``) the credits double while
+assignment waits on an unsaturated worker (slow start: a scan that starts at full rate reaches
+its credits within a few reports). Credits only grow within a scan (a scan starts again from
+``initial``) and are capped, at every report, by a memory bound (``memory_bytes / bytes per
+event``), by a backlog in time (``max_backlog_s / svc``: never more queued work than that) and
+by ``ceiling``.
 
 :class:`ReportPolicy` decides when a worker sends its completion batch: when the batch is
 full, as soon as the worker runs out of work (the controller can assign at once), and at the
@@ -99,12 +102,21 @@ class CreditGauge:
             return self.credits
         dn = sample.events - base.events
         dt = sample.now - base.now
-        if dn < self.limits.min_events or dt < self.limits.min_interval_s:
+        if dn < self.limits.min_events:
             return self.credits  # keep accumulating
         busy = sample.busy_s - base.busy_s
         self.svc_s = max(busy / dn, 1e-7)
         self.event_bytes = max((sample.nbytes - base.nbytes) / dn, 1.0)
         fraction = min(1.0, busy / dt) if dt > 0 else 1.0
+        if dt < self.limits.min_interval_s:
+            # too short to measure the round trip (the interval keeps accumulating): slow
+            # start, doubling while assignment waits on an unsaturated worker, so a scan
+            # reaches its credits within a few reports instead of a few measurements
+            if self.blocked and fraction < self.limits.saturated:
+                self.credits *= 2
+                self.blocked = False
+            self.credits = max(self.limits.floor, min(self.credits, self.cap()))
+            return self.credits
         if self.blocked and fraction < self.limits.saturated:
             rate = dn / dt
             self.round_trip_s = self.credits * (1.0 - fraction) / rate
