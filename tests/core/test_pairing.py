@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
 import zmq
 from hypothesis import given, settings
@@ -95,6 +97,9 @@ def test_reads_ahead_only_what_the_mapping_still_takes_bounded_in_bytes() -> Non
 def test_unit_bytes_of_every_frame_kind() -> None:
     frames = [b"abc", bytearray(b"de"), memoryview(b"fghi"), np.zeros((2, 3), dtype=np.uint16), zmq.Frame(b"jklmn")]
     assert unit_bytes(frames) == 3 + 2 + 4 + 12 + 5
+    assert unit_bytes(frames) == 3 + 2 + 4 + 12 + 5  # the second time from the per-type rules
+    other = [array.array("d", [1.0, 2.0]), 7, memoryview(b"abcdef")[1:3]]  # a plain buffer, an int
+    assert unit_bytes(other) == 16 + 0 + 2 and unit_bytes(other) == 18
 
 
 def test_queued_bytes_are_counted_once_per_unit() -> None:
