@@ -4,6 +4,7 @@ time; completion reports when the batch fills or the worker runs out of work (hy
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -13,22 +14,32 @@ from dranspose.core.flow import CreditGauge, FlowLimits, ReportPolicy, Sample
 from dranspose.services.controller.credits import CreditBook
 
 
-def simulate(gauge: CreditGauge, svc: float, rtt: float, nbytes: int, rounds: int = 40) -> list[int]:
-    """A worker limited by its credits: it works C * svc, then waits one round trip."""
+def drive(gauge: CreditGauge, svc: float, nbytes: int, rounds: int, report: Callable[[int], tuple[int, float]]) -> list[int]:
+    """Feed ``gauge`` ``rounds`` reports of a worker held back by its credits; ``report(credits)``
+    gives the events of the next report and the seconds they took. Returns the credits after each."""
     now, events, busy, total = 0.0, 0, 0.0, 0
-    history = []
     gauge.observe(Sample(now, events, busy, total))
+    history = []
     for _ in range(rounds):
-        c = gauge.credits
-        cycle = c * svc + rtt
-        n = max(1, int(round(0.05 / cycle))) * c  # about 50 ms of cycles per report
-        now += n / c * cycle
+        n, seconds = report(gauge.credits)
+        now += seconds
         events += n
         busy += n * svc
         total += n * nbytes
         gauge.held_back()
         history.append(gauge.observe(Sample(now, events, busy, total)))
     return history
+
+
+def simulate(gauge: CreditGauge, svc: float, rtt: float, nbytes: int, rounds: int = 40) -> list[int]:
+    """A worker limited by its credits: it works C * svc, then waits one round trip."""
+
+    def report(c: int) -> tuple[int, float]:
+        cycle = c * svc + rtt
+        n = max(1, int(round(0.05 / cycle))) * c  # about 50 ms of cycles per report
+        return n, n / c * cycle
+
+    return drive(gauge, svc, nbytes, rounds, report)
 
 
 @settings(max_examples=200, deadline=None)
@@ -70,18 +81,12 @@ def test_a_saturated_worker_gets_no_more_credits(svc: float) -> None:
 def quick_reports(gauge: CreditGauge, svc: float, rtt: float, nbytes: int, rounds: int) -> list[int]:
     """A worker starting a scan at full rate: it reports when half its credits are done (then
     waits one round trip for more), so reports come far closer than ``min_interval_s``."""
-    now, events, busy, total = 0.0, 0, 0.0, 0
-    gauge.observe(Sample(now, events, busy, total))
-    history = []
-    for _ in range(rounds):
-        n = max(1, gauge.credits // 2)
-        now += n * svc + rtt
-        events += n
-        busy += n * svc
-        total += n * nbytes
-        gauge.held_back()
-        history.append(gauge.observe(Sample(now, events, busy, total)))
-    return history
+
+    def report(c: int) -> tuple[int, float]:
+        n = max(1, c // 2)
+        return n, n * svc + rtt
+
+    return drive(gauge, svc, nbytes, rounds, report)
 
 
 def test_slow_start_doubles_until_the_bounds() -> None:
