@@ -46,14 +46,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from dranspose.local.redis_server import RedisServer  # noqa: E402
+from dranspose.transport.sockets import free_tcp_port  # noqa: E402
 
 PEER_ENV = "DRANSPOSE020_VENV"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_tcp_port()
 
 
 def port_free(port: int) -> bool:

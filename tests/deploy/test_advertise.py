@@ -8,7 +8,7 @@ import socket
 import pytest
 import zmq
 
-from dranspose.transport.sockets import advertise_host, bind, http_url
+from dranspose.transport.sockets import _ephemeral_low, advertise_host, bind, free_tcp_port, http_url
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,15 @@ def test_http_url_of_a_wildcard_bind() -> None:
     assert http_url("0.0.0.0", 5000, None, "0.0.0.0") == f"http://{socket.gethostname()}:5000"
     assert http_url("127.0.0.1", 5001) == "http://127.0.0.1:5001"
     assert advertise_host("::", None) == socket.gethostname()
+
+
+def test_free_ports_stay_out_of_the_ephemeral_range() -> None:
+    """A picked port must not be one an outgoing connection can take before the server binds
+    it (CI once lost a reducer to ``Address already in use`` on a port from that range)."""
+    low = _ephemeral_low()
+    ports = [free_tcp_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    assert all(1024 <= p < low for p in ports)
+    # each is bindable when handed out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", free_tcp_port()))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import socket
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,14 +17,13 @@ import zmq
 
 from dranspose.codecs import bslz4_decompress
 from dranspose.dumps.dumpfile import read_capture, read_messages
+from dranspose.transport.sockets import free_tcp_port
 from dranspose.sources.streamer import Streamer, configure_parser, run, stream_messages, synth_eiger_legacy, synth_stins, synth_stream2
 
 
 def _free_url() -> str:
     """A free loopback port (released synchronously, unlike a ZeroMQ socket's port)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return f"tcp://127.0.0.1:{free_tcp_port()}"
 
 
 def _receive(pattern: str, endpoint: str, count: int, ready: threading.Event | None = None) -> list[list[bytes]]:

@@ -21,6 +21,7 @@ from dranspose.config import Settings
 from dranspose.services.access import AccessPolicy, redact, warn_if_exposed
 from dranspose.services.controller import create_app
 from dranspose.services.http import BackgroundServer
+from dranspose.transport.sockets import free_tcp_port
 
 TOKEN = "s3cret-token"
 
@@ -160,9 +161,7 @@ def test_secrets_redacted_in_config(redis_url: str) -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_tcp_port()
 
 
 def test_controller_cli_enforces_the_token(redis_url: str, tmp_path: Path) -> None:

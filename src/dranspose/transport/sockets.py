@@ -8,6 +8,7 @@ in Kubernetes), a bind to loopback advertises loopback.
 
 from __future__ import annotations
 
+import random
 import socket as _socket
 from typing import Any, Sequence
 from urllib.parse import urlsplit
@@ -104,8 +105,43 @@ def bind(sock: "zmq.Socket[Any]", url: str, advertise: str | None = None) -> str
     return f"tcp://{advertise_host(host, advertise)}:{port}"
 
 
-def free_tcp_port(host: str = "127.0.0.1") -> int:
-    """A currently free TCP port (for HTTP servers; may race, retried by callers)."""
+#: Where the kernel picks source ports for outgoing connections (Linux default). A port handed
+#: out from this range can be taken by any ``connect`` (a Redis client, a ZeroMQ peer) between
+#: the pick and the server's bind: ``Address already in use``. Ports are picked below it.
+EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+_PICK_SPAN = 12000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open(EPHEMERAL_RANGE_FILE) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(host: str, port: int) -> bool:
     with _socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port for a server started next (an HTTP server, a ZeroMQ bind in
+    another process). Picked below the kernel's ephemeral range, so no outgoing connection
+    takes it meanwhile, and never the same port twice in one process. Another process may
+    still bind it first: callers that can, retry."""
+    low = _ephemeral_low()
+    first = max(1024, low - _PICK_SPAN)
+    for _ in range(200):
+        port = random.randrange(first, low) if low > first else 0
+        if port and port not in _handed_out and _bindable(host, port):
+            _handed_out.add(port)
+            return port
+    with _socket.socket() as s:  # the range is full or unusual: let the kernel choose
         s.bind((host, 0))
         return int(s.getsockname()[1])
