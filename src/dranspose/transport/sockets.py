@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import socket as _socket
+import threading
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
@@ -105,12 +106,13 @@ def bind(sock: "zmq.Socket[Any]", url: str, advertise: str | None = None) -> str
     return f"tcp://{advertise_host(host, advertise)}:{port}"
 
 
-#: Where the kernel picks source ports for outgoing connections (Linux default). A port handed
-#: out from this range can be taken by any ``connect`` (a Redis client, a ZeroMQ peer) between
-#: the pick and the server's bind: ``Address already in use``. Ports are picked below it.
+#: Where Linux says from which range it picks source ports for outgoing connections. A port
+#: handed out from that range can be taken by any ``connect`` (a Redis client, a ZeroMQ peer)
+#: between the pick and the server's bind: ``Address already in use``. Ports are picked below it.
 EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
 _PICK_SPAN = 12000
 _handed_out: set[int] = set()
+_handed_lock = threading.Lock()
 
 
 def _ephemeral_low() -> int:
@@ -139,9 +141,10 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
     first = max(1024, low - _PICK_SPAN)
     for _ in range(200):
         port = random.randrange(first, low) if low > first else 0
-        if port and port not in _handed_out and _bindable(host, port):
-            _handed_out.add(port)
-            return port
+        with _handed_lock:
+            if port and port not in _handed_out and _bindable(host, port):
+                _handed_out.add(port)
+                return port
     with _socket.socket() as s:  # the range is full or unusual: let the kernel choose
         s.bind((host, 0))
         return int(s.getsockname()[1])
