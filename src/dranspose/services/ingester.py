@@ -301,7 +301,7 @@ class Ingester(Component):
         self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True, created_at: str | None = None
     ) -> None:
         typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
-        header = framing.encode_header(event, [(s.spec.name, typ, len(unit.frames))], self.mapping_uuid, created_at)
+        header = framing.encode_header(event, ((s.spec.name, typ, len(unit.frames)),), self.mapping_uuid, created_at)
         now = time.monotonic()
         nbytes = unit.nbytes if unit.nbytes >= 0 else None
         for worker in workers:

@@ -39,15 +39,20 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat()[:-6] + "Z"
 
 
+@functools.lru_cache(maxsize=64)
+def _header_tail(streams: tuple[tuple[str, str, int], ...], mapping: str | None, created_at: str) -> bytes:
+    """Everything of a header after its event number (the same for the events of one burst)."""
+    body = ",".join(f"{_stream_entry(name, typ)}{int(length)}}}" for name, typ, length in streams)
+    return f',"streams":{{{body}}},"created_at":"{created_at}"{_mapping_field(mapping)}}}'.encode()
+
+
 def encode_header(
     event_number: int, streams: Sequence[tuple[str, str, int]], mapping: str | None, created_at: str | None = None
 ) -> bytes:
-    """Header for ``streams`` given as (name, typ, number of frames); compact JSON built from
-    cached pieces (this runs once per frame in the ingester). ``created_at`` (from
-    :func:`now_iso`) may be shared by the events of one burst; default: now."""
-    body = ",".join(f"{_stream_entry(name, typ)}{int(length)}}}" for name, typ, length in streams)
-    now = created_at or now_iso()
-    return f'{{"event_number":{int(event_number)},"streams":{{{body}}},"created_at":"{now}"{_mapping_field(mapping)}}}'.encode()
+    """Header for ``streams`` given as (name, typ, number of frames); compact JSON. This runs
+    once per frame in the ingester: the part after the event number is built once per burst
+    (``created_at``, from :func:`now_iso`, is shared by the events of one burst; default: now)."""
+    return b'{"event_number":%d%s' % (int(event_number), _header_tail(tuple(streams), mapping, created_at or now_iso()))
 
 
 def frames_declared(header: Any) -> int:
