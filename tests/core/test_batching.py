@@ -46,6 +46,8 @@ def test_result_batches_round_trip() -> None:
         [b'{"batch":[]}'],
         [b'{"batch":{"a":1}}'],
         [b'{"batch":[{"event_number":1,"streams":{"d":{"typ":"x","length":2}}}]}', b"one"],
+        [b'{"batch":[{"event_number":1,"streams":{"d":{"typ":"x","length":1}}}]}', b"one", b"left over"],
+        [b'{"batch":[{"event_number":1,"streams":{"d":{"typ":"x","length":1}}},{"event_number":-2,"streams":{}}]}', b"one"],
         [b'{"batch":[{"event_number":1,"streams":{"d":{"typ":"x","length":-1}}}]}'],
         [b'{"batch":[1, 2]}', b"x"],
         [b'{"batch": not json'],

@@ -99,6 +99,31 @@ def _unpack(sizes: Any, parts: Sequence[Any], total: int) -> list[Any]:
     return out
 
 
+def _shown(first: Any) -> bytes:
+    return bytes((first.bytes if hasattr(first, "bytes") else bytes(first))[:80])
+
+
+def parse_batch(parts: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """A received batch (``is_batch(parts[0])``) as (its headers, every frame after the header
+    frame in order): packed frames as read-only memoryviews into the received packed frame (no
+    copy). The headers are parsed JSON, not checked: the caller checks each and that they
+    declare exactly these frames. Raises ProtocolError."""
+    raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+    try:
+        doc = loads_checked(raw)  # every number in it is checked by the caller or _unpack
+        headers = doc["batch"]
+        if not isinstance(headers, list) or not 1 <= len(headers) <= MAX_BATCH:
+            raise ValueError("batch must be a list of 1..%d headers" % MAX_BATCH)
+        if "packed" in doc:
+            sizes = doc["packed"]
+            frames = _unpack(sizes, parts, len(sizes) if isinstance(sizes, list) else -1)
+        else:
+            frames = list(parts[1:])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ProtocolError(f"bad batch header {raw[:80]!r}: {exc}") from None
+    return headers, frames
+
+
 def split_parsed(
     parts: Sequence[Any], frames_of: Callable[[dict[str, Any]], int]
 ) -> Iterator[tuple[dict[str, Any] | None, list[Any]]]:
@@ -111,18 +136,13 @@ def split_parsed(
     if not parts or not is_batch(parts[0]):
         yield None, list(parts)
         return
-    raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+    headers, frames = parse_batch(parts)
     try:
-        doc = loads_checked(raw)  # every number in it is checked below (counts, sizes, headers)
-        headers = doc["batch"]
-        if not isinstance(headers, list) or not 1 <= len(headers) <= MAX_BATCH:
-            raise ValueError("batch must be a list of 1..%d headers" % MAX_BATCH)
         counts = [int(frames_of(h)) for h in headers]
         if any(c < 0 for c in counts):
             raise ValueError("negative frame count")
-        frames = _unpack(doc["packed"], parts, sum(counts)) if "packed" in doc else list(parts[1:])
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise ProtocolError(f"bad batch header {raw[:80]!r}: {exc}") from None
+        raise ProtocolError(f"bad batch header {_shown(parts[0])!r}: {exc}") from None
     if sum(counts) != len(frames):
         raise ProtocolError(f"batch declares {sum(counts)} frames, message has {len(frames)}")
     pos = 0

@@ -55,28 +55,76 @@ def encode_header(
     return b'{"event_number":%d%s' % (int(event_number), _header_tail(tuple(streams), mapping, created_at or now_iso()))
 
 
-def frames_declared(header: Any) -> int:
-    """Frames that follow ``header`` (a decoded header dict); raises ValueError/KeyError/TypeError."""
-    if not isinstance(header, dict) or not isinstance(header["streams"], dict):
-        raise TypeError("header is not an object with streams")
-    return sum(int(info["length"]) for info in header["streams"].values())
+Decoded = tuple[int, "str | None", dict[str, StreamData], "str | None"]
 
 
-def decode_all(parts: Sequence[Any]) -> list[tuple[int, str | None, dict[str, StreamData], str | None]]:
+def decode_all(parts: Sequence[Any]) -> list[Decoded]:
     """Every event of a received message: a single one or a batch (transport/batching).
-    Frames of a packed batch become ``zmq.Frame`` copies (COMPAT: live frames are zmq.Frame)."""
+    Frames of a packed batch become ``zmq.Frame`` copies (COMPAT: live frames are zmq.Frame).
+    Raises ProtocolError for the whole message when any part of it is malformed."""
     from dranspose.transport import batching
 
     if not parts or not batching.is_batch(parts[0]):
         return [decode(parts)]
-    return [decode(single, header) for header, single in batching.split_parsed(parts, frames_declared)]
+    headers, frames = batching.parse_batch(parts)
+    out: list[Decoded] = []
+    pos = 0
+    for header in headers:  # each header checked as a single message's, its frames taken in order
+        event_number, mapping, declared, created = _checked_header(header, b"")
+        streams, pos = _take_streams(event_number, declared, frames, pos)
+        out.append((event_number, mapping, streams, created))
+    if pos != len(frames):
+        raise ProtocolError(f"batch declares {pos} frames, message has {len(frames)}")
+    return out
 
 
 def _as_frame(frame: Any) -> Any:
     return zmq.Frame(frame) if isinstance(frame, memoryview) else frame
 
 
-def decode(parts: Sequence[Any], header: Any = None) -> tuple[int, str | None, dict[str, StreamData], str | None]:
+def _checked_header(header: Any, raw: bytes) -> tuple[int, str | None, dict[str, Any], str | None]:
+    """(event number, mapping, declared streams, created_at) of a parsed header; ``raw`` is its
+    text for the error (empty for a batch's header). Raises ProtocolError."""
+    try:
+        if not isinstance(header, dict):
+            raise TypeError("not an object")
+        event_number = header["event_number"]
+        if type(event_number) is not int or event_number < 0:
+            raise TypeError(f"event_number is {event_number!r}")
+        declared = header["streams"]
+        if not isinstance(declared, dict):
+            raise TypeError("streams is not an object")
+        mapping, created = header.get("mapping"), header.get("created_at")
+        if not isinstance(mapping, (str, type(None))):
+            raise TypeError(f"mapping is {mapping!r}")
+        if not isinstance(created, (str, type(None))):
+            raise TypeError(f"created_at is {created!r}")
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        shown = raw[:80] if raw else repr(header)[:80]
+        raise ProtocolError(f"bad ingester header {shown!r}: {exc}") from None
+    return event_number, mapping, declared, created
+
+
+def _take_streams(event_number: int, declared: dict[str, Any], frames: Sequence[Any], pos: int) -> tuple[dict[str, StreamData], int]:
+    """The declared streams' frames from ``frames[pos:]`` in order; returns them and the new
+    position. Raises ProtocolError for a bad entry or too few frames."""
+    streams: dict[str, StreamData] = {}
+    n = len(frames)
+    for name, info in declared.items():
+        try:
+            length, typ = info["length"], info["typ"]
+            if type(length) is not int or not isinstance(typ, str):
+                raise TypeError(f"length {length!r}, typ {typ!r}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"event {event_number}: bad stream entry {name!r}: {exc}") from None
+        if length < 0 or pos + length > n:
+            raise ProtocolError(f"event {event_number}: stream {name!r} declares {length} frames, message has {n - pos} left")
+        streams[name] = construct(StreamData, typ=typ, frames=[_as_frame(f) for f in frames[pos : pos + length]])
+        pos += length
+    return streams, pos
+
+
+def decode(parts: Sequence[Any], header: Any = None) -> Decoded:
     """Split a received message into (event number, mapping, streams, created_at); ``header``
     is the already parsed header of a batched message (``parts[0]`` is then not read).
 
@@ -87,38 +135,13 @@ def decode(parts: Sequence[Any], header: Any = None) -> tuple[int, str | None, d
     raw = b"" if header is not None else parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
     if len(raw) > MAX_HEADER_BYTES:
         raise ProtocolError(f"ingester header of {len(raw)} bytes (limit {MAX_HEADER_BYTES})")
-    try:
-        if header is None:
-            header = loads_json(raw)
-        if not isinstance(header, dict):
-            raise TypeError("not an object")
-        event_number = header["event_number"]
-        if type(event_number) is not int or event_number < 0:
-            raise TypeError(f"event_number is {event_number!r}")
-        declared = header["streams"]
-        if not isinstance(declared, dict):
-            raise TypeError("streams is not an object")
-        for key in ("mapping", "created_at"):
-            if not isinstance(header.get(key), (str, type(None))):
-                raise TypeError(f"{key} is {header[key]!r}")
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        shown = raw[:80] if raw else repr(header)[:80]
-        raise ProtocolError(f"bad ingester header {shown!r}: {exc}") from None
-    streams: dict[str, StreamData] = {}
-    pos = 1
-    for name, info in declared.items():
+    if header is None:
         try:
-            length, typ = info["length"], info["typ"]
-            if type(length) is not int or not isinstance(typ, str):
-                raise TypeError(f"length {length!r}, typ {typ!r}")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"event {event_number}: bad stream entry {name!r}: {exc}") from None
-        if length < 0 or pos + length > len(parts):
-            raise ProtocolError(
-                f"event {event_number}: stream {name!r} declares {length} frames, message has {len(parts) - pos} left"
-            )
-        streams[name] = construct(StreamData, typ=typ, frames=[_as_frame(f) for f in parts[pos : pos + length]])
-        pos += length
+            header = loads_json(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError(f"bad ingester header {raw[:80]!r}: {exc}") from None
+    event_number, mapping, declared, created = _checked_header(header, raw)
+    streams, pos = _take_streams(event_number, declared, parts, 1)
     if pos != len(parts):
         raise ProtocolError(f"event {event_number}: {len(parts) - pos} frames beyond the declared streams")
-    return event_number, header.get("mapping"), streams, header.get("created_at")
+    return event_number, mapping, streams, created
