@@ -17,8 +17,8 @@ import zmq
 
 from dranspose.codecs import bslz4_decompress
 from dranspose.dumps.dumpfile import read_capture, read_messages
-from dranspose.transport.sockets import free_tcp_port
 from dranspose.sources.streamer import Streamer, configure_parser, run, stream_messages, synth_eiger_legacy, synth_stins, synth_stream2
+from dranspose.transport.sockets import free_tcp_port
 
 
 def _free_url() -> str:
