@@ -52,10 +52,6 @@ from dranspose.transport.sockets import free_tcp_port  # noqa: E402
 PEER_ENV = "DRANSPOSE020_VENV"
 
 
-def free_port() -> int:
-    return free_tcp_port()
-
-
 def port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -115,16 +111,16 @@ class CliPipeline:
         self.label, self.nworkers = label, nworkers
         self.redis = RedisServer().start()
         self.out = tempfile.mkdtemp(prefix=f"bench-{label}-")
-        self.env = dict(env, REDIS_URL=self.redis.url, REDUCER_URL=f"tcp://127.0.0.1:{free_port()}",
+        self.env = dict(env, REDIS_URL=self.redis.url, REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}",
                         BENCH_OUT=self.out, LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
         self.procs: list[subprocess.Popen[bytes]] = []
         self.log = open(os.path.join(self.out, "components.log"), "wb")
         self.src = zmq.Context.instance().socket(zmq.PUSH)
         self.src.setsockopt(zmq.SNDHWM, 1_000_000)
         src_port = self.src.bind_to_random_port("tcp://127.0.0.1")
-        api_port = free_port() if label != "0.2.0" else 5000
+        api_port = free_tcp_port() if label != "0.2.0" else 5000
         if label == "0.2.0" and not port_free(5000):  # its controller CLI always listens on 5000
-            api_port = free_port()
+            api_port = free_tcp_port()
             self._spawn([env["PEER_PYTHON"], "-c", "import sys, uvicorn; from dranspose.controller import app; "
                          f"uvicorn.run(app, host='127.0.0.1', port={api_port}, log_level='warning')"])
         elif label == "0.2.0":
@@ -132,9 +128,9 @@ class CliPipeline:
         else:
             self._spawn([*dranspose_cmd, "controller", "--host", "127.0.0.1", "--port", str(api_port)])
         self.api = f"http://127.0.0.1:{api_port}"
-        self._spawn([*dranspose_cmd, "reducer", "-c", "bench.payloads:BenchReducer", "--host", "127.0.0.1", "-p", str(free_port())])
+        self._spawn([*dranspose_cmd, "reducer", "-c", "bench.payloads:BenchReducer", "--host", "127.0.0.1", "-p", str(free_tcp_port())])
         self._spawn([*dranspose_cmd, "ingester", "-c", "ZmqPullSingleIngester", "-u", f"tcp://127.0.0.1:{src_port}", "-n", "det"],
-                    INGESTER_URL=f"tcp://127.0.0.1:{free_port()}")
+                    INGESTER_URL=f"tcp://127.0.0.1:{free_tcp_port()}")
         for i in range(nworkers):
             self._spawn([*dranspose_cmd, "worker", "-n", f"w{i}", "-c", "bench.payloads:BenchWorker"])
         self.client = httpx.Client(base_url=self.api, timeout=30)
@@ -264,7 +260,7 @@ def relay_run(msgs: list[list[bytes]], nsinks: int) -> float:
     ctx = zmq.Context.instance()
     src = ctx.socket(zmq.PUSH)
     in_port = src.bind_to_random_port("tcp://127.0.0.1")
-    out_url = f"tcp://127.0.0.1:{free_port()}"
+    out_url = f"tcp://127.0.0.1:{free_tcp_port()}"
     q: Any = mp.Queue()
     relay = mp.Process(target=_relay, args=(f"tcp://127.0.0.1:{in_port}", out_url, nsinks))
     relay.start()
@@ -316,7 +312,7 @@ def relay_latency(msgs: list[list[bytes]], rate: float) -> list[float]:
     ctx = zmq.Context.instance()
     src = ctx.socket(zmq.PUSH)
     in_port = src.bind_to_random_port("tcp://127.0.0.1")
-    mid_url, out_url = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    mid_url, out_url = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
     q: Any = mp.Queue()
     relays = [mp.Process(target=_relay, args=(f"tcp://127.0.0.1:{in_port}", mid_url, 1)),
               mp.Process(target=_relay, args=(mid_url, out_url, 1))]

@@ -160,15 +160,11 @@ def test_secrets_redacted_in_config(redis_url: str) -> None:
     assert redact({"hsds_password": "p", "nested": [{"url": "http://u:pw@h/"}]}) == {"hsds_password": "***", "nested": [{"url": "http://u:***@h/"}]}
 
 
-def _free_port() -> int:
-    return free_tcp_port()
-
-
 def test_controller_cli_enforces_the_token(redis_url: str, tmp_path: Path) -> None:
     """As deployed: ``dranspose controller`` with only its own environment (token from a file)."""
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
-    port = _free_port()
+    port = free_tcp_port()
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "REDIS_URL": redis_url,
            "DRANSPOSE_API_TOKEN_FILE": str(token_file), "HOME": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "dranspose.cli", "controller", "--port", str(port)], env=env,

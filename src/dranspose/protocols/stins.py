@@ -15,7 +15,6 @@ The models (``Stream1*``) are re-exported by ``dranspose.data.stream1``, :func:`
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import re
@@ -173,10 +172,9 @@ def _dtype(name: Any) -> np.dtype:
     return dt
 
 
-_DTYPES: dict[str, np.dtype] = {}  # names that passed :func:`_dtype`
+_DTYPES: dict[str, np.dtype] = {}  # names that passed :func:`_dtype` (the only cache of _plain_dtype)
 
 
-@functools.lru_cache(maxsize=64)  # the names _DTYPE_NAME admits are a few dozen
 def _plain_dtype(name: str) -> np.dtype:
     dt = np.dtype(name)
     if dt.kind not in "biuf" or dt.itemsize == 0:
