@@ -87,7 +87,7 @@ class Cluster:
         worker = Worker(name, settings, self.worker_class)
         self._launch(f"worker-{name}", worker)
         if wait:
-            self.wait_until(lambda: name in self.config_names("workers") and self._reachable(name), "worker joined")
+            self.wait_until(lambda: self._reachable(name), "worker joined")
         return worker
 
     def stop_component(self, key: str) -> None:
@@ -101,7 +101,15 @@ class Cluster:
         return [c["name"] for c in items]
 
     def _reachable(self, worker: str) -> bool:
-        return all(worker in ing.get("workers", []) for ing in self.get("/api/v1/config")["ingesters"])
+        """Reached by every ingester and connected to the reducer: what the controller needs
+        before it admits the worker to a scan (broadcast events reach only admitted workers)."""
+        cfg = self.get("/api/v1/config")
+        state = next((w for w in cfg["workers"] if w["name"] == worker), None)
+        return (
+            state is not None
+            and all(worker in ing.get("workers", []) for ing in cfg["ingesters"])
+            and _on_reducer(state, cfg)
+        )
 
     def wait_ready(self, timeout: float = 20) -> None:
         def ready() -> bool:
@@ -112,6 +120,7 @@ class Cluster:
                 and len(cfg["workers"]) >= self.nworkers
                 and cfg["reducer"] is not None
                 and all(len(i.get("workers", [])) >= self.nworkers for i in cfg["ingesters"])
+                and all(_on_reducer(w, cfg) for w in cfg["workers"])
             )
 
         self.wait_until(ready, "cluster ready", timeout)
@@ -165,6 +174,12 @@ class Cluster:
             self.running[key].thread.join(10)
         remove_log_forwarding()
         self.running.clear()
+
+
+def _on_reducer(worker_state: dict[str, Any], cfg: dict[str, Any]) -> bool:
+    """The worker advertises a connection to the running reducer process."""
+    reducer = cfg["reducer"]
+    return reducer is not None and worker_state.get("reducer_uuid") == reducer.get("service_uuid")
 
 
 class Upstream:
