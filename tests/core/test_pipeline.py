@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import collections
+import time
 from typing import Any, Callable
 
 import pytest
 
+from dranspose.services import reducer as reducer_service
 from tests.cluster import Cluster, NewUpstream, StartCluster, Upstream, passthrough
 
 WORKER = "tests.payloads.recording:RecordingWorker"
@@ -63,6 +65,24 @@ def test_scan_end_to_end_with_wrap_broadcast(make_cluster: Callable[..., Cluster
     assert {r.parameters_hash for rs in res.values() for r in rs} and all(
         r.parameters_hash for rs in res.values() for r in rs
     )
+
+
+def test_scan_ends_without_waiting_for_the_reducers_report_clock(
+    make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the workers are told to finish, the controller waits only for the reducer's counts:
+    the reducer sends them after every pass from then on, not at its next periodic report."""
+    monkeypatch.setattr(reducer_service, "REPORT_INTERVAL", 6.0)  # the clock alone would take >= 6 s
+    cluster = make_cluster()
+    n = 10
+    cluster.set_mapping({"a": [vw(i) for i in range(n)]})
+    t0 = time.monotonic()
+    for i in range(n + 2):
+        upstreams["a"].send(f"msg{i}".encode())
+    progress = cluster.wait_finished(timeout=20)
+    assert progress["completed_events"] == n + 2 and progress["failed_events"] == 0
+    assert len(cluster.reducer.hooks.instance.results) == 2 * 2 + n  # start and end reach both workers
+    assert time.monotonic() - t0 < 4.0
 
 
 def test_two_streams_different_rates_and_constraint_stickiness(make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]) -> None:

@@ -71,6 +71,7 @@ class Reducer(Component):
         self._early_bytes = 0
         self.finished_mapping: str | None = None
         self._dirty = False
+        self._data_ended: str | None = None  # mapping whose workers were told to finish: report at once
         self.recent = RecentReports()  # confirmations of the last seconds (a Redis restart may lose them)
         self.redis_restarts = RedisRestarts()
         self._last_report = 0.0
@@ -177,6 +178,7 @@ class Reducer(Component):
             self.received = {}
             self.recent = RecentReports()
             self.finished_mapping = None
+            self._data_ended = None
             if self.cls is not None:
                 try:
                     self.hooks = ReducerHooks(self.cls, self.parameters, self.context, self.user_state())
@@ -206,7 +208,16 @@ class Reducer(Component):
             self.count_error("hsds", "HSDS mirror not started: %s", exc)
 
     def _on_finish(self, msg: control.Finish) -> None:
-        if msg.target != "reducer" or msg.uuid != self.mapping_uuid:
+        if msg.uuid != self.mapping_uuid:
+            return
+        if msg.target == "workers":
+            # every event is done: the controller now waits for this reducer's counts before
+            # it asks for finish, so they go out after every pass, not on the 20 ms clock
+            self._data_ended = msg.uuid
+            self._drain()
+            self._report()
+            return
+        if msg.target != "reducer":
             return
         if self.finished_mapping == self.mapping_uuid:
             self._report(force=True)
@@ -320,6 +331,13 @@ class Reducer(Component):
         self._dirty = False
         self.recent.add(self._last_report, [(w, e) for w, events in received.items() for e in events])
 
+    def _report_due(self) -> bool:
+        """Every ``REPORT_INTERVAL`` while results come; after every pass once the workers were
+        told to finish (unless Redis just failed: then its retry time holds)."""
+        if self._data_ended == self.mapping_uuid and not self._report_failures:
+            return True
+        return time.monotonic() - self._last_report >= REPORT_INTERVAL
+
     def _resend_after_redis_restart(self) -> None:
         """Redis was replaced: reports it held unread may be gone; send the recent ones again."""
         now = time.monotonic()
@@ -350,7 +368,7 @@ class Reducer(Component):
                 except redis.RedisError as exc:  # a Redis outage must not end the process
                     self.count_error("redis", "control message not applied: %s", exc)
             self._resend_after_redis_restart()
-            if self._dirty and time.monotonic() - self._last_report >= REPORT_INTERVAL:
+            if self._dirty and self._report_due():
                 self._report()
         self.timer.stop(2)
         if self.mirror is not None:
