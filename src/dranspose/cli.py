@@ -19,7 +19,7 @@ from dranspose.services.cli import debugworker as debugworker_cli
 from dranspose.services.cli import http_ingester as http_ingester_cli
 from dranspose.services.cli import ingester as ingester_cli
 from dranspose.services.cli import reducer as reducer_cli
-from dranspose.services import gc_pause
+from dranspose.services import frame_memory, gc_pause
 from dranspose.services.cli import worker as worker_cli
 from dranspose.sources import streamer as source_cli
 
@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     _setup_logging(args.log_level)
     gc_pause.enable()  # this process runs components: full collections between scans only
+    frame_memory.keep_frame_buffers()  # freed frame buffers are reused, not faulted in anew
     try:
         return int(args.func(args) or 0)
     except RedisUnavailable as exc:
