@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from dranspose.core.scan import FastRun, Phase, Scan
 from dranspose.core.triggermap import compile_mapping
+from dranspose.transport.control import AssignmentBatch
 
 
 def vw(c: int | None) -> list[dict[str, Any]]:
@@ -247,6 +248,16 @@ def test_assignment_runs_round_trip_through_the_wire() -> None:
         mine = [(e, s) for r in runs for e, s in assignments.for_worker(json.loads(assignments.encode("m", r)), name)]
         want = [(e, frozenset(st for st, ws in t.items() if name in ws)) for e, t in expected]
         assert mine == [(e, s) for e, s in want if s]
+    streams = sorted({st for _e, t in expected for st in t})
+    for served in ([streams[0]], streams, [*streams, "not-in-the-map"]):
+        routes: dict[str, list[Any]] = {}
+        for r in runs:
+            for st, rs in assignments.for_streams(json.loads(assignments.encode("m", r)), served).items():
+                routes.setdefault(st, []).extend(rs)
+        want_routes = {st: [(e, t[st]) for e, t in expected if st in t] for st in served}
+        assert routes == {st: rs for st, rs in want_routes.items() if rs}
+        single = AssignmentBatch("m", expected).for_streams(served)  # the single-event form agrees
+        assert single == routes
 
 
 @pytest.mark.parametrize(

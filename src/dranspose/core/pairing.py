@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from dranspose.protocols.base import Kind, Unit
 
@@ -150,6 +150,10 @@ class StreamPairing:
 
     def add_route(self, event: int, workers: tuple[str, ...]) -> None:
         self.routes.append((event, workers))
+
+    def add_routes(self, routes: Iterable[tuple[int, tuple[str, ...]]]) -> None:
+        """Several routes, in event order (one assignment batch)."""
+        self.routes.extend(routes)
 
     def wants_input(self, limit: int) -> bool:
         """Read upstream while fewer than ``limit`` units and ``byte_limit`` bytes are queued,

@@ -178,11 +178,8 @@ class Ingester(Component):
 
     def _on_assignment(self, batch: control.AssignmentBatch | control.AssignmentRun) -> None:
         """Routes for the frames of each stream this ingester serves."""
-        for event, targets in batch.events:
-            for stream, workers in targets.items():
-                s = self.streams.get(stream)
-                if s is not None:
-                    s.pairing.add_route(event, workers)
+        for stream, routes in batch.for_streams(self.streams).items():
+            self.streams[stream].pairing.add_routes(routes)
 
     def _on_reroute(self, batch: control.RerouteBatch) -> None:
         """A worker died: routes not used yet go to the new workers; for routes already used

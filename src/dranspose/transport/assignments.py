@@ -14,13 +14,15 @@ Decoding validates the shape and raises :class:`ProtocolError` on anything else.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 import numpy as np
 
 from dranspose.core.scan import Assignment, FastRun, Run
 from dranspose.errors import ProtocolError
 from dranspose.transport.jsonio import dumps_compact
+
+Route = tuple[int, tuple[str, ...]]  # (event, the workers that get one stream's frames of it)
 
 
 def _index(values: np.ndarray) -> tuple[list[int], list[int]]:
@@ -89,6 +91,28 @@ def decode(batch: dict[str, Any]) -> Iterator[Assignment]:
             yield int(event), {str(st): tuple(str(w) for w in ws) for st, ws in targets.items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"bad assignment batch: {exc}") from None
+
+
+def for_streams(batch: dict[str, Any], streams: Collection[str]) -> dict[str, list[Route]]:
+    """The routes (event, workers) of one batch for each of ``streams`` that has any, in
+    event order: what an ingester serving ``streams`` needs, without a dict per event."""
+    out: dict[str, list[Route]] = {}
+    if "first" not in batch:
+        for event, targets in decode(batch):
+            for stream, receivers in targets.items():
+                if stream in streams:
+                    out.setdefault(stream, []).append((event, receivers))
+        return out
+    first, workers, sets, t, s = _run_arrays(batch)
+    names = [(w,) for w in workers]
+    for stream in streams:
+        in_set = np.array([stream in members for members in sets], dtype=bool)
+        if not in_set.any():
+            continue
+        mine = np.flatnonzero(in_set[s])
+        if len(mine):
+            out[stream] = list(zip((mine + first).tolist(), map(names.__getitem__, t[mine].tolist())))
+    return out
 
 
 def for_worker(batch: dict[str, Any], name: str) -> Iterator[tuple[int, frozenset[str]]]:

@@ -19,7 +19,7 @@ and shapes: anything malformed or hostile raises :class:`ControlMessageError` (n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Literal, Union
+from typing import Any, ClassVar, Collection, Iterator, Literal, Union
 
 from dranspose.backend import first_bad_count
 from dranspose.errors import ControlMessageError, ProtocolError
@@ -224,6 +224,15 @@ class AssignmentBatch:
     mapping: str
     events: list[tuple[int, Targets]]
 
+    def for_streams(self, streams: Collection[str]) -> dict[str, list[assignments.Route]]:
+        """The routes of each of ``streams`` that has any (see :func:`assignments.for_streams`)."""
+        out: dict[str, list[assignments.Route]] = {}
+        for event, targets in self.events:
+            for stream, workers in targets.items():
+                if stream in streams:
+                    out.setdefault(stream, []).append((event, workers))
+        return out
+
     def for_worker(self, name: str) -> Iterator[tuple[int, frozenset[str]]]:
         """The events that involve worker ``name``, with its streams."""
         for event, targets in self.events:
@@ -244,6 +253,9 @@ class AssignmentRun:
     @property
     def events(self) -> list[tuple[int, Targets]]:
         return list(assignments.decode(self.body))
+
+    def for_streams(self, streams: Collection[str]) -> dict[str, list[assignments.Route]]:
+        return assignments.for_streams(self.body, streams)
 
     def for_worker(self, name: str) -> Iterator[tuple[int, frozenset[str]]]:
         return assignments.for_worker(self.body, name)
