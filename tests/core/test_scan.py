@@ -248,14 +248,14 @@ def test_assignment_runs_round_trip_through_the_wire() -> None:
         mine = [(e, s) for r in runs for e, s in assignments.for_worker(json.loads(assignments.encode("m", r)), name)]
         want = [(e, frozenset(st for st, ws in t.items() if name in ws)) for e, t in expected]
         assert mine == [(e, s) for e, s in want if s]
-    streams = sorted({st for _e, t in expected for st in t})
+    streams = sorted({name for _e, t in expected for name in t})
     for served in ([streams[0]], streams, [*streams, "not-in-the-map"]):
         routes: dict[str, list[Any]] = {}
         for r in runs:
-            for st, rs in assignments.for_streams(json.loads(assignments.encode("m", r)), served).items():
-                routes.setdefault(st, []).extend(rs)
-        want_routes = {st: [(e, t[st]) for e, t in expected if st in t] for st in served}
-        assert routes == {st: rs for st, rs in want_routes.items() if rs}
+            for stream, rs in assignments.for_streams(json.loads(assignments.encode("m", r)), served).items():
+                routes.setdefault(stream, []).extend(rs)
+        want_routes = {stream: [(e, t[stream]) for e, t in expected if stream in t] for stream in served}
+        assert routes == {stream: rs for stream, rs in want_routes.items() if rs}
         single = AssignmentBatch("m", expected).for_streams(served)  # the single-event form agrees
         assert single == routes
 

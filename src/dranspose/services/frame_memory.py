@@ -6,7 +6,7 @@ or from an arena whose free top is returned to the kernel past a trim threshold 
 default): either way a detector frame's buffer is new memory, page by page, for every frame.
 :func:`keep_frame_buffers` raises both thresholds, so buffers up to :data:`MMAP_THRESHOLD` come
 from the arenas and up to :data:`TRIM_THRESHOLD` of freed memory is kept for reuse. Measured
-on 2 MB frames through the whole pipeline (2 workers, 2 cores): ~1.2x the events per second.
+on 2 MB frames through the whole pipeline (2 workers, 2 cores): 1.1-1.2x the events per second.
 
 The price: a process keeps up to ``TRIM_THRESHOLD`` of freed memory mapped after a burst (the
 in-flight data is bounded per worker by the flow control's memory bound, 256 MB by default).

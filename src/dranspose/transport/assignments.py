@@ -14,7 +14,7 @@ Decoding validates the shape and raises :class:`ProtocolError` on anything else.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Iterator
+from typing import Any, Collection, Iterable, Iterator
 
 import numpy as np
 
@@ -93,16 +93,22 @@ def decode(batch: dict[str, Any]) -> Iterator[Assignment]:
         raise ProtocolError(f"bad assignment batch: {exc}") from None
 
 
+def routes_by_stream(events: Iterable[Assignment], streams: Collection[str]) -> dict[str, list[Route]]:
+    """The routes of each of ``streams`` that has any, in the order of ``events``."""
+    out: dict[str, list[Route]] = {}
+    for event, targets in events:
+        for stream, receivers in targets.items():
+            if stream in streams:
+                out.setdefault(stream, []).append((event, receivers))
+    return out
+
+
 def for_streams(batch: dict[str, Any], streams: Collection[str]) -> dict[str, list[Route]]:
     """The routes (event, workers) of one batch for each of ``streams`` that has any, in
-    event order: what an ingester serving ``streams`` needs, without a dict per event."""
-    out: dict[str, list[Route]] = {}
+    event order: what an ingester serving ``streams`` needs (a run: without a dict per event)."""
     if "first" not in batch:
-        for event, targets in decode(batch):
-            for stream, receivers in targets.items():
-                if stream in streams:
-                    out.setdefault(stream, []).append((event, receivers))
-        return out
+        return routes_by_stream(decode(batch), streams)
+    out: dict[str, list[Route]] = {}
     first, workers, sets, t, s = _run_arrays(batch)
     names = [(w,) for w in workers]
     for stream in streams:

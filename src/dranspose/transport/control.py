@@ -226,12 +226,7 @@ class AssignmentBatch:
 
     def for_streams(self, streams: Collection[str]) -> dict[str, list[assignments.Route]]:
         """The routes of each of ``streams`` that has any (see :func:`assignments.for_streams`)."""
-        out: dict[str, list[assignments.Route]] = {}
-        for event, targets in self.events:
-            for stream, workers in targets.items():
-                if stream in streams:
-                    out.setdefault(stream, []).append((event, workers))
-        return out
+        return assignments.routes_by_stream(self.events, streams)
 
     def for_worker(self, name: str) -> Iterator[tuple[int, frozenset[str]]]:
         """The events that involve worker ``name``, with its streams."""
