@@ -39,7 +39,7 @@ def test_units_pair_with_routes_by_position(junk: int, steps: list[int], order: 
             p.add_unit(units[ui])
             ui += 1
         elif not take_unit and ri < len(routes):
-            p.add_route(*routes[ri])
+            p.add_routes([routes[ri]])
             ri += 1
         out.extend(p.pairs())
     assert p.discarded == junk  # everything before the start is dropped
@@ -64,9 +64,9 @@ def test_new_mapping_keeps_a_queued_series_start() -> None:
 def test_streams_without_start_take_everything() -> None:
     p = StreamPairing(has_start=False)
     assert p.add_unit(Unit(Kind.DATA, [b"x"])) and p.wants_input(64) is False
-    p.add_route(0, ())
+    p.add_routes([(0, ())])
     assert [x.event for x in p.pairs()] == [0] and p.wants_input(64) is False
-    p.add_route(1, ("w",))
+    p.add_routes([(1, ("w",))])
     assert p.wants_input(64) and not p.wants_input(0)
 
 
@@ -109,6 +109,6 @@ def test_queued_bytes_are_counted_once_per_unit() -> None:
         assert p.add_unit(u)
     assert [u.nbytes for u in units] == [6, 6, 6] and p.units_bytes == 18
     assert not p.wants_input(64)  # over the byte limit
-    p.add_route(0, ("w",))
-    p.add_route(1, ("w",))
+    p.add_routes([(0, ("w",))])
+    p.add_routes([(1, ("w",))])
     assert [x.unit.nbytes for x in p.pairs()] == [6, 6] and p.units_bytes == 6

@@ -148,9 +148,6 @@ class StreamPairing:
         self.units_bytes += unit.nbytes
         return True
 
-    def add_route(self, event: int, workers: tuple[str, ...]) -> None:
-        self.routes.append((event, workers))
-
     def add_routes(self, routes: Iterable[tuple[int, tuple[str, ...]]]) -> None:
         """Several routes, in event order (one assignment batch)."""
         self.routes.extend(routes)

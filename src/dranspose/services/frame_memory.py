@@ -20,6 +20,7 @@ import ctypes
 import logging
 import os
 import platform
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ TRIM_THRESHOLD = 256 << 20
 ENV_TUNABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
 
-def operator_tuned(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def operator_tuned(environ: Mapping[str, str] = os.environ) -> bool:
     """The environment sets glibc malloc tunables of its own: they win."""
     return "glibc.malloc." in environ.get("GLIBC_TUNABLES", "") or any(k in environ for k in ENV_TUNABLES)
 

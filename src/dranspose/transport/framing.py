@@ -124,22 +124,20 @@ def _take_streams(event_number: int, declared: dict[str, Any], frames: Sequence[
     return streams, pos
 
 
-def decode(parts: Sequence[Any], header: Any = None) -> Decoded:
-    """Split a received message into (event number, mapping, streams, created_at); ``header``
-    is the already parsed header of a batched message (``parts[0]`` is then not read).
+def decode(parts: Sequence[Any]) -> Decoded:
+    """Split a received single-event message into (event number, mapping, streams, created_at).
 
     Raises ProtocolError when the header is not valid JSON of the expected shape or the frame
     count does not match the declared lengths."""
     if not parts:
         raise ProtocolError("empty message from ingester")
-    raw = b"" if header is not None else parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+    raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
     if len(raw) > MAX_HEADER_BYTES:
         raise ProtocolError(f"ingester header of {len(raw)} bytes (limit {MAX_HEADER_BYTES})")
-    if header is None:
-        try:
-            header = loads_json(raw)
-        except (ValueError, RecursionError) as exc:
-            raise ProtocolError(f"bad ingester header {raw[:80]!r}: {exc}") from None
+    try:
+        header = loads_json(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"bad ingester header {raw[:80]!r}: {exc}") from None
     event_number, mapping, declared, created = _checked_header(header, raw)
     streams, pos = _take_streams(event_number, declared, parts, 1)
     if pos != len(parts):
