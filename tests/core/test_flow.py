@@ -98,6 +98,35 @@ def test_slow_start_doubles_until_the_bounds() -> None:
     assert max(capped) == limits.memory_bytes // (4 << 20)  # the memory bound holds at every report
 
 
+def test_a_known_round_trip_is_covered_at_the_second_report() -> None:
+    limits = FlowLimits()
+    svc, rtt = 20e-6, 1e-3
+    carried = quick_reports(CreditGauge(limits, round_trip_s=rtt), svc, rtt, 2048, rounds=1)
+    assert carried == [math.ceil(limits.gain * rtt / svc) + 1]  # 101 at once, not 64 by doubling
+    big = quick_reports(CreditGauge(limits, round_trip_s=10.0), svc, rtt, 4 << 20, rounds=1)  # 4 MB events
+    assert big == [limits.memory_bytes // (4 << 20)]  # this scan's event size bounds the jump
+    busy = quick_reports(CreditGauge(limits, round_trip_s=rtt), svc, 0.0, 2048, rounds=3)  # never waits
+    assert busy == [limits.initial] * 3  # a saturated worker gets nothing for a known round trip
+
+
+def test_credit_book_carries_round_trips_to_the_next_scan() -> None:
+    first = CreditBook()
+    first.admit("w0", None)
+    first.admit("w1", None)
+    first.admit("fixed", 8)
+    first.gauges["w0"].round_trip_s = 0.004  # as measured during the scan
+    assert first.round_trips() == {"w0": 0.004}
+    second = CreditBook(FlowLimits(), first.round_trips())
+    assert second.admit("w0", None) == FlowLimits().initial  # the event size is not known yet
+    assert second.gauges["w0"].round_trip_s == 0.004
+    second.admit("w2", None)
+    assert second.gauges["w2"].round_trip_s is None
+    assert CreditBook(FlowLimits(), second.round_trips()).prior_round_trips == {"w0": 0.004}
+    third = CreditBook(FlowLimits(), second.round_trips())
+    third.admit("w2", None)
+    assert third.round_trips() == {}  # w0 did not join this scan: forgotten
+
+
 @settings(max_examples=100, deadline=None)
 @given(svc=st.floats(1e-5, 1e-3), nbytes=st.integers(100, 64 << 20))
 def test_slow_start_respects_saturation_and_memory(svc: float, nbytes: int) -> None:

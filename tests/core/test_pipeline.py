@@ -85,6 +85,28 @@ def test_scan_ends_without_waiting_for_the_reducers_report_clock(
     assert time.monotonic() - t0 < 4.0
 
 
+def test_next_scan_starts_knowing_each_workers_round_trip(make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]) -> None:
+    """Credits adapt (no capacity advertised); the round trip a worker's credits were sized
+    from in one scan is where its next scan's credits start from (shown in the progress)."""
+    cluster = make_cluster(capacity=None)
+    cluster.set_mapping({"a": [vw(i) for i in range(4)]})
+    for i in range(6):
+        upstreams["a"].send(f"msg{i}".encode())
+    assert cluster.wait_finished()["completed_events"] == 6
+    scheduler = cluster.controller.config.app.state.scheduler  # type: ignore[union-attr]
+    with scheduler.lock:  # as the scan's measurement would have left it
+        scheduler.credits.gauges["w0"].round_trip_s = 0.0042
+        scheduler.credits.gauges["w1"].round_trip_s = None
+    cluster.set_mapping({"a": [vw(i) for i in range(4)]})
+    credits = cluster.get("/api/v1/progress")["credits"]
+    assert credits["w0"]["round_trip_s"] == 0.0042 and credits["w0"]["fixed"] is False
+    assert credits["w1"]["round_trip_s"] is None
+    for i in range(6):
+        upstreams["a"].send(f"msg{i}".encode())
+    progress = cluster.wait_finished()
+    assert progress["completed_events"] == 6 and progress["failed_events"] == 0
+
+
 def test_two_streams_different_rates_and_constraint_stickiness(make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]) -> None:
     cluster = make_cluster(names=("a", "b"), nworkers=3)
     n = 30

@@ -17,10 +17,12 @@ whether the controller had to hold back assignment because this worker had no cr
 
 Between measurements (reports closer than ``min_interval_s``) the credits double while
 assignment waits on an unsaturated worker (slow start: a scan that starts at full rate reaches
-its credits within a few reports). Credits only grow within a scan (a scan starts again from
-``initial``) and are capped, at every report, by a memory bound (``memory_bytes / bytes per
-event``), by a backlog in time (``max_backlog_s / svc``: never more queued work than that) and
-by ``ceiling``.
+its credits within a few reports); when a round trip is known already (measured earlier in the
+scan, or carried over from the worker's previous scan: the control path is the same) they
+jump to cover it at once. Credits only grow within a scan (a scan starts again from
+``initial``: the new scan's event size is not known yet) and are capped, at every report, by a
+memory bound (``memory_bytes / bytes per event``), by a backlog in time (``max_backlog_s /
+svc``: never more queued work than that) and by ``ceiling``.
 
 :class:`ReportPolicy` decides when a worker sends its completion batch: when the batch is
 full, as soon as the worker runs out of work (the controller can assign at once), and at the
@@ -73,7 +75,7 @@ class CreditGauge:
     blocked: bool = False  # assignment was held back by this worker since the last measurement
     svc_s: float | None = None  # measured seconds per event
     event_bytes: float | None = None  # measured payload bytes per event
-    round_trip_s: float | None = None  # last estimate of the control round trip
+    round_trip_s: float | None = None  # last estimate of the control round trip (may come from an earlier scan)
     _base: Sample | None = None
 
     def __post_init__(self) -> None:
@@ -93,6 +95,11 @@ class CreditGauge:
         if self.svc_s:
             cap = min(cap, int(lim.max_backlog_s / self.svc_s))
         return max(lim.floor, cap)
+
+    def _covering(self, round_trip_s: float) -> int:
+        """Credits that keep the worker busy through ``gain`` round trips at its measured speed."""
+        assert self.svc_s is not None
+        return math.ceil(self.limits.gain * round_trip_s / self.svc_s) + 1
 
     def observe(self, sample: Sample) -> int:
         """Take one report (cumulative counters); returns the credits from now on."""
@@ -114,14 +121,15 @@ class CreditGauge:
             # reaches its credits within a few reports instead of a few measurements
             if self.blocked and fraction < self.limits.saturated:
                 self.credits *= 2
+                if self.round_trip_s is not None:  # known: no need to find it by doubling
+                    self.credits = max(self.credits, self._covering(self.round_trip_s))
                 self.blocked = False
             self.credits = max(self.limits.floor, min(self.credits, self.cap()))
             return self.credits
         if self.blocked and fraction < self.limits.saturated:
             rate = dn / dt
             self.round_trip_s = self.credits * (1.0 - fraction) / rate
-            want = math.ceil(self.limits.gain * self.round_trip_s / self.svc_s) + 1
-            self.credits = max(self.credits, want)
+            self.credits = max(self.credits, self._covering(self.round_trip_s))
         self.credits = max(self.limits.floor, min(self.credits, self.cap()))
         self.blocked = False
         self._base = sample

@@ -10,10 +10,20 @@ from dranspose.core.flow import CreditGauge, FlowLimits, Sample
 
 
 class CreditBook:
-    def __init__(self, limits: FlowLimits | None = None) -> None:
+    """``round_trips``: control round trips measured in the previous scan, by worker name (a
+    worker of that name starts this scan knowing it: its credits cover it at its second report
+    instead of after several doublings)."""
+
+    def __init__(self, limits: FlowLimits | None = None, round_trips: dict[str, float] | None = None) -> None:
         self.limits = limits or FlowLimits()
         self.gauges: dict[str, CreditGauge] = {}
         self.fixed: dict[str, int] = {}
+        self.prior_round_trips = dict(round_trips or {})
+
+    def round_trips(self) -> dict[str, float]:
+        """The round trip each adaptive worker of this scan knows (measured, or carried over),
+        for the next scan's book; workers that left are forgotten."""
+        return {name: g.round_trip_s for name, g in self.gauges.items() if g.round_trip_s is not None}
 
     def admit(self, name: str, advertised: Any) -> int:
         """Credits of a worker joining the scan; ``advertised`` is its state's ``capacity``."""
@@ -22,7 +32,9 @@ class CreditBook:
             self.gauges.pop(name, None)
             return advertised
         self.fixed.pop(name, None)
-        gauge = self.gauges.setdefault(name, CreditGauge(self.limits))
+        gauge = self.gauges.get(name)
+        if gauge is None:
+            gauge = self.gauges[name] = CreditGauge(self.limits, round_trip_s=self.prior_round_trips.get(name))
         return gauge.credits
 
     def held_back(self, names: Iterable[str]) -> None:

@@ -219,7 +219,7 @@ class Scheduler:
                     raise MappingError(f"no worker has the tags {sorted(tags)} the map needs ({len(workers)} workers)")
             new_uuid = str(uuid.uuid4())
             scan = Scan(cmap)
-            credits = CreditBook(self._flow_limits())
+            credits = CreditBook(self._flow_limits(), self.credits.round_trips())
             ingesters = [s for s in self.components["ingester"].values() if set(cmap.streams) & set(s.get("streams", []))]
             for name, st in workers.items():  # the others join in _admit_workers once usable
                 if self._not_usable(name, st, ingesters, mapping_known=True) is None:
