@@ -138,6 +138,38 @@ def test_slow_start_respects_saturation_and_memory(svc: float, nbytes: int) -> N
     assert all(c <= max(limits.floor, min(limits.ceiling, mem_cap)) for c in waiting)
 
 
+def waits(gauge: CreditGauge, svc: float, idle_s: float, starved_s: float | None, rounds: int = 6) -> list[int]:
+    """Reports 50 ms apart of a worker held back by the controller: 100 events each, idle
+    ``idle_s`` of every report's interval, ``starved_s`` of that holding no assigned event."""
+    t = busy = 0.0
+    starved: float | None = None if starved_s is None else 0.0
+    gauge.observe(Sample(t, 0, busy, 0, starved))
+    history = []
+    for k in range(1, rounds + 1):
+        t += 0.05
+        busy += 0.05 - idle_s
+        if starved is not None and starved_s is not None:
+            starved += starved_s
+        gauge.held_back()
+        history.append(gauge.observe(Sample(t, 100 * k, busy, 100 * k * 2048, starved)))
+    return history
+
+
+def test_the_round_trip_is_the_time_without_assigned_events() -> None:
+    svc = 0.03 / 100  # 30 ms busy per 100 events, 20 ms idle per 50 ms
+    credits_bound = waits(CreditGauge(), svc, 0.02, 0.02)  # idle because out of assignments
+    assert credits_bound[-1] > FlowLimits().initial
+    starved = CreditGauge()
+    waits(starved, svc, 0.02, 0.005)
+    assert starved.round_trip_s == pytest.approx(32 * 0.1 / 2000)  # C * s / r, with s = 5 / 50 ms
+    paced = CreditGauge()
+    assert waits(paced, svc, 0.02, 0.0) == [FlowLimits().initial] * 6  # waited for data, not credits
+    assert paced.round_trip_s is None  # nothing to measure: no made-up round trip in the status
+    older = CreditGauge()  # a worker that does not count starvation: all its idle time counts
+    waits(older, svc, 0.02, None, rounds=1)
+    assert older.round_trip_s == pytest.approx(32 * 0.4 / 2000)
+
+
 def test_counters_going_back_restart_the_measurement() -> None:
     gauge = CreditGauge()
     gauge.observe(Sample(0.0, 1000, 1.0, 10**6))

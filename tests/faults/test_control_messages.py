@@ -38,7 +38,8 @@ reports = st.one_of(
     st.builds(
         control.WorkerReport,
         worker=names, done=events, sent=st.integers(0, 1 << 40), finished=st.booleans(),
-        cancelled=events, results=st.none() | events,
+        cancelled=events, results=st.none() | events, n=st.none() | st.integers(0, 1 << 40),
+        busy=st.none() | st.floats(0, 1e6), nbytes=st.none() | st.integers(0, 1 << 50), starved=st.none() | st.floats(0, 1e6),
     ),
     st.builds(control.IngesterReport, ingester=names, lost=pairs),
     st.builds(
@@ -99,6 +100,8 @@ def test_hostile_input_raises_one_error_type(raw: bytes) -> None:
         (control.decode_report, {"r": "red", "processed": {"w0": "many"}}),
         (control.decode_report, {"r": "red", "processed": {}, "fin": "yes"}),
         (control.decode_report, {"x": 1}),
+        (control.decode_report, {"w": "w0", "done": [], "starved": -1.0}),
+        (control.decode_report, {"w": "w0", "done": [], "starved": "long"}),
         (control.decode_assignment, {"mapping": "m", "events": [[1, {"s": "w0"}]]}),
         (control.decode_assignment, {"mapping": "m", "events": [[-1, {}]]}),
         (control.decode_assignment, {"events": []}),

@@ -12,7 +12,11 @@ whether the controller had to hold back assignment because this worker had no cr
 - Over an interval the controller sees the completion rate ``r`` and the worker's busy
   fraction ``b`` (busy seconds / wall seconds); ``svc = busy / events`` is its time per event.
 - Held back by credits with ``b < 1`` the worker cycles through its ``C`` credits, then waits
-  one control round trip ``R``: ``C / r = C * svc + R``, so ``R = C * (1 - b) / r``.
+  one control round trip ``R`` holding no assigned event: with ``s`` the fraction of the
+  interval it held none (its reported seconds *starved* of assignments), ``R = C * s / r``.
+  A worker that waited only for data (assigned events whose frames had not come yet: a paced
+  detector) has ``s = 0``: its credits are not what limits it and no round trip is measured.
+  Workers that do not report ``s`` count all their idle time: ``R = C * (1 - b) / r``.
 - Credits that cover that round trip at the worker's own speed: ``C' = gain * R / svc + 1``.
 
 Between measurements (reports closer than ``min_interval_s``) the credits double while
@@ -58,12 +62,14 @@ class FlowLimits:
 
 @dataclass
 class Sample:
-    """One worker's cumulative counters as reported (processed events, busy seconds, bytes)."""
+    """One worker's cumulative counters as reported (processed events, busy seconds, bytes,
+    seconds starved of assignments: None from a worker that does not count them)."""
 
     now: float
     events: int
     busy_s: float
     nbytes: int
+    starved_s: float | None = None
 
 
 @dataclass
@@ -104,7 +110,9 @@ class CreditGauge:
     def observe(self, sample: Sample) -> int:
         """Take one report (cumulative counters); returns the credits from now on."""
         base = self._base
-        if base is None or sample.events < base.events or sample.busy_s < base.busy_s or sample.nbytes < base.nbytes:
+        if base is None or sample.events < base.events or sample.busy_s < base.busy_s or sample.nbytes < base.nbytes or (
+            sample.starved_s is not None and base.starved_s is not None and sample.starved_s < base.starved_s
+        ):
             self._base = sample  # first report, or the worker restarted its counters
             return self.credits
         dn = sample.events - base.events
@@ -127,13 +135,22 @@ class CreditGauge:
             self.credits = max(self.limits.floor, min(self.credits, self.cap()))
             return self.credits
         if self.blocked and fraction < self.limits.saturated:
-            rate = dn / dt
-            self.round_trip_s = self.credits * (1.0 - fraction) / rate
-            self.credits = max(self.credits, self._covering(self.round_trip_s))
+            waiting = _starved_fraction(base, sample, dt, 1.0 - fraction)
+            if waiting > 0:  # it ran out of assigned events: the credits are what it waits for
+                self.round_trip_s = self.credits * waiting / (dn / dt)
+                self.credits = max(self.credits, self._covering(self.round_trip_s))
         self.credits = max(self.limits.floor, min(self.credits, self.cap()))
         self.blocked = False
         self._base = sample
         return self.credits
+
+
+def _starved_fraction(base: Sample, sample: Sample, dt: float, idle: float) -> float:
+    """Share of the interval the worker held no assigned event; ``idle`` (all its idle time)
+    when it does not count that, and never more than ``idle``."""
+    if sample.starved_s is None or base.starved_s is None:
+        return idle
+    return min(idle, (sample.starved_s - base.starved_s) / dt)
 
 
 @dataclass

@@ -76,6 +76,7 @@ class Worker(Component):
         self.recent_done, self.recent_results = RecentReports(), RecentReports()  # a Redis restart may lose reports
         self.redis_restarts = RedisRestarts()
         self.busy_s = 0.0  # seconds the data loop spent working (not waiting), for flow control
+        self.starved_s = 0.0  # seconds it waited holding no assigned event (for its credits), the same
         self._pass_started: float | None = None  # start of the loop pass under way
         self.payload_bytes = 0  # bytes of the events processed, for flow control
         self.results_out = batching.Outbox()  # small results share a message when they queue up
@@ -355,10 +356,10 @@ class Worker(Component):
         self._flush_results()  # the reported count of sent results must be on its way
         if not self.mapping_uuid or (not self.done and not force):
             return
-        # n/busy/bytes: cumulative counters the controller sizes this worker's credits from
+        # n/busy/bytes/starved: cumulative counters the controller sizes this worker's credits from
         report = control.WorkerReport(
             self.name, self.done, self.results_sent, finished, results=self.done_results,
-            n=self.processed, busy=round(self._busy_now(), 6), nbytes=self.payload_bytes,
+            n=self.processed, busy=round(self._busy_now(), 6), nbytes=self.payload_bytes, starved=round(self.starved_s, 6),
         )
         try:
             self.redis.xadd(self.keys.done(self.mapping_uuid), {control.REPORT_FIELD: control.encode_report(report)})
@@ -400,8 +401,12 @@ class Worker(Component):
             timeout = 100 if due is None else math.ceil(due * 1000)
             if self.outbox.queue:  # results wait for the reducer: try again soon
                 timeout = min(timeout, math.ceil(RESULT_RETRY_S * 1000))
+            starving = not self.assembler.expected  # nothing assigned here: waiting for assignments
+            waited_from = time.perf_counter()
             ready = dict(self._poller.poll(timeout))
             started = self._pass_started = time.perf_counter()
+            if starving:
+                self.starved_s += started - waited_from
             if self.control_socket in ready:
                 try:
                     self.handle_control()

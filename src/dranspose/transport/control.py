@@ -341,10 +341,11 @@ class WorkerReport:
     cancelled: list[int] = field(default_factory=list)
     results: list[int] | None = None  # None: an older worker that does not say
     # cumulative counters the controller sizes the worker's credits from (None: not given):
-    # events processed, seconds busy, payload bytes
+    # events processed, seconds busy, payload bytes, seconds waiting with no assigned event
     n: int | None = None
     busy: float | None = None
     nbytes: int | None = None
+    starved: float | None = None
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"w": self.worker, "done": self.done, "sent": self.sent}
@@ -354,6 +355,8 @@ class WorkerReport:
             out["busy"] = self.busy
         if self.nbytes is not None:
             out["bytes"] = self.nbytes
+        if self.starved is not None:
+            out["starved"] = self.starved
         if self.finished:
             out["fin"] = True
         if self.cancelled:
@@ -426,6 +429,7 @@ def decode_report(raw: bytes | str) -> Report:
             None if obj.get("n") is None else _int(obj["n"], f"{what} n"),
             None if obj.get("busy") is None else _float(obj["busy"], f"{what} busy"),
             None if obj.get("bytes") is None else _int(obj["bytes"], f"{what} bytes"),
+            None if obj.get("starved") is None else _float(obj["starved"], f"{what} starved"),
         )
     if "i" in obj:
         return IngesterReport(_str(obj, "i", what), _pairs(obj.get("lost"), f"{what} lost"))

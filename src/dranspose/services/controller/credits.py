@@ -49,7 +49,8 @@ class CreditBook:
         if gauge is None:
             return None
         try:
-            sample = Sample(now, int(msg["n"]), float(msg["busy"]), int(msg["bytes"]))
+            starved = msg.get("starved")
+            sample = Sample(now, int(msg["n"]), float(msg["busy"]), int(msg["bytes"]), None if starved is None else float(starved))
         except (KeyError, TypeError, ValueError):
             return None  # a worker that does not report its counters keeps its credits
         before = gauge.credits
