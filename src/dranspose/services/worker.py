@@ -76,7 +76,7 @@ class Worker(Component):
         self.recent_done, self.recent_results = RecentReports(), RecentReports()  # a Redis restart may lose reports
         self.redis_restarts = RedisRestarts()
         self.busy_s = 0.0  # seconds the data loop spent working (not waiting), for flow control
-        self.starved_s = 0.0  # seconds the data loop waited holding no assigned event (for credits), the same
+        self.starved_s = 0.0  # seconds it waited holding no assigned event (waiting for credits), for flow control
         self._pass_started: float | None = None  # start of the loop pass under way
         self.payload_bytes = 0  # bytes of the events processed, for flow control
         self.results_out = batching.Outbox()  # small results share a message when they queue up
