@@ -110,7 +110,7 @@ def test_next_scan_starts_knowing_each_workers_round_trip(make_cluster: Callable
 def test_a_worker_waiting_for_data_shows_no_made_up_round_trip(make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]) -> None:
     """Frames paced at ~1 kHz, credits adapting: the workers wait for data with events assigned,
     not for credits, so the round trip shown is measured from their time without assignments
-    (a few ms, or none), not from all their idle time (32 credits / 500 Hz: >= 60 ms)."""
+    (a few ms, or none), not from all their idle time (32 credits / 500 Hz: >= 60 ms; 0.19 s seen)."""
     cluster = make_cluster(capacity=None)
     n = 300
     cluster.set_mapping({"a": [vw(i) for i in range(n)]})
@@ -121,7 +121,7 @@ def test_a_worker_waiting_for_data_shows_no_made_up_round_trip(make_cluster: Cal
     assert progress["completed_events"] == n + 2 and progress["failed_events"] == 0
     for worker, credits in progress["credits"].items():
         assert credits["fixed"] is False and credits["seconds_per_event"] is not None, worker
-        assert credits["round_trip_s"] is None or credits["round_trip_s"] < 0.03, credits
+        assert credits["round_trip_s"] is None or credits["round_trip_s"] < 0.05, credits
 
 
 def test_two_streams_different_rates_and_constraint_stickiness(make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]) -> None:
