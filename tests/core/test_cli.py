@@ -4,6 +4,7 @@ variables, the one-command demo, and the clear error when Redis is missing."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,6 +51,50 @@ def test_combined_demo_runs_a_scan_and_exits() -> None:
     assert "private redis-server" in out.stdout
     assert "live results http://" in out.stdout
     assert "scan finished" in out.stdout and "152 events, 0 failed, 0 errors" in out.stdout
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_combined_stops_every_process_on_sigterm() -> None:
+    """``kill``, systemd, ``docker stop`` and timeouts send SIGTERM: the components (each in
+    its own session, out of reach of the terminal's signals) and the private Redis stop too."""
+    proc = subprocess.Popen([sys.executable, "-m", "dranspose.cli", "combined", "--demo", "--demo-frames", "20", "--demo-rate", "0",
+                             "--demo-shape", "16x16", "--controller-port", "0", "--reducer-port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    children: list[int] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "running; Ctrl-C" in line:
+                break
+        else:
+            pytest.fail(f"combined ended before running: {proc.wait()}")
+        children = _children(proc.pid)
+        assert len(children) >= 6  # redis-server, controller, reducer, ingester, two workers
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert "stopping" in proc.stdout.read()
+        deadline = time.monotonic() + 10
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [c for c in children if _alive(c)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for c in children:
+            if _alive(c):
+                os.kill(c, signal.SIGKILL)
 
 
 @pytest.fixture

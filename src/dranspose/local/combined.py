@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -69,6 +70,19 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exit-when-done", action="store_true", help="with --demo: exit after the demo scans (status 1 on errors)")
 
 
+def _stop_on_termination() -> dict[int, Any]:
+    """SIGTERM (``kill``, systemd, ``docker stop``, a timeout) and SIGHUP (the terminal closed)
+    stop every process the way Ctrl-C does, instead of ending this one and leaving the
+    components and Redis running. Returns the handlers it replaced (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+
 def run(args: argparse.Namespace) -> int:
     worker_class = args.worker_class or os.environ.get("WORKER_CLASS")
     reducer_class = args.reducer_class or os.environ.get("REDUCER_CLASS")
@@ -101,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     sup.env.update(REDIS_URL=redis_url, REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}", WORKER_CLASS=worker_class)
     sup.env.pop("SERVICE_REDIS_DSN", None)
     controller = f"http://{args.host}:{ctl_port}"
+    replaced = _stop_on_termination()
     try:
         sup.spawn("controller", "controller", "--host", args.host, "--port", str(ctl_port))
         sup.spawn("reducer", "reducer", "-c", reducer_class, "--host", args.host, "-p", str(red_port))
@@ -118,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             failed = _run_demo(sup, controller, demo_url, args)
             if args.exit_when_done:
                 return 1 if failed else 0
-        print("dranspose: running; Ctrl-C stops every process")
+        print("dranspose: running; Ctrl-C (or SIGTERM) stops every process")
         while True:
             gone = sup.exited()
             if gone:
@@ -131,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         sup.stop_all()
         if redis_server is not None:
             redis_server.stop()
+        for sig, handler in replaced.items():
+            signal.signal(sig, handler)
 
 
 def _wait_ready(sup: Supervisor, controller: str, streams: list[str], nworkers: int, timeout: float = 60.0) -> None:
