@@ -78,6 +78,8 @@ def _stop_on_termination() -> dict[int, Any]:
         return {}
 
     def interrupt(signum: int, _frame: Any) -> None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # a second one must not cut the stopping short
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
