@@ -30,6 +30,7 @@ from dranspose.states import build_meta, read_build_meta
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 from dranspose.transport import control
+from dranspose.transport.sockets import readable
 
 log = logging.getLogger(__name__)
 
@@ -342,11 +343,10 @@ class Component:
     def recv_control(self) -> list[tuple[str, Any]]:
         """All control messages waiting (non-blocking)."""
         out = []
-        while True:
-            try:
-                out.append(self.control_socket.recv_pyobj(zmq.NOBLOCK))
-            except zmq.Again:
-                return out
+        sock = self.control_socket
+        while readable(sock):  # not recv until zmq.Again: raising costs more than asking
+            out.append(sock.recv_pyobj(zmq.NOBLOCK))
+        return out
 
     @property
     def control_socket(self) -> zmq.Socket:

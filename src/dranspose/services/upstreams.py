@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from dranspose.errors import ConfigError, ProtocolError
 from dranspose.services.access import AccessPolicy, protect
-from dranspose.transport.sockets import NOBLOCK, UPSTREAM_PIPE_MESSAGES, recv_parts
+from dranspose.transport.sockets import NOBLOCK, UPSTREAM_PIPE_MESSAGES, readable, recv_parts
 
 HTTP_MAX_BODY = 16 * 1024 * 1024  # an HTTP upstream message (Sardana posts a few kB)
 
@@ -55,7 +55,9 @@ class _ZmqReceiver:
             return []
 
     def has_more(self) -> bool:
-        return True  # the next receive() says: it returns nothing when the socket is empty
+        """A message waits now. Asked after every read: a read that finds nothing raises
+        ``zmq.Again`` inside pyzmq, which cost an idle-woken ingester ~60 us per frame."""
+        return readable(self.pollable)
 
     def maintain(self) -> None:
         pass

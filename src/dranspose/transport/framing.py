@@ -18,6 +18,7 @@ import zmq
 
 from dranspose.errors import ProtocolError
 from dranspose.event import StreamData, construct
+from dranspose.transport import batching
 from dranspose.transport.jsonio import loads_json
 
 
@@ -62,8 +63,6 @@ def decode_all(parts: Sequence[Any]) -> list[Decoded]:
     """Every event of a received message: a single one or a batch (transport/batching).
     Frames of a packed batch become ``zmq.Frame`` copies (COMPAT: live frames are zmq.Frame).
     Raises ProtocolError for the whole message when any part of it is malformed."""
-    from dranspose.transport import batching
-
     if not parts or not batching.is_batch(parts[0]):
         return [decode(parts)]
     headers, frames = batching.parse_batch(parts)
