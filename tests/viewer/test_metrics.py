@@ -92,6 +92,8 @@ def test_controller_and_reducer_metrics_after_a_scan(cluster: tuple[Cluster, zmq
     assert value(red, "dranspose_reducer_process_result_seconds_bucket", le="+Inf") == 6
     assert value(red, "dranspose_reducer_process_result_seconds_sum") > 0
     assert value(red, "dranspose_reducer_stale_results_total") == 0
+    # 6 results came in at least one pass and at most one pass each
+    assert 1 <= value(red, "dranspose_reducer_result_passes_total") <= 6
     # HDF REST requests are counted under their own route label
     assert httpx.get(f"{c.reducer.http.url}/about").status_code == 200  # type: ignore[union-attr]
     assert httpx.get(f"{c.reducer.http.url}/groups/nonsense").status_code == 404  # type: ignore[union-attr]

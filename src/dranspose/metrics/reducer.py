@@ -64,6 +64,9 @@ class _ReducerCollector(Collector):
         yield processed
         yield CounterMetricFamily("dranspose_reducer_stale_results", "Results dropped because they belonged to an earlier scan",
                                   value=int(r.stale))
+        yield CounterMetricFamily("dranspose_reducer_result_passes",
+                                  "Data-loop passes that read results (results processed / passes: results per pass)",
+                                  value=int(r.result_passes))
         errors = CounterMetricFamily("dranspose_reducer_errors", "Errors the reducer counted, by category", labels=["category"])
         for category, count in sorted(dict(r.errors).items()):
             errors.add_metric([str(category)], int(count))
