@@ -1,8 +1,12 @@
 """The thread budget of this process for codecs (``nthreads=None``) and Numba kernels.
 
-Reads the affinity mask and the load average (refreshed at most once a second) and the number
-of worker processes on this host (told by the worker service, see :func:`set_local_workers`);
-the arithmetic is :func:`dranspose.core.cpus.thread_budget`. ``DRANSPOSE_THREADS=n`` fixes it.
+Reads the affinity mask, how busy other processes kept the CPUs this process may use since the
+last look (``/proc/stat`` less this process's own CPU time; refreshed at most once a second)
+and the number of worker processes on this host (told by the worker service, see
+:func:`set_local_workers`); the arithmetic is :func:`dranspose.core.cpus.thread_budget`.
+A neighbour is seen within a second or two of starting (the 1-minute load average of earlier
+releases took most of a minute). Without ``/proc/stat`` the load average stands in.
+``DRANSPOSE_THREADS=n`` fixes the budget.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import time
 from dranspose.core.cpus import thread_budget
 
 REFRESH_S = 1.0
+MIN_SAMPLE_S = 0.2  # a shorter interval between two CPU samples is too noisy: the last figure stays
 _state = {"workers": 1, "at": -1e9, "budget": 1}
+_sample: dict[str, float] = {}  # the last CPU sample: wall time, busy CPU-seconds, own CPU-seconds
+_others: list[float] = []  # CPUs other processes kept busy over the last interval (empty: not measured yet)
 
 
 def allowed_cpus() -> int:
@@ -32,6 +39,46 @@ def _load() -> float:
         return 0.0
 
 
+def _busy_seconds(cpus: set[int]) -> float | None:
+    """CPU-seconds the CPUs ``cpus`` spent busy since boot (``/proc/stat``), None without it."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            lines = f.read().splitlines()
+        tick = float(os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError):
+        return None
+    busy = 0
+    for line in lines:
+        if not line.startswith(b"cpu") or line[3:4] == b" ":
+            continue
+        name, *fields = line.split()
+        try:
+            if int(name[3:]) not in cpus:
+                continue
+            values = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+        except ValueError:
+            continue
+        busy += sum(values) - values[3] - values[4]
+    return busy / tick
+
+
+def _others_busy(cpus: set[int], current: int) -> float:
+    """CPUs (of ``cpus``) that other processes kept busy since the previous sample; the load
+    average less this process's threads when ``/proc/stat`` cannot be read."""
+    now, busy, own = time.monotonic(), _busy_seconds(cpus), time.process_time()
+    if busy is None:
+        return max(0.0, _load() - current)
+    last = dict(_sample)
+    if last and now - last["at"] < MIN_SAMPLE_S and _others:
+        return _others[0]
+    _sample.update(at=now, busy=busy, own=own)
+    if not last:  # the first look: no interval yet; the load average until the next one
+        return max(0.0, _load() - current)
+    others = max(0.0, (busy - last["busy"]) - (own - last["own"])) / max(now - last["at"], 1e-3)
+    _others[:] = [others]
+    return others
+
+
 def budget() -> int:
     """Threads this process may use now (cached for ``REFRESH_S``)."""
     fixed = os.environ.get("DRANSPOSE_THREADS")
@@ -42,7 +89,12 @@ def budget() -> int:
             pass
     now = time.monotonic()
     if now - float(_state["at"]) >= REFRESH_S:
-        _state["budget"] = thread_budget(allowed_cpus(), int(_state["workers"]), _load(), int(_state["budget"]))
+        try:
+            cpus = os.sched_getaffinity(0)
+        except (AttributeError, OSError):
+            cpus = set(range(os.cpu_count() or 1))
+        others = _others_busy(cpus, int(_state["budget"]))
+        _state["budget"] = thread_budget(len(cpus), int(_state["workers"]), others)
         _state["at"] = now
         _apply_numba(int(_state["budget"]))
     return int(_state["budget"])
