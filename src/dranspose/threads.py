@@ -69,8 +69,8 @@ def _others_busy(cpus: set[int], current: int) -> float:
     if busy is None:
         return max(0.0, _load() - current)
     last = dict(_sample)
-    if last and now - last["at"] < MIN_SAMPLE_S and _others:
-        return _others[0]
+    if last and now - last["at"] < MIN_SAMPLE_S:  # too short to measure: keep the sample going
+        return _others[0] if _others else max(0.0, _load() - current)
     _sample.update(at=now, busy=busy, own=own)
     if not last:  # the first look: no interval yet; the load average until the next one
         return max(0.0, _load() - current)
