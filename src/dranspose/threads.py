@@ -20,16 +20,22 @@ from dranspose.core.cpus import thread_budget
 REFRESH_S = 1.0
 MIN_SAMPLE_S = 0.2  # a shorter interval between two CPU samples is too noisy: the last figure stays
 _state = {"workers": 1, "at": -1e9, "budget": 1}
-_sample: dict[str, float] = {}  # the last CPU sample: wall time, busy CPU-seconds, own CPU-seconds
-_others: list[float] = []  # CPUs other processes kept busy over the last interval (empty: not measured yet)
+# the last CPU sample (at: wall time, busy: CPU-seconds, own: this process's CPU-seconds) and
+# "others": CPUs other processes kept busy over the interval before it (absent: not measured yet)
+_sample: dict[str, float] = {}
+
+
+def _allowed_set() -> set[int]:
+    """The CPUs this process may run on (its affinity mask)."""
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return set(range(os.cpu_count() or 1))
 
 
 def allowed_cpus() -> int:
     """CPUs this process may run on (its affinity mask)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return len(_allowed_set())
 
 
 def _load() -> float:
@@ -64,19 +70,18 @@ def _busy_seconds(cpus: set[int]) -> float | None:
 
 def _others_busy(cpus: set[int], current: int) -> float:
     """CPUs (of ``cpus``) that other processes kept busy since the previous sample; the load
-    average less this process's threads when ``/proc/stat`` cannot be read."""
+    average less this process's threads before the first interval or without ``/proc/stat``."""
     now, busy, own = time.monotonic(), _busy_seconds(cpus), time.process_time()
-    if busy is None:
-        return max(0.0, _load() - current)
     last = dict(_sample)
-    if last and now - last["at"] < MIN_SAMPLE_S:  # too short to measure: keep the sample going
-        return _others[0] if _others else max(0.0, _load() - current)
-    _sample.update(at=now, busy=busy, own=own)
-    if not last:  # the first look: no interval yet; the load average until the next one
-        return max(0.0, _load() - current)
-    others = max(0.0, (busy - last["busy"]) - (own - last["own"])) / max(now - last["at"], 1e-3)
-    _others[:] = [others]
-    return others
+    if busy is not None and not last:  # the first look: no interval yet
+        _sample.update(at=now, busy=busy, own=own)
+    elif busy is not None and now - last["at"] >= MIN_SAMPLE_S:
+        others = max(0.0, (busy - last["busy"]) - (own - last["own"])) / (now - last["at"])
+        _sample.update(at=now, busy=busy, own=own, others=others)
+        return others
+    elif busy is not None and "others" in last:  # too short to measure: the last figure stays
+        return last["others"]
+    return max(0.0, _load() - current)
 
 
 def budget() -> int:
@@ -89,10 +94,7 @@ def budget() -> int:
             pass
     now = time.monotonic()
     if now - float(_state["at"]) >= REFRESH_S:
-        try:
-            cpus = os.sched_getaffinity(0)
-        except (AttributeError, OSError):
-            cpus = set(range(os.cpu_count() or 1))
+        cpus = _allowed_set()
         others = _others_busy(cpus, int(_state["budget"]))
         _state["budget"] = thread_budget(len(cpus), int(_state["workers"]), others)
         _state["at"] = now
