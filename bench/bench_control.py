@@ -23,6 +23,7 @@ event on the assignment stream, and the one-off cost of compiling the map and it
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import deque
 import time
@@ -111,6 +112,7 @@ def run(nworkers: int, nevents: int, report: int, capacity: int | None, with_res
     nbytes = n_reports = 0
     now = reducer_sent = 0.0
     reduced: dict[str, list[int]] = {}  # results the reducer received since its last report, by worker
+    trace: list[tuple[float, float, int]] = []  # per round: simulated time, controller CPU so far, events completed
     while scan.phase is Phase.RUNNING:
         # ---- controller: one round of assignment (timed)
         c0 = time.process_time()
@@ -155,19 +157,21 @@ def run(nworkers: int, nevents: int, report: int, capacity: int | None, with_res
         plain = [m for m in decoded if isinstance(m, control.WorkerReport)]  # read together: one call
         scan.workers_done([(m.worker, m.done, m.sent, m.results) for m in plain])
         for msg in plain:
-            credits = book.report(msg.worker, msg.fields(), now)
+            credits = book.report(msg.worker, now, msg.n, msg.busy, msg.nbytes, msg.starved)
             if credits is not None:
                 scan.set_capacity(msg.worker, credits)
         for msg in decoded:
             if isinstance(msg, control.ReducerReport):
                 scan.reducer_progress(msg.processed, msg.finished, msg.instance, msg.received)
         cpu += time.process_time() - c0
+        trace.append((now, cpu, scan.completed))
     if with_results:  # the reducer's last report: every result was confirmed
         c0 = time.process_time()
         scan.reducer_progress({sim.name: sim.n for sim in sims.values()}, True, "r1", reduced)
         cpu += time.process_time() - c0
     assert scan.completed == len(cmap), (scan.completed, len(cmap))
     return {
+        "steady_us_per_event": _steady_us_per_event(trace),
         "events_per_cpu_s": len(cmap) / cpu,
         "us_per_event": cpu / len(cmap) * 1e6,
         "bytes_per_event": nbytes / len(cmap),
@@ -175,6 +179,18 @@ def run(nworkers: int, nevents: int, report: int, capacity: int | None, with_res
         "compile_us_per_event": (t1 - t0) / len(cmap) * 1e6,
         "tables_us_per_event": (t2 - t1) / len(cmap) * 1e6,
     }
+
+
+def _steady_us_per_event(trace: list[tuple[float, float, int]]) -> float:
+    """Controller CPU per completed event over the middle 80% of the scan's time: without
+    the start (credits growing from their initial value) and the end (every worker running
+    dry reports more often), whose cost is per worker and scan, not per event."""
+    end = trace[-1][0]
+    middle = [(cpu, done) for now, cpu, done in trace if 0.1 * end <= now <= 0.9 * end]
+    if len(middle) < 100:  # under 0.1 s of middle (a smoke run): nothing steady to measure
+        return math.nan
+    (cpu0, done0), (cpu1, done1) = middle[0], middle[-1]
+    return (cpu1 - cpu0) / max(1, done1 - done0) * 1e6
 
 
 def main() -> None:
@@ -190,11 +206,11 @@ def main() -> None:
     nevents = args.events or (200_000 if args.quick else 1_000_000)
     print(f"{len(STREAMS)} streams, {nevents:,} events at {args.rate:,.0f} Hz, event i -> constraint i, reports of up to {args.report} events, "
           f"{'no results' if args.no_results else 'a result per event, confirmed by the reducer'}")
-    print(f"{'workers':>8}{'events/s per CPU-s':>20}{'us/event':>10}{'bytes/event':>13}{'events/report':>15}"
+    print(f"{'workers':>8}{'events/s per CPU-s':>20}{'us/event':>10}{'steady us/ev':>14}{'bytes/event':>13}{'events/report':>15}"
           f"{'compile us/ev':>15}{'tables us/ev':>14}")
     for nw in [int(w) for w in args.workers.split(",")]:
         r = run(nw, nevents, args.report, args.capacity, not args.no_results, args.rate)
-        print(f"{nw:>8}{r['events_per_cpu_s']:>20,.0f}{r['us_per_event']:>10.2f}{r['bytes_per_event']:>13.2f}"
+        print(f"{nw:>8}{r['events_per_cpu_s']:>20,.0f}{r['us_per_event']:>10.2f}{r['steady_us_per_event']:>14.2f}{r['bytes_per_event']:>13.2f}"
               f"{r['events_per_report']:>15.1f}"
               f"{r['compile_us_per_event']:>15.2f}{r['tables_us_per_event']:>14.2f}")
 

@@ -186,9 +186,9 @@ def test_limits_are_validated() -> None:
 
 def test_credit_book_fixed_and_adaptive() -> None:
     book = CreditBook()
-    assert book.admit("fixed", 7) == 7 and book.report("fixed", {"n": 1, "busy": 0, "bytes": 1}, 0.0) is None
+    assert book.admit("fixed", 7) == 7 and book.report("fixed", 0.0, 1, 0.0, 1) is None
     assert book.admit("auto", None) == FlowLimits().initial
-    assert book.report("auto", {"n": "x"}, 0.0) is None  # malformed counters: credits unchanged
+    assert book.report("auto", 0.0, None, None, None) is None  # a worker without counters: credits unchanged
     assert book.view()["fixed"] == {"credits": 7, "fixed": True}
     assert book.view()["auto"]["fixed"] is False
 

@@ -212,3 +212,38 @@ def test_credits_of_many_workers_live_in_one_ledger() -> None:
     assert scan.workers["w7"].in_flight == 0 and scan.workers["w7"].capacity == 5
     scan.assign_runs()
     assert scan.workers["w7"].in_flight == 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), nworkers=st.integers(1, 6))
+def test_many_reports_with_general_events_read_together_as_one_by_one(seed: int, nworkers: int) -> None:
+    """Reports that hold general-path events (broadcasts here) beside fast ones, several per
+    worker in one read: each report's leftovers are its own (taken as slices of the read's
+    leftovers, in report order), the outcome the same as applying the reports in turn."""
+    rng = random.Random(seed)
+    events = [[{"tags": ["generic"], "constraint": None if rng.random() < 0.3 else i}] for i in range(40)]
+
+    def scan() -> Scan:
+        s = Scan(compile_mapping({"a": events}))
+        for i in range(nworkers):
+            s.add_worker(f"w{i}", ["generic"], 100)
+        return s
+
+    together, in_turn = scan(), scan()
+    assert together.assign() == in_turn.assign()
+    held = {name: sorted(e for e, ws in together.open_events().items() if name in ws) for name in together.workers}
+    reports: list[tuple[str, list[int], int, list[int]]] = []
+    for name, evs in held.items():
+        rng.shuffle(evs)
+        cuts = sorted(rng.sample(range(len(evs) + 1), k=min(3, len(evs) + 1)))
+        for a, b in zip([0, *cuts], [*cuts, len(evs)]):
+            if b > a:
+                results = [e for e in evs[a:b] if rng.random() < 0.7]
+                reports.append((name, evs[a:b], len(results), results))
+    rng.shuffle(reports)
+    together.workers_done(reports)
+    for report in reports:
+        in_turn.workers_done([report])
+    assert view(together) == view(in_turn)
+    assert together.pending == in_turn.pending and together.awaiting == in_turn.awaiting
+    assert together.awaiting_count() == in_turn.awaiting_count() > 0 or not any(r for *_x, r in reports)

@@ -464,7 +464,7 @@ class Scan:
         new_bindings: dict[ConstraintKey, str] = {}
         planned: dict[str, int] = {}
         for stream, slots in self.cmap.events[event].items():
-            names: list[str] = []
+            names: dict[str, None] = {}  # ordered, and a broadcast to many workers stays linear
             for slot in slots:
                 if slot.constraint is None:
                     chosen = [w.name for w in self._eligible(slot)]
@@ -484,9 +484,8 @@ class Scan:
                     self.waiting_for_workers = True  # wait for a worker to join (see give_up)
                     return None
                 for name in chosen:
-                    if name not in names:
-                        names.append(name)
-                        planned.setdefault(name, 1)
+                    names[name] = None
+                    planned.setdefault(name, 1)
             targets[stream] = tuple(names)
         short = [name for name in planned if self.workers[name].free() < 1]
         if short:
@@ -812,14 +811,20 @@ class Scan:
         handled = mine | (R < 0)
         left_e = np.bincount(EI[~closed], minlength=len(reports))
         left_r = np.bincount(RI[~handled], minlength=len(reports))
-        for i, (name, events, sent, results) in enumerate(reports):
-            if left_e[i] or left_r[i]:
-                self._worker_done_general(name, E[(EI == i) & ~closed].tolist() if left_e[i] else [], sent,
-                                          R[(RI == i) & ~handled].tolist() if left_r[i] else [])
-            else:
-                slot = self.workers.get(name)
-                if slot is not None and sent is not None:
-                    slot.results_sent = max(slot.results_sent, sent)
+        general = np.flatnonzero(left_e | left_r).tolist()  # reports with more than fast events
+        if general:  # their leftovers, in report order: report i's are one slice of each
+            rest_e, rest_r = E[~closed], R[~handled]
+            end_e, end_r = np.cumsum(left_e).tolist(), np.cumsum(left_r).tolist()
+            n_e, n_r = left_e.tolist(), left_r.tolist()
+            for i in general:
+                name, _events, sent, _results = reports[i]
+                self._worker_done_general(name, rest_e[end_e[i] - n_e[i] : end_e[i]].tolist(), sent,
+                                          rest_r[end_r[i] - n_r[i] : end_r[i]].tolist())
+        workers = self.workers
+        for name, _events, sent, _results in reports:  # the others' result counts (the general ones' again: a no-op)
+            slot = workers.get(name)
+            if slot is not None and sent is not None and sent > slot.results_sent:
+                slot.results_sent = sent
         self._advance_phase()
 
     def _confirm_all(self, received: Mapping[str, Sequence[int]] | Iterable[tuple[str, int]]) -> None:

@@ -18,6 +18,7 @@ and shapes: anything malformed or hostile raises :class:`ControlMessageError` (n
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Collection, Iterator, Literal, Union
 
@@ -64,7 +65,9 @@ def _int(value: Any, what: str) -> int:
 
 
 def _float(value: Any, what: str) -> float:
-    if type(value) not in (int, float) or not value >= 0 or value == float("inf"):
+    if type(value) is float and 0.0 <= value < math.inf:  # the common case, checked first
+        return value
+    if type(value) not in (int, float) or not value >= 0 or value == math.inf:
         raise ControlMessageError(f"{what}: expected a non-negative number, got {value!r:.80}")
     return float(value)
 
@@ -328,11 +331,13 @@ def _decode_reroute(obj: dict[str, Any], mapping: str) -> RerouteBatch:
 
 
 # ---- completion reports (done stream)
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WorkerReport:
     """Events a worker completed (``done``), which of them produced a result (``results``),
     its cumulative result count (``sent``), events cancelled after a stop, and ``finished``
-    once its ``finish`` ran."""
+    once its ``finish`` ran. Not frozen: the controller builds one per report it reads, and a
+    frozen dataclass takes four times as long to build (1.5 against 0.35 us); treat it as
+    read-only all the same."""
 
     worker: str
     done: list[int] = field(default_factory=list)
@@ -410,26 +415,31 @@ def encode_report(msg: Report) -> bytes:
     return dumps_compact(msg.fields())
 
 
+_WHAT = "completion report"
+_WHAT_OF = {key: f"{_WHAT} {key}" for key in ("done", "sent", "cancelled", "res", "n", "busy", "bytes", "starved")}
+
+
 def decode_report(raw: bytes | str) -> Report:
-    what = "completion report"
+    what = _WHAT
     obj = _loads(raw, what)
-    fin = obj.get("fin", False)
+    get = obj.get
+    fin = get("fin", False)
     if not isinstance(fin, bool):
         raise ControlMessageError(f"{what}: 'fin' must be a boolean")
-    if "w" in obj:
-        res = obj.get("res")
-        done = _ints(obj.get("done"), f"{what} done")
+    if "w" in obj:  # the controller reads one per worker per batch: no work it can skip
+        res, n, busy, nbytes, starved = get("res"), get("n"), get("busy"), get("bytes"), get("starved")
+        done = _ints(get("done"), _WHAT_OF["done"])
         return WorkerReport(
             _str(obj, "w", what),
             done,
-            _int(obj.get("sent", 0), f"{what} sent"),
+            _int(get("sent", 0), _WHAT_OF["sent"]),
             fin,
-            _ints(obj.get("cancelled"), f"{what} cancelled"),
-            None if res is None else done if res == "all" else _ints(res, f"{what} res"),  # "all": the same list
-            None if obj.get("n") is None else _int(obj["n"], f"{what} n"),
-            None if obj.get("busy") is None else _float(obj["busy"], f"{what} busy"),
-            None if obj.get("bytes") is None else _int(obj["bytes"], f"{what} bytes"),
-            None if obj.get("starved") is None else _float(obj["starved"], f"{what} starved"),
+            _ints(get("cancelled"), _WHAT_OF["cancelled"]),
+            None if res is None else done if res == "all" else _ints(res, _WHAT_OF["res"]),  # "all": the same list
+            None if n is None else _int(n, _WHAT_OF["n"]),
+            None if busy is None else _float(busy, _WHAT_OF["busy"]),
+            None if nbytes is None else _int(nbytes, _WHAT_OF["bytes"]),
+            None if starved is None else _float(starved, _WHAT_OF["starved"]),
         )
     if "i" in obj:
         return IngesterReport(_str(obj, "i", what), _pairs(obj.get("lost"), f"{what} lost"))

@@ -43,18 +43,16 @@ class CreditBook:
             if gauge is not None:
                 gauge.held_back()
 
-    def report(self, name: str, msg: dict[str, Any], now: float) -> int | None:
-        """Apply one completion report; returns the worker's new credits when they changed."""
+    def report(self, name: str, now: float, events: int | None, busy_s: float | None, nbytes: int | None,
+               starved_s: float | None = None) -> int | None:
+        """Apply one completion report's cumulative counters (validated by the report's
+        decoder: non-negative numbers, or None when the worker does not send them); returns
+        the worker's new credits when they changed."""
         gauge = self.gauges.get(name)
-        if gauge is None:
-            return None
-        try:
-            starved = msg.get("starved")
-            sample = Sample(now, int(msg["n"]), float(msg["busy"]), int(msg["bytes"]), None if starved is None else float(starved))
-        except (KeyError, TypeError, ValueError):
-            return None  # a worker that does not report its counters keeps its credits
+        if gauge is None or events is None or busy_s is None or nbytes is None:
+            return None  # fixed credits, or a worker that does not report its counters: kept
         before = gauge.credits
-        after = gauge.observe(sample)
+        after = gauge.observe(Sample(now, events, busy_s, nbytes, starved_s))
         return after if after != before else None
 
     def view(self) -> dict[str, dict[str, Any]]:

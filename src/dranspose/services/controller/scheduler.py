@@ -338,7 +338,7 @@ class Scheduler:
             return
         self.scan.workers_done([(m.worker, m.done, m.sent, m.results) for m in reports])
         for msg in reports:
-            credits = self.credits.report(msg.worker, msg.fields(), now)
+            credits = self.credits.report(msg.worker, now, msg.n, msg.busy, msg.nbytes, msg.starved)
             if credits is not None:
                 self.scan.set_capacity(msg.worker, credits)
 
