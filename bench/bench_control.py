@@ -16,8 +16,11 @@ the done stream (:mod:`dranspose.transport.control`). Only the controller's part
     python bench/bench_control.py            # 10, 100, 1000 workers, 4 streams, 1M events
     python bench/bench_control.py --quick    # 200k events
 
-Reports events assigned per second of controller CPU, microseconds per event, bytes per
-event on the assignment stream, and the one-off cost of compiling the map and its tables.
+Reports events assigned per second of controller CPU, microseconds per event over the whole
+scan and over its middle 80% ("steady": without the start, where credits grow from their
+initial value, and the end, where every worker running dry reports more often: costs per
+worker and scan, not per event), bytes per event on the assignment stream, and the one-off
+cost of compiling the map and its tables.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from dranspose.core.triggermap import compile_mapping  # noqa: E402
 from dranspose.services.controller.credits import CreditBook  # noqa: E402
 from dranspose.services.controller.scheduler import ASSIGN_BATCH  # noqa: E402
 from dranspose.services.reducer import REPORT_INTERVAL  # noqa: E402
-from dranspose.services.worker import DONE_BATCH, DONE_INTERVAL  # noqa: E402
+from dranspose.services.worker import DONE_BATCH, report_age_limit  # noqa: E402
 from dranspose.transport import assignments, control  # noqa: E402
 
 STREAMS = ("eiger", "pcap", "xspress3", "albaem")
@@ -57,11 +60,11 @@ class SimWorker:
     event, passes of up to ``PASS`` events, a report when ``batch`` completions wait (the
     worker's ``DONE_BATCH``) or by the worker's :class:`ReportPolicy` (out of work, age)."""
 
-    def __init__(self, name: str, batch: int) -> None:
+    def __init__(self, name: str, batch: int, n_workers: int) -> None:
         self.name = name
         self.queue: deque[int] = deque()  # assigned, not yet processed
         self.done: list[int] = []  # processed, not yet reported
-        self.policy = ReportPolicy(batch, DONE_INTERVAL)
+        self.policy = ReportPolicy(batch, report_age_limit(n_workers))
         self.n, self.busy, self.nbytes = 0, 0.0, 0  # the cumulative counters of its reports
 
     def _report(self, now: float) -> list[int]:
@@ -107,7 +110,7 @@ def run(nworkers: int, nevents: int, report: int, capacity: int | None, with_res
     names = [f"worker-{i:04d}" for i in range(nworkers)]
     for name in names:
         scan.add_worker(name, ["generic"], book.admit(name, capacity))
-    sims = {n: SimWorker(n, report) for n in names}
+    sims = {n: SimWorker(n, report, nworkers) for n in names}
     cpu = 0.0
     nbytes = n_reports = 0
     now = reducer_sent = 0.0

@@ -43,9 +43,20 @@ log = logging.getLogger(__name__)
 # in all on two cores), which 64-event reports made a fifth of a 2 kB event's cost.
 DONE_BATCH = 1024
 # seconds the oldest unreported completion waits at most: progress lags by this much while a
-# worker has work (running dry reports at once). Reports sent for age alone are at most
-# workers / DONE_INTERVAL per second (1,000 workers: 10,000); the others carry a full batch.
+# worker has work (running dry reports at once). With many workers the wait grows with their
+# number (see report_age_limit), so that reports sent for age alone stay near
+# AGE_REPORTS_PER_S in all: each costs the controller a few microseconds however few events
+# it carries, and 1,000 workers reporting every 0.1 s would double its cost per event at 1 MHz.
 DONE_INTERVAL = 0.1
+AGE_REPORTS_PER_S = 1000
+MAX_DONE_INTERVAL = 1.0
+
+
+def report_age_limit(n_workers: int) -> float:
+    """Seconds a completion waits at most to be reported in a scan of ``n_workers`` workers:
+    ``DONE_INTERVAL`` up to 100 workers, then ``n_workers / AGE_REPORTS_PER_S`` (1,000
+    workers: 1 s), never more than ``MAX_DONE_INTERVAL``."""
+    return min(MAX_DONE_INTERVAL, max(DONE_INTERVAL, n_workers / AGE_REPORTS_PER_S))
 RESULT_RETRY_S = 0.01  # results waiting for the reducer: tried again this often
 PING_INTERVAL = 1.0
 MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
@@ -193,6 +204,7 @@ class Worker(Component):
         self.results_sent = 0
         self.finished_mapping = None
         self.n_workers = max(1, msg.n_workers)
+        self.report_policy.max_delay_s = report_age_limit(self.n_workers)
         self._load_parameters()
         self.hooks = None
         if self.cls is not None:

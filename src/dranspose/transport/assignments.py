@@ -25,34 +25,40 @@ from dranspose.transport.jsonio import dumps_compact
 Route = tuple[int, tuple[str, ...]]  # (event, the workers that get one stream's frames of it)
 
 
-def _index(values: np.ndarray) -> tuple[list[int], list[int]]:
-    """(sorted distinct values, index of each value among them): ``np.unique`` with
-    ``return_inverse``, in plain Python for the short runs credits release (numpy's fixed
-    cost per call dominates there)."""
-    if len(values) > 512:
-        used, inverse = np.unique(values, return_inverse=True)
-        return used.tolist(), inverse.reshape(-1).tolist()
-    flat = values.tolist()
-    distinct = sorted(set(flat))
-    if len(distinct) == 1:
-        return distinct, [0] * len(flat)
-    position = {v: i for i, v in enumerate(distinct)}
-    return distinct, [position[v] for v in flat]
+def _index(values: np.ndarray, bound: int) -> tuple[list[int], list[int] | None]:
+    """(sorted distinct values, index of each value among them) of ``values``, integers in
+    ``0 .. bound - 1``; the index is None when there is one distinct value (no list needed to
+    say it). Short runs (what credits release one report at a time) in plain Python, where
+    numpy's cost per call dominates; longer ones counted and looked up in arrays of ``bound``
+    (no sort)."""
+    if len(values) <= 128:
+        flat = values.tolist()
+        distinct = sorted(set(flat))
+        if len(distinct) <= 1:
+            return distinct, None if distinct else []
+        position = {v: i for i, v in enumerate(distinct)}
+        return distinct, [position[v] for v in flat]
+    used = np.flatnonzero(np.bincount(values, minlength=bound))
+    if len(used) == 1:
+        return used.tolist(), None
+    position = np.empty(bound, dtype=np.int64)
+    position[used] = np.arange(len(used))
+    return used.tolist(), position[values].tolist()
 
 
 def encode(mapping: str, run: Run) -> bytes:
     """Compact JSON of one batch (UTF-8)."""
     if isinstance(run, FastRun):
-        used, t = _index(run.target)
-        sets_used, s = _index(run.sset)
+        used, t = _index(run.target, len(run.workers))
+        sets_used, s = _index(run.sset, len(run.stream_sets))
         body: dict[str, Any] = {
             "mapping": mapping,
             "first": run.first,
             "workers": [run.workers[w] for w in used],
             "sets": [list(run.stream_sets[k]) for k in sets_used],
-            "t": t,
+            "t": [0] * len(run) if t is None else t,
         }
-        if len(sets_used) > 1:
+        if s is not None:
             body["s"] = s
         return dumps_compact(body)
     events = [[e, {st: list(w) for st, w in targets.items()}] for e, targets in run]
