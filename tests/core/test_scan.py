@@ -282,4 +282,6 @@ def test_run_index_matches_numpy_unique(values: list[int]) -> None:
 
     arr = np.asarray(values, dtype=np.int64)
     used, inverse = np.unique(arr, return_inverse=True)
-    assert assignments._index(arr) == (used.tolist(), inverse.reshape(-1).tolist())
+    index = inverse.reshape(-1).tolist() if len(used) > 1 else None  # one value: no list needed
+    assert assignments._index(arr, 41) == (used.tolist(), index)
+    assert assignments._index(arr, int(arr.max()) + 1) == (used.tolist(), index)  # the tightest bound

@@ -50,6 +50,10 @@ DONE_BATCH = 1024
 DONE_INTERVAL = 0.1
 AGE_REPORTS_PER_S = 1000
 MAX_DONE_INTERVAL = 1.0
+RESULT_RETRY_S = 0.01  # results waiting for the reducer: tried again this often
+PING_INTERVAL = 1.0
+MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
+MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes
 
 
 def report_age_limit(n_workers: int) -> float:
@@ -57,10 +61,6 @@ def report_age_limit(n_workers: int) -> float:
     ``DONE_INTERVAL`` up to 100 workers, then ``n_workers / AGE_REPORTS_PER_S`` (1,000
     workers: 1 s), never more than ``MAX_DONE_INTERVAL``."""
     return min(MAX_DONE_INTERVAL, max(DONE_INTERVAL, n_workers / AGE_REPORTS_PER_S))
-RESULT_RETRY_S = 0.01  # results waiting for the reducer: tried again this often
-PING_INTERVAL = 1.0
-MAX_EARLY = 4096  # partial events buffered for a mapping not announced yet
-MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes
 
 
 class Worker(Component):

@@ -41,9 +41,9 @@ def _index(values: np.ndarray, bound: int) -> tuple[list[int], list[int] | None]
     used = np.flatnonzero(np.bincount(values, minlength=bound))
     if len(used) == 1:
         return used.tolist(), None
-    position = np.empty(bound, dtype=np.int64)
-    position[used] = np.arange(len(used))
-    return used.tolist(), position[values].tolist()
+    index_of = np.empty(bound, dtype=np.int64)
+    index_of[used] = np.arange(len(used))
+    return used.tolist(), index_of[values].tolist()
 
 
 def encode(mapping: str, run: Run) -> bytes:
