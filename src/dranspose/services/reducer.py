@@ -247,7 +247,8 @@ class Reducer(Component):
     # ---- results
     def _receive(self) -> int:
         """One result message (one result, or a batch of several: transport/batching); whatever
-        it contains, the reducer goes on (counted, logged). Returns how many results it held."""
+        it contains, the reducer goes on (counted, logged). Returns how many results it held
+        (a malformed message, dropped whole, counts as one: a message was read)."""
         assert self.pull is not None
         parts = recv_parts(self.pull)
         try:

@@ -35,7 +35,7 @@ def _index(values: np.ndarray, bound: int) -> tuple[list[int], list[int] | None]
         flat = values.tolist()
         distinct = sorted(set(flat))
         if len(distinct) <= 1:
-            return distinct, None if distinct else []
+            return distinct, None
         position = {v: i for i, v in enumerate(distinct)}
         return distinct, [position[v] for v in flat]
     used = np.flatnonzero(np.bincount(values, minlength=bound))
