@@ -16,9 +16,10 @@ hops and data processes as source -> ingester -> N workers, with no framework.
 The 0.2.0 venv: ``python -m venv V && V/bin/pip install dranspose==0.2.0 "cbor2<5.8"``.
 
 Prints events/s for 2 kB frames with 2 and 4 workers and MB/s for 2 MB frames (ratios: median
-of per-pair ratios), and the p50/p99 latency source -> reducer ``process_result`` at 50 Hz (next
+of per-pair ratios), and the p50/p99 latency to the reducer's ``process_result`` at 50 Hz (next
 to a chain of three raw ZeroMQ hops, source -> relay -> relay -> sink: the floor on this host)
-and at 80% of the maximum 2 kB rate measured with 2 workers (three 2 s scans, each and pooled).
+and at 80% of the maximum 2 kB rate measured with 2 workers (three 2 s scans, each and pooled):
+from the source's send, and from the ingester's read of the frame (``EventData.created_at``).
 """
 
 from __future__ import annotations
@@ -364,16 +365,22 @@ def fmt_rate(row: dict[str, Any], name: str) -> str:
     return f"{row[name]:,.0f} ev/s"
 
 
+def percentiles(seconds: list[float]) -> str:
+    """``p50 .. ms  p99 .. ms`` of latencies given in seconds."""
+    ms = np.array(seconds) * 1e3
+    return f"p50 {np.percentile(ms, 50):7.2f} ms  p99 {np.percentile(ms, 99):7.2f} ms"
+
+
 def latency_only(rates: list[float]) -> None:
-    """p50/p99 source -> reducer at each rate, 2 workers, 3 s of frames per rate."""
+    """p50/p99 source -> reducer and ingester -> reducer at each rate, 2 workers, 3 s of frames
+    per rate."""
     pipe = ours(2)
     try:
         pipe.scan(stins_messages(2000, 2048))  # warm-up
+        print(f"{'':13}{'source -> reducer':^32}{'ingester -> reducer':^32}")
         for rate in rates:
             s = pipe.scan(stins_messages(max(100, int(3 * rate)), 2048), rate=rate)
-            lat = np.array(s["latency"]) * 1e3
-            print(f"{rate:>9,.0f} Hz  p50 {np.percentile(lat, 50):7.2f} ms  p99 {np.percentile(lat, 99):7.2f} ms  "
-                  f"max {lat.max():7.2f} ms")
+            print(f"{rate:>9,.0f} Hz  {percentiles(s['latency'])}    {percentiles(s['ingest_latency'])}")
     finally:
         pipe.close()
 
@@ -428,7 +435,7 @@ def main() -> None:
                     latency.append((f"ours 80% of max ({rate:,.0f} Hz) #{k + 1}", s))
                 if len(scans) > 1:  # one 2 s scan's p99 rests on its worst ~500 events: pool the scans too
                     latency.append((f"ours 80% of max, {len(scans)} scans pooled", {
-                        "latency": [x for s in scans for x in s["latency"]], "split": [x for s in scans for x in s["split"]]}))
+                        key: [x for s in scans for x in s[key]] for key in ("latency", "ingest_latency")}))
         finally:
             for p in pipes.values():
                 p.close()
@@ -437,13 +444,12 @@ def main() -> None:
         r020 = f"{row['ours/0.2.0']:.1f}x" if "ours/0.2.0" in row else "-"
         print(f"{row['label']:<20}{fmt_rate(row, 'ours'):>14}{fmt_rate(row, 'relay'):>14}{fmt_rate(row, '0.2.0'):>14}"
               f"{row['ours/relay']:>11.2f}x{r020:>12}")
-    print("\nlatency source -> reducer process_result (2 kB frames, 2 workers):")
+    print("\nlatency to the reducer's process_result (2 kB frames, 2 workers), from the source's send and"
+          "\nfrom the ingester's read of the frame (EventData.created_at; 0.2.0's events have none):")
+    print(f"  {'':<40} {'source -> reducer':^30}  {'ingester -> reducer':^30}")
     for label, s in latency:
-        lat = np.array(s["latency"]) * 1e3
-        split = np.array(s.get("split", [])).reshape(-1, 2) * 1e3
-        hops = (f"  (p50 source->worker {np.percentile(split[:, 0], 50):.2f} ms, worker->reducer "
-                f"{np.percentile(split[:, 1], 50):.2f} ms)") if len(split) else ""
-        print(f"  {label:<40} p50 {np.percentile(lat, 50):7.2f} ms  p99 {np.percentile(lat, 99):7.2f} ms{hops}")
+        ingest = percentiles(s["ingest_latency"]) if s.get("ingest_latency") else "-"
+        print(f"  {label:<40} {percentiles(s['latency'])}  {ingest:^30}")
     print(f"\n({pairs} interleaved rounds per workload; ratio = median of per-round time ratios; "
           f"default settings, every component its own CLI process; peer 0.2.0: {'yes' if venv else 'not run'})")
 

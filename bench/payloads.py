@@ -4,7 +4,9 @@ returns a small dict; the reducer keeps the latency source -> ``process_result``
 ``finish``, writes what it saw to ``$BENCH_OUT/<uuid>.json`` (written whole, then renamed).
 
 The source stamps its send time into the header (``"t"``), so latency is measured on one clock
-(every process runs on this machine).
+(every process runs on this machine). Where the event says when the ingester read its frame
+(``event.created_at``; dranspose 0.2.0's events do not), the latency ingester -> reducer is kept
+too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def _bytes(frame: Any) -> bytes:
 
 
 class BenchWorker:
-    """Parses the STINS header; returns frame number, shape, send stamp and worker time."""
+    """Parses the STINS header; returns frame number, shape, the source's send stamp and the ingester's read stamp."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -33,7 +35,9 @@ class BenchWorker:
         header = json.loads(_bytes(stream.frames[0]))
         if header.get("htype") != "image":
             return None
-        return {"frame": header["frame"], "shape": header["shape"], "t": header.get("t"), "tw": time.time()}
+        created = getattr(event, "created_at", None)
+        return {"frame": header["frame"], "shape": header["shape"], "t": header.get("t"),
+                "ti": created.timestamp() if created is not None else None}
 
 
 class BenchReducer:
@@ -41,7 +45,7 @@ class BenchReducer:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.latency: list[float] = []
-        self.split: list[tuple[float, float]] = []
+        self.ingest_latency: list[float] = []  # ingester read -> process_result
         self.results = 0
         self.publish: dict[str, Any] = {"results": 0}
 
@@ -54,7 +58,8 @@ class BenchReducer:
         if t is not None:
             now = time.time()
             self.latency.append(now - t)
-            self.split.append((payload["tw"] - t, now - payload["tw"]))
+            if payload.get("ti") is not None:
+                self.ingest_latency.append(now - payload["ti"])
 
     def finish(self, parameters: Any = None, *args: Any, **kwargs: Any) -> None:
         self.publish["results"] = self.results
@@ -63,5 +68,5 @@ class BenchReducer:
             return
         path = os.path.join(out, f"{uuid.uuid4().hex}.json")
         with open(path + ".tmp", "w") as f:
-            json.dump({"finished": time.time(), "results": self.results, "latency": self.latency, "split": self.split}, f)
+            json.dump({"finished": time.time(), "results": self.results, "latency": self.latency, "ingest_latency": self.ingest_latency}, f)
         os.rename(path + ".tmp", path)

@@ -29,3 +29,16 @@ def test_header_is_the_json_of_its_fields(event: int, streams: list[tuple[str, s
     # a second event of the same burst shares everything after its number
     again = framing.encode_header(event + 1, tuple(streams), mapping, doc["created_at"])
     assert json.loads(again) == dict(doc, event_number=event + 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=1.0, max_value=4e9, allow_nan=False))
+def test_created_at_of_a_read_time_reads_back_as_that_time(at: float) -> None:
+    """``now_iso(at)`` is the ISO form of a ``time.time()`` value, to the microsecond, as the
+    worker's EventData.created_at parses it."""
+    import datetime
+
+    stamp = framing.now_iso(at)
+    assert stamp.endswith("Z") and "+" not in stamp
+    back = datetime.datetime.fromisoformat(stamp)
+    assert back.tzinfo is not None and abs(back.timestamp() - at) <= 1e-6 * (1 + at * 1e-9)

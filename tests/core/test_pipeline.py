@@ -45,6 +45,7 @@ def test_scan_end_to_end_with_wrap_broadcast(make_cluster: Callable[..., Cluster
     cluster = make_cluster()
     n = 20
     cluster.set_mapping({"a": [vw(i) for i in range(n)]})
+    sent = time.time()
     for i in range(n + 2):
         upstreams["a"].send(f"msg{i}".encode(), b"payload")
     progress = cluster.wait_finished()
@@ -59,6 +60,7 @@ def test_scan_end_to_end_with_wrap_broadcast(make_cluster: Callable[..., Cluster
         assert res[i][0].payload["name_from_state"] == res[i][0].worker
         assert res[i][0].payload["frames"] == {"a": [f"msg{i}".encode(), b"payload"]}
         assert res[i][0].payload["typs"] == {"a": "Ta"}
+        assert sent <= res[i][0].payload["created_at"] <= time.time()  # the ingester's read, on this host's clock
     assert cluster.reducer.hooks.instance.finished
     ticks = sum(r.payload["tick"] for rs in res.values() for r in rs)
     assert 1 <= ticks < n  # about one event per tick interval across workers gets tick=True
@@ -284,10 +286,13 @@ def test_series_arriving_before_the_mapping_is_kept(start_cluster: StartCluster,
         up.send(*encode_image(2 + i, i, np.full(2, i, np.uint8)))
     up.send(*encode_end(7))
     time.sleep(0.5)  # the ingester has seen the header by now
+    posted = time.time()
     cluster.set_mapping({"det": [vw(i) for i in range(5)]})
     progress = cluster.wait_finished()
     assert progress["completed_events"] == 7
     res = results_by_event(cluster)
+    # created_at is when the ingester read the frame, not when it sent it on: before the map
+    assert all(r.payload["created_at"] < posted for r in res[0])
     for i in range(5):
         assert res[i + 1][0].payload["frames"]["det"][1] == bytes([i, i])
 

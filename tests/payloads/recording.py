@@ -39,6 +39,7 @@ class RecordingWorker:
             "name_from_state": self.name,
             "seen_here": self.count,
             "tick": tick,
+            "created_at": event.created_at.timestamp() if getattr(event, "created_at", None) else None,
         }
 
     def get_tick_interval(self, parameters: Any) -> float:

@@ -39,6 +39,7 @@ class Unit:
     frame_number: int | None = None  # the protocol's own counter, for gap/mismatch checks
     meta: dict[str, object] = field(default_factory=dict)
     nbytes: int = -1  # payload bytes of ``frames`` once counted (-1: not yet; set by the pairing)
+    received_at: float = 0.0  # time.time() of the ingester's read that brought it (0: unknown; set by the ingester)
 
 
 class StreamCutter(Protocol):

@@ -82,6 +82,7 @@ class Ingester(Component):
             self.streams[spec.name] = _Stream(spec, cutter, None, StreamPairing(cutter.has_start, byte_limit=settings.unit_queue_bytes))
         self.workers: dict[bytes, float] = {}  # identity -> last ping
         self.undeliverable = 0
+        self._stamp: tuple[float, str] = (0.0, "")  # the last read time and its ISO form
         self.recorder: Any = None
         self._lost: list[tuple[str, int]] = []  # (worker, event) not delivered, for the controller
         self._out_events: dict[str, list[tuple[int, str, list[Any]]]] = {}  # what each outbox entry holds
@@ -218,8 +219,9 @@ class Ingester(Component):
         return {"mapping": self._on_mapping, "mapping_resumed": self._on_mapping_resumed, "assigned": self._on_assigned}
 
     # ---- data
-    def _receive(self, s: _Stream) -> int:
-        """Read what the upstream has now; returns how many messages (0: it had nothing)."""
+    def _receive(self, s: _Stream, received_at: float) -> int:
+        """Read what the upstream has now; returns how many messages (0: it had nothing).
+        ``received_at`` (``time.time()`` when the poll saw it readable) stamps the units cut."""
         assert s.upstream is not None
         try:
             messages = s.upstream.receive()
@@ -228,10 +230,10 @@ class Ingester(Component):
             self.count_error("upstream", "stream %s: upstream message dropped: %r", s.spec.name, exc)
             return 1
         for parts in messages:
-            self._cut(s, parts)
+            self._cut(s, parts, received_at)
         return len(messages)
 
-    def _cut(self, s: _Stream, parts: list[Any]) -> None:
+    def _cut(self, s: _Stream, parts: list[Any], received_at: float) -> None:
         try:
             units = s.cutter.feed(parts)
         except ProtocolError as exc:
@@ -243,10 +245,17 @@ class Ingester(Component):
             self.count_error("cutter", "stream %s: cutter failed: %s", s.spec.name, exc, exc_info=True)
             return
         for unit in units:
+            unit.received_at = received_at
             s.pairing.add_unit(unit)
 
+    def _created_at(self, received_at: float) -> str:
+        """A unit's ``created_at`` (EventData.created_at: when this ingester read its frame);
+        the units of one read pass share it, so it is formatted once per pass."""
+        if received_at != self._stamp[0] or not received_at:
+            self._stamp = (received_at, framing.now_iso(received_at or None))
+        return self._stamp[1]
+
     def _dispatch(self, s: _Stream) -> None:
-        created_at = framing.now_iso()  # one stamp for the events of this burst
         for pair in s.pairing.pairs():
             if pair.expected_frame is not None:
                 gaps = s.pairing.frames.gaps
@@ -264,7 +273,7 @@ class Ingester(Component):
                 s.pairing.rejoined_at = None
                 s.pairing.skipped.clear()
             if pair.workers:
-                self._send(s, pair.event, pair.workers, pair.unit, created_at=created_at)
+                self._send(s, pair.event, pair.workers, pair.unit, created_at=self._created_at(pair.unit.received_at))
             else:
                 s.discarded += 1
             if self.recorder is not None and s.pairing.complete():
@@ -365,6 +374,7 @@ class Ingester(Component):
                     poller.register(src, zmq.POLLIN)
                     registered[src] = s
             ready = dict(poller.poll(100))
+            woke = time.time()  # the read time of what this pass reads (EventData.created_at)
             if self.control_socket in ready:
                 try:
                     self.handle_control()
@@ -376,7 +386,7 @@ class Ingester(Component):
             for src, s in list(registered.items()):
                 if src in ready or (hasattr(src, "fileno") and src.fileno() in ready):
                     for _ in range(READ_BURST):  # drain a burst, then look at control again
-                        got = self._receive(s)
+                        got = self._receive(s, woke)
                         received += got
                         if not got or not self._wants_input(s) or not s.upstream.has_more():  # type: ignore[union-attr]
                             break

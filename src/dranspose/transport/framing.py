@@ -35,9 +35,11 @@ def _mapping_field(mapping: str | None) -> str:
     return "" if mapping is None else f",\"mapping\":{json.dumps(mapping)}"
 
 
-def now_iso() -> str:
-    """The current UTC time as the headers' ``created_at`` (ISO 8601, ``Z``)."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()[:-6] + "Z"
+def now_iso(at: float | None = None) -> str:
+    """``at`` (seconds since the epoch, as ``time.time()``; default: now) as the headers'
+    ``created_at``: ISO 8601 UTC with microseconds and ``Z``."""
+    stamp = datetime.datetime.now(datetime.timezone.utc) if at is None else datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
+    return stamp.isoformat()[:-6] + "Z"
 
 
 @functools.lru_cache(maxsize=64)
