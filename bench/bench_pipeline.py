@@ -371,6 +371,17 @@ def percentiles(seconds: list[float]) -> str:
     return f"p50 {np.percentile(ms, 50):7.2f} ms  p99 {np.percentile(ms, 99):7.2f} ms"
 
 
+def stages(split: list[list[float]]) -> str:
+    """p50 of each stage: source -> ingester read -> process_event -> process_result (or
+    source -> process_event -> process_result where the events carry no read time)."""
+    rows = [r for r in split if len(r) == 3] or [r for r in split if len(r) == 2]
+    if not rows:
+        return ""
+    p50 = np.percentile(np.array(rows) * 1e3, 50, axis=0)
+    names = ("source->ingester", "->worker", "->reducer") if len(rows[0]) == 3 else ("source->worker", "->reducer")
+    return "  (p50 " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, p50)) + " ms)"
+
+
 def latency_only(rates: list[float]) -> None:
     """p50/p99 source -> reducer and ingester -> reducer at each rate, 2 workers, 3 s of frames
     per rate."""
@@ -380,7 +391,7 @@ def latency_only(rates: list[float]) -> None:
         print(f"{'':13}{'source -> reducer':^32}{'ingester -> reducer':^32}")
         for rate in rates:
             s = pipe.scan(stins_messages(max(100, int(3 * rate)), 2048), rate=rate)
-            print(f"{rate:>9,.0f} Hz  {percentiles(s['latency'])}    {percentiles(s['ingest_latency'])}")
+            print(f"{rate:>9,.0f} Hz  {percentiles(s['latency'])}    {percentiles(s['ingest_latency'])}{stages(s['split'])}")
     finally:
         pipe.close()
 
@@ -435,7 +446,7 @@ def main() -> None:
                     latency.append((f"ours 80% of max ({rate:,.0f} Hz) #{k + 1}", s))
                 if len(scans) > 1:  # one 2 s scan's p99 rests on its worst ~500 events: pool the scans too
                     latency.append((f"ours 80% of max, {len(scans)} scans pooled", {
-                        key: [x for s in scans for x in s[key]] for key in ("latency", "ingest_latency")}))
+                        key: [x for s in scans for x in s[key]] for key in ("latency", "ingest_latency", "split")}))
         finally:
             for p in pipes.values():
                 p.close()
@@ -449,7 +460,7 @@ def main() -> None:
     print(f"  {'':<40} {'source -> reducer':^30}  {'ingester -> reducer':^30}")
     for label, s in latency:
         ingest = percentiles(s["ingest_latency"]) if s.get("ingest_latency") else "-"
-        print(f"  {label:<40} {percentiles(s['latency'])}  {ingest:^30}")
+        print(f"  {label:<40} {percentiles(s['latency'])}  {ingest:^30}{stages(s.get('split', []))}")
     print(f"\n({pairs} interleaved rounds per workload; ratio = median of per-round time ratios; "
           f"default settings, every component its own CLI process; peer 0.2.0: {'yes' if venv else 'not run'})")
 

@@ -23,7 +23,7 @@ def _bytes(frame: Any) -> bytes:
 
 
 class BenchWorker:
-    """Parses the STINS header; returns frame number, shape, the source's send stamp and the ingester's read stamp."""
+    """Parses the STINS header; returns frame number, shape and the times of the source's send, the ingester's read and this call."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -36,7 +36,7 @@ class BenchWorker:
         if header.get("htype") != "image":
             return None
         created = getattr(event, "created_at", None)
-        return {"frame": header["frame"], "shape": header["shape"], "t": header.get("t"),
+        return {"frame": header["frame"], "shape": header["shape"], "t": header.get("t"), "tw": time.time(),
                 "ti": created.timestamp() if created is not None else None}
 
 
@@ -46,6 +46,7 @@ class BenchReducer:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.latency: list[float] = []
         self.ingest_latency: list[float] = []  # ingester read -> process_result
+        self.split: list[tuple[float, ...]] = []  # source -> [ingester read ->] process_event -> process_result
         self.results = 0
         self.publish: dict[str, Any] = {"results": 0}
 
@@ -58,8 +59,12 @@ class BenchReducer:
         if t is not None:
             now = time.time()
             self.latency.append(now - t)
-            if payload.get("ti") is not None:
-                self.ingest_latency.append(now - payload["ti"])
+            ti, tw = payload.get("ti"), payload["tw"]
+            if ti is not None:
+                self.ingest_latency.append(now - ti)
+                self.split.append((ti - t, tw - ti, now - tw))
+            else:
+                self.split.append((tw - t, now - tw))
 
     def finish(self, parameters: Any = None, *args: Any, **kwargs: Any) -> None:
         self.publish["results"] = self.results
@@ -68,5 +73,6 @@ class BenchReducer:
             return
         path = os.path.join(out, f"{uuid.uuid4().hex}.json")
         with open(path + ".tmp", "w") as f:
-            json.dump({"finished": time.time(), "results": self.results, "latency": self.latency, "ingest_latency": self.ingest_latency}, f)
+            json.dump({"finished": time.time(), "results": self.results, "latency": self.latency, "ingest_latency": self.ingest_latency,
+                       "split": self.split}, f)
         os.rename(path + ".tmp", path)
