@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dranspose.core.flow import CreditGauge, FlowLimits, ReportPolicy, Sample
-from dranspose.services.controller.credits import CreditBook
+from dranspose.services.controller.credits import CARRY_MAX, CreditBook
 
 
 def drive(gauge: CreditGauge, svc: float, nbytes: int, rounds: int, report: Callable[[int], tuple[int, float]]) -> list[int]:
@@ -117,7 +117,7 @@ def test_credit_book_carries_round_trips_to_the_next_scan() -> None:
     first.gauges["w0"].round_trip_s = 0.004  # as measured during the scan
     assert first.round_trips() == {"w0": 0.004}
     second = CreditBook(FlowLimits(), first.round_trips())
-    assert second.admit("w0", None) == FlowLimits().initial  # the event size is not known yet
+    assert second.admit("w0", None) == FlowLimits().initial  # no credits carried: the event size is not known yet
     assert second.gauges["w0"].round_trip_s == 0.004
     second.admit("w2", None)
     assert second.gauges["w2"].round_trip_s is None
@@ -125,6 +125,29 @@ def test_credit_book_carries_round_trips_to_the_next_scan() -> None:
     third = CreditBook(FlowLimits(), second.round_trips())
     third.admit("w2", None)
     assert third.round_trips() == {}  # w0 did not join this scan: forgotten
+
+
+def test_credit_book_carries_measured_credits_within_bounds() -> None:
+    """A scan over the same streams starts each worker at the credits it ended the last one
+    with (never above CARRY_MAX x initial, never below initial); workers whose events were
+    never measured, and fixed capacities, carry nothing. The new scan's first measurement
+    caps them by its own event size."""
+    limits = FlowLimits()
+    first = CreditBook(limits)
+    for name in ("many", "few", "unmeasured"):
+        first.admit(name, None)
+    first.admit("fixed", 8)
+    first.gauges["many"].credits, first.gauges["many"].event_bytes = 5000, 2048.0
+    first.gauges["few"].credits, first.gauges["few"].event_bytes = 6, 2048.0
+    carried = first.carried_credits()
+    assert carried == {"many": limits.initial * CARRY_MAX, "few": limits.initial}
+    second = CreditBook(limits, first.round_trips(), carried)
+    assert second.admit("many", None) == limits.initial * CARRY_MAX
+    assert second.admit("unmeasured", None) == limits.initial and second.admit("new", None) == limits.initial
+    assert second.admit("fixed", 8) == 8
+    # 4 MB events in the new scan: the memory bound applies at its first measured report
+    history = quick_reports(second.gauges["many"], 20e-6, 1e-3, 4 << 20, rounds=2)
+    assert history[-1] == limits.memory_bytes // (4 << 20) < limits.initial * CARRY_MAX
 
 
 @settings(max_examples=100, deadline=None)

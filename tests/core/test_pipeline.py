@@ -109,6 +109,37 @@ def test_next_scan_starts_knowing_each_workers_round_trip(make_cluster: Callable
     assert progress["completed_events"] == 6 and progress["failed_events"] == 0
 
 
+def test_next_scan_over_the_same_streams_starts_at_the_credits_the_last_one_ended_with(
+    make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]
+) -> None:
+    """Credits carried to the next scan only when it reads the same streams (the same
+    detectors: events of about the same size); a scan over other streams starts at initial."""
+    from dranspose.core.flow import FlowLimits
+    from dranspose.services.controller.credits import CARRY_MAX
+
+    cluster = make_cluster(names=("a", "b"), capacity=None)
+    scheduler = cluster.controller.config.app.state.scheduler  # type: ignore[union-attr]
+
+    def scan(streams: tuple[str, ...]) -> dict[str, Any]:
+        cluster.set_mapping({s: [vw(i) for i in range(4)] for s in streams})
+        started = cluster.get("/api/v1/progress")["credits"]
+        for s in streams:
+            for i in range(6):
+                upstreams[s].send(f"msg{i}".encode())
+        assert cluster.wait_finished()["completed_events"] == 6
+        return started
+
+    initial = FlowLimits().initial
+    scan(("a",))
+    with scheduler.lock:  # as a fast scan's measurements would have left them
+        for name, credits in (("w0", 5000), ("w1", 100)):
+            scheduler.credits.gauges[name].credits, scheduler.credits.gauges[name].event_bytes = credits, 5.0
+    assert {w: c["credits"] for w, c in scan(("a",)).items()} == {"w0": initial * CARRY_MAX, "w1": 100}
+    with scheduler.lock:
+        scheduler.credits.gauges["w0"].credits, scheduler.credits.gauges["w0"].event_bytes = 5000, 5.0
+    assert {w: c["credits"] for w, c in scan(("a", "b")).items()} == {"w0": initial, "w1": initial}
+
+
 def test_a_worker_waiting_for_data_shows_no_made_up_round_trip(make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]) -> None:
     """Frames paced at ~1 kHz, credits adapting: the workers wait for data with events assigned,
     not for credits, so the round trip shown is measured from their time without assignments

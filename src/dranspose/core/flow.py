@@ -24,8 +24,9 @@ assignment waits on an unsaturated worker (slow start: a scan that starts at ful
 its credits within a few reports); when a round trip is known already (measured earlier in the
 scan, or carried over from the worker's previous scan: the control path is the same) they
 jump to cover it at once. Credits only grow within a scan (a scan starts again from
-``initial``: the new scan's event size is not known yet) and are capped, at every report, by a
-memory bound (``memory_bytes / bytes per event``), by a backlog in time (``max_backlog_s /
+``initial``, its event size not known yet, or over the same streams as the previous scan from
+the credits that scan ended with: see ``controller/credits.py``) and are capped, at every
+report, by a memory bound (``memory_bytes / bytes per event``), by a backlog in time (``max_backlog_s /
 svc``: never more queued work than that) and by ``ceiling``.
 
 :class:`ReportPolicy` decides when a worker sends its completion batch: when the batch is

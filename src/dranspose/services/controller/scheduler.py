@@ -219,7 +219,9 @@ class Scheduler:
                     raise MappingError(f"no worker has the tags {sorted(tags)} the map needs ({len(workers)} workers)")
             new_uuid = str(uuid.uuid4())
             scan = Scan(cmap)
-            credits = CreditBook(self._flow_limits(), self.credits.round_trips())
+            same_streams = self.scan is not None and set(self.scan.cmap.streams) == set(cmap.streams)
+            credits = CreditBook(self._flow_limits(), self.credits.round_trips(),
+                                 self.credits.carried_credits() if same_streams else None)
             ingesters = [s for s in self.components["ingester"].values() if set(cmap.streams) & set(s.get("streams", []))]
             for name, st in workers.items():  # the others join in _admit_workers once usable
                 if self._not_usable(name, st, ingesters, mapping_known=True) is None:
