@@ -12,6 +12,7 @@ hops and data processes as source -> ingester -> N workers, with no framework.
     python bench/bench_pipeline.py                  # full run (several minutes)
     python bench/bench_pipeline.py --quick          # a smoke run, about a minute
     python bench/bench_pipeline.py --peer-venv ~/venvs/dranspose020   # or DRANSPOSE020_VENV
+    python bench/bench_pipeline.py --latency-at 50 --against /tmp/old/src --pairs 8   # A/B of two commits
 
 The 0.2.0 venv: ``python -m venv V && V/bin/pip install dranspose==0.2.0 "cbor2<5.8"``.
 
@@ -221,9 +222,11 @@ class CliPipeline:
         shutil.rmtree(self.out, ignore_errors=True)
 
 
-def ours(nworkers: int) -> CliPipeline:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
-    return CliPipeline("ours", [sys.executable, "-m", "dranspose.cli"], env, nworkers)
+def ours(nworkers: int, src: str | None = None, label: str = "ours") -> CliPipeline:
+    """This project's pipeline; ``src``: another tree's ``src`` folder to run instead (e.g. a
+    checkout of an earlier commit, its ``_fastpath`` built in place)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src or str(ROOT / "src"), str(ROOT)]))
+    return CliPipeline(label, [sys.executable, "-m", "dranspose.cli"], env, nworkers)
 
 
 def peer(venv: str, nworkers: int) -> CliPipeline:
@@ -393,18 +396,34 @@ def stages(split: list[list[float]]) -> str:
     return "  (p50 " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, p50)) + " ms)"
 
 
-def latency_only(rates: list[float]) -> None:
+def latency_only(rates: list[float], against: str | None = None, pairs: int = 1) -> None:
     """p50/p99 source -> reducer and ingester -> reducer at each rate, 2 workers, 3 s of frames
-    per rate."""
-    pipe = ours(2)
+    per scan. With ``against`` (another tree's ``src``) both pipelines run side by side and
+    their scans alternate (``pairs`` per rate, the first of each pair switching), and the
+    median of the per-pair ratios this / against is printed."""
+    pipes = {"this": ours(2)}
+    if against:
+        pipes["against"] = ours(2, against, "against")
     try:
-        pipe.scan(stins_messages(2000, 2048))  # warm-up
-        print(f"{'':13}{'source -> reducer':^32}{'ingester -> reducer':^32}")
+        for p in pipes.values():
+            p.scan(stins_messages(2000, 2048))  # warm-up
+        print(f"{'':22}{'source -> reducer':^32}{'ingester -> reducer':^32}")
         for rate in rates:
-            s = pipe.scan(stins_messages(max(100, int(3 * rate)), 2048), rate=rate)
-            print(f"{rate:>9,.0f} Hz  {percentiles(s['latency'])}    {percentiles(s['ingest_latency'])}{stages(s['split'])}")
+            msgs = stins_messages(max(100, int(3 * rate)), 2048)
+            p50: dict[str, list[tuple[float, float]]] = {name: [] for name in pipes}
+            for k in range(pairs):
+                for name in (list(pipes) if k % 2 == 0 else list(pipes)[::-1]):
+                    s = pipes[name].scan(msgs, rate=rate)
+                    p50[name].append((float(np.percentile(s["latency"], 50)), float(np.percentile(s["ingest_latency"], 50))))
+                    print(f"{rate:>9,.0f} Hz {name:>8}  {percentiles(s['latency'])}    "
+                          f"{percentiles(s['ingest_latency'])}{stages(s['split'])}", flush=True)
+            if against:
+                ratios = [statistics.median(a[j] / b[j] for a, b in zip(p50["this"], p50["against"])) for j in (0, 1)]
+                print(f"{rate:>9,.0f} Hz  p50 this / against, median of {pairs} pairs: source -> reducer "
+                      f"{ratios[0]:.3f}, ingester -> reducer {ratios[1]:.3f}")
     finally:
-        pipe.close()
+        for p in pipes.values():
+            p.close()
 
 
 def main() -> None:
@@ -417,9 +436,12 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=None, help="2 kB frames per scan (default 20000, quick 2000)")
     ap.add_argument("--latency-at", default=None, metavar="HZ[,HZ...]",
                     help="only the latency of this project's pipeline at these rates (3 s of 2 kB frames each)")
+    ap.add_argument("--against", default=None, metavar="SRC",
+                    help="with --latency-at: also another tree's src folder (e.g. an earlier commit's), "
+                         "scans alternating, --pairs per rate; prints the median per-pair p50 ratio")
     args = ap.parse_args()
     if args.latency_at:
-        latency_only([float(r) for r in args.latency_at.split(",")])
+        latency_only([float(r) for r in args.latency_at.split(",")], args.against, args.pairs or 1)
         return
     pairs = args.pairs or (1 if args.quick else 3)
     n_small = args.events or (2000 if args.quick else 20000)
