@@ -3,6 +3,7 @@ compact JSON of what it describes, for any stream names, types, counts and mappi
 
 from __future__ import annotations
 
+import datetime
 import json
 
 from hypothesis import given, settings
@@ -36,8 +37,6 @@ def test_header_is_the_json_of_its_fields(event: int, streams: list[tuple[str, s
 def test_created_at_of_a_read_time_reads_back_as_that_time(at: float) -> None:
     """``now_iso(at)`` is the ISO form of a ``time.time()`` value, to the microsecond, as the
     worker's EventData.created_at parses it."""
-    import datetime
-
     stamp = framing.now_iso(at)
     assert stamp.endswith("Z") and "+" not in stamp
     back = datetime.datetime.fromisoformat(stamp)

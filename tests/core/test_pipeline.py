@@ -8,7 +8,9 @@ from typing import Any, Callable
 
 import pytest
 
+from dranspose.core.flow import FlowLimits
 from dranspose.services import reducer as reducer_service
+from dranspose.services.controller.credits import CARRY_MAX
 from tests.cluster import Cluster, NewUpstream, StartCluster, Upstream, passthrough
 
 WORKER = "tests.payloads.recording:RecordingWorker"
@@ -114,9 +116,6 @@ def test_next_scan_over_the_same_streams_starts_at_the_credits_the_last_one_ende
 ) -> None:
     """Credits carried to the next scan only when it reads the same streams (the same
     detectors: events of about the same size); a scan over other streams starts at initial."""
-    from dranspose.core.flow import FlowLimits
-    from dranspose.services.controller.credits import CARRY_MAX
-
     cluster = make_cluster(names=("a", "b"), capacity=None)
     scheduler = cluster.controller.config.app.state.scheduler  # type: ignore[union-attr]
 
