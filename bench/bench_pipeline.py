@@ -400,7 +400,9 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
     """p50/p99 source -> reducer and ingester -> reducer at each rate, 2 workers, 3 s of frames
     per scan. With ``against`` (another tree's ``src``) both pipelines run side by side and
     their scans alternate (``pairs`` per rate, the first of each pair switching), and the
-    median of the per-pair ratios this / against is printed."""
+    median of the per-pair ratios this / against is printed. (Trees older than ``created_at``
+    as the read time, before 2026-12-05, stamp it when the ingester sends: their ingester ->
+    reducer figure starts later; compare source -> reducer with them.)"""
     pipes = {"this": ours(2)}
     if against:
         pipes["against"] = ours(2, against, "against")
