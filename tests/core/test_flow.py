@@ -315,11 +315,11 @@ def test_coalescer_defaults_leave_moderate_rates_alone() -> None:
 
 
 def test_report_age_limit_grows_with_the_workers_of_a_scan() -> None:
-    """Reports sent for age alone stay near AGE_REPORTS_PER_S in all: 0.1 s up to 100
+    """Reports sent for age alone stay near AGE_REPORTS_PER_S in all: 0.25 s up to 250
     workers, then workers / 1,000 s, at most 1 s; never shorter with more workers."""
     from dranspose.services.worker import AGE_REPORTS_PER_S, DONE_INTERVAL, MAX_DONE_INTERVAL, report_age_limit
 
-    assert report_age_limit(1) == report_age_limit(100) == DONE_INTERVAL
+    assert report_age_limit(1) == report_age_limit(250) == DONE_INTERVAL
     assert report_age_limit(500) == pytest.approx(0.5) and report_age_limit(1000) == MAX_DONE_INTERVAL
     assert report_age_limit(10**6) == MAX_DONE_INTERVAL
     limits = [report_age_limit(n) for n in range(1, 3000, 7)]

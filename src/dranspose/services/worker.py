@@ -43,11 +43,15 @@ log = logging.getLogger(__name__)
 # in all on two cores), which 64-event reports made a fifth of a 2 kB event's cost.
 DONE_BATCH = 1024
 # seconds the oldest unreported completion waits at most: progress lags by this much while a
-# worker has work (running dry reports at once). With many workers the wait grows with their
-# number (see report_age_limit), so that reports sent for age alone stay near
-# AGE_REPORTS_PER_S in all: each costs the controller a few microseconds however few events
-# it carries, and 1,000 workers reporting every 0.1 s would double its cost per event at 1 MHz.
-DONE_INTERVAL = 0.1
+# worker has work (running dry reports at once). At low event rates nearly every report is
+# sent for age, and each wakes Redis, the controller and (with the assignments it frees) every
+# ingester and worker: on two cores that traffic slowed the events it ran beside (at 50 Hz,
+# 0.25 s instead of 0.1 s took ingester -> reducer p50 down 8%, its p99 to 0.6-0.9x). With many
+# workers the wait grows with their number (see report_age_limit), so that reports sent for
+# age alone stay near AGE_REPORTS_PER_S in all: each costs the controller a few microseconds
+# however few events it carries, and 1,000 workers reporting every 0.25 s would double its
+# cost per event at 1 MHz.
+DONE_INTERVAL = 0.25
 AGE_REPORTS_PER_S = 1000
 MAX_DONE_INTERVAL = 1.0
 RESULT_RETRY_S = 0.01  # results waiting for the reducer: tried again this often
@@ -58,7 +62,7 @@ MAX_EARLY_BYTES = 256 * 1024 * 1024  # ... and their bytes
 
 def report_age_limit(n_workers: int) -> float:
     """Seconds a completion waits at most to be reported in a scan of ``n_workers`` workers:
-    ``DONE_INTERVAL`` up to 100 workers, then ``n_workers / AGE_REPORTS_PER_S`` (1,000
+    ``DONE_INTERVAL`` up to 250 workers, then ``n_workers / AGE_REPORTS_PER_S`` (1,000
     workers: 1 s), never more than ``MAX_DONE_INTERVAL``."""
     return min(MAX_DONE_INTERVAL, max(DONE_INTERVAL, n_workers / AGE_REPORTS_PER_S))
 
