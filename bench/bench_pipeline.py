@@ -179,7 +179,10 @@ class CliPipeline:
                 os.unlink(os.path.join(self.out, f))
         mapping = {"det": [[{"tags": ["generic"], "constraint": i}] for i in range(n)]}
         for _ in range(40):  # a controller that has not seen every component yet says 400
-            resp = self.client.post("/api/v1/mapping", json=mapping)
+            try:
+                resp = self.client.post("/api/v1/mapping", json=mapping)
+            except httpx.HTTPError as exc:
+                raise RuntimeError(f"{self.label}: posting the mapping failed: {exc!r}\n{self.log_tail()}") from exc
             if resp.status_code != 400:
                 break
             time.sleep(0.5)
@@ -197,13 +200,20 @@ class CliPipeline:
                     summary = json.load(fh)
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.label}: scan did not finish: {self.client.get('/api/v1/progress').json()}")
+                raise RuntimeError(f"{self.label}: scan did not finish: {self.client.get('/api/v1/progress').json()}\n{self.log_tail()}")
             time.sleep(0.02)
         sender.join()
         if summary["results"] != n:
             raise RuntimeError(f"{self.label}: {summary['results']} results for {n} images")
         summary["elapsed"] = summary["finished"] - t0
         return summary
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines the components wrote (their log goes away with :meth:`close`)."""
+        self.log.flush()
+        with open(os.path.join(self.out, "components.log"), "rb") as fh:
+            tail = fh.read().decode(errors="replace").splitlines()[-lines:]
+        return f"last {len(tail)} lines of the {self.label} components' log:\n" + "\n".join(tail)
 
     def close(self) -> None:
         self.client.close()
