@@ -138,7 +138,11 @@ class SourceUpstream:
         self.pollable = pump.pull
 
     def receive(self) -> list[list[Any]]:
-        return [self.pollable.recv_multipart(copy=False)]
+        """The next item, or none when the generator has nothing ready (never blocks)."""
+        try:
+            return [self.pollable.recv_multipart(zmq.NOBLOCK, copy=False)]
+        except zmq.Again:
+            return []
 
     def has_more(self) -> bool:
         return bool(self.pollable.poll(0))

@@ -31,6 +31,9 @@ Message = list[Any]
 
 
 class Upstream(Protocol):
+    """``receive`` never blocks: it returns the messages waiting now, ``[]`` when none does (the
+    data loop reads on until it gets ``[]``). ``has_more``: does a message wait now?"""
+
     pollable: Any
 
     def receive(self) -> list[Message]: ...
@@ -55,8 +58,10 @@ class _ZmqReceiver:
             return []
 
     def has_more(self) -> bool:
-        """A message waits now. Asked after every read: a read that finds nothing raises
-        ``zmq.Again`` inside pyzmq, which cost an idle-woken ingester ~30 us per frame."""
+        """A message waits now. Asked after the first read of a pass: at low rates a pass reads
+        one message, and a read that finds nothing raises ``zmq.Again`` inside pyzmq, which
+        cost an idle-woken ingester ~30 us per frame; after a second message the ingester reads
+        on until a read finds nothing (asking costs a syscall per message)."""
         return readable(self.pollable)
 
     def maintain(self) -> None:
