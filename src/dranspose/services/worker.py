@@ -440,11 +440,14 @@ class Worker(Component):
                     else:
                         idle = False  # more is queued: keep batching
             self._flush_results()
+            # busy: the work of the pass, not the report's wait for Redis below (under load
+            # that wait made a 2 kB event look 5-20x as long, capping the credits by the
+            # backlog bound and marking the worker saturated: it got no more credits)
+            self.busy_s += time.perf_counter() - started
+            self._pass_started = None
             now = time.monotonic()
             if self.report_policy.due(len(self.done), idle and self._credits_wait(), now):
                 self._flush_done()
-            self.busy_s += time.perf_counter() - started
-            self._pass_started = None
             self._resend_after_redis_restart()
             if now - last_ping >= PING_INTERVAL:
                 self._ping()
