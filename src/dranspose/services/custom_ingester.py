@@ -30,6 +30,7 @@ from dranspose.event import StreamData
 from dranspose.ingester import Ingester as CustomIngester
 from dranspose.ingester import IsSoftwareTriggered
 from dranspose.protocols.base import Frame, Kind, Unit
+from dranspose.services.upstreams import ZmqReceiver
 
 log = logging.getLogger(__name__)
 
@@ -130,25 +131,13 @@ class SourcePump:
             push.close(linger=0)
 
 
-class SourceUpstream:
-    """The ingester-side view of a :class:`SourcePump` (the service's Upstream protocol)."""
+class SourceUpstream(ZmqReceiver):
+    """The ingester-side view of a :class:`SourcePump` (the service's Upstream protocol): its
+    inproc PULL socket, read like any ZeroMQ upstream (never blocking)."""
 
     def __init__(self, pump: SourcePump) -> None:
         self.pump = pump
         self.pollable = pump.pull
-
-    def receive(self) -> list[list[Any]]:
-        """The next item, or none when the generator has nothing ready (never blocks)."""
-        try:
-            return [self.pollable.recv_multipart(zmq.NOBLOCK, copy=False)]
-        except zmq.Again:
-            return []
-
-    def has_more(self) -> bool:
-        return bool(self.pollable.poll(0))
-
-    def maintain(self) -> None:
-        pass
 
     def close(self) -> None:
         self.pump.close()

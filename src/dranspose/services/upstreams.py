@@ -45,7 +45,7 @@ class Upstream(Protocol):
     def close(self) -> None: ...
 
 
-class _ZmqReceiver:
+class ZmqReceiver:
     """Receiving side shared by upstreams that end in a ZeroMQ socket (``pollable``)."""
 
     pollable: zmq.Socket
@@ -68,7 +68,7 @@ class _ZmqReceiver:
         pass
 
 
-class ZmqUpstream(_ZmqReceiver):
+class ZmqUpstream(ZmqReceiver):
     """A PULL or SUB socket connected to the device (SUB subscribes to everything)."""
 
     def __init__(self, ctx: zmq.Context, url: str, pattern: str) -> None:
@@ -142,7 +142,7 @@ class TcpUpstream:
             self.pollable = None
 
 
-class HttpUpstream(_ZmqReceiver):
+class HttpUpstream(ZmqReceiver):
     """HTTP POSTs (Sardana) as an upstream; messages reach the data loop over inproc.
 
     With ``url`` it serves its own HTTP server there; without, an app that embeds the
