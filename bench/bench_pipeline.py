@@ -481,12 +481,13 @@ def main() -> None:
                 # wake often (~70 ms of CPU per second on these two cores): our p50 at 50 Hz
                 # beside them was 1.07x (six interleaved pairs), and they fill the cores at 80%.
                 # Ours is measured without them (0.2.0 has ours beside it, idle: ~50 ms/s).
-                peer_50 = ("0.2.0 50 Hz", pipes["0.2.0"].scan(slow, rate=50.0)) if "0.2.0" in pipes else None
+                peer_50 = None
                 if "0.2.0" in pipes:
+                    peer_50 = pipes["0.2.0"].scan(slow, rate=50.0)
                     pipes.pop("0.2.0").close()
                 latency.append(("ours 50 Hz", pipes["ours"].scan(slow, rate=50.0)))
                 if peer_50 is not None:
-                    latency.append(peer_50)
+                    latency.append(("0.2.0 50 Hz", peer_50))
                 latency.append(("raw 3-hop relay 50 Hz", {"latency": relay_latency(slow, 50.0)}))
                 # 80% of *our* maximum: ours only
                 rate = 0.8 * rows[0]["ours"]
