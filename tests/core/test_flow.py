@@ -7,7 +7,7 @@ import math
 from typing import Callable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dranspose.core.flow import CreditGauge, FlowLimits, ReportPolicy, Sample
@@ -60,6 +60,41 @@ def test_credits_cover_the_round_trip_within_the_bounds(svc: float, rtt: float, 
     need = math.ceil(rtt / svc) + 1  # enough to keep the worker busy through one round trip
     assert history[-1] >= min(need, gauge.cap())  # the round trip is covered, unless a bound forbids it
     assert history[-1] <= max(cap, limits.initial)
+
+
+def half_reports(gauge: CreditGauge, svc: float, rtt: float, nbytes: int, rounds: int = 60) -> list[int]:
+    """A worker as this project's runs (data always waiting): it reports when half its credits
+    are done, works through the other half while the report travels, then holds no assigned
+    event until the round trip ``rtt`` brings more; reports ~50 ms of cycles apart."""
+    t = busy = starved = 0.0
+    events = 0
+    gauge.observe(Sample(t, 0, 0.0, 0, 0.0))
+    history = []
+    for _ in range(rounds):
+        half = max(1, gauge.credits // 2)
+        cycle = max(rtt, half * svc)  # one report to the next: the round trip, or the half's work if longer
+        n = max(1, round(0.05 / cycle))
+        t += n * cycle
+        events += n * half
+        busy += n * half * svc
+        starved += n * max(0.0, rtt - half * svc)
+        gauge.held_back()
+        history.append(gauge.observe(Sample(t, events, busy, events * nbytes, starved)))
+    return history
+
+
+@settings(max_examples=200, deadline=None)
+@given(svc=st.floats(1e-5, 1e-3), rtt=st.floats(1e-3, 3e-2), initial=st.sampled_from([4, 32, 128]))
+def test_a_worker_reporting_at_half_its_credits_stops_waiting_for_them(svc: float, rtt: float, initial: int) -> None:
+    # the round trip is the starved time plus the time the unreported half took: taken for the
+    # starved time alone, the credits settled near 1.3 * rtt / svc and the worker kept waiting
+    assume(initial // 2 * svc < rtt / 2)  # it starts out waiting for credits
+    limits = FlowLimits(max_backlog_s=10.0, ceiling=1 << 20)  # no bound in the way
+    gauge = CreditGauge(limits, credits=initial)
+    half_reports(gauge, svc, rtt, 2048)
+    assert gauge.credits // 2 * svc >= rtt  # the unreported half now covers the round trip
+    assert gauge.credits <= 2 * limits.gain * rtt / svc + 4  # and not far past it
+    assert gauge.round_trip_s is not None and gauge.round_trip_s == pytest.approx(rtt, rel=0.05)
 
 
 @settings(max_examples=100, deadline=None)
@@ -178,19 +213,19 @@ def waits(gauge: CreditGauge, svc: float, idle_s: float, starved_s: float | None
     return history
 
 
-def test_the_round_trip_is_the_time_without_assigned_events() -> None:
+def test_the_round_trip_is_the_wait_without_assigned_events_plus_the_unreported_half() -> None:
     svc = 0.03 / 100  # 30 ms busy per 100 events, 20 ms idle per 50 ms
     credits_bound = waits(CreditGauge(), svc, 0.02, 0.02)  # idle because out of assignments
     assert credits_bound[-1] > FlowLimits().initial
     starved = CreditGauge()
-    waits(starved, svc, 0.02, 0.005)
-    assert starved.round_trip_s == pytest.approx(32 * 0.1 / 2000)  # C * s / r, with s = 5 / 50 ms
+    waits(starved, svc, 0.02, 0.005, rounds=1)
+    assert starved.round_trip_s == pytest.approx(32 / 2 * (0.1 / 2000 + svc))  # C / 2 * (s / r + svc), s = 5 / 50 ms
     paced = CreditGauge()
     assert waits(paced, svc, 0.02, 0.0) == [FlowLimits().initial] * 6  # waited for data, not credits
     assert paced.round_trip_s is None  # nothing to measure: no made-up round trip in the status
     older = CreditGauge()  # a worker that does not count starvation: all its idle time counts
     waits(older, svc, 0.02, None, rounds=1)
-    assert older.round_trip_s == pytest.approx(32 * 0.4 / 2000)
+    assert older.round_trip_s == pytest.approx(32 / 2 * (0.4 / 2000 + svc))
 
 
 def test_counters_going_back_restart_the_measurement() -> None:

@@ -11,13 +11,18 @@ whether the controller had to hold back assignment because this worker had no cr
 
 - Over an interval the controller sees the completion rate ``r`` and the worker's busy
   fraction ``b`` (busy seconds / wall seconds); ``svc = busy / events`` is its time per event.
-- Held back by credits with ``b < 1`` the worker cycles through its ``C`` credits, then waits
-  one control round trip ``R`` holding no assigned event: with ``s`` the fraction of the
-  interval it held none (its reported seconds *starved* of assignments), ``R = C * s / r``.
-  A worker that waited only for data (assigned events whose frames had not come yet: a paced
-  detector) has ``s = 0``: its credits are not what limits it and no round trip is measured.
-  Workers that do not report ``s`` count all their idle time: ``R = C * (1 - b) / r``.
-- Credits that cover that round trip at the worker's own speed: ``C' = gain * R / svc + 1``.
+- Held back by credits with ``b < 1``, a worker reports when half its ``C`` credits wait in
+  the report (``Worker._credits_wait``), works through the other half while the report
+  travels, then holds no assigned event until the control round trip ``R`` brings more: a
+  cycle completes ``C / 2`` events and starves ``C * s / (2 * r)``, with ``s`` the fraction
+  of the interval it held none (its reported seconds *starved* of assignments). So
+  ``R = C / 2 * (s / r + svc)``: the starved time alone is only the part of ``R`` that the
+  unreported half left open. A worker that waited only for data (assigned events whose
+  frames had not come yet: a paced detector) has ``s = 0``: its credits are not what limits
+  it and no round trip is measured. Workers that do not report ``s`` count all their idle
+  time: ``s = 1 - b``.
+- Credits that cover that round trip at the worker's own speed: ``C' = gain * R / svc + 1``
+  (with ``gain`` 2: ``C' = C * (1 + s / b) + 1``, more credits for as long as it starves).
 
 Between measurements (reports closer than ``min_interval_s``) the credits double while
 assignment waits on an unsaturated worker (slow start: a scan that starts at full rate reaches
@@ -138,7 +143,7 @@ class CreditGauge:
         if self.blocked and fraction < self.limits.saturated:
             waiting = _starved_fraction(base, sample, dt, 1.0 - fraction)
             if waiting > 0:  # it ran out of assigned events: the credits are what it waits for
-                self.round_trip_s = self.credits * waiting / (dn / dt)
+                self.round_trip_s = self.credits / 2 * (waiting / (dn / dt) + self.svc_s)
                 self.credits = max(self.credits, self._covering(self.round_trip_s))
         self.credits = max(self.limits.floor, min(self.credits, self.cap()))
         self.blocked = False

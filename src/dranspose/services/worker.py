@@ -348,7 +348,8 @@ class Worker(Component):
         """Would the controller send more after a report? Yes when at least as many events are
         done but unreported as are still assigned here and on their way (half this worker's
         credits or more wait in the report); else the data is what is slow, and running dry
-        is no reason to report (a full batch or the report's age are)."""
+        is no reason to report (a full batch or the report's age are). The controller's
+        credit gauge (core/flow.py) reads the round trip from a worker's waits by this rule."""
         return len(self.done) >= len(self.assembler.expected)
 
     def _busy_now(self) -> float:
