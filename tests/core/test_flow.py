@@ -63,9 +63,9 @@ def test_credits_cover_the_round_trip_within_the_bounds(svc: float, rtt: float, 
 
 
 def half_reports(gauge: CreditGauge, svc: float, rtt: float, nbytes: int, rounds: int = 60) -> list[int]:
-    """A worker as this project's runs (data always waiting): it reports when half its credits
-    are done, works through the other half while the report travels, then holds no assigned
-    event until the round trip ``rtt`` brings more; reports ~50 ms of cycles apart."""
+    """A worker as this project's worker runs (data always waiting): it reports when half its
+    credits are done, works through the other half while the report travels, then holds no
+    assigned event until the round trip ``rtt`` brings more; reports ~50 ms of cycles apart."""
     t = busy = starved = 0.0
     events = 0
     gauge.observe(Sample(t, 0, 0.0, 0, 0.0))
