@@ -1,0 +1,145 @@
+"""Latency at 80% load against the floor of this host: dranspose's pipeline (every component
+its own CLI process, default settings, 2 workers, 2 kB frames, as ``bench_pipeline.py`` runs it)
+and a framework-free pipeline of the same shape that spends the same CPU per event in each
+role (``bench/shaped_pipeline.py``), at the same rate, scans alternating.
+
+    python bench/bench_latency_floor.py              # 5 pairs of 2 s scans
+    python bench/bench_latency_floor.py --pairs 8 --load 0.8
+
+1. dranspose's maximum: the median events/s of three 20,000-frame bursts.
+2. The rate: ``--load`` (0.8) of it. One paced scan of dranspose at that rate, its CPU per event
+   per role from ``/proc/<pid>/stat`` (utime + stime over the middle 1.5 s): ingester, workers
+   (summed; each event visits one), reducer, and control (controller and redis-server).
+3. The shaped pipeline, first spending nothing: its own CPU per event per role at that rate;
+   then spending the difference, so that each role costs what dranspose's does (printed).
+4. ``--pairs`` pairs of 2 s scans at that rate, alternating which goes first: p50/p99 from the
+   ingester's read and from the source's send, per scan and pooled, and the median of the
+   per-pair p99 ratios dranspose / shaped.
+
+What the shaped pipeline does not have: flow control, assignment, Redis round trips, threads
+beside the data loop, Python objects per event. Where its p99 is near dranspose's, the host
+(two cores this full) sets the tail; the difference is what the framework adds. The pipeline
+that is not scanning stays up, idle, beside the other (dranspose's idle components take about
+5% of a core)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_pipeline import CliPipeline, ours, percentiles, stins_messages  # noqa: E402
+from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us  # noqa: E402
+
+ROLES = ("ingester", "workers", "reducer", "control")
+WINDOW_S = 1.5  # CPU is sampled over this much of a 3 s scan, after its first 0.65 s
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def dranspose_roles(pipe: CliPipeline) -> dict[str, tuple[int, ...]]:
+    """The pids of each role of a CLI pipeline (control: the controller and redis-server)."""
+    roles: dict[str, tuple[int, ...]] = {role: () for role in ROLES}
+    for p in pipe.procs:
+        args = " ".join(map(str, p.args))
+        for role, word in (("ingester", " ingester "), ("workers", " worker "), ("reducer", " reducer "), ("control", " controller ")):
+            if word in f"{args} ":
+                roles[role] += (p.pid,)
+    assert pipe.redis.proc is not None
+    roles["control"] += (pipe.redis.proc.pid,)
+    return roles
+
+
+def cpu_per_event(roles: dict[str, tuple[int, ...]], scan: Any, rate: float, delay_s: float) -> tuple[dict[str, float], Any]:
+    """Run ``scan()`` (3 s of frames at ``rate``) and return (µs of CPU per event per role over
+    ``WINDOW_S`` starting ``delay_s`` after the call, what ``scan`` returned)."""
+    box: dict[str, Any] = {}
+
+    def sample() -> None:
+        time.sleep(delay_s)
+        before = {r: sum(cpu_seconds(p) for p in pids) for r, pids in roles.items()}
+        t0 = time.monotonic()
+        time.sleep(WINDOW_S)
+        after = {r: sum(cpu_seconds(p) for p in pids) for r, pids in roles.items()}
+        events = rate * (time.monotonic() - t0)
+        box["cpu"] = {r: (after[r] - before[r]) / events * 1e6 for r in roles}
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    result = scan()
+    sampler.join()
+    return box["cpu"], result
+
+
+def show_cpu(label: str, cpu: dict[str, float]) -> None:
+    print(f"  {label:<34}" + "".join(f"{r} {cpu[r]:5.1f}  " for r in ROLES) + f"total {sum(cpu.values()):5.1f} µs/event", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=5, help="pairs of 2 s scans (default 5)")
+    ap.add_argument("--load", type=float, default=0.8, help="fraction of dranspose's burst maximum (default 0.8)")
+    args = ap.parse_args()
+    iters = iterations_per_us()
+    pipe = ours(2)
+    shaped: ShapedPipeline | None = None
+    try:
+        pipe.scan(stins_messages(2000, 2048))  # warm-up
+        burst = stins_messages(20000, 2048)
+        maxima = [20000 / pipe.scan(burst)["elapsed"] for _ in range(3)]
+        rate = args.load * statistics.median(maxima)
+        print(f"dranspose burst maximum {statistics.median(maxima):,.0f} events/s "
+              f"({', '.join(f'{m:,.0f}' for m in maxima)}); scans at {args.load:.0%} of it: {rate:,.0f} Hz", flush=True)
+        long_scan = stins_messages(int(3 * rate), 2048)
+        # dranspose's scan sends after posting the mapping and 0.5 s more: sample later
+        target, _ = cpu_per_event(dranspose_roles(pipe), lambda: pipe.scan(long_scan, rate=rate), rate, 0.55 + 0.65)
+        show_cpu("dranspose", target)
+        shaped = ShapedPipeline(Costs(), 2, iters)
+        overhead, _ = cpu_per_event(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
+        show_cpu("shaped, spending nothing", overhead)
+        shaped.close()
+        spend = {r: max(0.0, target[r] - overhead[r]) for r in ROLES}
+        costs = Costs(spend["ingester"], spend["workers"], spend["reducer"], spend["control"])
+        shaped = ShapedPipeline(costs, 2, iters)
+        check, _ = cpu_per_event(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
+        show_cpu("shaped, spending the difference", check)
+
+        scans = stins_messages(int(2 * rate), 2048)
+        runs: dict[str, list[dict[str, Any]]] = {"dranspose": [], "shaped": []}
+        run = {"dranspose": lambda: pipe.scan(scans, rate=rate), "shaped": lambda: shaped.scan(scans, rate)}  # type: ignore[union-attr]
+        print(f"\n{args.pairs} pairs of 2 s scans at {rate:,.0f} Hz:  {'ingester -> reducer':^30}  {'source -> reducer':^30}")
+        for k in range(args.pairs):
+            for name in (("dranspose", "shaped") if k % 2 == 0 else ("shaped", "dranspose")):
+                s = run[name]()
+                runs[name].append(s)
+                print(f"  #{k + 1} {name:<10} {percentiles(s['ingest_latency'])}  {percentiles(s['latency'])}", flush=True)
+        print()
+        for name, ss in runs.items():
+            pooled = {key: [x for s in ss for x in s[key]] for key in ("ingest_latency", "latency")}
+            print(f"  pooled {name:<10} {percentiles(pooled['ingest_latency'])}  {percentiles(pooled['latency'])}")
+        p99 = {name: [float(np.percentile(s["ingest_latency"], 99)) for s in ss] for name, ss in runs.items()}
+        ratio = statistics.median(a / b for a, b in zip(p99["dranspose"], p99["shaped"]))
+        print(f"  p99 ingester -> reducer, dranspose / shaped: median of {args.pairs} per-pair ratios {ratio:.2f}x")
+    finally:
+        pipe.close()
+        if shaped is not None:
+            shaped.close()
+
+
+if __name__ == "__main__":
+    main()

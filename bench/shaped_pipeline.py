@@ -1,0 +1,230 @@
+"""A framework-free pipeline with dranspose's shape and a chosen CPU cost per event: the floor
+for latency under load on this host (used by ``bench_latency_floor.py``).
+
+source (the benchmark's PUSH) -> ingester -> N workers -> reducer, plus a control process,
+each its own process, plain pyzmq over TCP on 127.0.0.1, batched as dranspose batches:
+
+- ingester: reads what has come (at most 64 frames a pass), stamps the pass's read time,
+  parses each frame's JSON header (for the source's send time), spends ``ingester_us``, and at
+  the end of the pass sends each worker one message with its frames (event ``k`` goes to worker
+  ``k % N``) and the control process the number of events read;
+- worker: reads at most 64 messages a pass, spends ``worker_us`` per event, sends the pass's
+  results to the reducer as one message;
+- reducer: spends ``reducer_us`` per event and records the latency from the source's send and
+  from the ingester's read;
+- control: stands in for the controller and Redis: ``control_us`` per event the ingester
+  read, in passes like a controller's rounds.
+
+No flow control, no assignment, no Redis, no Python objects per event beyond a tuple: what is
+left is the hops, the batching and the CPU. A cost is spent by a loop calibrated by
+:func:`iterations_per_us` in the parent (the same count of iterations in every process, so a
+slower core spends more time on it, as it would on real work)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from dranspose.transport.sockets import free_tcp_port
+
+STOP = b"STOP"
+READ_BURST = 64
+
+
+def iterations_per_us(rounds: int = 15) -> float:
+    """Loop iterations :func:`_spend` runs per microsecond on this core (best of ``rounds``)."""
+    best = 0.0
+    for _ in range(rounds):
+        n = 100_000
+        t0 = time.perf_counter()
+        _spend(n)
+        best = max(best, n / ((time.perf_counter() - t0) * 1e6))
+    return best
+
+
+def _spend(iterations: int) -> int:
+    x = 0
+    for i in range(iterations):
+        x += i
+    return x
+
+
+@dataclass(frozen=True)
+class Costs:
+    """CPU to spend per event in each role, in microseconds of this host's calibrated loop."""
+
+    ingester_us: float = 0.0
+    worker_us: float = 0.0
+    reducer_us: float = 0.0
+    control_us: float = 0.0
+
+
+def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int) -> None:
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.connect(in_url)
+    outs = []
+    for url in worker_urls:
+        s = ctx.socket(zmq.PUSH)
+        s.bind(url)
+        outs.append(s)
+    control = ctx.socket(zmq.PUSH)
+    control.connect(control_url)
+    k = 0
+    while True:
+        pull.poll()
+        read_at = time.time()
+        stamps: list[list[tuple[float, float]]] = [[] for _ in outs]
+        frames: list[list[bytes]] = [[] for _ in outs]
+        stop = False
+        for _ in range(READ_BURST):
+            try:
+                parts = pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if parts[0] == STOP:
+                stop = True
+                break
+            if len(parts) < 2:  # the series' start and end messages
+                continue
+            sent_at = json.loads(parts[0]).get("t", read_at)
+            _spend(iters)
+            w = k % len(outs)
+            k += 1
+            stamps[w].append((sent_at, read_at))
+            frames[w].append(parts[1])
+        n = 0
+        for w, s in enumerate(outs):
+            if stamps[w]:
+                s.send_multipart([json.dumps(stamps[w]).encode(), b"".join(frames[w])])
+                n += len(stamps[w])
+        if n:
+            control.send(b"%d" % n)
+        if stop:
+            for s in outs:
+                s.send(STOP)
+
+
+def _worker(in_url: str, out_url: str, iters: int) -> None:
+    ctx = zmq.Context()
+    pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
+    pull.connect(in_url)
+    push.connect(out_url)
+    while True:
+        pull.poll()
+        results: list[Any] = []
+        stop = False
+        for _ in range(READ_BURST):
+            try:
+                parts = pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if parts[0] == STOP:
+                stop = True
+                break
+            for stamp in json.loads(parts[0]):
+                _spend(iters)
+                results.append(stamp)
+        if results:
+            push.send(json.dumps(results).encode())
+        if stop:
+            push.send(STOP)
+
+
+def _reducer(url: str, nworkers: int, iters: int, out: Any) -> None:
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.bind(url)
+    out.put("ready")
+    latency: list[float] = []
+    ingest: list[float] = []
+    stops = 0
+    while True:
+        msg = pull.recv()
+        if msg == STOP:
+            stops += 1
+            if stops == nworkers:
+                out.put((latency, ingest))
+                latency, ingest, stops = [], [], 0
+            continue
+        for sent_at, read_at in json.loads(msg):
+            _spend(iters)
+            now = time.time()
+            latency.append(now - sent_at)
+            ingest.append(now - read_at)
+
+
+def _control(url: str, iters_per_event: float) -> None:
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.bind(url)
+    while True:
+        pull.poll()
+        n = 0
+        while True:
+            try:
+                n += int(pull.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+        _spend(int(n * iters_per_event))
+
+
+class ShapedPipeline:
+    """The processes above, started once and reused for every scan (like a CLI pipeline)."""
+
+    def __init__(self, costs: Costs, nworkers: int, iters_per_us: float) -> None:
+        self.costs, self.nworkers = costs, nworkers
+        ctx = zmq.Context.instance()
+        self.src = ctx.socket(zmq.PUSH)
+        self.src.setsockopt(zmq.SNDHWM, 1_000_000)
+        in_port = self.src.bind_to_random_port("tcp://127.0.0.1")
+        worker_urls = [f"tcp://127.0.0.1:{free_tcp_port()}" for _ in range(nworkers)]
+        reducer_url, control_url = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
+        self.out: Any = mp.Queue()
+
+        def it(us: float) -> int:
+            return int(us * iters_per_us)
+
+        self.roles: dict[str, list[mp.Process]] = {
+            "reducer": [mp.Process(target=_reducer, args=(reducer_url, nworkers, it(costs.reducer_us), self.out))],
+            "control": [mp.Process(target=_control, args=(control_url, costs.control_us * iters_per_us))],
+            "workers": [mp.Process(target=_worker, args=(u, reducer_url, it(costs.worker_us))) for u in worker_urls],
+            "ingester": [mp.Process(target=_ingester, args=(f"tcp://127.0.0.1:{in_port}", worker_urls, control_url,
+                                                            it(costs.ingester_us)))],
+        }
+        for procs in self.roles.values():
+            for p in procs:
+                p.daemon = True
+                p.start()
+        if self.out.get(timeout=30) != "ready":
+            raise RuntimeError("shaped pipeline: the reducer did not start")
+        time.sleep(0.5)  # every hop connected
+
+    def pids(self) -> dict[str, tuple[int, ...]]:
+        return {role: tuple(p.pid for p in procs if p.pid is not None) for role, procs in self.roles.items()}
+
+    def scan(self, msgs: list[list[bytes]], rate: float | None) -> dict[str, Any]:
+        """Send ``msgs`` (paced at ``rate``) then STOP; returns ``latency`` and ``ingest_latency``
+        (seconds, per event) and ``elapsed`` (first send -> the reducer's last result)."""
+        from bench.bench_pipeline import send  # the same paced source as the dranspose pipelines
+
+        t0 = time.time()
+        send(self.src, msgs, rate)
+        self.src.send(STOP)
+        latency, ingest = self.out.get(timeout=max(120.0, 10 * len(msgs) / (rate or 500)))
+        n = sum(1 for m in msgs if len(m) >= 2)
+        if len(latency) != n:
+            raise RuntimeError(f"shaped pipeline: {len(latency)} results for {n} images")
+        return {"latency": latency, "ingest_latency": ingest, "elapsed": time.time() - t0}
+
+    def close(self) -> None:
+        for procs in self.roles.values():
+            for p in procs:
+                p.terminate()
+                p.join(10)
+        self.src.close(0)
