@@ -2,7 +2,9 @@
 for latency under load on this host (used by ``bench_latency_floor.py``).
 
 source (the benchmark's PUSH) -> ingester -> N workers -> reducer, plus a control process,
-each its own process, plain pyzmq over TCP on 127.0.0.1, batched as dranspose batches:
+each its own process, plain pyzmq over TCP on 127.0.0.1, one message per pass and hop as
+dranspose sends them, but a pass takes what has come and never waits for more (dranspose's
+ingester waits up to 2 ms to fill one):
 
 - ingester: reads what has come (at most 64 frames a pass), stamps the pass's read time,
   parses each frame's JSON header (for the source's send time), spends ``ingester_us``, and at
@@ -30,6 +32,7 @@ from typing import Any
 
 import zmq
 
+from bench.bench_pipeline import send  # the same paced source as the dranspose pipelines
 from dranspose.transport.sockets import free_tcp_port
 
 STOP = b"STOP"
@@ -211,8 +214,6 @@ class ShapedPipeline:
     def scan(self, msgs: list[list[bytes]], rate: float | None) -> dict[str, Any]:
         """Send ``msgs`` (paced at ``rate``) then STOP; returns ``latency`` and ``ingest_latency``
         (seconds, per event) and ``elapsed`` (first send -> the reducer's last result)."""
-        from bench.bench_pipeline import send  # the same paced source as the dranspose pipelines
-
         t0 = time.time()
         send(self.src, msgs, rate)
         self.src.send(STOP)
