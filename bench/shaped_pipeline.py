@@ -28,7 +28,7 @@ import json
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import zmq
 
@@ -57,6 +57,27 @@ def _spend(iterations: int) -> int:
     return x
 
 
+class _PassReader:
+    """The messages of one pass, read as the loop takes them (work and reads interleave): at
+    most ``READ_BURST``, never waiting for more; the scan's STOP ends the pass and sets
+    ``stopped`` (nothing after it is read)."""
+
+    def __init__(self, pull: zmq.Socket) -> None:
+        self.pull, self.stopped = pull, False
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        self.stopped = False
+        for _ in range(READ_BURST):
+            try:
+                parts = self.pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if parts[0] == STOP:
+                self.stopped = True
+                return
+            yield parts
+
+
 @dataclass(frozen=True)
 class Costs:
     """CPU to spend per event in each role, in microseconds of this host's calibrated loop."""
@@ -78,21 +99,14 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int)
         outs.append(s)
     control = ctx.socket(zmq.PUSH)
     control.connect(control_url)
+    reader = _PassReader(pull)
     k = 0
     while True:
         pull.poll()
         read_at = time.time()
         stamps: list[list[tuple[float, float]]] = [[] for _ in outs]
         frames: list[list[bytes]] = [[] for _ in outs]
-        stop = False
-        for _ in range(READ_BURST):
-            try:
-                parts = pull.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            if parts[0] == STOP:
-                stop = True
-                break
+        for parts in reader:
             if len(parts) < 2:  # the series' start and end messages
                 continue
             sent_at = json.loads(parts[0]).get("t", read_at)
@@ -108,7 +122,7 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int)
                 n += len(stamps[w])
         if n:
             control.send(b"%d" % n)
-        if stop:
+        if reader.stopped:
             for s in outs:
                 s.send(STOP)
 
@@ -118,24 +132,17 @@ def _worker(in_url: str, out_url: str, iters: int) -> None:
     pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     pull.connect(in_url)
     push.connect(out_url)
+    reader = _PassReader(pull)
     while True:
         pull.poll()
         results: list[Any] = []
-        stop = False
-        for _ in range(READ_BURST):
-            try:
-                parts = pull.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            if parts[0] == STOP:
-                stop = True
-                break
+        for parts in reader:
             for stamp in json.loads(parts[0]):
                 _spend(iters)
                 results.append(stamp)
         if results:
             push.send(json.dumps(results).encode())
-        if stop:
+        if reader.stopped:
             push.send(STOP)
 
 

@@ -3,21 +3,15 @@ paced, and spends the CPU it is given (figures come from the bench, not from her
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
+from bench.bench_latency_floor import cpu_seconds
 from bench.bench_pipeline import stins_messages
 from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us
 
 
 def _cpu(pids: tuple[int, ...]) -> float:
-    total = 0.0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 @pytest.mark.e2e
