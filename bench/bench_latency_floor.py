@@ -12,6 +12,10 @@ role (``bench/shaped_pipeline.py``), at the same rate, scans alternating.
    (summed; each event visits one), reducer, and control (controller and redis-server).
 3. The shaped pipeline, first spending nothing: its own CPU per event per role at that rate;
    then spending the difference, so that each role costs what dranspose's does (printed).
+   For both paced scans, the scheduler's view too, per role and kind of thread (the data loop
+   and the Python threads beside it, or ZeroMQ's I/O thread): µs per event on a core and
+   waiting for one (``/proc/<pid>/task/<tid>/schedstat``), and switches per 1,000 events
+   where the thread blocked or was preempted (``status``).
 4. ``--pairs`` pairs of 2 s scans at that rate, alternating which goes first: p50/p99 from the
    ingester's read and from the source's send, per scan and pooled, and the median of the
    per-pair p99 ratios dranspose / shaped.
@@ -52,6 +56,46 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+#: what /proc says about one thread over a window: CPU ns, ns runnable but waiting for a core,
+#: voluntary switches (it blocked: poll, recv, a lock), involuntary ones (it was preempted)
+SchedStat = tuple[int, int, int, int]
+
+
+def thread_kind(comm: str) -> str:
+    """``io`` for ZeroMQ's background threads (``ZMQbg/...``), ``main`` for the rest (the data
+    loop and the Python threads beside it, which share the process name)."""
+    return "io" if comm.startswith("ZMQbg") else "main"
+
+
+def sched_stats(pids: tuple[int, ...]) -> dict[str, SchedStat]:
+    """Per thread kind, summed over ``pids``' threads: (CPU ns, runqueue-wait ns, voluntary
+    switches, involuntary switches) so far, from ``/proc/<pid>/task/<tid>/{schedstat,status}``
+    (threads that end while read are skipped)."""
+    out: dict[str, list[int]] = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            base = f"/proc/{pid}/task/{tid}"
+            try:
+                with open(f"{base}/comm") as fh:
+                    comm = fh.read().strip()
+                with open(f"{base}/schedstat") as fh:
+                    run_ns, wait_ns = (int(x) for x in fh.read().split()[:2])
+                with open(f"{base}/status") as fh:
+                    fields = dict(line.split(":", 1) for line in fh if "ctxt_switches" in line)
+            except (OSError, ValueError):
+                continue
+            row = out.setdefault(thread_kind(comm), [0, 0, 0, 0])
+            row[0] += run_ns
+            row[1] += wait_ns
+            row[2] += int(fields["voluntary_ctxt_switches"])
+            row[3] += int(fields["nonvoluntary_ctxt_switches"])
+    return {kind: (r[0], r[1], r[2], r[3]) for kind, r in out.items()}
+
+
 def dranspose_roles(pipe: CliPipeline) -> dict[str, tuple[int, ...]]:
     """The pids of each role of a CLI pipeline (control: the controller and redis-server)."""
     roles: dict[str, tuple[int, ...]] = {role: () for role in ROLES}
@@ -68,22 +112,46 @@ def dranspose_roles(pipe: CliPipeline) -> dict[str, tuple[int, ...]]:
 def cpu_per_event(roles: dict[str, tuple[int, ...]], scan: Any, rate: float, delay_s: float) -> tuple[dict[str, float], Any]:
     """Run ``scan()`` (3 s of frames at ``rate``) and return (µs of CPU per event per role over
     ``WINDOW_S`` starting ``delay_s`` after the call, what ``scan`` returned)."""
+    cpu, _sched, result = profile(roles, scan, rate, delay_s)
+    return cpu, result
+
+
+def profile(roles: dict[str, tuple[int, ...]], scan: Any, rate: float,
+            delay_s: float) -> tuple[dict[str, float], dict[tuple[str, str], tuple[float, ...]], Any]:
+    """:func:`cpu_per_event`, plus the scheduler's view over the same window: per (role, thread
+    kind), CPU µs, runqueue-wait µs and voluntary / involuntary switches, each per event."""
     box: dict[str, Any] = {}
 
     def sample() -> None:
         time.sleep(delay_s)
         before = {r: sum(cpu_seconds(p) for p in pids) for r, pids in roles.items()}
+        sched0 = {r: sched_stats(pids) for r, pids in roles.items()}
         t0 = time.monotonic()
         time.sleep(WINDOW_S)
         after = {r: sum(cpu_seconds(p) for p in pids) for r, pids in roles.items()}
+        sched1 = {r: sched_stats(pids) for r, pids in roles.items()}
         events = rate * (time.monotonic() - t0)
         box["cpu"] = {r: (after[r] - before[r]) / events * 1e6 for r in roles}
+        box["sched"] = {
+            (r, kind): ((a[0] - b[0]) / 1e3 / events, (a[1] - b[1]) / 1e3 / events, (a[2] - b[2]) / events, (a[3] - b[3]) / events)
+            for r in roles for kind, a in sched1[r].items() if (b := sched0[r].get(kind)) is not None
+        }
 
     sampler = threading.Thread(target=sample)
     sampler.start()
     result = scan()
     sampler.join()
-    return box["cpu"], result
+    return box["cpu"], box["sched"], result
+
+
+def show_sched(label: str, sched: dict[tuple[str, str], tuple[float, ...]]) -> None:
+    """One line per role and thread kind: µs of CPU and of waiting for a core per event, and
+    switches per 1,000 events."""
+    print(f"  {label}: per event, µs on a core / µs waiting for one; per 1,000 events, switches blocked / preempted")
+    for (role, kind), (run_us, wait_us, vol, invol) in sorted(sched.items()):
+        if run_us < 0.05:
+            continue
+        print(f"    {role:<9}{kind:<5}{run_us:7.1f} /{wait_us:7.1f} µs   {vol * 1e3:7.1f} /{invol * 1e3:7.1f}", flush=True)
 
 
 def show_cpu(label: str, cpu: dict[str, float]) -> None:
@@ -107,7 +175,7 @@ def main() -> None:
               f"({', '.join(f'{m:,.0f}' for m in maxima)}); scans at {args.load:.0%} of it: {rate:,.0f} Hz", flush=True)
         long_scan = stins_messages(int(3 * rate), 2048)
         # dranspose's scan sends after posting the mapping and 0.5 s more: sample later
-        target, _ = cpu_per_event(dranspose_roles(pipe), lambda: pipe.scan(long_scan, rate=rate), rate, 0.55 + 0.65)
+        target, target_sched, _ = profile(dranspose_roles(pipe), lambda: pipe.scan(long_scan, rate=rate), rate, 0.55 + 0.65)
         show_cpu("dranspose", target)
         shaped = ShapedPipeline(Costs(), 2, iters)
         overhead, _ = cpu_per_event(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
@@ -116,8 +184,11 @@ def main() -> None:
         spend = {r: max(0.0, target[r] - overhead[r]) for r in ROLES}
         costs = Costs(spend["ingester"], spend["workers"], spend["reducer"], spend["control"])
         shaped = ShapedPipeline(costs, 2, iters)
-        check, _ = cpu_per_event(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
+        check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending the difference", check)
+        print(f"\nthe scheduler's view at {rate:,.0f} Hz (main: the data loop and the threads beside it; io: ZeroMQ's):")
+        show_sched("dranspose", target_sched)
+        show_sched("shaped, spending the difference", check_sched)
 
         scans = stins_messages(int(2 * rate), 2048)
         runs: dict[str, list[dict[str, Any]]] = {"dranspose": [], "shaped": []}

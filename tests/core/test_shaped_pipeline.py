@@ -3,9 +3,13 @@ paced, and spends the CPU it is given (figures come from the bench, not from her
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import pytest
 
-from bench.bench_latency_floor import cpu_seconds
+from bench.bench_latency_floor import cpu_seconds, sched_stats, thread_kind
 from bench.bench_pipeline import stins_messages
 from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us
 
@@ -42,3 +46,28 @@ def test_the_workers_spend_what_they_are_given() -> None:
             pipe.close()
     # the loop is calibrated at its fastest: a slower core spends more, never much less
     assert spent[2000.0] - spent[0.0] > 0.5 * 400 * 2000e-6
+
+
+
+def test_the_scheduler_view_counts_the_cpu_of_a_thread_of_this_process() -> None:
+    spun, release = threading.Event(), threading.Event()
+
+    def spin() -> None:
+        end = time.thread_time() + 0.05  # 50 ms on a core, however long it waits for one
+        while time.thread_time() < end:
+            pass
+        spun.set()
+        release.wait()  # alive (and counted) while the test reads
+
+    before = sched_stats((os.getpid(),))["main"]
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        assert spun.wait(30)
+        after = sched_stats((os.getpid(),))["main"]
+    finally:
+        release.set()
+        t.join()
+    assert after[0] - before[0] >= 45e6  # ns: the spinning thread's 50 ms, less clock rounding
+    assert after[1] >= before[1] >= 0 and after[2] > before[2]  # this thread waited for it, and it waits now
+    assert thread_kind("ZMQbg/IO/0") == "io" and thread_kind("python") == "main"
