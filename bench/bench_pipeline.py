@@ -410,7 +410,8 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
     """p50/p99 source -> reducer and ingester -> reducer at each rate, 2 workers, 3 s of frames
     per scan. With ``against`` (another tree's ``src``) both pipelines run side by side and
     their scans alternate (``pairs`` per rate, the first of each pair switching), and the
-    median of the per-pair ratios this / against is printed. (Trees older than ``created_at``
+    medians of the per-pair ratios this / against are printed (p50 both ways, p99 from the
+    ingester's read). (Trees older than ``created_at``
     as the read time, before 2026-12-05, stamp it when the ingester sends: their ingester ->
     reducer figure starts later; compare source -> reducer with them.)"""
     pipes = {"this": ours(2)}
@@ -423,16 +424,19 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
         for rate in rates:
             msgs = stins_messages(max(100, int(3 * rate)), 2048)
             p50: dict[str, list[tuple[float, float]]] = {name: [] for name in pipes}
+            p99: dict[str, list[float]] = {name: [] for name in pipes}
             for k in range(pairs):
                 for name in (list(pipes) if k % 2 == 0 else list(pipes)[::-1]):
                     s = pipes[name].scan(msgs, rate=rate)
                     p50[name].append((float(np.percentile(s["latency"], 50)), float(np.percentile(s["ingest_latency"], 50))))
+                    p99[name].append(float(np.percentile(s["ingest_latency"], 99)))
                     print(f"{rate:>9,.0f} Hz {name:>8}  {percentiles(s['latency'])}    "
                           f"{percentiles(s['ingest_latency'])}{stages(s['split'])}", flush=True)
             if against:
                 ratios = [statistics.median(a[j] / b[j] for a, b in zip(p50["this"], p50["against"])) for j in (0, 1)]
+                tail = statistics.median(a / b for a, b in zip(p99["this"], p99["against"]))
                 print(f"{rate:>9,.0f} Hz  p50 this / against, median of {pairs} pairs: source -> reducer "
-                      f"{ratios[0]:.3f}, ingester -> reducer {ratios[1]:.3f}")
+                      f"{ratios[0]:.3f}, ingester -> reducer {ratios[1]:.3f}; p99 ingester -> reducer {tail:.3f}")
     finally:
         for p in pipes.values():
             p.close()
