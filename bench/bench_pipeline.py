@@ -411,9 +411,9 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
     per scan. With ``against`` (another tree's ``src``) both pipelines run side by side and
     their scans alternate (``pairs`` per rate, the first of each pair switching), and the
     medians of the per-pair ratios this / against are printed (p50 both ways, p99 from the
-    ingester's read). (Trees older than ``created_at``
-    as the read time, before 2026-12-05, stamp it when the ingester sends: their ingester ->
-    reducer figure starts later; compare source -> reducer with them.)"""
+    ingester's read). (Trees older than ``created_at`` as the read time, before 2026-12-05,
+    stamp it when the ingester sends: their ingester -> reducer figure starts later; compare
+    source -> reducer with them.)"""
     pipes = {"this": ours(2)}
     if against:
         pipes["against"] = ours(2, against, "against")

@@ -3,8 +3,8 @@ paced, and spends the CPU it is given (figures come from the bench, not from her
 
 from __future__ import annotations
 
-import os
-import threading
+import subprocess
+import sys
 import time
 
 import pytest
@@ -49,25 +49,36 @@ def test_the_workers_spend_what_they_are_given() -> None:
 
 
 
-def test_the_scheduler_view_counts_the_cpu_of_a_thread_of_this_process() -> None:
-    spun, release = threading.Event(), threading.Event()
+_CHILD = """
+import threading, time, zmq
+ctx = zmq.Context()
+sock = ctx.socket(zmq.PUSH)  # starts ZeroMQ's I/O thread
+def spin():
+    end = time.thread_time() + 0.3  # 300 ms on a core, however long it waits for one
+    while time.thread_time() < end:
+        pass
+    time.sleep(60)  # alive, so that its threads are still there to be read
+threading.Thread(target=spin).start()
+time.sleep(60)
+"""
 
-    def spin() -> None:
-        end = time.thread_time() + 0.05  # 50 ms on a core, however long it waits for one
-        while time.thread_time() < end:
-            pass
-        spun.set()
-        release.wait()  # alive (and counted) while the test reads
 
-    before = sched_stats((os.getpid(),))["main"]
-    t = threading.Thread(target=spin)
-    t.start()
+def test_the_scheduler_view_sums_the_threads_of_a_process_by_kind() -> None:
+    child = subprocess.Popen([sys.executable, "-c", _CHILD])
     try:
-        assert spun.wait(30)
-        after = sched_stats((os.getpid(),))["main"]
+        deadline = time.monotonic() + 60
+        stats = sched_stats((child.pid,))
+        while stats.get("main", (0,))[0] < 0.3e9 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            stats = sched_stats((child.pid,))
+        time.sleep(0.1)  # the spin is over: nothing runs any more
+        stats, total = sched_stats((child.pid,)), cpu_seconds(child.pid)
     finally:
-        release.set()
-        t.join()
-    assert after[0] - before[0] >= 45e6  # ns: the spinning thread's 50 ms, less clock rounding
-    assert after[1] >= before[1] >= 0 and after[2] > before[2]  # this thread waited for it, and it waits now
+        child.kill()
+        child.wait()
+    run_ns, wait_ns, blocked, preempted = stats["main"]
+    assert run_ns >= 0.3e9 and wait_ns >= 0 and blocked > 0 and preempted >= 0  # the spinning thread is counted
+    assert "io" in stats  # ZeroMQ's I/O thread, apart
+    # the threads add up to the process (its utime + stime, counted in 10 ms ticks)
+    assert abs(sum(r[0] for r in stats.values()) / 1e9 - total) < 0.05
     assert thread_kind("ZMQbg/IO/0") == "io" and thread_kind("python") == "main"
