@@ -63,6 +63,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.e2e
 def test_the_scheduler_view_sums_the_threads_of_a_process_by_kind() -> None:
     child = subprocess.Popen([sys.executable, "-c", _CHILD])
     try:
