@@ -109,17 +109,12 @@ def dranspose_roles(pipe: CliPipeline) -> dict[str, tuple[int, ...]]:
     return roles
 
 
-def cpu_per_event(roles: dict[str, tuple[int, ...]], scan: Any, rate: float, delay_s: float) -> tuple[dict[str, float], Any]:
-    """Run ``scan()`` (3 s of frames at ``rate``) and return (µs of CPU per event per role over
-    ``WINDOW_S`` starting ``delay_s`` after the call, what ``scan`` returned)."""
-    cpu, _sched, result = profile(roles, scan, rate, delay_s)
-    return cpu, result
-
-
 def profile(roles: dict[str, tuple[int, ...]], scan: Any, rate: float,
             delay_s: float) -> tuple[dict[str, float], dict[tuple[str, str], tuple[float, ...]], Any]:
-    """:func:`cpu_per_event`, plus the scheduler's view over the same window: per (role, thread
-    kind), CPU µs, runqueue-wait µs and voluntary / involuntary switches, each per event."""
+    """Run ``scan()`` (3 s of frames at ``rate``) and return, over ``WINDOW_S`` starting
+    ``delay_s`` after the call: µs of CPU per event per role; the scheduler's view per (role,
+    thread kind): CPU µs, runqueue-wait µs and voluntary / involuntary switches, each per event;
+    and what ``scan`` returned."""
     box: dict[str, Any] = {}
 
     def sample() -> None:
@@ -178,7 +173,7 @@ def main() -> None:
         target, target_sched, _ = profile(dranspose_roles(pipe), lambda: pipe.scan(long_scan, rate=rate), rate, 0.55 + 0.65)
         show_cpu("dranspose", target)
         shaped = ShapedPipeline(Costs(), 2, iters)
-        overhead, _ = cpu_per_event(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
+        overhead, _, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending nothing", overhead)
         shaped.close()
         spend = {r: max(0.0, target[r] - overhead[r]) for r in ROLES}
