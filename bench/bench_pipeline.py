@@ -20,7 +20,8 @@ Prints events/s for 2 kB frames with 2 and 4 workers and MB/s for 2 MB frames (r
 of per-pair ratios), and the p50/p99 latency to the reducer's ``process_result`` at 50 Hz (next
 to a chain of three raw ZeroMQ hops, source -> relay -> relay -> sink: the floor on this host)
 and at 80% of the maximum 2 kB rate measured with 2 workers (three 2 s scans, each and pooled):
-from the source's send, and from the ingester's read of the frame (``EventData.created_at``).
+from the source's send, and from the ingester's read of the frame (``EventData.created_at``);
+per scan also the p50 of each stage and each stage's mean over the slowest 1% of events.
 """
 
 from __future__ import annotations
@@ -397,13 +398,20 @@ def percentiles(seconds: list[float]) -> str:
 
 def stages(split: list[list[float]]) -> str:
     """p50 of each stage: source -> ingester read -> process_event -> process_result (or
-    source -> process_event -> process_result where the events carry no read time)."""
+    source -> process_event -> process_result where the events carry no read time), then
+    where the slowest 1% spent their time: the mean of each stage over the events whose
+    latency from the ingester's read (from the source's send without a read time) is at or
+    above its p99."""
     rows = [r for r in split if len(r) == 3] or [r for r in split if len(r) == 2]
     if not rows:
         return ""
-    p50 = np.percentile(np.array(rows) * 1e3, 50, axis=0)
+    ms = np.array(rows) * 1e3
+    p50 = np.percentile(ms, 50, axis=0)
     names = ("source->ingester", "->worker", "->reducer") if len(rows[0]) == 3 else ("source->worker", "->reducer")
-    return "  (p50 " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, p50)) + " ms)"
+    after_read = ms[:, 1:].sum(axis=1) if ms.shape[1] == 3 else ms.sum(axis=1)
+    slowest = ms[after_read >= np.percentile(after_read, 99)].mean(axis=0)
+    return ("  (p50 " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, p50)) + " ms; slowest 1%: "
+            + ", ".join(f"{n} {v:.1f}" for n, v in zip(names, slowest)) + " ms)")
 
 
 def latency_only(rates: list[float], against: str | None = None, pairs: int = 1) -> None:

@@ -1,0 +1,34 @@
+"""The pipeline benchmark's stage report: p50 per stage, and where the slowest 1% waited."""
+
+from __future__ import annotations
+
+import re
+
+from bench.bench_pipeline import stages
+
+
+def slowest(report: str) -> dict[str, float]:
+    tail = report.split("slowest 1%:")[1]
+    return {name: float(value) for name, value in re.findall(r"(\S+) ([\d.]+)", tail)}
+
+
+def test_the_slowest_events_are_attributed_to_the_stage_they_waited_in() -> None:
+    quick = [[0.001, 0.002, 0.003]] * 990
+    late_at_worker = quick + [[0.001, 0.040, 0.003]] * 10
+    late_at_reducer = quick + [[0.001, 0.002, 0.060]] * 10
+    assert slowest(stages(late_at_worker)) == {"source->ingester": 1.0, "->worker": 40.0, "->reducer": 3.0}
+    assert slowest(stages(late_at_reducer)) == {"source->ingester": 1.0, "->worker": 2.0, "->reducer": 60.0}
+    assert "p50 source->ingester 1.00, ->worker 2.00, ->reducer 3.00 ms" in stages(late_at_worker)
+
+
+def test_a_slow_read_alone_does_not_make_an_event_one_of_the_slowest() -> None:
+    """The tail is ranked from the ingester's read: what the source -> ingester hop adds is
+    the host's or the sender's, shown but not used to pick the events."""
+    rows = [[0.001, 0.002, 0.003]] * 980 + [[0.050, 0.002, 0.003]] * 10 + [[0.001, 0.030, 0.003]] * 10
+    assert slowest(stages(rows)) == {"source->ingester": 1.0, "->worker": 30.0, "->reducer": 3.0}
+
+
+def test_events_without_a_read_time_are_ranked_from_the_send() -> None:
+    rows = [[0.002, 0.003]] * 99 + [[0.002, 0.050]]
+    assert slowest(stages(rows)) == {"source->worker": 2.0, "->reducer": 50.0}
+    assert stages([]) == ""
