@@ -56,6 +56,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_of(pids: tuple[int, ...]) -> float:
+    """utime + stime of several processes so far, summed."""
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
 #: what /proc says about one thread over a window: CPU ns, ns runnable but waiting for a core,
 #: voluntary switches (it blocked: poll, recv, a lock), involuntary ones (it was preempted)
 SchedStat = tuple[int, int, int, int]
@@ -119,11 +124,11 @@ def profile(roles: dict[str, tuple[int, ...]], scan: Any, rate: float,
 
     def sample() -> None:
         time.sleep(delay_s)
-        before = {r: sum(cpu_seconds(p) for p in pids) for r, pids in roles.items()}
+        before = {r: cpu_seconds_of(pids) for r, pids in roles.items()}
         sched0 = {r: sched_stats(pids) for r, pids in roles.items()}
         t0 = time.monotonic()
         time.sleep(WINDOW_S)
-        after = {r: sum(cpu_seconds(p) for p in pids) for r, pids in roles.items()}
+        after = {r: cpu_seconds_of(pids) for r, pids in roles.items()}
         sched1 = {r: sched_stats(pids) for r, pids in roles.items()}
         events = rate * (time.monotonic() - t0)
         box["cpu"] = {r: (after[r] - before[r]) / events * 1e6 for r in roles}

@@ -9,13 +9,9 @@ import time
 
 import pytest
 
-from bench.bench_latency_floor import cpu_seconds, sched_stats, thread_kind
+from bench.bench_latency_floor import cpu_seconds, cpu_seconds_of, sched_stats, thread_kind
 from bench.bench_pipeline import stins_messages
 from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us
-
-
-def _cpu(pids: tuple[int, ...]) -> float:
-    return sum(cpu_seconds(pid) for pid in pids)
 
 
 @pytest.mark.e2e
@@ -39,14 +35,13 @@ def test_the_workers_spend_what_they_are_given() -> None:
     for worker_us in (0.0, 2000.0):  # 2 ms per event: 0.8 s over 400 events, far above the noise
         pipe = ShapedPipeline(Costs(worker_us=worker_us), 2, iters)
         try:
-            before = _cpu(pipe.pids()["workers"])
+            before = cpu_seconds_of(pipe.pids()["workers"])
             pipe.scan(msgs, None)
-            spent[worker_us] = _cpu(pipe.pids()["workers"]) - before
+            spent[worker_us] = cpu_seconds_of(pipe.pids()["workers"]) - before
         finally:
             pipe.close()
     # the loop is calibrated at its fastest: a slower core spends more, never much less
     assert spent[2000.0] - spent[0.0] > 0.5 * 400 * 2000e-6
-
 
 
 _CHILD = """
