@@ -6,7 +6,7 @@ each its own process, plain pyzmq over TCP on 127.0.0.1, one message per pass an
 dranspose sends them, but a pass takes what has come and never waits for more (dranspose's
 ingester waits up to 2 ms to fill one):
 
-- ingester: reads what has come (at most 64 frames a pass), stamps the pass's read time,
+- ingester: reads what has come (at most 64 frames a pass), stamps each frame's read time,
   parses each frame's JSON header (for the source's send time), spends ``ingester_us``, and at
   the end of the pass sends each worker one message with its frames (event ``k`` goes to worker
   ``k % N``) and the control process the number of events read;
@@ -103,10 +103,12 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int)
     k = 0
     while True:
         pull.poll()
-        read_at = time.time()
         stamps: list[list[tuple[float, float]]] = [[] for _ in outs]
         frames: list[list[bytes]] = [[] for _ in outs]
         for parts in reader:
+            # stamped as read: a pass reads what arrives while it works, so its wake-up time
+            # could precede a frame's send
+            read_at = time.time()
             if len(parts) < 2:  # the series' start and end messages
                 continue
             sent_at = json.loads(parts[0]).get("t", read_at)
