@@ -112,3 +112,28 @@ def test_queued_bytes_are_counted_once_per_unit() -> None:
     p.add_routes([(0, ("w",))])
     p.add_routes([(1, ("w",))])
     assert [x.unit.nbytes for x in p.pairs()] == [6, 6] and p.units_bytes == 6
+
+
+def test_the_time_units_wait_with_no_route_adds_up_pass_by_pass() -> None:
+    """From a pass that leaves units queued with no route to the next pass counts as waiting
+    for assignments; passes with routes, or with nothing queued, add nothing."""
+    p = StreamPairing(has_start=False)
+    p.new_mapping(10)
+    p.note_waiting(1.0)  # nothing queued
+    p.add_unit(Unit(Kind.DATA, [b"x"]))
+    p.note_waiting(2.0)  # queued, no route: waiting from here
+    assert p.assignment_wait_s == 0.0
+    p.note_waiting(2.5)
+    assert p.assignment_wait_s == 0.5
+    p.add_routes([(0, ("w0",))])
+    p.note_waiting(3.0)  # the route came: the wait ended at this pass
+    assert p.assignment_wait_s == 1.0
+    assert [pair.event for pair in p.pairs()] == [0]
+    p.note_waiting(4.0)  # nothing queued
+    p.add_routes([(1, ("w0",))])
+    p.add_unit(Unit(Kind.DATA, [b"y"]))
+    p.note_waiting(5.0)  # queued with its route: not waiting for an assignment
+    p.note_waiting(6.0)
+    assert p.assignment_wait_s == 1.0
+    p.new_mapping(10)  # a new map keeps the count (a counter over the process's life)
+    assert p.assignment_wait_s == 1.0

@@ -383,3 +383,45 @@ def test_the_wait_for_redis_to_take_a_completion_report_is_not_counted_as_work(
     assert cluster.wait_finished()["completed_events"] == n + 2
     assert len(waited) >= 10  # the reports did wait
     assert worker.busy_s - busy_before < 0.3 * sum(waited)
+
+
+def test_the_ingester_counts_the_time_frames_wait_for_assignments(
+    make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]
+) -> None:
+    """Frames read ahead of their assignments wait in the ingester until the controller
+    assigns them; how long the ingester held frames with no assignment for them is counted per
+    stream (the operator's view of flow control: the status API and a Prometheus counter).
+    Here a worker with two credits whose completion reports reach Redis 50 ms late: after
+    each report the next assignments come no sooner, and the frames wait that long."""
+    cluster = make_cluster(nworkers=1, capacity=2)
+    worker = cluster.running["worker-w0"].component
+    assert isinstance(worker, Worker)
+    original, waited = worker.redis.xadd, []
+
+    def late_xadd(*args: Any, **kwargs: Any) -> Any:  # Redis is real; the report reaches it 50 ms late
+        time.sleep(0.05)
+        waited.append(0.05)
+        return original(*args, **kwargs)
+
+    def wait_s() -> float:
+        return float(cluster.get("/api/v1/status")["ingesters"]["a-ingester"]["a"]["assignment_wait_s"])
+
+    cluster.set_mapping({"a": [vw(i) for i in range(4)]})
+    for i in range(6):  # a quick scan first: the counter is cumulative, only its growth counts
+        upstreams["a"].send(f"warm{i}".encode())
+    cluster.wait_finished()
+    ingester = cluster.running["ingester-a"].component
+    before = ingester.streams["a"].pairing.assignment_wait_s  # type: ignore[attr-defined]
+
+    worker.redis.xadd = late_xadd  # type: ignore[method-assign]
+    n = 30
+    cluster.set_mapping({"a": [vw(i) for i in range(n)]})
+    time.sleep(0.3)  # the map is in place: the frames below are read ahead of their assignments
+    for i in range(n + 2):
+        upstreams["a"].send(f"msg{i}".encode())
+    assert cluster.wait_finished()["completed_events"] == n + 2
+    assert len(waited) >= 10
+    held = ingester.streams["a"].pairing.assignment_wait_s  # type: ignore[attr-defined]
+    # each late report holds the frames still queued for at least its 50 ms
+    assert held - before >= 0.5 * sum(waited), (held, before, waited)
+    cluster.wait_until(lambda: wait_s() - before >= 0.5 * sum(waited), "the count in the status API (next heartbeat)")

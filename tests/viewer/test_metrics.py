@@ -74,6 +74,7 @@ def test_controller_and_reducer_metrics_after_a_scan(cluster: tuple[Cluster, zmq
     errors = {(lab["component"], lab["category"]): v for lab, v in m["dranspose_component_errors_total"]}
     assert sum(errors.values()) == 1 and next(iter(errors))[0] in ("w0", "w1")
     assert value(m, "dranspose_ingester_frames_forwarded_total", ingester="cam-ingester", stream="cam") == 5
+    assert value(m, "dranspose_ingester_assignment_wait_seconds_total", ingester="cam-ingester", stream="cam") >= 0
     assert value(m, "dranspose_http_requests_total", route="api", method="GET", code="200") > 0
 
     # the counters stay monotonic across scans

@@ -116,6 +116,8 @@ class StreamPairing:
     lost: list[tuple[str, int]] = field(default_factory=list)  # (worker, event) skipped while rejoining
     skipped: list[int] = field(default_factory=list)  # events skipped by the last alignment
     rejoined_at: int | None = None  # frame number the stream rejoined at (until read)
+    assignment_wait_s: float = 0.0  # seconds read units waited with no route to pair them with (all mappings)
+    _waiting_since: float | None = None  # the last pass, when it left units waiting for routes
 
     def __post_init__(self) -> None:
         self.waiting_for_start = self.has_start
@@ -209,6 +211,16 @@ class StreamPairing:
             if unit.kind is Kind.END and self.has_start:
                 self.waiting_for_start = True
             yield Pair(event, workers, unit, expected)
+
+    def note_waiting(self, now: float) -> None:
+        """Call after each pairing pass with a monotonic clock: while units are queued and no
+        route is there for them, the stream waits for the controller's assignments (flow
+        control holds what was read). The time from a pass that left the stream waiting to the
+        next pass is added to ``assignment_wait_s``, one float that another thread may read at
+        any time (it only grows; it lags by at most one pass)."""
+        if self._waiting_since is not None:
+            self.assignment_wait_s += now - self._waiting_since
+        self._waiting_since = now if self.units and not self.routes else None
 
     def complete(self) -> bool:
         """Every unit the mapping takes from this stream was paired (False when unknown)."""

@@ -137,6 +137,11 @@ class ControllerCollector(Collector):
                                      labels=["ingester", "stream"])
             for key in STREAM_COUNTERS
         }
+        waited = CounterMetricFamily(
+            "dranspose_ingester_assignment_wait_seconds",
+            "Seconds an ingester held frames it had read with no assignment for them (flow control) per stream",
+            labels=["ingester", "stream"],
+        )
         for name, st in sorted(ingesters.items()):
             stats = st.get("stream_stats")
             if not isinstance(stats, dict):
@@ -148,7 +153,11 @@ class ControllerCollector(Collector):
                     value = _num(values.get(key))
                     if value is not None:
                         fam.add_metric([name, str(stream)], value)
+                seconds = _num(values.get("assignment_wait_s"))
+                if seconds is not None:
+                    waited.add_metric([name, str(stream)], seconds)
         yield from families.values()
+        yield waited
 
 
 def controller_registry(scheduler: Any) -> CollectorRegistry:

@@ -131,6 +131,7 @@ class Ingester(Component):
                     "queued_units": len(s.pairing.units),
                     "queued_bytes": s.pairing.units_bytes,
                     "pending_routes": len(s.pairing.routes),
+                    "assignment_wait_s": round(s.pairing.assignment_wait_s, 4),
                 }
                 for n, s in self.streams.items()
             },
@@ -394,9 +395,11 @@ class Ingester(Component):
                             break
             started, last_pass = last_pass, time.perf_counter()
             coalesce.observe(received, last_pass - started)
+            now = time.monotonic()
             for s in self.streams.values():
                 if s.pairing.units and s.pairing.routes:
                     self._dispatch(s)
+                s.pairing.note_waiting(now)
             self._flush_out()
             if self.parking.items:
                 self._report_lost(self.parking.expire())

@@ -167,5 +167,6 @@ def _detail(kind: str, st: dict[str, Any]) -> str:
     parts = []
     for stream, v in (st.get("stream_stats") or {}).items():
         if isinstance(v, dict):
-            parts.append(f"stream {stream} ({v.get('typ')}): {v.get('forwarded', 0)} forwarded, {v.get('malformed', 0)} malformed")
+            parts.append(f"stream {stream} ({v.get('typ')}): {v.get('forwarded', 0)} forwarded, {v.get('malformed', 0)} malformed, "
+                         f"{v.get('assignment_wait_s', 0)} s waiting for assignments")
     return "; ".join(parts)
