@@ -18,7 +18,9 @@ role (``bench/shaped_pipeline.py``), at the same rate, scans alternating.
    where the thread blocked or was preempted (``status``).
 4. ``--pairs`` pairs of 2 s scans at that rate, alternating which goes first: p50/p99 from the
    ingester's read and from the source's send, per scan and pooled, and the median of the
-   per-pair p99 ratios dranspose / shaped.
+   per-pair p99 ratios dranspose / shaped; beside each scan, how busy the whole machine was
+   while its frames were sent (``/proc/stat``, every process and the kernel): the share of the
+   two cores, and the share of its 0.1 s windows in which they were 95% busy or more.
 
 What the shaped pipeline does not have: flow control, assignment, Redis round trips, threads
 beside the data loop, Python objects per event. Where its p99 is near dranspose's, the host
@@ -64,6 +66,60 @@ def cpu_seconds_of(pids: tuple[int, ...]) -> float:
 #: what /proc says about one thread over a window: CPU ns, ns runnable but waiting for a core,
 #: voluntary switches (it blocked: poll, recv, a lock), involuntary ones (it was preempted)
 SchedStat = tuple[int, int, int, int]
+
+
+#: one look at the whole machine: (wall time, CPU time of all cores so far, of which idle), seconds
+MachineSample = tuple[float, float, float]
+FULL = 0.95  # a 0.1 s window this busy or more counts as full
+
+
+def machine_sample() -> MachineSample:
+    """The first line of ``/proc/stat`` (all cores; idle includes iowait), with the wall time."""
+    with open("/proc/stat") as fh:
+        ticks = [int(x) for x in fh.readline().split()[1:9]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return time.time(), sum(ticks) / tick, (ticks[3] + ticks[4]) / tick
+
+
+def busy_share(samples: list[MachineSample], t0: float, t1: float) -> float | None:
+    """The share of the cores' time spent busy between the first and the last sample in
+    ``[t0, t1]``; None with fewer than two samples there or no CPU time between them."""
+    inside = [s for s in samples if t0 <= s[0] <= t1]
+    if len(inside) < 2 or inside[-1][1] <= inside[0][1]:
+        return None
+    return 1.0 - (inside[-1][2] - inside[0][2]) / (inside[-1][1] - inside[0][1])
+
+
+def full_windows(samples: list[MachineSample], t0: float, t1: float, width: float = 0.1) -> float | None:
+    """The share of the ``width``-second windows of ``[t0, t1]`` in which the cores were at
+    least ``FULL`` busy (windows without two samples are left out); None without any."""
+    shares = [busy_share(samples, a, a + width) for a in np.arange(t0, t1 - width / 2, width)]
+    known = [x for x in shares if x is not None]
+    return sum(x >= FULL for x in known) / len(known) if known else None
+
+
+class MachineLoad:
+    """Samples the whole machine every ``interval`` seconds in a thread until :meth:`stop`."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.samples: list[MachineSample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append(machine_sample())
+            self._stop.wait(interval)
+
+    def during(self, t0: float, t1: float) -> str:
+        """``busy 83%, full 10%`` for the window ``[t0, t1]`` (``?`` where unknown)."""
+        share, full = busy_share(self.samples, t0, t1), full_windows(self.samples, t0, t1)
+        return f"busy {'?' if share is None else f'{share:.0%}':>4}, full {'?' if full is None else f'{full:.0%}':>4}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def thread_kind(comm: str) -> str:
@@ -191,14 +247,23 @@ def main() -> None:
         show_sched("shaped, spending the difference", check_sched)
 
         scans = stins_messages(int(2 * rate), 2048)
+        sending_s = len(scans) / rate
         runs: dict[str, list[dict[str, Any]]] = {"dranspose": [], "shaped": []}
         run = {"dranspose": lambda: pipe.scan(scans, rate=rate), "shaped": lambda: shaped.scan(scans, rate)}  # type: ignore[union-attr]
-        print(f"\n{args.pairs} pairs of 2 s scans at {rate:,.0f} Hz:  {'ingester -> reducer':^30}  {'source -> reducer':^30}")
-        for k in range(args.pairs):
-            for name in (("dranspose", "shaped") if k % 2 == 0 else ("shaped", "dranspose")):
-                s = run[name]()
-                runs[name].append(s)
-                print(f"  #{k + 1} {name:<10} {percentiles(s['ingest_latency'])}  {percentiles(s['latency'])}", flush=True)
+        print(f"\n{args.pairs} pairs of 2 s scans at {rate:,.0f} Hz:  {'ingester -> reducer':^30}  {'source -> reducer':^30}"
+              "  the machine while the frames were sent")
+        load = MachineLoad()
+        try:
+            for k in range(args.pairs):
+                for name in (("dranspose", "shaped") if k % 2 == 0 else ("shaped", "dranspose")):
+                    s = run[name]()
+                    # both report first send -> last result; dranspose also when that was
+                    first_send = s.get("finished", time.time()) - s["elapsed"]
+                    runs[name].append(s)
+                    print(f"  #{k + 1} {name:<10} {percentiles(s['ingest_latency'])}  {percentiles(s['latency'])}"
+                          f"  {load.during(first_send, first_send + sending_s)}", flush=True)
+        finally:
+            load.stop()
         print()
         for name, ss in runs.items():
             pooled = {key: [x for s in ss for x in s[key]] for key in ("ingest_latency", "latency")}

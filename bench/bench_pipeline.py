@@ -209,6 +209,19 @@ class CliPipeline:
         summary["elapsed"] = summary["finished"] - t0
         return summary
 
+    def assignment_wait_s(self) -> float | None:
+        """Seconds the ingester held frames it had read with no assignment for them, summed
+        over its streams, cumulative, as last published (one heartbeat behind); None where the
+        version does not count it."""
+        try:
+            ingesters = self.client.get("/api/v1/status").json().get("ingesters") or {}
+        except (httpx.HTTPError, ValueError):
+            return None
+        values = [v.get("assignment_wait_s") for streams in ingesters.values() if isinstance(streams, dict)
+                  for v in streams.values() if isinstance(v, dict)]
+        numbers = [float(x) for x in values if isinstance(x, (int, float))]
+        return sum(numbers) if numbers else None
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the components wrote (their log goes away with :meth:`close`)."""
         self.log.flush()
@@ -414,6 +427,24 @@ def stages(split: list[list[float]]) -> str:
             + ", ".join(f"{n} {v:.1f}" for n, v in zip(names, slowest)) + " ms)")
 
 
+HEARTBEAT_LAG_S = 0.6  # components publish their state every 0.5 s (the default heartbeat)
+
+
+def held_line(pipe: CliPipeline, held: dict[str, float | None], name: str) -> str:
+    """``; the ingester held frames for assignments .. ms``: what the ingester's counter grew
+    by since ``held[name]`` (then updated), read a heartbeat after the scan; empty where the
+    version does not count it."""
+    before = held.get(name)
+    if before is None:
+        return ""
+    time.sleep(HEARTBEAT_LAG_S)
+    now = pipe.assignment_wait_s()
+    if now is None:
+        return ""
+    held[name] = now
+    return f"; the ingester held frames for assignments {(now - before) * 1e3:.0f} ms"
+
+
 def latency_only(rates: list[float], against: str | None = None, pairs: int = 1) -> None:
     """p50/p99 source -> reducer and ingester -> reducer at each rate, 2 workers, 3 s of frames
     per scan. With ``against`` (another tree's ``src``) both pipelines run side by side and
@@ -428,6 +459,8 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
     try:
         for p in pipes.values():
             p.scan(stins_messages(2000, 2048))  # warm-up
+        time.sleep(HEARTBEAT_LAG_S)
+        held = {name: p.assignment_wait_s() for name, p in pipes.items()}
         print(f"{'':22}{'source -> reducer':^32}{'ingester -> reducer':^32}")
         for rate in rates:
             msgs = stins_messages(max(100, int(3 * rate)), 2048)
@@ -439,7 +472,7 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
                     p50[name].append((float(np.percentile(s["latency"], 50)), float(np.percentile(s["ingest_latency"], 50))))
                     p99[name].append(float(np.percentile(s["ingest_latency"], 99)))
                     print(f"{rate:>9,.0f} Hz {name:>8}  {percentiles(s['latency'])}    "
-                          f"{percentiles(s['ingest_latency'])}{stages(s['split'])}", flush=True)
+                          f"{percentiles(s['ingest_latency'])}{stages(s['split'])}{held_line(pipes[name], held, name)}", flush=True)
             if against:
                 ratios = [statistics.median(a[j] / b[j] for a, b in zip(p50["this"], p50["against"])) for j in (0, 1)]
                 tail = statistics.median(a / b for a, b in zip(p99["this"], p99["against"]))

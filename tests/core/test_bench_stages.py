@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from bench.bench_pipeline import stages
+from bench import bench_pipeline
+from bench.bench_pipeline import held_line, stages
 
 
 def slowest(report: str) -> dict[str, float]:
@@ -32,3 +34,24 @@ def test_events_without_a_read_time_are_ranked_from_the_send() -> None:
     rows = [[0.002, 0.003]] * 99 + [[0.002, 0.050]]
     assert slowest(stages(rows)) == {"source->worker": 2.0, "->reducer": 50.0}
     assert stages([]) == ""
+
+
+class _Counter:
+    """Stands in for a pipeline's published count of the ingester's wait for assignments."""
+
+    def __init__(self, values: list[float | None]) -> None:
+        self.values = values
+
+    def assignment_wait_s(self) -> float | None:
+        return self.values.pop(0)
+
+
+def test_each_scan_shows_what_the_ingester_held_frames_for_assignments(monkeypatch: Any) -> None:
+    monkeypatch.setattr(bench_pipeline, "HEARTBEAT_LAG_S", 0.0)
+    held: dict[str, float | None] = {"this": 1.0, "against": None}
+    pipe = _Counter([1.25, 1.25])
+    assert held_line(pipe, held, "this") == "; the ingester held frames for assignments 250 ms"  # type: ignore[arg-type]
+    assert held["this"] == 1.25
+    assert held_line(pipe, held, "this") == "; the ingester held frames for assignments 0 ms"  # type: ignore[arg-type]
+    assert held_line(pipe, held, "against") == ""  # a version that does not count it  # type: ignore[arg-type]
+    assert held_line(_Counter([None]), {"this": 1.0}, "this") == ""  # type: ignore[arg-type]
