@@ -257,7 +257,7 @@ def main() -> None:
             for k in range(args.pairs):
                 for name in (("dranspose", "shaped") if k % 2 == 0 else ("shaped", "dranspose")):
                     s = run[name]()
-                    # both report first send -> last result; dranspose also when that was
+                    # elapsed: first send -> last result in both; dranspose's summary also says when it ended
                     first_send = s.get("finished", time.time()) - s["elapsed"]
                     runs[name].append(s)
                     print(f"  #{k + 1} {name:<10} {percentiles(s['ingest_latency'])}  {percentiles(s['latency'])}"

@@ -53,5 +53,5 @@ def test_each_scan_shows_what_the_ingester_held_frames_for_assignments(monkeypat
     assert held_line(pipe, held, "this") == "; the ingester held frames for assignments 250 ms"  # type: ignore[arg-type]
     assert held["this"] == 1.25
     assert held_line(pipe, held, "this") == "; the ingester held frames for assignments 0 ms"  # type: ignore[arg-type]
-    assert held_line(pipe, held, "against") == ""  # a version that does not count it  # type: ignore[arg-type]
+    assert held_line(pipe, held, "against") == ""  # type: ignore[arg-type]  # a version that does not count it
     assert held_line(_Counter([None]), {"this": 1.0}, "this") == ""  # type: ignore[arg-type]
