@@ -40,7 +40,7 @@ def test_the_machine_is_sampled_from_proc_stat() -> None:
     assert abs(t - time.time()) < 60 and cpu > 0 and 0 <= idle <= cpu
     load = MachineLoad(interval=0.01)
     start = time.time()
-    while len(load.samples) < 5:  # a busy loop: this process keeps a core
+    while len(load.samples) < 10:  # a busy loop (about 0.1 s): this process keeps a core
         sum(range(1000))
     load.stop()
     share = busy_share(load.samples, start - 1, time.time() + 1)
