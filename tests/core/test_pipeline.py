@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from typing import Any, Callable
 
@@ -425,3 +426,43 @@ def test_the_ingester_counts_the_time_frames_wait_for_assignments(
     # each late report holds the frames still queued for at least its 50 ms
     assert held - before >= 0.5 * sum(waited), (held, before, waited)
     cluster.wait_until(lambda: wait_s() - before >= 0.5 * sum(waited), "the count in the status API (next heartbeat)")
+
+
+def test_the_data_loops_ask_redis_nothing_but_their_reports_during_a_scan(
+    make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]
+) -> None:
+    """A worker's and the reducer's data loops wait on Redis only to write their reports: the
+    peers a worker connects to and whether Redis was replaced are looked up by the heartbeat
+    thread (a slow Redis answer there cannot hold up events). Every command a loop's thread
+    sends through its client during a scan is recorded (Redis is real; the client is wrapped)."""
+    cluster = make_cluster(nworkers=1)
+    worker = cluster.running["worker-w0"].component
+    assert isinstance(worker, Worker)
+    sent: dict[str, list[str]] = {"worker-w0": [], "reducer": []}
+
+    def record(key: str) -> None:
+        component, loop_thread = cluster.running[key].component, cluster.running[key].thread
+        original = component.redis.execute_command
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is loop_thread:
+                sent[key].append(str(args[0]).upper())
+            return original(*args, **kwargs)
+
+        component.redis.execute_command = recording  # type: ignore[method-assign]
+
+    n = 15
+    cluster.set_mapping({"a": [vw(i) for i in range(n)]})
+    cluster.wait_until(lambda: worker.hooks is not None and cluster.reducer.mapping_uuid == worker.mapping_uuid,
+                       "worker and reducer have the map")
+    time.sleep(0.5)  # the map's own set-up (parameters from Redis) is done
+    for key in sent:
+        record(key)
+    for i in range(n + 2):  # over 1.7 s: several heartbeats and lookups pass
+        upstreams["a"].send(f"msg{i}".encode())
+        time.sleep(0.1)
+    assert cluster.wait_finished()["completed_events"] == n + 2
+    assert set(sent["worker-w0"]) == {"XADD"}, sent["worker-w0"]  # completion reports
+    assert set(sent["reducer"]) == {"XADD"}, sent["reducer"]  # result confirmations
+    found = worker.peers_found  # what the worker's heartbeat thread looked up meanwhile
+    assert found is not None and [st["name"] for st in found[0]] == ["a-ingester"] and len(found[1]) == 1

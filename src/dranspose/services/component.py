@@ -30,6 +30,7 @@ from dranspose.states import build_meta, read_build_meta
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 from dranspose.transport import control
+from dranspose.transport.resend import RedisRestarts
 from dranspose.transport.sockets import readable
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class Component:
         self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
         self._control_pull: zmq.Socket | None = None
         self._started = False
+        self.redis_restarts = RedisRestarts()  # asked by the heartbeat thread (look_for_redis_replaced)
+        self.redis_replacements = 0  # Redis servers seen replaced: the heartbeat thread counts, the data loop reads
 
     @staticmethod
     def _read_build_meta(path: str | None) -> Any:
@@ -150,6 +153,12 @@ class Component:
                 log.warning("%s %s: cannot publish state: %s", self.kind, self.name, exc)
             except Exception:  # e.g. a dict resized by the data thread: retry, never stop beating
                 log.exception("%s %s: building the state failed; retrying", self.kind, self.name)
+            try:
+                self.look_up(client)
+            except redis.RedisError:
+                pass  # the failed publish above said so; looked up again next beat
+            except Exception:
+                log.exception("%s %s: looking up Redis failed; retrying", self.kind, self.name)
             self.stopping.wait(self.settings.heartbeat_interval)
         try:  # leave the member set first: the controller then sees a departure, not a death
             client.srem(self.keys.members(self.kind), self.name)
@@ -157,10 +166,23 @@ class Component:
         except redis.RedisError:
             pass
 
-    def member_states(self, kind: str) -> list[dict[str, Any]]:
-        """The advertised states of the live components of one kind (one SMEMBERS, one MGET)."""
-        names = [n.decode() for n in self.redis.smembers(self.keys.members(kind))]
-        raws = self.redis.mget([self.keys.state(kind, n) for n in names]) if names else []
+    def look_up(self, client: redis.Redis) -> None:
+        """Runs in the heartbeat thread after each beat, with its own client: what the data
+        loop needs from Redis besides its own reports, looked up here so that the loop never
+        waits for it (services override it and leave what they found for the loop to apply)."""
+
+    def look_for_redis_replaced(self, client: redis.Redis) -> None:
+        """For :meth:`look_up`: ``redis_replacements`` grows when the Redis server was replaced
+        (its ``run_id`` changed; asked at most every 0.5 s)."""
+        if self.redis_restarts.restarted(client, time.monotonic()):
+            self.redis_replacements += 1
+
+    def member_states(self, kind: str, client: redis.Redis | None = None) -> list[dict[str, Any]]:
+        """The advertised states of the live components of one kind (one SMEMBERS, one MGET),
+        through ``client`` (default: the data loop's)."""
+        r = self.redis if client is None else client
+        names = [n.decode() for n in r.smembers(self.keys.members(kind))]
+        raws = r.mget([self.keys.state(kind, n) for n in names]) if names else []
         return [json.loads(raw) for raw in raws if raw]
 
     def shared_descriptions(self, own: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from dranspose.services.http import BackgroundServer
 from dranspose.services.timer import TimerThread
 from dranspose.transport import batching, control, results
 from dranspose.transport.curve import CurveKeys, secure_server
-from dranspose.transport.resend import RecentReports, RedisRestarts
+from dranspose.transport.resend import RecentReports
 from dranspose.transport.sockets import RESULT_PIPE_MESSAGES, bind, host_of, http_url, readable, recv_parts
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Reducer(Component):
         self._dirty = False
         self._data_ended: str | None = None  # mapping whose workers were told to finish: report at once
         self.recent = RecentReports()  # confirmations of the last seconds (a Redis restart may lose them)
-        self.redis_restarts = RedisRestarts()
+        self._replacements_seen = 0  # of redis_replacements (the heartbeat thread counts), those acted on
         self._last_report = 0.0
         self._allow = results.result_allow_list([self.class_path, settings.worker_class], settings.pickle_allow)
         self._empty_publish: dict[str, Any] = {}
@@ -351,10 +351,18 @@ class Reducer(Component):
             return True
         return time.monotonic() - self._last_report >= REPORT_INTERVAL
 
+    def look_up(self, client: redis.Redis) -> None:
+        """Heartbeat thread: whether Redis was replaced (the data loop does not ask)."""
+        self.look_for_redis_replaced(client)
+
     def _resend_after_redis_restart(self) -> None:
-        """Redis was replaced: reports it held unread may be gone; send the recent ones again."""
+        """Redis was replaced (the heartbeat thread saw it): reports it held unread may be
+        gone; send the recent ones again."""
+        if self.redis_replacements == self._replacements_seen:
+            return
+        self._replacements_seen = self.redis_replacements
         now = time.monotonic()
-        if self.mapping_uuid and self.redis_restarts.restarted(self.redis, now):
+        if self.mapping_uuid:
             again = self.recent.take_all(now)
             log.warning("reducer %s: Redis restarted; sending %d recent confirmations again", self.name, len(again))
             self.received = _merged(pairs_by_worker(again), self.received)

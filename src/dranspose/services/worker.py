@@ -1,8 +1,10 @@
 """The worker service: assemble events from every ingester, run the user's ``process_event``,
 ship results to the reducer, report completions to the controller in batches.
 
-One data thread does all ZeroMQ I/O and calls user code; it never waits on Redis except for
-the (batched, pipelined) completion reports.
+One data thread does all ZeroMQ I/O and calls user code; during a scan it waits on Redis only
+to write its (batched) completion reports: the peers to connect to and whether Redis was
+replaced are looked up by the heartbeat thread (``look_up``), the map's parameters once when
+the map comes.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dranspose.services.component import Component
 from dranspose.transport import batching, control, framing, results
 from dranspose.transport.curve import CurveKeys, secure_client
 from dranspose.transport.outbox import ResultOutbox
-from dranspose.transport.resend import RecentReports, RedisRestarts
+from dranspose.transport.resend import RecentReports
 from dranspose.transport.sockets import RESULT_PIPE_MESSAGES, readable, recv_parts
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,11 @@ class Worker(Component):
         self.done: list[int] = []
         self.report_policy = ReportPolicy(DONE_BATCH, DONE_INTERVAL)
         self.recent_done, self.recent_results = RecentReports(), RecentReports()  # a Redis restart may lose reports
-        self.redis_restarts = RedisRestarts()
+        self._replacements_seen = 0  # of redis_replacements, the ones the data loop acted on
+        # (ingester states, reducer states) as the heartbeat thread last found them, and the
+        # lookup the data loop applied last (compared by identity: only the heartbeat writes it)
+        self.peers_found: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        self._peers_applied: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
         self.busy_s = 0.0  # seconds the data loop spent working (not waiting), for flow control
         self.starved_s = 0.0  # seconds it waited holding no assigned event (waiting for credits), for flow control
         self._pass_started: float | None = None  # start of the loop pass under way
@@ -142,9 +148,23 @@ class Worker(Component):
 
     def _discover(self) -> None:
         """Connect to every advertised ingester and to the reducer; reconnect to a peer that
-        restarted (new service uuid) or moved (new URL)."""
+        restarted (new service uuid) or moved (new URL). Asks Redis: at start only; then the
+        heartbeat thread looks (:meth:`look_up`) and the loop applies (:meth:`_apply_peers`)."""
         self._connect_ingesters(self.member_states("ingester"))
         self._connect_reducer(self.member_states("reducer"))
+
+    def look_up(self, client: redis.Redis) -> None:
+        """Heartbeat thread: the advertised ingesters and reducer, and whether Redis was replaced."""
+        self.peers_found = (self.member_states("ingester", client), self.member_states("reducer", client))
+        self.look_for_redis_replaced(client)
+
+    def _apply_peers(self) -> None:
+        """Data loop: connect to what the heartbeat thread found last, once."""
+        found = self.peers_found
+        if found is not None and found is not self._peers_applied:
+            self._peers_applied = found
+            self._connect_ingesters(found[0])
+            self._connect_reducer(found[1])
 
     def _connect_ingesters(self, states: list[dict[str, Any]]) -> None:
         for st in states:
@@ -397,9 +417,13 @@ class Worker(Component):
         self.done_results = []
 
     def _resend_after_redis_restart(self) -> None:
-        """Redis was replaced: reports it held unread may be gone; report the recent ones again."""
+        """Redis was replaced (the heartbeat thread saw it): reports it held unread may be gone;
+        report the recent ones again."""
+        if self.redis_replacements == self._replacements_seen:
+            return
+        self._replacements_seen = self.redis_replacements
         now = time.monotonic()
-        if self.mapping_uuid and self.redis_restarts.restarted(self.redis, now):
+        if self.mapping_uuid:
             done, results = self.recent_done.take_all(now), self.recent_results.take_all(now)
             log.warning("worker %s: Redis restarted; reporting %d recent completions again", self.name, len(done))
             self.done = done + self.done
@@ -411,7 +435,7 @@ class Worker(Component):
             self._discover()
         except redis.RedisError as exc:
             self.count_error("redis", "cannot look up ingesters and reducer: %s", exc)
-        last_ping = last_discover = time.monotonic()
+        last_ping = time.monotonic()
         while not self.stopping.is_set():
             self.loop_beat = time.monotonic()  # liveness: the data loop turns
             due = self.report_policy.timeout(len(self.done), time.monotonic(), self._credits_wait())
@@ -453,12 +477,7 @@ class Worker(Component):
             if now - last_ping >= PING_INTERVAL:
                 self._ping()
                 last_ping = now
-            if now - last_discover >= 0.5:
-                last_discover = now
-                try:
-                    self._discover()
-                except redis.RedisError as exc:
-                    self.count_error("redis", "cannot look up ingesters and reducer: %s", exc)
+            self._apply_peers()
         self._close()
 
     def _drain_outbox(self) -> None:
