@@ -156,7 +156,7 @@ class Component:
             try:
                 self.look_up(client)
             except redis.RedisError:
-                pass  # the failed publish above said so; looked up again next beat
+                pass  # looked up again next beat; a Redis that stays away shows in the publish's warning
             except Exception:
                 log.exception("%s %s: looking up Redis failed; retrying", self.kind, self.name)
             self.stopping.wait(self.settings.heartbeat_interval)
