@@ -64,6 +64,7 @@ class Component:
         self._started = False
         self.redis_restarts = RedisRestarts()  # asked by the heartbeat thread (look_for_redis_replaced)
         self.redis_replacements = 0  # Redis servers seen replaced: the heartbeat thread counts, the data loop reads
+        self._replacements_seen = 0  # of those, the ones the data loop was told of (redis_was_replaced)
 
     @staticmethod
     def _read_build_meta(path: str | None) -> Any:
@@ -176,6 +177,13 @@ class Component:
         (its ``run_id`` changed; asked at most every 0.5 s)."""
         if self.redis_restarts.restarted(client, time.monotonic()):
             self.redis_replacements += 1
+
+    def redis_was_replaced(self) -> bool:
+        """Data loop: has the heartbeat thread seen a new Redis server since the last call?"""
+        if self.redis_replacements == self._replacements_seen:
+            return False
+        self._replacements_seen = self.redis_replacements
+        return True
 
     def member_states(self, kind: str, client: redis.Redis | None = None) -> list[dict[str, Any]]:
         """The advertised states of the live components of one kind (one SMEMBERS, one MGET),

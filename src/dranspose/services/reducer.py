@@ -82,7 +82,6 @@ class Reducer(Component):
         self._dirty = False
         self._data_ended: str | None = None  # mapping whose workers were told to finish: report at once
         self.recent = RecentReports()  # confirmations of the last seconds (a Redis restart may lose them)
-        self._replacements_seen = 0  # of redis_replacements (the heartbeat thread counts), those acted on
         self._last_report = 0.0
         self._allow = results.result_allow_list([self.class_path, settings.worker_class], settings.pickle_allow)
         self._empty_publish: dict[str, Any] = {}
@@ -358,11 +357,8 @@ class Reducer(Component):
     def _resend_after_redis_restart(self) -> None:
         """Redis was replaced (the heartbeat thread saw it): reports it held unread may be
         gone; send the recent ones again."""
-        if self.redis_replacements == self._replacements_seen:
-            return
-        self._replacements_seen = self.redis_replacements
         now = time.monotonic()
-        if self.mapping_uuid:
+        if self.redis_was_replaced() and self.mapping_uuid:
             again = self.recent.take_all(now)
             log.warning("reducer %s: Redis restarted; sending %d recent confirmations again", self.name, len(again))
             self.received = _merged(pairs_by_worker(again), self.received)

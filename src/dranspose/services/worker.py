@@ -91,7 +91,6 @@ class Worker(Component):
         self.done: list[int] = []
         self.report_policy = ReportPolicy(DONE_BATCH, DONE_INTERVAL)
         self.recent_done, self.recent_results = RecentReports(), RecentReports()  # a Redis restart may lose reports
-        self._replacements_seen = 0  # of redis_replacements, the ones the data loop acted on
         # (ingester states, reducer states) as the heartbeat thread last found them, and the
         # lookup the data loop applied last (compared by identity: only the heartbeat writes it)
         self.peers_found: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
@@ -150,12 +149,19 @@ class Worker(Component):
         """Connect to every advertised ingester and to the reducer; reconnect to a peer that
         restarted (new service uuid) or moved (new URL). Asks Redis: at start only; then the
         heartbeat thread looks (:meth:`look_up`) and the loop applies (:meth:`_apply_peers`)."""
-        self._connect_ingesters(self.member_states("ingester"))
-        self._connect_reducer(self.member_states("reducer"))
+        self._connect_peers(self._peer_states(self.redis))
+
+    def _peer_states(self, client: redis.Redis) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The advertised states of the ingesters and of the reducer."""
+        return self.member_states("ingester", client), self.member_states("reducer", client)
+
+    def _connect_peers(self, states: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
+        self._connect_ingesters(states[0])
+        self._connect_reducer(states[1])
 
     def look_up(self, client: redis.Redis) -> None:
         """Heartbeat thread: the advertised ingesters and reducer, and whether Redis was replaced."""
-        self.peers_found = (self.member_states("ingester", client), self.member_states("reducer", client))
+        self.peers_found = self._peer_states(client)
         self.look_for_redis_replaced(client)
 
     def _apply_peers(self) -> None:
@@ -163,8 +169,7 @@ class Worker(Component):
         found = self.peers_found
         if found is not None and found is not self._peers_applied:
             self._peers_applied = found
-            self._connect_ingesters(found[0])
-            self._connect_reducer(found[1])
+            self._connect_peers(found)
 
     def _connect_ingesters(self, states: list[dict[str, Any]]) -> None:
         for st in states:
@@ -419,11 +424,8 @@ class Worker(Component):
     def _resend_after_redis_restart(self) -> None:
         """Redis was replaced (the heartbeat thread saw it): reports it held unread may be gone;
         report the recent ones again."""
-        if self.redis_replacements == self._replacements_seen:
-            return
-        self._replacements_seen = self.redis_replacements
         now = time.monotonic()
-        if self.mapping_uuid:
+        if self.redis_was_replaced() and self.mapping_uuid:
             done, results = self.recent_done.take_all(now), self.recent_results.take_all(now)
             log.warning("worker %s: Redis restarted; reporting %d recent completions again", self.name, len(done))
             self.done = done + self.done
