@@ -43,6 +43,9 @@ from dranspose import backend
 from dranspose.codecs import bslz4_compress, bslz4_decompress
 from dranspose.protocols import stream2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run as a script
+from bench.machine import machine_sample  # noqa: E402
+
 CAPTURES = Path(os.environ.get("DRANSPOSE_CAPTURES", Path(__file__).resolve().parents[1] / "tests" / "data"))
 SHAPE = (2162, 2068)
 
@@ -105,17 +108,13 @@ def alone(f: Callable[[], object], seconds: float, min_runs: int = 15) -> float:
 def cpu_busy(seconds: float = 1.0) -> float:
     """Fraction of all cores busy while we sleep (other processes, incl. other containers
     on this kernel); Linux only, -1 elsewhere."""
-    def snap() -> tuple[int, int]:
-        with open("/proc/stat") as fh:
-            vals = [int(v) for v in fh.readline().split()[1:]]
-        return sum(vals), vals[3] + vals[4]  # total, idle + iowait
     try:
-        t0, i0 = snap()
+        _, t0, i0 = machine_sample()
         time.sleep(seconds)
-        t1, i1 = snap()
+        _, t1, i1 = machine_sample()
     except OSError:
         return -1.0
-    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+    return 1.0 - (i1 - i0) / max(1.0 / os.sysconf("SC_CLK_TCK"), t1 - t0)
 
 
 class OtherLoad:
@@ -124,10 +123,8 @@ class OtherLoad:
     minus this process's own CPU time. Linux only (-1 elsewhere)."""
 
     def _snap(self) -> tuple[float, float, float]:
-        with open("/proc/stat") as fh:
-            vals = [int(v) for v in fh.readline().split()[1:]]
-        tick = os.sysconf("SC_CLK_TCK")
-        busy = (sum(vals) - vals[3] - vals[4]) / tick
+        _, total, idle = machine_sample()
+        busy = total - idle
         t = os.times()
         return busy, t.user + t.system, time.monotonic()
 

@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_pipeline import CliPipeline, ours, percentiles, stins_messages  # noqa: E402
+from bench.machine import MachineSample, machine_sample  # noqa: E402
 from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us  # noqa: E402
 
 ROLES = ("ingester", "workers", "reducer", "control")
@@ -68,17 +69,7 @@ def cpu_seconds_of(pids: tuple[int, ...]) -> float:
 SchedStat = tuple[int, int, int, int]
 
 
-#: one look at the whole machine: (wall time, CPU time of all cores so far, of which idle), seconds
-MachineSample = tuple[float, float, float]
 FULL = 0.95  # a 0.1 s window this busy or more counts as full
-
-
-def machine_sample() -> MachineSample:
-    """The first line of ``/proc/stat`` (all cores; idle includes iowait), with the wall time."""
-    with open("/proc/stat") as fh:
-        ticks = [int(x) for x in fh.readline().split()[1:9]]
-    tick = os.sysconf("SC_CLK_TCK")
-    return time.time(), sum(ticks) / tick, (ticks[3] + ticks[4]) / tick
 
 
 def busy_share(samples: list[MachineSample], t0: float, t1: float) -> float | None:
