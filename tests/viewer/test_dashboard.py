@@ -3,6 +3,7 @@ events; and /api/v1/dashboard against a live cluster."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -68,6 +69,8 @@ def test_dashboard_during_and_after_a_scan(cluster: tuple[Cluster, zmq.Socket]) 
     kinds = {(x["kind"], x["name"]) for x in d["components"]}
     assert kinds == {("ingester", "cam-ingester"), ("worker", "w0"), ("worker", "w1"), ("reducer", "reducer")}
     assert all(x["host"] and x["heartbeat_age_s"] is not None and x["heartbeat_age_s"] < 5 for x in d["components"])
+    # every data loop's time on a core and waiting for one, from the kernel's counts
+    assert all(re.search(r"data loop \d+\.\d s on a core, \d+\.\d s waiting for one", x["detail"]) for x in d["components"])
     assert d["links"]["viewer"] == f"{c.reducer.http.url}/viewer"  # type: ignore[union-attr]
     assert set(d["rates"]["workers"]) <= {"w0", "w1"}
     for i in range(3):

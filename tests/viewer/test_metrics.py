@@ -75,6 +75,12 @@ def test_controller_and_reducer_metrics_after_a_scan(cluster: tuple[Cluster, zmq
     assert sum(errors.values()) == 1 and next(iter(errors))[0] in ("w0", "w1")
     assert value(m, "dranspose_ingester_frames_forwarded_total", ingester="cam-ingester", stream="cam") == 5
     assert value(m, "dranspose_ingester_assignment_wait_seconds_total", ingester="cam-ingester", stream="cam") >= 0
+    for kind, name in (("ingester", "cam-ingester"), ("worker", "w0"), ("worker", "w1"), ("reducer", "reducer")):
+        assert value(m, "dranspose_data_loop_seconds_total", kind=kind, component=name, state="on_core") > 0
+        assert value(m, "dranspose_data_loop_seconds_total", kind=kind, component=name, state="waiting_for_core") >= 0
+    loops = c.get("/api/v1/status")["data_loops"]
+    assert set(loops) == {"ingester:cam-ingester", "worker:w0", "worker:w1", "reducer:reducer"}
+    assert all(v["on_core_s"] > 0 and v["waiting_for_core_s"] >= 0 for v in loops.values())
     assert value(m, "dranspose_http_requests_total", route="api", method="GET", code="200") > 0
 
     # the counters stay monotonic across scans

@@ -117,19 +117,28 @@ class ControllerCollector(Collector):
                                 labels=["kind", "component"])
         errors = CounterMetricFamily("dranspose_component_errors",
                                      "Errors a component counted, by category", labels=["kind", "component", "category"])
+        loop = CounterMetricFamily("dranspose_data_loop_seconds",
+                                   "Seconds a component's data loop spent on a core and runnable waiting for one",
+                                   labels=["kind", "component", "state"])
         for kind, group in sorted(comps.items()):
             for name, st in sorted(group.items()):
                 up.add_metric([kind, name, str(st.get("host", ""))], 1.0)
                 stamp = _num(st.get("time"))
                 if stamp is not None:
                     age.add_metric([kind, name], max(0.0, now - stamp))
+                spent = st.get("data_loop")
+                if isinstance(spent, dict):
+                    for state, key in (("on_core", "on_core_s"), ("waiting_for_core", "waiting_for_core_s")):
+                        seconds = _num(spent.get(key))
+                        if seconds is not None:
+                            loop.add_metric([kind, name, state], seconds)
                 errs = st.get("errors")
                 if isinstance(errs, dict):
                     for category, count in sorted(errs.items()):
                         value = _num(count)
                         if value is not None:
                             errors.add_metric([kind, name, str(category)], value)
-        yield from (up, age, errors)
+        yield from (up, age, errors, loop)
 
     def _ingesters(self, ingesters: dict[str, dict[str, Any]]) -> Iterator[Metric]:
         families = {

@@ -26,6 +26,7 @@ import dranspose
 from dranspose.config import Settings
 from dranspose.errors import ControlMessageError
 from dranspose.services import gc_pause, logs
+from dranspose.services.loop_time import core_time
 from dranspose.states import build_meta, read_build_meta
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
@@ -58,6 +59,7 @@ class Component:
         self._user_state: Any = None
         self._threads: list[threading.Thread] = []
         self.loop_beat = time.monotonic()  # the data loop sets it each turn (advertised as loop_age)
+        self.loop_tid: int | None = None  # the data loop's thread (enter_data_loop): its core time is advertised
         self._build_meta = self._read_build_meta(settings.build_meta_file)
         self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
         self._control_pull: zmq.Socket | None = None
@@ -117,8 +119,18 @@ class Component:
             "parameters_hash": self.parameters_hash,
             "time": time.time(),
             "loop_age": round(time.monotonic() - self.loop_beat, 2),
+            "data_loop": self._data_loop_time(),
             "gc": gc_pause.status(),  # full collections run between scans, not during them
         }
+
+    def enter_data_loop(self) -> None:
+        """Called by ``run`` in the thread that runs the data loop: its time on a core and
+        waiting for one are advertised from then on (``data_loop``)."""
+        self.loop_tid = threading.get_native_id()
+
+    def _data_loop_time(self) -> dict[str, float] | None:
+        spent = core_time(self.loop_tid) if self.loop_tid is not None else None
+        return spent.as_state() if spent is not None else None
 
     def user_state(self) -> Any:
         """The ``state`` object user classes receive: one per component, updated in place (so a

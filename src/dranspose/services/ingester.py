@@ -352,6 +352,7 @@ class Ingester(Component):
 
     def run(self) -> None:
         """The data loop; returns when :meth:`stop` was called."""
+        self.enter_data_loop()
         poller = zmq.Poller()
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.router, zmq.POLLIN)

@@ -366,6 +366,7 @@ class Reducer(Component):
 
     def run(self) -> None:
         assert self.pull is not None, "start() before run()"
+        self.enter_data_loop()
         self.timer.start()
         poller = zmq.Poller()
         poller.register(self.control_socket, zmq.POLLIN)

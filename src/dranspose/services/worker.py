@@ -433,6 +433,7 @@ class Worker(Component):
             self.report_policy.completed(now - 1.0)  # due at once
 
     def run(self) -> None:
+        self.enter_data_loop()
         try:
             self._discover()
         except redis.RedisError as exc:

@@ -200,6 +200,10 @@ def status_router() -> APIRouter:
             "ingesters": {n: st.get("stream_stats", {}) for n, st in comps["ingester"].items()},
             "workers": {n: {"processed": st.get("processed", 0), "tags": st.get("tags")} for n, st in comps["worker"].items()},
             "reducer": {n: {"processed": st.get("total_processed", 0), "http": st.get("http")} for n, st in comps["reducer"].items()},
+            # each component's data loop: seconds on a core and waiting for one (oversubscribed cores)
+            "data_loops": {
+                f"{kind}:{name}": st["data_loop"] for kind, group in comps.items() for name, st in group.items() if st.get("data_loop")
+            },
             "scan_started": started,
             "scan_finished": finished,
             "load": sched.load([1, 10]),

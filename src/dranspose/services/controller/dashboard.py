@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from dranspose.services.loop_time import describe
+
 SERIES_SECONDS = 300  # the rate chart's span
 SERIES_STEP = 2.0  # seconds per point of the rate chart
 STUCK_AFTER = 10.0  # seconds in flight before an event is listed as stuck
@@ -129,7 +131,7 @@ def dashboard_router() -> APIRouter:
                 components.append({
                     "kind": kind, "name": name, "host": st.get("host"), "pid": st.get("pid"), "version": st.get("version"),
                     "heartbeat_age_s": round(now - stamp, 2) if isinstance(stamp, (int, float)) else None,
-                    "errors": st.get("errors") or {}, "detail": _detail(kind, st),
+                    "errors": st.get("errors") or {}, "detail": "; ".join(t for t in (_detail(kind, st), describe(st.get("data_loop"))) if t),
                 })
         reducer = next(iter(comps.get("reducer", {}).values()), None)
         results = reducer.get("http") if reducer else None
