@@ -21,7 +21,9 @@ of per-pair ratios), and the p50/p99 latency to the reducer's ``process_result``
 to a chain of three raw ZeroMQ hops, source -> relay -> relay -> sink: the floor on this host)
 and at 80% of the maximum 2 kB rate measured with 2 workers (three 2 s scans, each and pooled):
 from the source's send, and from the ingester's read of the frame (``EventData.created_at``);
-per scan also the p50 of each stage and each stage's mean over the slowest 1% of events.
+per scan also the p50 of each stage and each stage's mean over the slowest 1% of events; with
+``--latency-at``, per scan, how long the ingester held frames for assignments and the share of
+their runnable time the data loops waited for a core (what the components publish).
 """
 
 from __future__ import annotations
@@ -221,6 +223,22 @@ class CliPipeline:
                   for v in streams.values() if isinstance(v, dict)]
         numbers = [float(x) for x in values if isinstance(x, (int, float))]
         return sum(numbers) if numbers else None
+
+    def data_loop_times(self) -> dict[str, tuple[float, float]] | None:
+        """Each component's data loop (``kind:name``): seconds on a core and seconds waiting
+        for one, cumulative, as last published; None where the version does not publish them."""
+        try:
+            loops = self.client.get("/api/v1/status").json().get("data_loops")
+        except (httpx.HTTPError, ValueError):
+            return None
+        if not isinstance(loops, dict):
+            return None
+        out = {
+            str(key): (float(v["on_core_s"]), float(v["waiting_for_core_s"]))
+            for key, v in loops.items()
+            if isinstance(v, dict) and isinstance(v.get("on_core_s"), (int, float)) and isinstance(v.get("waiting_for_core_s"), (int, float))
+        }
+        return out or None
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the components wrote (their log goes away with :meth:`close`)."""
@@ -445,6 +463,27 @@ def held_line(pipe: CliPipeline, held: dict[str, float | None], name: str) -> st
     return f"; the ingester held frames for assignments {(now - before) * 1e3:.0f} ms"
 
 
+def waiting_line(pipe: CliPipeline, seen: dict[str, dict[str, tuple[float, float]] | None], name: str) -> str:
+    """``; data loops waiting for a core: ingester ..%, worker ..%, reducer ..% of their
+    runnable time`` over what the components published since ``seen[name]`` (then updated;
+    read after :func:`held_line` waited for a heartbeat); empty where the version does not
+    publish it."""
+    before, now = seen.get(name), pipe.data_loop_times()
+    seen[name] = now
+    if not before or not now:
+        return ""
+    shares = []
+    for kind in ("ingester", "worker", "reducer"):
+        on = waiting = 0.0
+        for key, (o, w) in now.items():
+            if key.split(":", 1)[0] == kind and key in before:
+                on += o - before[key][0]
+                waiting += w - before[key][1]
+        if on + waiting > 0:
+            shares.append(f"{kind} {waiting / (on + waiting):.0%}")
+    return "; data loops waiting for a core: " + ", ".join(shares) + " of their runnable time" if shares else ""
+
+
 def latency_only(rates: list[float], against: str | None = None, pairs: int = 1) -> None:
     """p50/p99 source -> reducer and ingester -> reducer at each rate, 2 workers, 3 s of frames
     per scan. With ``against`` (another tree's ``src``) both pipelines run side by side and
@@ -461,6 +500,7 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
             p.scan(stins_messages(2000, 2048))  # warm-up
         time.sleep(HEARTBEAT_LAG_S)
         held = {name: p.assignment_wait_s() for name, p in pipes.items()}
+        loops = {name: p.data_loop_times() for name, p in pipes.items()}
         print(f"{'':22}{'source -> reducer':^32}{'ingester -> reducer':^32}")
         for rate in rates:
             msgs = stins_messages(max(100, int(3 * rate)), 2048)
@@ -472,7 +512,8 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
                     p50[name].append((float(np.percentile(s["latency"], 50)), float(np.percentile(s["ingest_latency"], 50))))
                     p99[name].append(float(np.percentile(s["ingest_latency"], 99)))
                     print(f"{rate:>9,.0f} Hz {name:>8}  {percentiles(s['latency'])}    "
-                          f"{percentiles(s['ingest_latency'])}{stages(s['split'])}{held_line(pipes[name], held, name)}", flush=True)
+                          f"{percentiles(s['ingest_latency'])}{stages(s['split'])}{held_line(pipes[name], held, name)}"
+                          f"{waiting_line(pipes[name], loops, name)}", flush=True)
             if against:
                 ratios = [statistics.median(a[j] / b[j] for a, b in zip(p50["this"], p50["against"])) for j in (0, 1)]
                 tail = statistics.median(a / b for a, b in zip(p99["this"], p99["against"]))

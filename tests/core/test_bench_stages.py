@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from bench import bench_pipeline
-from bench.bench_pipeline import held_line, stages
+from bench.bench_pipeline import held_line, stages, waiting_line
 
 
 def slowest(report: str) -> dict[str, float]:
@@ -55,3 +55,25 @@ def test_each_scan_shows_what_the_ingester_held_frames_for_assignments(monkeypat
     assert held_line(pipe, held, "this") == "; the ingester held frames for assignments 0 ms"  # type: ignore[arg-type]
     assert held_line(pipe, held, "against") == ""  # type: ignore[arg-type]  # a version that does not count it
     assert held_line(_Counter([None]), {"this": 1.0}, "this") == ""  # type: ignore[arg-type]
+
+
+class _Loops:
+    """Stands in for a pipeline's published data-loop times (on a core, waiting for one)."""
+
+    def __init__(self, values: list[dict[str, tuple[float, float]] | None]) -> None:
+        self.values = values
+
+    def data_loop_times(self) -> dict[str, tuple[float, float]] | None:
+        return self.values.pop(0)
+
+
+def test_each_scan_shows_how_long_the_data_loops_waited_for_a_core() -> None:
+    first = {"ingester:i": (1.0, 1.0), "worker:w0": (2.0, 1.0), "worker:w1": (2.0, 1.0), "reducer:r": (1.0, 0.0)}
+    later = {"ingester:i": (1.6, 1.4), "worker:w0": (2.5, 1.5), "worker:w1": (2.5, 2.5), "reducer:r": (2.0, 0.0)}
+    seen: dict[str, Any] = {"this": first, "against": None}
+    line = waiting_line(_Loops([later]), seen, "this")  # type: ignore[arg-type]
+    # ingester 0.4 of 1.0 s; workers 0.5 + 1.5 of 3.0 s; reducer 0 of 1.0 s
+    assert line == "; data loops waiting for a core: ingester 40%, worker 67%, reducer 0% of their runnable time"
+    assert seen["this"] is later
+    assert waiting_line(_Loops([later]), seen, "against") == ""  # type: ignore[arg-type]  # nothing to compare with yet
+    assert waiting_line(_Loops([None]), {"this": first}, "this") == ""  # type: ignore[arg-type]  # a version without them
