@@ -46,6 +46,11 @@ def test_chart_commands_each_on_its_own_host(chart_netns: Deployment, rng: rando
     assert "-reducer:" in config["reducer"]["url"]
     assert len({w["host"] for w in config["workers"]}) == 3  # two workers and the debug worker, own hosts
     assert seen["progress"]["failed_events"] == 0
+    # every data loop, each process on its own host, publishes its time on a core and waiting for one
+    status = chart_netns.api("GET", "/api/v1/status").json()
+    names = {f"{kind}:{name}" for kind in ("ingester", "worker", "reducer") for name in status["components"][kind]}
+    assert len(names) >= 5 and set(status["data_loops"]) == names
+    assert all(v["on_core_s"] > 0 and v["waiting_for_core_s"] >= 0 for v in status["data_loops"].values())
     _check_clean_stop(chart_netns)
 
 
