@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from dranspose.local.redis_server import RedisServer  # noqa: E402
+from dranspose.services.loop_time import CoreTime  # noqa: E402
 from dranspose.transport.sockets import free_tcp_port  # noqa: E402
 
 PEER_ENV = "DRANSPOSE020_VENV"
@@ -233,11 +234,8 @@ class CliPipeline:
             return None
         if not isinstance(loops, dict):
             return None
-        out = {
-            str(key): (float(v["on_core_s"]), float(v["waiting_for_core_s"]))
-            for key, v in loops.items()
-            if isinstance(v, dict) and isinstance(v.get("on_core_s"), (int, float)) and isinstance(v.get("waiting_for_core_s"), (int, float))
-        }
+        spent = {str(key): CoreTime.from_state(v) for key, v in loops.items()}
+        out = {key: (t.on_core_s, t.waiting_for_core_s) for key, t in spent.items() if t is not None}
         return out or None
 
     def log_tail(self, lines: int = 40) -> str:

@@ -70,3 +70,6 @@ def test_described_for_the_status_page() -> None:
     assert describe(state) == "data loop 1.2 s on a core, 0.8 s waiting for one (40%)"
     assert describe({"on_core_s": 0.0, "waiting_for_core_s": 0.0}) == "data loop 0.0 s on a core, 0.0 s waiting for one"
     assert describe(None) == "" and describe({"on_core_s": "x"}) == ""  # an older component, no schedstat
+    assert CoreTime.from_state(state) == CoreTime(1.2, 0.8)
+    for hostile in (None, [], {"on_core_s": 1.0}, {"on_core_s": True, "waiting_for_core_s": 0.0}, {"on_core_s": "1", "waiting_for_core_s": 0}):
+        assert CoreTime.from_state(hostile) is None  # states come through Redis

@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from dranspose.services.loop_time import CoreTime
+
 RATE_WINDOW = 10  # seconds: the window of dranspose_worker_events_per_second
 MAX_SCANS = 1000  # earlier scans remembered for the monotonic totals
 STREAM_COUNTERS = ("forwarded", "discarded", "malformed", "frame_mismatches")
@@ -126,12 +128,10 @@ class ControllerCollector(Collector):
                 stamp = _num(st.get("time"))
                 if stamp is not None:
                     age.add_metric([kind, name], max(0.0, now - stamp))
-                spent = st.get("data_loop")
-                if isinstance(spent, dict):
-                    for state, key in (("on_core", "on_core_s"), ("waiting_for_core", "waiting_for_core_s")):
-                        seconds = _num(spent.get(key))
-                        if seconds is not None:
-                            loop.add_metric([kind, name, state], seconds)
+                spent = CoreTime.from_state(st.get("data_loop"))
+                if spent is not None:
+                    loop.add_metric([kind, name, "on_core"], spent.on_core_s)
+                    loop.add_metric([kind, name, "waiting_for_core"], spent.waiting_for_core_s)
                 errs = st.get("errors")
                 if isinstance(errs, dict):
                     for category, count in sorted(errs.items()):

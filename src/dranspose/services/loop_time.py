@@ -29,6 +29,17 @@ class CoreTime:
         """The advertised form (a component's ``data_loop`` state)."""
         return {"on_core_s": round(self.on_core_s, 3), "waiting_for_core_s": round(self.waiting_for_core_s, 3)}
 
+    @classmethod
+    def from_state(cls, state: Any) -> CoreTime | None:
+        """Read back an advertised ``data_loop`` state (it comes through Redis: anything but
+        a dict of two numbers, e.g. from an older component or without schedstat, is None)."""
+        if not isinstance(state, dict):
+            return None
+        on, waiting = state.get("on_core_s"), state.get("waiting_for_core_s")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (on, waiting)):
+            return None
+        return cls(float(on), float(waiting))
+
 
 def core_time(tid: int) -> CoreTime | None:
     """The kernel's counts for thread ``tid`` of this process; None where the kernel does not
@@ -44,11 +55,9 @@ def core_time(tid: int) -> CoreTime | None:
 def describe(state: Any) -> str:
     """``data loop 1.2 s on a core, 0.8 s waiting for one (40%)`` from an advertised
     ``data_loop`` state; empty for anything else (an older component, no schedstat)."""
-    if not isinstance(state, dict):
+    spent = CoreTime.from_state(state)
+    if spent is None:
         return ""
-    on, waiting = state.get("on_core_s"), state.get("waiting_for_core_s")
-    if not isinstance(on, (int, float)) or not isinstance(waiting, (int, float)):
-        return ""
-    share = CoreTime(float(on), float(waiting)).waiting_share()
+    share = spent.waiting_share()
     shown = f" ({share:.0%})" if share is not None else ""
-    return f"data loop {on:.1f} s on a core, {waiting:.1f} s waiting for one{shown}"
+    return f"data loop {spent.on_core_s:.1f} s on a core, {spent.waiting_for_core_s:.1f} s waiting for one{shown}"

@@ -27,6 +27,7 @@ from dranspose.services import gc_pause
 from dranspose.services import logs as logstream
 from dranspose.services.access import protect, redact
 from dranspose.services.controller.scheduler import Scheduler
+from dranspose.services.loop_time import CoreTime
 from dranspose.services.controller.status_page import STATUS_PAGE
 from dranspose.transport.control import ParametersChanged
 from dranspose.states import ensemble_view
@@ -202,7 +203,10 @@ def status_router() -> APIRouter:
             "reducer": {n: {"processed": st.get("total_processed", 0), "http": st.get("http")} for n, st in comps["reducer"].items()},
             # each component's data loop: seconds on a core and waiting for one (oversubscribed cores)
             "data_loops": {
-                f"{kind}:{name}": st["data_loop"] for kind, group in comps.items() for name, st in group.items() if st.get("data_loop")
+                f"{kind}:{name}": spent.as_state()
+                for kind, group in comps.items()
+                for name, st in group.items()
+                if (spent := CoreTime.from_state(st.get("data_loop"))) is not None
             },
             "scan_started": started,
             "scan_finished": finished,
