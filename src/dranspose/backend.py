@@ -18,9 +18,15 @@ The exported functions (see ``Backend``):
   :class:`~dranspose._reference.cbor_types.CompressedArray`.
 * ``first_bad_count(values)``: the check of a control message's list of event numbers (index
   of the first entry that is not an int in ``0 .. 2**63-1``, else -1).
+* ``build_model(cls, values)``: a pydantic model instance with ``values`` as its ``__dict__``,
+  built without the model's constructor (:func:`dranspose.event.construct`).
+* ``split_events(headers, frames, stream_cls, frame_cls)``: the events of a received batch from
+  an ingester, checked, with their ``StreamData`` (:func:`dranspose.transport.framing.decode_all`).
 
-All functions release no ownership: outputs are caller-supplied, inputs are only read; the
-compiled functions release the GIL while decoding and are thread-safe on distinct outputs.
+The codecs and checks release no ownership: outputs are caller-supplied, inputs are only
+read; the compiled ones release the GIL while decoding and are thread-safe on distinct outputs.
+``build_model`` hands ``values`` to the instance it builds; ``split_events`` builds new lists
+and instances and only reads its inputs (both hold the GIL: they make Python objects).
 """
 
 from __future__ import annotations
@@ -84,6 +90,24 @@ class FirstBadCount(Protocol):
     def __call__(self, values: list[Any]) -> int: ...
 
 
+class BuildModel(Protocol):
+    """``(cls, values)``: a ``cls`` instance whose ``__dict__`` is ``values`` (now owned by it),
+    fields set = its keys, no extra or private values; the class's ``__setattr__`` is not called."""
+
+    def __call__(self, cls: type[Any], values: dict[str, Any]) -> Any: ...
+
+
+class SplitEvents(Protocol):
+    """``(headers, frames, stream_cls, frame_cls)``: ``[(event_number, mapping, {stream:
+    stream_cls instance}, created_at), ...]`` of a batch's parsed headers and its frames in
+    order (memoryviews become ``frame_cls`` copies, other frames are passed on); raises
+    ValueError with the message of the first bad header or a frame count that does not match."""
+
+    def __call__(
+        self, headers: list[Any], frames: list[Any], stream_cls: type[Any], frame_cls: type[Any]
+    ) -> list[tuple[int, str | None, dict[str, Any], str | None]]: ...
+
+
 class CborDecode(Protocol):
     """``(buf)``: one CBOR item tree (byte strings as zero-copy read-only memoryviews)."""
 
@@ -103,10 +127,12 @@ class Backend:
     cbor_decode: CborDecode
     pickle_memo_end: PickleMemoEnd
     first_bad_count: FirstBadCount
+    build_model: BuildModel
+    split_events: SplitEvents
 
 
 def _python() -> Backend:
-    from dranspose._reference import bslz4, cbor, intlist, lz4, picklewalk
+    from dranspose._reference import bslz4, cbor, eventframes, intlist, lz4, picklewalk
 
     return Backend(
         name="python",
@@ -118,11 +144,13 @@ def _python() -> Backend:
         cbor_decode=cbor.cbor_decode,
         pickle_memo_end=picklewalk.pickle_memo_end,
         first_bad_count=intlist.first_bad_count,
+        build_model=eventframes.build,
+        split_events=eventframes.split_events,
     )
 
 
 def _compiled() -> Backend:
-    from _fastpath import bslz4, cborwalk, intlist, lz4block, picklewalk
+    from _fastpath import bslz4, cborwalk, eventframes, intlist, lz4block, picklewalk
 
     return Backend(
         name="compiled",
@@ -134,6 +162,8 @@ def _compiled() -> Backend:
         cbor_decode=cborwalk.cbor_decode,
         pickle_memo_end=picklewalk.pickle_memo_end,
         first_bad_count=intlist.first_bad_count,
+        build_model=eventframes.build,
+        split_events=eventframes.split_events,
     )
 
 
@@ -172,3 +202,5 @@ hdf5lz4_decompress_into = active.hdf5lz4_decompress_into
 cbor_decode = active.cbor_decode
 pickle_memo_end = active.pickle_memo_end
 first_bad_count = active.first_bad_count
+build_model = active.build_model
+split_events = active.split_events

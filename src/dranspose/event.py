@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import zmq
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
+from dranspose.backend import build_model
 from dranspose.protocol import EventNumber, HashDigest, StreamName, WorkerName
 
 
@@ -96,7 +97,7 @@ class ResultData(BaseModel):
 
 
 # ---- building models on the hot path (three per event)
-_set = object.__setattr__
+_build = build_model  # compiled (_fastpath.eventframes.build) or its reference twin
 _FAST: set[type[BaseModel]] = set()
 
 
@@ -107,12 +108,12 @@ def construct(cls: type[_M], **values: Any) -> _M:
     identical take ``model_construct``. ``values`` becomes the instance's ``__dict__`` (owned by it)."""
     if cls not in _FAST:
         return cls.model_construct(**values)
-    m = cls.__new__(cls)
-    _set(m, "__dict__", values)
-    _set(m, "__pydantic_fields_set__", set(values))
-    _set(m, "__pydantic_extra__", None)
-    _set(m, "__pydantic_private__", None)
-    return m
+    return _build(cls, values)  # type: ignore[no-any-return]
+
+
+def builds_fast(cls: type[BaseModel]) -> bool:
+    """Does :func:`construct` build ``cls`` without ``model_construct`` (found identical)?"""
+    return cls in _FAST
 
 
 def _verify(cls: type[BaseModel], values: dict[str, Any]) -> bool:

@@ -44,14 +44,17 @@ class Assembler:
         if want is None or (want and have is None):
             return None
         have = have or {}
-        if not want.issubset(have):
-            return None
-        extra = set(have) - want
-        if extra:
-            self.unexpected += len(extra)
+        if have.keys() == want:  # the usual case: exactly the announced streams arrived
+            streams = have
+        else:
+            if not want.issubset(have):
+                return None
+            extra = set(have) - want
+            if extra:
+                self.unexpected += len(extra)
+            streams = {name: have[name] for name in want}
         del self.expected[event]
         self.partial.pop(event, None)
-        streams = {name: have[name] for name in want}
         stamp = self.created.pop(event, None)
         return construct(EventData, event_number=event, streams=streams, created_at=self._parse_stamp(stamp))
 

@@ -1,0 +1,6 @@
+from typing import Any
+
+def build(cls: type[Any], values: dict[str, Any]) -> Any: ...
+def split_events(
+    headers: list[Any], frames: list[Any], stream_cls: type[Any], frame_cls: type[Any]
+) -> list[tuple[int, str | None, dict[str, Any], str | None]]: ...
