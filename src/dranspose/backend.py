@@ -22,6 +22,8 @@ The exported functions (see ``Backend``):
   built without the model's constructor (:func:`dranspose.event.construct`).
 * ``split_events(headers, frames, stream_cls, frame_cls)``: the events of a received batch from
   an ingester, checked, with their ``StreamData`` (:func:`dranspose.transport.framing.decode_all`).
+* ``join_messages(messages, pack_max)``: several messages as one batch message, small frames
+  packed into one (:func:`dranspose.transport.batching.join`).
 
 The codecs and checks release no ownership: outputs are caller-supplied, inputs are only
 read; the compiled ones release the GIL while decoding and are thread-safe on distinct outputs.
@@ -108,6 +110,13 @@ class SplitEvents(Protocol):
     ) -> list[tuple[int, str | None, dict[str, Any], str | None]]: ...
 
 
+class JoinMessages(Protocol):
+    """``(messages, pack_max)``: ``[batch_header, packed, *large]`` of two or more messages
+    ``[header, *frames]``: frames of at most ``pack_max`` bytes concatenated, the others passed on."""
+
+    def __call__(self, messages: list[list[Any]], pack_max: int) -> list[Any]: ...
+
+
 class CborDecode(Protocol):
     """``(buf)``: one CBOR item tree (byte strings as zero-copy read-only memoryviews)."""
 
@@ -129,10 +138,11 @@ class Backend:
     first_bad_count: FirstBadCount
     build_model: BuildModel
     split_events: SplitEvents
+    join_messages: JoinMessages
 
 
 def _python() -> Backend:
-    from dranspose._reference import bslz4, cbor, eventframes, intlist, lz4, picklewalk
+    from dranspose._reference import batchpack, bslz4, cbor, eventframes, intlist, lz4, picklewalk
 
     return Backend(
         name="python",
@@ -146,11 +156,12 @@ def _python() -> Backend:
         first_bad_count=intlist.first_bad_count,
         build_model=eventframes.build,
         split_events=eventframes.split_events,
+        join_messages=batchpack.join_messages,
     )
 
 
 def _compiled() -> Backend:
-    from _fastpath import bslz4, cborwalk, eventframes, intlist, lz4block, picklewalk
+    from _fastpath import batchpack, bslz4, cborwalk, eventframes, intlist, lz4block, picklewalk
 
     return Backend(
         name="compiled",
@@ -164,6 +175,7 @@ def _compiled() -> Backend:
         first_bad_count=intlist.first_bad_count,
         build_model=eventframes.build,
         split_events=eventframes.split_events,
+        join_messages=batchpack.join_messages,
     )
 
 
@@ -204,3 +216,4 @@ pickle_memo_end = active.pickle_memo_end
 first_bad_count = active.first_bad_count
 build_model = active.build_model
 split_events = active.split_events
+join_messages = active.join_messages

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterator, Sequence
 
+from dranspose.backend import join_messages
 from dranspose.errors import ProtocolError
 from dranspose.transport.jsonio import loads_checked
 
@@ -57,21 +58,7 @@ def join(messages: Sequence[list[Any]]) -> list[Any]:
     are copied into one packed frame, larger ones are passed on as they are (not copied)."""
     if len(messages) == 1:
         return list(messages[0])
-    sizes: list[int] = []
-    small: list[Any] = []
-    large: list[Any] = []
-    for m in messages:
-        for frame in m[1:]:
-            n = _nbytes(frame)
-            if n <= PACK_MAX:
-                sizes.append(n)
-                small.append(frame)
-            else:
-                sizes.append(-1)
-                large.append(frame)
-    headers = b",".join(bytes(m[0]) for m in messages)
-    packed = ",".join(map(str, sizes)).encode()
-    return [MARK + b"[" + headers + b'],"packed":[' + packed + b"]}", b"".join(small), *large]
+    return join_messages(messages if type(messages) is list else list(messages), PACK_MAX)
 
 
 def _unpack(sizes: Any, parts: Sequence[Any], total: int) -> list[Any]:

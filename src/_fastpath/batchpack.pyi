@@ -1,0 +1,3 @@
+from typing import Any
+
+def join_messages(messages: list[list[Any]], pack_max: int) -> list[Any]: ...
