@@ -24,6 +24,8 @@ The exported functions (see ``Backend``):
   an ingester, checked, with their ``StreamData`` (:func:`dranspose.transport.framing.decode_all`).
 * ``join_messages(messages, pack_max)``: several messages as one batch message, small frames
   packed into one (:func:`dranspose.transport.batching.join`).
+* ``stins_image_frame(meta, known_types)``: the frame of a STINS image header that passes every
+  check of the cutter, else None (:class:`dranspose.protocols.stins.StinsCutter`).
 
 The codecs and checks release no ownership: outputs are caller-supplied, inputs are only
 read; the compiled ones release the GIL while decoding and are thread-safe on distinct outputs.
@@ -117,6 +119,13 @@ class JoinMessages(Protocol):
     def __call__(self, messages: list[list[Any]], pack_max: int) -> list[Any]: ...
 
 
+class StinsImageFrame(Protocol):
+    """``(meta, known_types)``: the ``frame`` of a parsed STINS image header that passes every
+    check of the cutter (its ``type`` among ``known_types``), else None (the cutter decides)."""
+
+    def __call__(self, meta: Any, known_types: dict[str, Any]) -> int | None: ...
+
+
 class CborDecode(Protocol):
     """``(buf)``: one CBOR item tree (byte strings as zero-copy read-only memoryviews)."""
 
@@ -139,10 +148,11 @@ class Backend:
     build_model: BuildModel
     split_events: SplitEvents
     join_messages: JoinMessages
+    stins_image_frame: StinsImageFrame
 
 
 def _python() -> Backend:
-    from dranspose._reference import batchpack, bslz4, cbor, eventframes, intlist, lz4, picklewalk
+    from dranspose._reference import batchpack, bslz4, cbor, eventframes, intlist, lz4, picklewalk, stinsmeta
 
     return Backend(
         name="python",
@@ -157,11 +167,12 @@ def _python() -> Backend:
         build_model=eventframes.build,
         split_events=eventframes.split_events,
         join_messages=batchpack.join_messages,
+        stins_image_frame=stinsmeta.image_frame,
     )
 
 
 def _compiled() -> Backend:
-    from _fastpath import batchpack, bslz4, cborwalk, eventframes, intlist, lz4block, picklewalk
+    from _fastpath import batchpack, bslz4, cborwalk, eventframes, intlist, lz4block, picklewalk, stinsmeta
 
     return Backend(
         name="compiled",
@@ -176,6 +187,7 @@ def _compiled() -> Backend:
         build_model=eventframes.build,
         split_events=eventframes.split_events,
         join_messages=batchpack.join_messages,
+        stins_image_frame=stinsmeta.image_frame,
     )
 
 
@@ -217,3 +229,4 @@ first_bad_count = active.first_bad_count
 build_model = active.build_model
 split_events = active.split_events
 join_messages = active.join_messages
+stins_image_frame = active.stins_image_frame

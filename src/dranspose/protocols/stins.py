@@ -26,6 +26,7 @@ import orjson
 import zmq
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from dranspose.backend import stins_image_frame
 from dranspose.codecs import bslz4_compress, bslz4_decompress, lz4_compress, lz4_decompress
 from dranspose.codecs._common import byte_view, check_ratio
 from dranspose.errors import ProtocolError
@@ -48,7 +49,7 @@ def _quick_json(part: Any) -> Any:
     """orjson's reading of a header, for the cutter: it reads integers past 64 bits as floats,
     which the header checks refuse, so the cutter then reads the header again with :func:`_json`
     (a header is accepted on orjson's reading only where json's reading gives the same)."""
-    return orjson.loads(part.buffer if isinstance(part, zmq.Frame) else part)
+    return orjson.loads(memoryview(part) if isinstance(part, zmq.Frame) else part)  # type: ignore[arg-type]  # not .buffer: a weakref per call
 
 
 _dumps = dumps_json
@@ -400,7 +401,12 @@ class StinsCutter:
         return self._cut(parts, _json(parts[0]))  # json's reading, json's verdict and error
 
     def _cut(self, parts: Sequence[Frame], meta: dict[str, Any]) -> list[Unit]:
-        kind = classify(meta)
+        frame = stins_image_frame(meta, _DTYPES)  # a well-formed image, checked in one pass
+        if frame is not None and len(parts) >= 2:
+            unit = Unit(Kind.DATA, list(parts), frame_number=frame)
+            self.gaps.check(frame, unit)
+            return [unit]
+        kind = classify(meta)  # anything else: the checks below decide and name the fault
         if kind is Kind.DATA:
             if len(parts) < 2:
                 raise ProtocolError("STINS image without a data part")

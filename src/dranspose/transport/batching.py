@@ -66,7 +66,7 @@ def _unpack(sizes: Any, parts: Sequence[Any], total: int) -> list[Any]:
     follow it. Raises ValueError when the sizes do not describe the message exactly."""
     if not isinstance(sizes, list) or len(sizes) != total or len(parts) < 2:
         raise ValueError(f"packed lists {len(sizes) if isinstance(sizes, list) else sizes!r} sizes for {total} frames")
-    blob = parts[1].buffer if hasattr(parts[1], "buffer") else memoryview(parts[1])
+    blob = memoryview(parts[1])  # a zmq.Frame's view as .buffer gives it, without its weak reference
     rest = iter(parts[2:])
     out: list[Any] = []
     offset = 0

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import zmq
+
 from dranspose.errors import ProtocolError, UnpicklingRefused
 from dranspose.event import ResultData, construct
 from dranspose.protocol import EventNumber, HashDigest, WorkerName
@@ -205,14 +207,20 @@ def decode_header(parts: Sequence[Any], parsed: Any = None) -> dict[str, Any]:
     return header
 
 
+def _view(part: Any) -> Any:
+    """A received frame's bytes without a copy: ``memoryview(frame)`` for a ``zmq.Frame`` (its
+    ``.buffer`` makes a weak reference on every call), anything else as it is."""
+    return memoryview(part) if isinstance(part, zmq.Frame) else part  # type: ignore[arg-type]
+
+
 def decode(parts: Sequence[Any], allow: Collection[str], header: dict[str, Any] | None = None) -> tuple[ResultData, str | None]:
     """Rebuild a ResultData; raises ProtocolError (bad framing, bad header, corrupt pickle:
     whatever the unpickler raised) or UnpicklingRefused (a global not on the allow-list).
     ``header`` is the one :func:`decode_header` returned, if already read."""
     if header is None:
         header = decode_header(parts)
-    buffers = [p.buffer if hasattr(p, "buffer") else p for p in parts[2:]]
-    body = parts[1].buffer if hasattr(parts[1], "buffer") else parts[1]
+    buffers = [_view(p) for p in parts[2:]]
+    body = _view(parts[1])
     try:
         payload = restricted_loads(body, allow, buffers=buffers)
     except UnpicklingRefused as exc:

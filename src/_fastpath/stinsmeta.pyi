@@ -1,0 +1,3 @@
+from typing import Any
+
+def image_frame(meta: Any, known_types: dict[str, Any]) -> int | None: ...
