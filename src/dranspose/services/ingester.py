@@ -65,6 +65,8 @@ class _Stream:
     forwarded: int = 0
     discarded: int = 0  # units routed to no worker
     malformed: int = 0
+    header_key: tuple[str, int, str | None] | None = None  # (typ, frames, mapping) of header_parts
+    header_parts: tuple[bytes, bytes] = (b"", b"")  # framing.header_parts of that key
 
 
 class Ingester(Component):
@@ -308,7 +310,10 @@ class Ingester(Component):
         self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True, created_at: str | None = None
     ) -> None:
         typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
-        header = framing.encode_header(event, ((s.spec.name, typ, len(unit.frames)),), self.mapping_uuid, created_at)
+        key = (typ, len(unit.frames), self.mapping_uuid)
+        if key != s.header_key:  # the header's JSON but for event number and stamp, kept per stream
+            s.header_key, s.header_parts = key, framing.header_parts(((s.spec.name, typ, len(unit.frames)),), self.mapping_uuid)
+        header = framing.fill_header(event, s.header_parts, created_at or framing.now_iso())
         now = time.monotonic()
         nbytes = unit.nbytes if unit.nbytes >= 0 else None
         for worker in workers:

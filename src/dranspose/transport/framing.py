@@ -54,20 +54,25 @@ def now_iso(at: float | None = None) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _header_parts(streams: tuple[tuple[str, str, int], ...], mapping: str | None) -> tuple[bytes, bytes]:
-    """A header's JSON around its ``created_at`` value, after the event number."""
+def header_parts(streams: tuple[tuple[str, str, int], ...], mapping: str | None) -> tuple[bytes, bytes]:
+    """A header's JSON around its ``created_at`` value, after the event number (for
+    :func:`fill_header`; a caller sending many events of one stream set keeps them)."""
     body = ",".join(f"{_stream_entry(name, typ)}{int(length)}}}" for name, typ, length in streams)
     return f',"streams":{{{body}}},"created_at":"'.encode(), f'"{_mapping_field(mapping)}}}'.encode()
+
+
+def fill_header(event_number: int, parts: tuple[bytes, bytes], created_at: str) -> bytes:
+    """The header of ``event_number`` from :func:`header_parts` and an ISO 8601 ``created_at``."""
+    return b'{"event_number":%d%s%s%s' % (event_number, parts[0], created_at.encode(), parts[1])
 
 
 def encode_header(
     event_number: int, streams: Sequence[tuple[str, str, int]], mapping: str | None, created_at: str | None = None
 ) -> bytes:
-    """Header for ``streams`` given as (name, typ, number of frames); compact JSON. This runs
-    once per frame in the ingester: the JSON around the event number and ``created_at`` (an
-    ISO 8601 string from :func:`now_iso`; default: now) is built once per stream set."""
-    before, after = _header_parts(tuple(streams), mapping)
-    return b'{"event_number":%d%s%s%s' % (int(event_number), before, (created_at or now_iso()).encode(), after)
+    """Header for ``streams`` given as (name, typ, number of frames); compact JSON. The JSON
+    around the event number and ``created_at`` (an ISO 8601 string from :func:`now_iso`;
+    default: now) is built once per stream set."""
+    return fill_header(int(event_number), header_parts(tuple(streams), mapping), created_at or now_iso())
 
 
 Decoded = tuple[int, "str | None", dict[str, StreamData], "str | None"]
