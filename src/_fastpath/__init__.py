@@ -1,4 +1,6 @@
-"""Compiled hot path of dranspose (Cython): plain functions over buffers.
+"""Compiled hot path of dranspose (Cython): codecs and checks over buffers, and the per-event
+objects of the data loops (event batches split, models built, batches joined, STINS headers
+checked).
 
-Use it through :mod:`dranspose.backend`, which also offers the NumPy reference implementation.
+Use it through :mod:`dranspose.backend`, which also offers the Python/NumPy reference twins.
 """
