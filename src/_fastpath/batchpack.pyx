@@ -42,7 +42,7 @@ def join_messages(list messages not None, Py_ssize_t pack_max):
     if nmsg < 2:
         raise ValueError("join_messages needs at least two messages")
     for i in range(nmsg):
-        item = messages[i]
+        item = <object>PyList_GET_ITEM(messages, i)
         if type(item) is not list:
             raise TypeError(f"a message must be a list, not {type(item).__name__}")
         message = <list>item
@@ -54,11 +54,18 @@ def join_messages(list messages not None, Py_ssize_t pack_max):
         raise MemoryError()
     try:
         for i in range(nmsg):
-            message = <list>messages[i]
+            if i >= PyList_GET_SIZE(messages):
+                raise RuntimeError("messages changed while they were joined")
+            message = <list?><object>PyList_GET_ITEM(messages, i)  # checked again: a frame's len() could have run code
             nparts = PyList_GET_SIZE(message)
+            if nparts < 1 or nparts - 1 > nframes:  # more frames than the digits were sized for
+                raise RuntimeError("messages changed while they were joined")
+            nframes -= nparts - 1
             header = <object>PyList_GET_ITEM(message, 0)
             headers.append(header if PyBytes_CheckExact(header) else bytes(header))
             for j in range(1, nparts):
+                if j >= PyList_GET_SIZE(message):
+                    raise RuntimeError("messages changed while they were joined")
                 frame = <object>PyList_GET_ITEM(message, j)
                 n = frame.nbytes if PyMemoryView_Check(frame) else len(frame)
                 if ndigits:

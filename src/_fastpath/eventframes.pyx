@@ -103,6 +103,8 @@ def split_events(list headers not None, list frames not None, object stream_cls,
             length_c = length
             mine = []
             for i in range(pos, pos + length_c):
+                if PyList_GET_SIZE(frames) != n:  # frame_cls could have run code
+                    raise RuntimeError("frames changed while the batch was split")
                 frame = <object>PyList_GET_ITEM(frames, i)
                 mine.append(frame_cls(frame) if PyMemoryView_Check(frame) else frame)
             streams[name] = _build(stream_cls, {"typ": typ, "frames": mine})

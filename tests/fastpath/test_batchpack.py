@@ -65,3 +65,25 @@ def test_joined_batch_splits_back() -> None:
     back = list(batching.split_parsed(joined, lambda h: 2))
     assert [h for h, _ in back] == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert [[bytes(f) for f in single[1:]] for _, single in back] == [m[1:] for m in messages]
+
+
+def test_compiled_join_survives_messages_changed_under_it() -> None:
+    """A frame whose ``len()`` changes the messages being joined gets an error, not a write
+    past the buffer sized for them (the compiled loop reads the lists without copying them)."""
+    join = backend.available()["compiled"].join_messages
+    messages: list[list[Any]] = []
+
+    class Growing(bytes):
+        def __len__(self) -> int:
+            messages[1].extend([b"x"] * 50)  # more frames than were counted
+            return bytes.__len__(self)
+
+    class Shrinking(bytes):
+        def __len__(self) -> int:
+            messages.clear()
+            return bytes.__len__(self)
+
+    for odd in (Growing(b"ab"), Shrinking(b"ab")):
+        messages[:] = [[b"{}", odd], [b"{}", b"y"]]
+        with pytest.raises(RuntimeError, match="changed while"):
+            join(messages, 100)

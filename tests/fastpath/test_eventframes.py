@@ -147,3 +147,17 @@ def test_decode_all_of_a_joined_batch() -> None:
     longer = [parts[0].replace(b'"length":2', b'"length":3', 1), parts[1]]  # the first takes one of the last's
     with pytest.raises(ProtocolError, match="event 2: stream 'det' declares 2 frames, message has 1 left"):
         framing.decode_all(longer)
+
+
+def test_compiled_split_survives_frames_changed_under_it() -> None:
+    """A ``frame_cls`` that empties the frame list gets an error, not a read of freed items."""
+    split = backend.available()["compiled"].split_events
+    frames: list[Any] = [memoryview(b"a"), memoryview(b"b")]
+
+    def emptying(view: memoryview) -> bytes:
+        frames.clear()
+        return bytes(view)
+
+    headers = [{"event_number": 1, "streams": {"det": {"typ": "STINS", "length": 2}}}]
+    with pytest.raises(RuntimeError, match="changed while"):
+        split(headers, frames, StreamData, emptying)
