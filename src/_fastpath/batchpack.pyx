@@ -11,7 +11,8 @@ size per frame of every message in order: its length in bytes when it is packed,
 and ``large`` the other frames in order, passed on as they are (not copied). A frame's size is
 ``nbytes`` for a memoryview and ``len()`` otherwise. Inputs are only read; the two bytes
 objects returned are new. Errors as ``bytes.join`` raises them (TypeError for a frame or header
-that is not bytes-like).
+that is not bytes-like); RuntimeError when a list changed under the call (a frame's ``len()``
+running code): the lists are read in place.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE

@@ -17,7 +17,8 @@ Contract (shared with ``dranspose._reference.eventframes``):
   ``frame_cls(view)``; other frames are passed on as they are (not copied). Every header is
   checked as a single message's header; the first bad one, or a frame count that does not match
   ``frames`` exactly, raises ValueError with the message ``dranspose.transport.framing``
-  gives. Inputs are only read.
+  gives. Inputs are only read; RuntimeError when ``frames`` changed under the call (through
+  ``frame_cls``): it is read in place.
 """
 
 from cpython.object cimport PyObject_GenericSetAttr, PyTypeObject

@@ -29,8 +29,10 @@ The exported functions (see ``Backend``):
 
 The codecs and checks release no ownership: outputs are caller-supplied, inputs are only
 read; the compiled ones release the GIL while decoding and are thread-safe on distinct outputs.
-``build_model`` hands ``values`` to the instance it builds; ``split_events`` builds new lists
-and instances and only reads its inputs (both hold the GIL: they make Python objects).
+The data loops' functions (``build_model``, ``split_events``, ``join_messages``,
+``stins_image_frame``) hold the GIL: they make or read Python objects. ``build_model`` hands
+``values`` to the instance it builds; the others only read their inputs, and a list changed
+under them by code they call (a frame's ``len()``, ``frame_cls``) is a RuntimeError.
 """
 
 from __future__ import annotations
