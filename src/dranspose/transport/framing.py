@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import zmq
 
@@ -88,21 +88,32 @@ def decode_all(parts: Sequence[Any]) -> list[Decoded]:
     if _SPLIT_FAST:
         try:
             return split_events(headers, frames, StreamData, zmq.Frame)
-        except ValueError as exc:  # the same checks and messages as the loop below
+        except ValueError as exc:  # the checks and messages of split_checked
             raise ProtocolError(str(exc)) from None
+    return split_checked(headers, frames)
+
+
+def _stream(typ: str, frames: list[Any]) -> StreamData:
+    return construct(StreamData, typ=typ, frames=frames)
+
+
+def split_checked(
+    headers: list[Any], frames: list[Any], make_stream: Callable[[str, list[Any]], Any] = _stream, frame_cls: Any = zmq.Frame
+) -> list[Decoded]:
+    """Every event of a batch from its parsed headers and its frames after the header frame:
+    each header checked as a single message's, its frames taken in order (a memoryview becomes
+    ``frame_cls(view)``), each stream made by ``make_stream(typ, frames)``. Raises
+    ProtocolError. The Python form of ``dranspose.backend.split_events`` (whose reference twin
+    calls it)."""
     out: list[Decoded] = []
     pos = 0
-    for header in headers:  # each header checked as a single message's, its frames taken in order
+    for header in headers:
         event_number, mapping, declared, created = _checked_header(header, b"")
-        streams, pos = _take_streams(event_number, declared, frames, pos)
+        streams, pos = _take_streams(event_number, declared, frames, pos, make_stream, frame_cls)
         out.append((event_number, mapping, streams, created))
     if pos != len(frames):
         raise ProtocolError(f"batch declares {pos} frames, message has {len(frames)}")
     return out
-
-
-def _as_frame(frame: Any) -> Any:
-    return zmq.Frame(frame) if isinstance(frame, memoryview) else frame
 
 
 def _checked_header(header: Any, raw: bytes) -> tuple[int, str | None, dict[str, Any], str | None]:
@@ -128,10 +139,17 @@ def _checked_header(header: Any, raw: bytes) -> tuple[int, str | None, dict[str,
     return event_number, mapping, declared, created
 
 
-def _take_streams(event_number: int, declared: dict[str, Any], frames: Sequence[Any], pos: int) -> tuple[dict[str, StreamData], int]:
+def _take_streams(
+    event_number: int,
+    declared: dict[str, Any],
+    frames: Sequence[Any],
+    pos: int,
+    make_stream: Callable[[str, list[Any]], Any] = _stream,
+    frame_cls: Any = zmq.Frame,
+) -> tuple[dict[str, Any], int]:
     """The declared streams' frames from ``frames[pos:]`` in order; returns them and the new
     position. Raises ProtocolError for a bad entry or too few frames."""
-    streams: dict[str, StreamData] = {}
+    streams: dict[str, Any] = {}
     n = len(frames)
     for name, info in declared.items():
         try:
@@ -142,7 +160,7 @@ def _take_streams(event_number: int, declared: dict[str, Any], frames: Sequence[
             raise ProtocolError(f"event {event_number}: bad stream entry {name!r}: {exc}") from None
         if length < 0 or pos + length > n:
             raise ProtocolError(f"event {event_number}: stream {name!r} declares {length} frames, message has {n - pos} left")
-        streams[name] = construct(StreamData, typ=typ, frames=[_as_frame(f) for f in frames[pos : pos + length]])
+        streams[name] = make_stream(typ, [frame_cls(f) if isinstance(f, memoryview) else f for f in frames[pos : pos + length]])
         pos += length
     return streams, pos
 
