@@ -55,10 +55,10 @@ def recv_parts(sock: "zmq.Socket[Any]", flags: int = 0) -> list[zmq.Frame]:
     """``sock.recv_multipart(flags, copy=False)``, reading "more" from each frame instead of a
     socket option per part (half the cost for a small message). The frames are the caller's."""
     recv = _COMPILED_RECV if _direct(type(sock)) else type(sock).recv
-    frame = recv(sock, flags, False)
+    frame = recv(sock, flags, copy=False)
     parts = [frame]
     while frame.more:
-        frame = recv(sock, 0, False)
+        frame = recv(sock, 0, copy=False)
         parts.append(frame)
     return parts
 
@@ -79,7 +79,7 @@ def send_parts(sock: "zmq.Socket[Any]", parts: Sequence[Any], flags: int = 0, co
     more = _MORE | flags
     last = len(parts) - 1
     for i, part in enumerate(parts):
-        send(sock, part, more if i < last else flags, copy)
+        send(sock, part, more if i < last else flags, copy=copy)
 
 
 def host_of(url: str) -> str:
