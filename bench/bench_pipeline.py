@@ -23,7 +23,10 @@ and at 80% of the maximum 2 kB rate measured with 2 workers (three 2 s scans, ea
 from the source's send, and from the ingester's read of the frame (``EventData.created_at``);
 per scan also the p50 of each stage and each stage's mean over the slowest 1% of events; with
 ``--latency-at``, per scan, how long the ingester held frames for assignments and the share of
-their runnable time the data loops waited for a core (what the components publish).
+their runnable time the data loops waited for a core (what the components publish), the CPU
+the pipeline's processes used while the frames went through (from ``/proc``: components and
+redis-server, not the source), and the episodes of results later than 10 ms from the
+ingester's read (how many, their peaks, the stages at the peaks).
 """
 
 from __future__ import annotations
@@ -120,6 +123,26 @@ def send(sock: zmq.Socket, msgs: list[list[bytes]], rate: float | None) -> None:
             sock.send_multipart(parts)
 
 
+# after the source's last frame, the wait before the pipeline's CPU is read again (its last
+# events on their way; the reducer's ``finish`` comes later and is not counted)
+SCAN_TAIL_S = 0.05
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes ``pids`` (all their threads), from
+    ``/proc/<pid>/stat``; a process that is gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / _CLOCK_TICKS
+
+
 class CliPipeline:
     """controller, reducer, one STINS ingester and ``nworkers`` workers, each started by the
     CLI of one dranspose version, with a private redis-server; reused for every scan."""
@@ -194,7 +217,15 @@ class CliPipeline:
             raise RuntimeError(f"{self.label}: mapping refused: {resp.status_code} {resp.text[:300]}")
         time.sleep(0.5)  # let every component switch to the new mapping
         t0 = time.time()
-        sender = threading.Thread(target=send, args=(self.src, msgs, rate))
+        cpu: list[tuple[float, float]] = []  # (CPU seconds, wall clock) at the first frame and after the last
+
+        def send_and_count() -> None:  # the pipeline's CPU while the frames go through it
+            cpu.append((self.cpu_seconds(), time.perf_counter()))
+            send(self.src, msgs, rate)
+            time.sleep(SCAN_TAIL_S)
+            cpu.append((self.cpu_seconds(), time.perf_counter()))
+
+        sender = threading.Thread(target=send_and_count)
         sender.start()
         deadline = time.monotonic() + max(120.0, 10 * n / (rate or 500))
         while True:
@@ -210,7 +241,15 @@ class CliPipeline:
         if summary["results"] != n:
             raise RuntimeError(f"{self.label}: {summary['results']} results for {n} images")
         summary["elapsed"] = summary["finished"] - t0
+        if len(cpu) == 2:
+            summary["cpu_s"], summary["cpu_wall_s"] = cpu[1][0] - cpu[0][0], cpu[1][1] - cpu[0][1]
         return summary
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system, every thread) used so far by this pipeline's processes:
+        its components and its redis-server; not the benchmark's source."""
+        procs = [*self.procs, *([self.redis.proc] if self.redis.proc is not None else [])]
+        return process_cpu_s([p.pid for p in procs])
 
     def assignment_wait_s(self) -> float | None:
         """Seconds the ingester held frames it had read with no assignment for them, summed
@@ -443,6 +482,42 @@ def stages(split: list[list[float]]) -> str:
             + ", ".join(f"{n} {v:.1f}" for n, v in zip(names, slowest)) + " ms)")
 
 
+def episodes(split: list[list[float]], threshold_s: float = 0.010, join: int = 50) -> str:
+    """``; N late episodes ...``: results (in the order the reducer processed them) later than
+    ``threshold_s`` from the ingester's read, grouped into episodes (late results at most
+    ``join`` results apart belong to one); per scan how many, how late at their peaks
+    (median, worst), how many results they held (median), and at each peak the stages
+    after the read (medians over the episodes). Empty without read times (older trees,
+    0.2.0)."""
+    rows = [r for r in split if len(r) == 3]
+    if not rows:
+        return ""
+    late = [i for i, r in enumerate(rows) if r[1] + r[2] > threshold_s]
+    if not late:
+        return f"; no result later than {threshold_s * 1e3:.0f} ms"
+    spans: list[list[int]] = []
+    for i in late:
+        if spans and i - spans[-1][1] <= join:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    peaks = [max(range(a, b + 1), key=lambda i: rows[i][1] + rows[i][2]) for a, b in spans]
+    peak_ms = [(rows[i][1] + rows[i][2]) * 1e3 for i in peaks]
+    return (f"; {len(spans)} episodes later than {threshold_s * 1e3:.0f} ms, peaks {statistics.median(peak_ms):.1f} ms "
+            f"(worst {max(peak_ms):.1f}), {statistics.median(b - a + 1 for a, b in spans):.0f} results each; "
+            f"at the peaks ->worker {statistics.median(rows[i][1] for i in peaks) * 1e3:.1f}, "
+            f"->reducer {statistics.median(rows[i][2] for i in peaks) * 1e3:.1f} ms")
+
+
+def cpu_line(summary: dict[str, Any]) -> str:
+    """``; the pipeline's processes used ..% of a core, .. µs per event`` over the scan (from
+    the source's first frame until ``SCAN_TAIL_S`` after its last; the source excluded)."""
+    cpu, wall, n = summary.get("cpu_s"), summary.get("cpu_wall_s"), summary.get("results")
+    if cpu is None or not wall or not n:
+        return ""
+    return f"; the pipeline's processes used {cpu / wall:.0%} of a core, {cpu / n * 1e6:.0f} µs per event"
+
+
 HEARTBEAT_LAG_S = 0.6  # components publish their state every 0.5 s (the default heartbeat)
 
 
@@ -511,7 +586,7 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
                     p99[name].append(float(np.percentile(s["ingest_latency"], 99)))
                     print(f"{rate:>9,.0f} Hz {name:>8}  {percentiles(s['latency'])}    "
                           f"{percentiles(s['ingest_latency'])}{stages(s['split'])}{held_line(pipes[name], held, name)}"
-                          f"{waiting_line(pipes[name], loops, name)}", flush=True)
+                          f"{waiting_line(pipes[name], loops, name)}{cpu_line(s)}{episodes(s['split'])}", flush=True)
             if against:
                 ratios = [statistics.median(a[j] / b[j] for a, b in zip(p50["this"], p50["against"])) for j in (0, 1)]
                 tail = statistics.median(a / b for a, b in zip(p99["this"], p99["against"]))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from typing import Any
 
 from bench import bench_pipeline
-from bench.bench_pipeline import held_line, stages, waiting_line
+from bench.bench_pipeline import cpu_line, episodes, held_line, process_cpu_s, stages, waiting_line
 
 
 def slowest(report: str) -> dict[str, float]:
@@ -77,3 +79,36 @@ def test_each_scan_shows_how_long_the_data_loops_waited_for_a_core() -> None:
     assert seen["this"] is later
     assert waiting_line(_Loops([later]), seen, "against") == ""  # type: ignore[arg-type]  # nothing to compare with yet
     assert waiting_line(_Loops([None]), {"this": first}, "this") == ""  # type: ignore[arg-type]  # a version without them
+
+
+def test_late_results_are_grouped_into_episodes_and_attributed_at_their_peaks() -> None:
+    quick = [0.001, 0.002, 0.003]
+    rows = [quick] * 100
+    rows += [[0.001, 0.012, 0.001], quick, [0.001, 0.030, 0.005], [0.001, 0.011, 0.001]]  # one episode, peak 35 ms
+    rows += [quick] * 100  # more than `join` results apart: a second episode
+    rows += [[0.001, 0.002, 0.015]]  # peak 17 ms, late at the reducer
+    rows += [quick] * 10
+    line = episodes(rows, threshold_s=0.010, join=50)
+    assert line == ("; 2 episodes later than 10 ms, peaks 26.0 ms (worst 35.0), 2 results each; "
+                    "at the peaks ->worker 16.0, ->reducer 10.0 ms")
+    # closer than `join`: one episode of 105 results, its peak the 35 ms one
+    assert episodes(rows, threshold_s=0.010, join=200).startswith("; 1 episodes later than 10 ms, peaks 35.0 ms (worst 35.0), 105 results")
+    # the source -> ingester hop is not the pipeline's: a late read alone is no episode
+    assert episodes([[0.050, 0.002, 0.003]] * 5) == "; no result later than 10 ms"
+    assert episodes([[0.002, 0.050]] * 5) == ""  # no read times (older trees, 0.2.0)
+
+
+def test_the_pipelines_cpu_is_read_from_proc_and_shown_per_event() -> None:
+    me = os.getpid()
+    before = process_cpu_s([me])
+    t = time.process_time()
+    while time.process_time() - t < 0.3:  # spend CPU in this process
+        pass
+    grown = process_cpu_s([me]) - before
+    assert 0.2 <= grown <= 1.0
+    with open("/proc/sys/kernel/pid_max") as fh:
+        no_such_pid = int(fh.read()) + 1  # never a process
+    assert process_cpu_s([no_such_pid]) == 0.0  # a process that is gone counts 0, no error
+    assert cpu_line({"cpu_s": 0.6, "cpu_wall_s": 2.0, "results": 20_000}) == (
+        "; the pipeline's processes used 30% of a core, 30 µs per event")
+    assert cpu_line({"results": 20_000}) == ""  # a scan without the reading
