@@ -511,7 +511,9 @@ def episodes(split: list[list[float]], threshold_s: float = 0.010, join: int = 5
 
 def cpu_line(summary: dict[str, Any]) -> str:
     """``; the pipeline's processes used ..% of a core, .. µs per event`` over the scan (from
-    the source's first frame until ``SCAN_TAIL_S`` after its last; the source excluded)."""
+    the source's first frame until ``SCAN_TAIL_S`` after its last; the source excluded). A
+    scan that fell behind still has a backlog when the window ends: its share of a core is
+    what the pipeline used while the frames came, its µs per event a lower bound."""
     cpu, wall, n = summary.get("cpu_s"), summary.get("cpu_wall_s"), summary.get("results")
     if cpu is None or not wall or not n:
         return ""
