@@ -483,7 +483,7 @@ def stages(split: list[list[float]]) -> str:
 
 
 def episodes(split: list[list[float]], threshold_s: float = 0.010, join: int = 50) -> str:
-    """``; N late episodes ...``: results (in the order the reducer processed them) later than
+    """``; N episodes later than 10 ms, ...``: results (in the order the reducer processed them) later than
     ``threshold_s`` from the ingester's read, grouped into episodes (late results at most
     ``join`` results apart belong to one); per scan how many, how late at their peaks
     (median, worst), how many results they held (median), and at each peak the stages

@@ -67,6 +67,7 @@ class _CountingSocket(zmq.Socket):  # type: ignore[type-arg]
 
 
 def test_a_subclass_that_changes_send_and_recv_is_called() -> None:
+    _CountingSocket.sent = _CountingSocket.received = 0
     ctx = zmq.Context()
     a, b = _CountingSocket(ctx, zmq.PAIR), _CountingSocket(ctx, zmq.PAIR)
     try:
