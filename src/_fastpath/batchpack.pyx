@@ -15,15 +15,12 @@ that is not bytes-like); RuntimeError when a list changed under the call (a fram
 running code): the lists are read in place.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.memoryview cimport PyMemoryView_Check
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-
-cdef extern from "Python.h":
-    bint PyMemoryView_Check(object obj)
-    bint PyBytes_CheckExact(object obj)
 
 cdef bytes OPEN = b'{"batch":['
 cdef bytes MIDDLE = b'],"packed":['

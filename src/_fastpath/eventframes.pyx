@@ -24,11 +24,9 @@ Contract (shared with ``dranspose._reference.eventframes``):
 from cpython.object cimport PyObject_GenericSetAttr, PyTypeObject
 from cpython.type cimport PyType_Check
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_CheckExact
+from cpython.memoryview cimport PyMemoryView_Check
 from cpython.ref cimport PyObject
-
-cdef extern from "Python.h":
-    bint PyMemoryView_Check(object obj)
-    bint PyLong_CheckExact(object obj)
 
 cdef str DICT = "__dict__"
 cdef str FIELDS_SET = "__pydantic_fields_set__"

@@ -11,11 +11,10 @@ dtype names the cutter has already accepted). Otherwise it returns None: not pro
 cutter's own checks decide (and name the fault). ``meta`` is only read.
 """
 
-cdef extern from "Python.h":
-    bint PyLong_CheckExact(object obj)
-    bint PyUnicode_CheckExact(object obj)
-    bint PyList_CheckExact(object obj)
-    bint PyDict_CheckExact(object obj)
+from cpython.dict cimport PyDict_CheckExact
+from cpython.list cimport PyList_CheckExact
+from cpython.long cimport PyLong_CheckExact
+from cpython.unicode cimport PyUnicode_CheckExact
 
 cdef str IMAGE = "image"
 cdef tuple COMPRESSIONS = ("none", "bslz4", "lz4")
