@@ -228,6 +228,40 @@ def test_the_round_trip_is_the_wait_without_assigned_events_plus_the_unreported_
     assert older.round_trip_s == pytest.approx(32 / 2 * (0.4 / 2000 + svc))
 
 
+def paced_reports(gauge: CreditGauge, reports: list[tuple[float, int, float]]) -> list[int]:
+    """Reports of a paced worker (waiting for data, never starved), each ``(seconds since the
+    previous, events, busy seconds)``; returns the credits after each."""
+    t = busy = 0.0
+    events = 0
+    gauge.observe(Sample(t, events, busy, 0, 0.0))
+    history = []
+    for dt, n, b in reports:
+        t, events, busy = t + dt, events + n, busy + b
+        gauge.held_back()
+        history.append(gauge.observe(Sample(t, events, busy, events * 2048, 0.0)))
+    return history
+
+
+def test_a_report_of_few_events_does_not_cut_the_credits() -> None:
+    """As seen in a paced 24 kHz scan: reports of ~500 events at ~40 us each, then one of 5
+    events whose pass took 1.6 ms (a pass's fixed work): the backlog bound read 312 us per
+    event and cut 906 credits to 160 before the estimate was averaged."""
+    gauge = CreditGauge(credits=906)
+    steady = [(0.04, 500, 0.02)] * 5
+    assert paced_reports(gauge, steady)[-1] == 906
+    assert gauge.svc_s == pytest.approx(40e-6)
+    after = paced_reports(gauge, [(0.0023, 5, 0.0016)])[-1]
+    assert after >= 800  # the bound moved from 1,250 to ~830 credits, not to 160
+
+
+def test_a_worker_that_really_slows_down_is_bounded_within_three_reports() -> None:
+    gauge = CreditGauge(credits=1200)
+    paced_reports(gauge, [(0.04, 500, 0.02)] * 5)  # 40 us per event: the bound is 1,250
+    history = paced_reports(gauge, [(0.04, 250, 0.04)] * 3)  # now 160 us per event: 312
+    assert history[0] < 450 and history[-1] <= 1.1 * 312
+    assert gauge.svc_s == pytest.approx(160e-6, rel=0.05)
+
+
 def test_counters_going_back_restart_the_measurement() -> None:
     gauge = CreditGauge()
     gauge.observe(Sample(0.0, 1000, 1.0, 10**6))
