@@ -230,7 +230,9 @@ def test_the_round_trip_is_the_wait_without_assigned_events_plus_the_unreported_
 
 def paced_reports(gauge: CreditGauge, reports: list[tuple[float, int, float]]) -> list[int]:
     """Reports of a paced worker (waiting for data, never starved), each ``(seconds since the
-    previous, events, busy seconds)``; returns the credits after each."""
+    previous, events, busy seconds)``, its counters starting from zero (a gauge that saw reports
+    before takes that as a restarted worker: a new measurement, the estimates kept); returns the
+    credits after each."""
     t = busy = 0.0
     events = 0
     gauge.observe(Sample(t, events, busy, 0, 0.0))
@@ -274,6 +276,8 @@ def test_limits_are_validated() -> None:
         FlowLimits(floor=10, initial=5)
     with pytest.raises(ValueError):
         FlowLimits(gain=0.5)
+    with pytest.raises(ValueError):
+        FlowLimits(svc_prior_events=-1)
 
 
 def test_credit_book_fixed_and_adaptive() -> None:

@@ -67,6 +67,8 @@ class FlowLimits:
             raise ValueError(f"need 1 <= floor <= initial <= ceiling, got {self.floor}, {self.initial}, {self.ceiling}")
         if self.memory_bytes < 1 or self.max_backlog_s <= 0 or self.gain < 1 or self.min_interval_s < 0:
             raise ValueError("memory_bytes, max_backlog_s must be positive and gain >= 1")
+        if self.svc_prior_events < 0:
+            raise ValueError(f"svc_prior_events must be >= 0 (0: every report measured alone), got {self.svc_prior_events}")
 
 
 @dataclass
