@@ -44,24 +44,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pipeline import CliPipeline, ours, percentiles, stins_messages  # noqa: E402
+from bench.bench_pipeline import CliPipeline, ours, percentiles, process_cpu_s, stins_messages  # noqa: E402
 from bench.machine import MachineSample, machine_sample  # noqa: E402
 from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us  # noqa: E402
 
 ROLES = ("ingester", "workers", "reducer", "control")
 WINDOW_S = 1.5  # CPU is sampled over this much of a 3 s scan, after its first 0.65 s
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads) so far."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds_of(pids: tuple[int, ...]) -> float:
-    """utime + stime of several processes so far, summed."""
-    return sum(cpu_seconds(pid) for pid in pids)
 
 
 #: what /proc says about one thread over a window: CPU ns, ns runnable but waiting for a core,
@@ -171,11 +159,11 @@ def profile(roles: dict[str, tuple[int, ...]], scan: Any, rate: float,
 
     def sample() -> None:
         time.sleep(delay_s)
-        before = {r: cpu_seconds_of(pids) for r, pids in roles.items()}
+        before = {r: process_cpu_s(pids) for r, pids in roles.items()}
         sched0 = {r: sched_stats(pids) for r, pids in roles.items()}
         t0 = time.monotonic()
         time.sleep(WINDOW_S)
-        after = {r: cpu_seconds_of(pids) for r, pids in roles.items()}
+        after = {r: process_cpu_s(pids) for r, pids in roles.items()}
         sched1 = {r: sched_stats(pids) for r, pids in roles.items()}
         events = rate * (time.monotonic() - t0)
         box["cpu"] = {r: (after[r] - before[r]) / events * 1e6 for r in roles}

@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import httpx
 import numpy as np
@@ -129,7 +129,7 @@ SCAN_TAIL_S = 0.05
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu_s(pids: list[int]) -> float:
+def process_cpu_s(pids: Iterable[int]) -> float:
     """User + system CPU seconds of the processes ``pids`` (all their threads), from
     ``/proc/<pid>/stat``; a process that is gone counts 0."""
     total = 0

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bench.bench_latency_floor import cpu_seconds, cpu_seconds_of, sched_stats, thread_kind
-from bench.bench_pipeline import stins_messages
+from bench.bench_latency_floor import sched_stats, thread_kind
+from bench.bench_pipeline import process_cpu_s, stins_messages
 from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us
 
 
@@ -35,9 +35,9 @@ def test_the_workers_spend_what_they_are_given() -> None:
     for worker_us in (0.0, 2000.0):  # 2 ms per event: 0.8 s over 400 events, far above the noise
         pipe = ShapedPipeline(Costs(worker_us=worker_us), 2, iters)
         try:
-            before = cpu_seconds_of(pipe.pids()["workers"])
+            before = process_cpu_s(pipe.pids()["workers"])
             pipe.scan(msgs, None)
-            spent[worker_us] = cpu_seconds_of(pipe.pids()["workers"]) - before
+            spent[worker_us] = process_cpu_s(pipe.pids()["workers"]) - before
         finally:
             pipe.close()
     # the loop is calibrated at its fastest: a slower core spends more, never much less
@@ -68,7 +68,7 @@ def test_the_scheduler_view_sums_the_threads_of_a_process_by_kind() -> None:
             time.sleep(0.05)
             stats = sched_stats((child.pid,))
         time.sleep(0.1)  # the spin is over: nothing runs any more
-        stats, total = sched_stats((child.pid,)), cpu_seconds(child.pid)
+        stats, total = sched_stats((child.pid,)), process_cpu_s((child.pid,))
     finally:
         child.kill()
         child.wait()
