@@ -121,14 +121,17 @@ class CreditGauge:
 
     def _blended_svc(self, measured: float, events: int) -> float:
         """The time per event the bounds use: the estimate of the last full measurement
-        (``_base``) worth ``svc_prior_events`` events, averaged with the ``events`` since, so
-        that a report of few events moves it little. Such a report's busy time is mostly a
-        pass's fixed work (the poll, control messages, the report itself): in a paced 24 kHz
-        scan 5 events over 2.3 ms read 312 us each against 30-55 us over the hundreds of the
-        reports around it, and that one report cut the worker's credits from 906 to 160 (the
-        backlog bound); the ingester then held frames for their assignments until slow start
-        restored them."""
-        return _blended(self._svc_at_base, measured, self.limits.svc_prior_events, events)
+        (``_base``; none: ``measured`` alone) worth ``svc_prior_events`` events, averaged with
+        the ``events`` since (``measured`` each), so that a report of few events moves it
+        little. Such a report's busy time is mostly a pass's fixed work (the poll, control
+        messages, the report itself): in a paced 24 kHz scan 5 events over 2.3 ms read 312 us
+        each against 30-55 us over the hundreds of the reports around it, and that one report
+        cut the worker's credits from 906 to 160 (the backlog bound); the ingester then held
+        frames for their assignments until slow start restored them."""
+        previous, weight = self._svc_at_base, self.limits.svc_prior_events
+        if previous is None:
+            return measured
+        return (weight * previous + events * measured) / (weight + events)
 
     def observe(self, sample: Sample) -> int:
         """Take one report (cumulative counters); returns the credits from now on."""
@@ -167,14 +170,6 @@ class CreditGauge:
         self.blocked = False
         self._base, self._svc_at_base = sample, self.svc_s
         return self.credits
-
-
-def _blended(previous: float | None, measured: float, weight: int, events: int) -> float:
-    """``measured`` over ``events`` events, averaged with ``previous`` counted as ``weight``
-    events (``measured`` alone when there is no previous value)."""
-    if previous is None:
-        return measured
-    return (weight * previous + events * measured) / (weight + events)
 
 
 def _starved_fraction(base: Sample, sample: Sample, dt: float, idle: float) -> float:
