@@ -37,6 +37,36 @@ def test_large_arrays_travel_out_of_band_and_stay_writable() -> None:
     assert got.payload["n"] == 3
 
 
+@pytest.mark.parametrize(
+    ("event", "worker", "phash", "mapping", "payload"),
+    [
+        (5, "w1", None, "m-1", {"n": 1}),
+        (0, 'we"ird\\name é', "abc", None, [1.5]),
+        (2**40, "w\ud800", "h", "m", None),  # a lone surrogate: orjson refuses it, json writes it
+        (np.int64(7), "w", None, "m", 3),  # not an int: written whole, and refused as it always was
+        (9, "w", None, "m", {"img": np.zeros(2048, np.float32)}),  # one out-of-band buffer
+    ],
+)
+def test_header_is_the_compact_json_of_its_fields(event, worker, phash, mapping, payload) -> None:
+    """Written from cached parts or whole, the header has the same bytes as the compact JSON of
+    its five fields in order (what receivers of every version parse)."""
+    from dranspose.transport.jsonio import dumps_compact
+
+    rd = ResultData.model_construct(event_number=event, worker=worker, parameters_hash=phash, payload=payload)
+    nbuf = 1 if isinstance(payload, dict) and "img" in payload else 0
+    whole = {"event_number": event, "worker": worker, "parameters_hash": phash, "mapping": mapping, "buffers": nbuf}
+    if type(event) is not int:  # what JSON cannot write fails here as it fails written whole
+        with pytest.raises(TypeError):
+            dumps_compact(whole)
+        with pytest.raises(TypeError):
+            results.encode(rd, mapping)
+        return
+    parts = results.encode(rd, mapping)
+    assert len(parts) - 2 == nbuf
+    assert bytes(parts[0]) == dumps_compact(whole)
+    assert results.decode_header(parts)["event_number"] == event
+
+
 def test_refused_global_is_a_clear_error() -> None:
     header = b'{"event_number":1,"worker":"w","parameters_hash":null,"mapping":null,"buffers":0}'
     with pytest.raises(UnpicklingRefused, match="posix.system|os.system"):

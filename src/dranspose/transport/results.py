@@ -10,6 +10,7 @@ result object).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import pickle
@@ -110,8 +111,18 @@ def result_allow_list(
     return compile_allow(entries)  # parsed once, not per result
 
 
+@functools.lru_cache(maxsize=64)
+def _header_middle(worker: str, parameters_hash: str | None, mapping: str | None) -> bytes:
+    """The JSON members of a result header between its event number and its buffer count:
+    what :func:`dumps_compact` writes for them inside the whole header, written once per
+    (worker, parameters hash, mapping) instead of once per result."""
+    return dumps_compact({"worker": worker, "parameters_hash": parameters_hash, "mapping": mapping})[1:-1]
+
+
 def encode(result: ResultData, mapping: str | None) -> list[Any]:
-    """Frames for ``result``; arrays >= OUT_OF_BAND_MIN bytes become their own frames."""
+    """Frames for ``result``; arrays >= OUT_OF_BAND_MIN bytes become their own frames. The
+    header is the compact JSON of ``{"event_number", "worker", "parameters_hash", "mapping",
+    "buffers"}`` in that order, the same bytes whichever way it is written."""
     buffers: list[pickle.PickleBuffer] = []
 
     def keep(buf: pickle.PickleBuffer) -> bool:
@@ -120,15 +131,18 @@ def encode(result: ResultData, mapping: str | None) -> list[Any]:
         buffers.append(buf)
         return False
 
-    body = pickle.dumps(result.payload, protocol=5, buffer_callback=keep)
-    header = {
-        "event_number": result.event_number,
-        "worker": result.worker,
-        "parameters_hash": result.parameters_hash,
-        "mapping": mapping,
-        "buffers": len(buffers),
-    }
-    return [dumps_compact(header), body, *(b.raw() for b in buffers)]
+    fields = result.__dict__  # the model's fields (pydantic keeps them there), read without its attribute path
+    body = pickle.dumps(fields["payload"], protocol=5, buffer_callback=keep)
+    event, worker, phash = fields["event_number"], fields["worker"], fields["parameters_hash"]
+    if type(event) is int and type(worker) is str and (phash is None or type(phash) is str) and (mapping is None or type(mapping) is str):
+        header = b'{"event_number":%d,%s,"buffers":%d}' % (event, _header_middle(worker, phash, mapping), len(buffers))
+    else:  # anything else (an int subclass, a numpy integer): written whole, as it always was
+        header = dumps_compact(
+            {"event_number": event, "worker": worker, "parameters_hash": phash, "mapping": mapping, "buffers": len(buffers)}
+        )
+    if not buffers:
+        return [header, body]
+    return [header, body, *[b.raw() for b in buffers]]
 
 
 def frames_declared(header: Any) -> int:
