@@ -131,9 +131,8 @@ def encode(result: ResultData, mapping: str | None) -> list[Any]:
         buffers.append(buf)
         return False
 
-    fields = result.__dict__  # the model's fields (pydantic keeps them there), read without its attribute path
-    body = pickle.dumps(fields["payload"], protocol=5, buffer_callback=keep)
-    event, worker, phash = fields["event_number"], fields["worker"], fields["parameters_hash"]
+    body = pickle.dumps(result.payload, protocol=5, buffer_callback=keep)
+    event, worker, phash = result.event_number, result.worker, result.parameters_hash
     if type(event) is int and type(worker) is str and (phash is None or type(phash) is str) and (mapping is None or type(mapping) is str):
         header = b'{"event_number":%d,%s,"buffers":%d}' % (event, _header_middle(worker, phash, mapping), len(buffers))
     else:  # anything else (an int subclass, a numpy integer): written whole, as it always was
