@@ -114,6 +114,19 @@ def test_compiled_map_properties(mapping: dict[str, list[Any]], wrap: bool) -> N
     counts = cmap.frames_per_stream()
     for stream, entries in mapping.items():
         assert counts[stream] == sum(e is not None for e in entries) + (2 if wrap else 0)
+    # the scan's start checks these: each by its plain definition
+    inner = cmap.events[offset:offset + n]
+    assert cmap.min_workers() == max(len({s.constraint for slots in ev.values() for s in slots if s.constraint is not None})
+                                     for ev in cmap.events)
+    used = {t for ev in inner for slots in ev.values() for s in slots for t in s.tags}
+    if wrap:
+        assert {t for slots in cmap.events[0].values() for s in slots for t in s.tags} == (used or {"generic"})
+    # slots are interned: equal slots are one object (the scan compares them by identity)
+    by_value: dict[Slot, Slot] = {}
+    for ev in inner:
+        for slots in ev.values():
+            for s in slots:
+                assert by_value.setdefault(s, s) is s
 
 
 def test_short_path_gives_the_slots_of_the_full_checks() -> None:

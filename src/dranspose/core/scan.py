@@ -172,9 +172,7 @@ class _Tables:
         tag_index: dict[frozenset[str], int] = {}
         self.stream_sets: list[tuple[str, ...]] = []
         set_index: dict[tuple[str, ...], int] = {}
-        simple = np.full(n, -1, dtype=np.int32)
-        sset = np.zeros(n, dtype=np.int32)
-        tagset = np.zeros(n, dtype=np.int32)
+        simple, sset, tagset = [-1] * n, [0] * n, [0] * n  # lists while filled (a numpy item costs 3x a list's)
         code_of = self.code_of
         for e, event in enumerate(cmap.events):
             first: Slot | None = None
@@ -198,7 +196,7 @@ class _Tables:
                     t = tag_index[first.tags] = len(self.tags)
                     self.tags.append(first.tags)
                 simple[e], sset[e], tagset[e] = code_of[first.constraint], k, t
-        self.simple, self.sset, self.tagset = simple, sset, tagset
+        self.simple, self.sset, self.tagset = (np.array(a, dtype=np.int32) for a in (simple, sset, tagset))
         self.bound = np.full(max(1, len(code_of)), -1, dtype=np.int32)  # code -> worker index
         self.owner = np.full(n, -1, dtype=np.int32)  # open fast event -> worker index
         self.mark = np.zeros(n, dtype=bool)  # scratch of Scan.workers_done, all False between calls

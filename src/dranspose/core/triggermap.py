@@ -57,6 +57,10 @@ class CompiledMap:
         """Real workers the map needs: the most distinct constraints any one event uses."""
         most = 0
         for ev in self.events:
+            if most and len(ev) == 1:
+                (slots,) = ev.values()
+                if len(slots) < 2:
+                    continue  # one stream, one slot: one constraint at most (the common event)
             distinct = {slot.constraint for slots in ev.values() for slot in slots if slot.constraint is not None}
             most = max(most, len(distinct))
         return most
@@ -85,18 +89,18 @@ class _SlotParser:
     """Turns raw entries into interned slot tuples; a map of many events repeats the same few
     virtual workers, so parsing and memory are paid once per distinct entry.
 
-    The common entry, one ``{"tags": [...], "constraint": int}`` object, takes a short path:
-    its slot is looked up by (tags, occurrence, constraint) and its one-slot tuple by the
-    slot (slots are interned, so one slot is one object while the parser lives); everything
-    else, and every first sight of tags, takes the full checks. ``where`` is ``(part, stream,
-    index)``, formatted only when an error is raised."""
+    Slots are interned (one slot is one object while the parser lives: the scan compares
+    them by identity), each with its one-slot tuple. The common entry, one ``{"tags": [...],
+    "constraint": int}`` object whose tags were seen before, takes a short path: one lookup
+    by (tags, (occurrence, constraint)) gives that tuple (a map of a million distinct
+    constraints misses every time, so the path holds no cache of its own); everything else, and
+    every first sight of tags, takes the full checks. ``where`` is ``(part, stream, index)``,
+    formatted only when an error is raised."""
 
     def __init__(self) -> None:
-        self._slots: dict[tuple[frozenset[str], ConstraintKey | None], Slot] = {}
+        self._slots: dict[tuple[frozenset[str], ConstraintKey | None], tuple[Slot]] = {}  # key -> (slot,)
         self._entries: dict[tuple[Slot, ...], tuple[Slot, ...]] = {}
         self._tags: dict[tuple[Any, ...], frozenset[str]] = {}
-        self._plain: dict[tuple[tuple[Any, ...], int, int], Slot] = {}  # the short path's slots
-        self._single: dict[int, tuple[Slot]] = {}  # id(slot) -> (slot,), interned
 
     def _tag_set(self, tags: tuple[Any, ...], raw: Any, where: tuple[str, str, int]) -> frozenset[str]:
         try:
@@ -110,20 +114,36 @@ class _SlotParser:
         return known
 
     def worker(self, raw: Any, occurrence: int, where: tuple[str, str, int]) -> Slot:
+        return self._single(raw, occurrence, where)[0]
+
+    def _single(self, raw: Any, occurrence: int, where: tuple[str, str, int]) -> tuple[Slot]:
+        """The interned one-slot tuple of the virtual worker ``raw``."""
         if type(raw) is dict and len(raw) == 2:  # the short path: {"tags": [...], "constraint": int}
             given, constraint = raw.get("tags"), raw.get("constraint")
             if type(given) is list and type(constraint) is int:
-                key = (tuple(given), occurrence, constraint)
                 try:
-                    slot = self._plain.get(key)
+                    tags = self._tags.get(tuple(given))
                 except TypeError:  # an unhashable tag: the full checks say what is wrong
-                    return self._worker(raw, occurrence, where)
-                if slot is None:
-                    slot = self._plain[key] = self._worker(raw, occurrence, where)
-                return slot
-        return self._worker(raw, occurrence, where)
+                    tags = None
+                if tags is not None:
+                    return self._interned((tags, (occurrence, constraint)))
+        return self._interned(self._worker(raw, occurrence, where))
 
-    def _worker(self, raw: Any, occurrence: int, where: tuple[str, str, int]) -> Slot:
+    def _interned(self, key: tuple[frozenset[str], ConstraintKey | None]) -> tuple[Slot]:
+        single = self._slots.get(key)
+        if single is not None:
+            return single
+        slot = tuple.__new__(Slot, key)  # Slot(*key) without the generated __new__'s Python frame
+        made: tuple[Slot] = self._entries.setdefault((slot,), (slot,))  # type: ignore[assignment]
+        self._slots[key] = made
+        return made
+
+    def tags_used(self) -> set[str]:
+        """Every tag of every slot made so far (each slot is in the events it was made for)."""
+        return {t for tags, _constraint in self._slots for t in tags}
+
+    def _worker(self, raw: Any, occurrence: int, where: tuple[str, str, int]) -> tuple[frozenset[str], ConstraintKey | None]:
+        """The full checks of a virtual worker; its slot's key (tags, (occurrence, constraint))."""
         tags: frozenset[str]
         if type(raw) is not dict and isinstance(raw, VirtualWorker):
             tags, constraint = frozenset(raw.tags), raw.constraint
@@ -142,21 +162,13 @@ class _SlotParser:
                 raise MappingError(f"{_Where(*where)}: invalid virtual worker {raw!r}: unknown keys {sorted(extra)}")
         else:
             raise MappingError(f"{_Where(*where)}: a virtual worker must be an object with tags/constraint, got {raw!r}")
-        key = (tags, None if constraint is None else (occurrence, int(constraint)))
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = Slot(*key)
-        return slot
+        return tags, None if constraint is None else (occurrence, int(constraint))
 
     def entry(self, raw: Any, occurrence: int, where: tuple[str, str, int]) -> tuple[Slot, ...] | None:
         if raw is None:
             return None
         if type(raw) is list and len(raw) == 1:
-            slot = self.worker(raw[0], occurrence, where)
-            single = self._single.get(id(slot))
-            if single is None:
-                single = self._single[id(slot)] = self._entries.setdefault((slot,), (slot,))  # type: ignore[assignment]
-            return single
+            return self._single(raw[0], occurrence, where)
         if not isinstance(raw, (list, tuple)):
             raise MappingError(f"{_Where(*where)}: an entry must be null, [] or a list of virtual workers, got {raw!r}")
         slots = tuple(dict.fromkeys(self.worker(w, occurrence, where) for w in raw))  # drop duplicates
@@ -208,7 +220,7 @@ def compile_sequence(
                     event[stream] = slots
             events.append(event)
     if all_wrap:
-        tags = {t for ev in events for slots in ev.values() for slot in slots for t in slot.tags} or {GENERIC_WORKER}
+        tags = parser.tags_used() or {GENERIC_WORKER}
         broadcast = tuple(Slot(frozenset({t}), None) for t in sorted(tags))
         wrap: Event = {stream: broadcast for stream in streams}
         events = [dict(wrap), *events, dict(wrap)]
