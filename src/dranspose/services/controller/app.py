@@ -66,9 +66,16 @@ def _start_body(sched: Scheduler, compile_fn: Callable[[Any, bool], CompiledMap]
     """Parse a map body, compile it and start its scan in one step, for :func:`_building`: a
     long map's JSON is a million objects too (parsed with the collector on, a 200,000-event
     map took three times as long), and the collector stays off until the scan's start has
-    frozen the new map (``gc_pause.settle``), so it never walks it. Off the event loop, so
-    status requests still answer meanwhile. Returns the mapping uuid."""
+    frozen the new map (``gc_pause.settle``, in the processes of the ``dranspose`` command),
+    so it never walks it. Off the event loop, so status requests still answer meanwhile.
+    Returns the mapping uuid."""
     return sched.start_mapping(compile_fn(_parse_json(raw), all_wrap))
+
+
+def _start_sardana(sched: Scheduler, info: Any) -> str:
+    """The Sardana hook's uniform map over the streams an ingester serves, compiled and
+    started in one step like :func:`_start_body`."""
+    return sched.start_mapping(compile_mapping(sardana_map(info, sched.served_streams()), True))
 
 
 _VIRTUAL_WORKER = {
@@ -137,8 +144,7 @@ def mapping_router() -> APIRouter:
         """Body ``{"streams": [...], "scan": {"nb_points": N, ...}}``: a uniform map (event i to
         constraint i) over the requested streams that an ingester serves, wrapped."""
         info = await _json_body(request)
-        sched = _scheduler(request)
-        return await asyncio.to_thread(_building, lambda: sched.start_mapping(compile_mapping(sardana_map(info, sched.served_streams()), True)))
+        return await asyncio.to_thread(_building, _start_sardana, _scheduler(request), info)
 
     @r.get("/progress", summary="Progress of the current scan; finished after every finish() ran")
     def progress(request: Request) -> dict[str, Any]:
