@@ -10,6 +10,8 @@ turn (the first of each round switching), medians and the median of per-round ra
 
 The map is the benchmark's own shape: event i to one virtual worker of constraint i (what a
 scan of N points posts), one stream. No frames are sent; each post replaces the last map.
+Beside the times, each controller's resident memory at its peak so far (``VmHWM``): the
+lengths go up, so after each length it is what holding the longest map took.
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ SETTLE_S = 1.5  # after an answer: the components take the new map before the ne
 
 def legacy_map(n: int) -> bytes:
     return json.dumps({"det": [[{"tags": ["generic"], "constraint": i}] for i in range(n)]}).encode()
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set so far (``VmHWM``), MB; None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def post_seconds(pipe: CliPipeline, body: bytes) -> float:
@@ -73,6 +87,9 @@ def main() -> None:
                                for name, ts in times.items() if name != "ours")
             print(f"{n:>10,}  " + "  ".join(f"{statistics.median(ts):>11.2f}s" for ts in times.values()) + f"   {ratios}",
                   flush=True)
+            peaks = {name: peak_rss_mb(p.procs[0].pid) for name, p in pipes.items()}  # procs[0]: the controller
+            print(f"{'':>10}  " + "  ".join(f"{v:>10.0f}MB" if v is not None else f"{'-':>12}" for v in peaks.values())
+                  + "   controllers' peak resident memory so far", flush=True)
     finally:
         for p in pipes.values():
             p.close()
