@@ -5,6 +5,7 @@ root; files are never truncated; one dump has a byte cap; the controller's param
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -101,6 +102,8 @@ def test_dump_path_is_the_exact_file_appended_across_scans(redis_url: str, tmp_p
         assert not list(tmp_path.glob("pre_a-ingester-*"))
         # the controller still writes the mapping and parameter files of each scan
         assert all((tmp_path / f"pre_mapping-{u}.json").exists() for u in uuids)
+        written = json.loads((tmp_path / f"pre_mapping-{uuids[0]}.json").read_bytes())
+        assert written == {"parts": {"main": {"a": [vw(0) for _ in range(3)]}}, "sequence": ["main"]}
         # a DUMP_PATH outside the root is refused by the ingester (counted, the scan goes on)
     finally:
         c.stop()

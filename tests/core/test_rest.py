@@ -23,8 +23,12 @@ def cluster(start_cluster: StartCluster, new_upstream: NewUpstream) -> tuple[Clu
 def test_old_body_shapes_and_progress(cluster: tuple[Cluster, Upstream]) -> None:
     c, up = cluster
     # legacy /mapping with the old VirtualWorker JSON, tags as lists
-    r = c.post("/api/v1/mapping", json={"cam": [[{"tags": ["generic"], "constraint": 0}], None, []]}, params={"all_wrap": "false"})
+    legacy = {"cam": [[{"tags": ["generic"], "constraint": 0}], None, []]}
+    r = c.post("/api/v1/mapping", json=legacy, params={"all_wrap": "false"})
     assert r.status_code == 200 and isinstance(r.json(), str)
+    as_sequence = {"parts": {"main": legacy}, "sequence": ["main"]}  # the legacy body, kept as its text
+    assert c.get("/api/v1/sequence") == as_sequence
+    assert c.get("/api/v1/mapping") == {"uuid": r.json(), **as_sequence}
     p = c.get("/api/v1/progress")
     assert {"last_assigned", "completed_events", "total_events", "finished"} <= set(p) and p["total_events"] == 3
     for i in range(2):
@@ -34,7 +38,7 @@ def test_old_body_shapes_and_progress(cluster: tuple[Cluster, Upstream]) -> None
     body = {"parts": {"p": {"cam": [[{"tags": ["generic"], "constraint": 1}]]}}, "sequence": ["p", "p"]}
     uuid = c.post("/api/v1/sequence", json=body).json()
     assert c.get("/api/v1/sequence") == body
-    assert c.get("/api/v1/mapping")["uuid"] == uuid
+    assert c.get("/api/v1/mapping") == {"uuid": uuid, **body}
     assert c.get("/api/v1/progress")["total_events"] == 4
     for i in range(4):
         up.send(b"y%d" % i)

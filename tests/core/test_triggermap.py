@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dranspose.core.triggermap import Slot, compile_mapping, compile_request
+from dranspose.core.triggermap import Slot, SourceText, compile_mapping, compile_request
 from dranspose.errors import MappingError
 from dranspose.protocol import VirtualWorker
 
@@ -138,3 +139,18 @@ def test_short_path_gives_the_slots_of_the_full_checks() -> None:
     x, y = compile_mapping(common), compile_mapping(other)
     assert x.events == y.events
     assert x.events[1]["a"] is x.events[4]["b"]  # one tuple per distinct entry
+
+
+def test_a_legacy_body_is_kept_as_its_text() -> None:
+    """The body's text is the source (parsed, the same document); text that ``json.loads``
+    reads in another encoding or leniently is kept parsed instead."""
+    body = b'{"a": [[{"tags": ["g\\u00e9", "\xc3\xa9"], "constraint": 1}], null],\n "b": [[], [{"constraint": 2}]]}'
+    mapping = json.loads(body)
+    cmap = compile_mapping(mapping, body=body)
+    assert isinstance(cmap.source, SourceText)
+    assert json.loads(cmap.source) == {"parts": {"main": mapping}, "sequence": ["main"]}
+    assert cmap.events == compile_mapping(mapping).events
+    cesu = b'{"a": [[{"tags": ["\xed\xa0\x80"], "constraint": 1}]]}'  # a surrogate json.loads lets through
+    for odd in (b"\xef\xbb\xbf" + body, body.decode().encode("utf-16"), cesu):
+        parsed = json.loads(odd)
+        assert compile_mapping(parsed, body=odd).source == {"parts": {"main": parsed}, "sequence": ["main"]}

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dranspose.core.triggermap import SourceText
 from dranspose.errors import ControlMessageError
 from dranspose.transport import control
 
@@ -61,6 +62,17 @@ def test_update_round_trip(msg: control.Update) -> None:
 @given(msg=st.builds(control.MappingAnnounced, uuid=names, n_workers=st.integers(0, 9)))
 def test_current_mapping_round_trip(msg: control.MappingAnnounced) -> None:
     assert control.decode_mapping(control.encode_mapping(msg)) == msg
+
+
+def test_current_mapping_with_a_source_kept_as_text() -> None:
+    """A source kept as text is spliced in: the same announcement as its parsed value."""
+    text = SourceText(b'{"parts": {"main": {"a": [[{"tags": ["\xc3\xa9"], "constraint": 1}], null]}},\n "sequence": ["main"]}')
+    value = json.loads(text)
+    spliced = control.MappingAnnounced("u", text, 2, "/tmp/x_", {"a": 1})
+    decoded = control.decode_mapping(control.encode_mapping(spliced))
+    assert decoded == control.MappingAnnounced("u", value, 2, "/tmp/x_", {"a": 1})
+    assert json.loads(control.encode_mapping(spliced)) == json.loads(control.encode_mapping(decoded))
+    assert control.source_json(text) == bytes(text) and json.loads(control.source_json(value)) == value
 
 
 @settings(max_examples=200, deadline=None)

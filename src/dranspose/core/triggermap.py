@@ -41,11 +41,32 @@ class Slot(NamedTuple):
 Event = dict[str, tuple[Slot, ...]]
 
 
+class SourceText(bytes):
+    """A compiled map's source document (``{"parts": ..., "sequence": ...}``) kept as its UTF-8
+    JSON text, not parsed: a long legacy map's parsed body costs ~450 B of Python objects an
+    event, each walked by the collector between scans; its text ~47 B. Readers parse it when
+    they need the value (``json.loads``)."""
+
+
+def legacy_source_text(body: bytes) -> SourceText | None:
+    """The source document of a legacy map whose body was the JSON text ``body`` (the body as
+    sent, spliced in); None when ``body`` is not plain UTF-8 JSON text (a byte-order mark, a
+    NUL among its first bytes, bytes that are not strict UTF-8: ``json.loads`` reads such
+    bodies in other encodings or leniently, so their text cannot be spliced as it is)."""
+    if body.startswith(b"\xef\xbb\xbf") or b"\x00" in body[:4]:
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return SourceText(b'{"parts":{"main":' + body + b'},"sequence":["main"]}')
+
+
 @dataclass
 class CompiledMap:
     streams: tuple[str, ...]
     events: list[Event]
-    source: dict[str, Any] = field(default_factory=dict)  # the request as given, for GET
+    source: Any = field(default_factory=dict)  # the request as given (a value, or SourceText), for GET
 
     def __len__(self) -> int:
         return len(self.events)
@@ -227,12 +248,15 @@ def compile_sequence(
     return CompiledMap(streams=streams, events=events)
 
 
-def compile_mapping(mapping: Mapping[str, Sequence[Any]], all_wrap: bool = True) -> CompiledMap:
-    """Compile a plain trigger map ``{stream: [entries]}`` (the legacy ``/mapping`` body)."""
+def compile_mapping(mapping: Mapping[str, Sequence[Any]], all_wrap: bool = True, body: bytes | None = None) -> CompiledMap:
+    """Compile a plain trigger map ``{stream: [entries]}`` (the legacy ``/mapping`` body);
+    ``body``: the JSON text ``mapping`` was parsed from, kept as the source instead of the
+    parsed value where it can be (:func:`legacy_source_text`)."""
     if not isinstance(mapping, Mapping):
         raise MappingError("a trigger map must be an object {stream: [entries]}")
     cmap = compile_sequence({"main": mapping}, ["main"], all_wrap)
-    cmap.source = {"parts": {"main": dict(mapping)}, "sequence": ["main"]}
+    text = legacy_source_text(body) if body is not None else None
+    cmap.source = text if text is not None else {"parts": {"main": dict(mapping)}, "sequence": ["main"]}
     return cmap
 
 

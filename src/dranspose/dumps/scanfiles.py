@@ -40,9 +40,10 @@ def _create(path: str, content: bytes) -> None:
 
 
 def write_scan_files(prefix: str, mapping_uuid: str, sequence: Any, parameters: Mapping[str, bytes]) -> list[str]:
-    """Write the mapping and parameter files of one scan; returns their paths. OSError on failure."""
+    """Write the mapping and parameter files of one scan; returns their paths. OSError on
+    failure. ``sequence``: the document, or its JSON text as bytes (written as it is)."""
     mapping_path = f"{prefix}mapping-{mapping_uuid}.json"
-    _create(mapping_path, json.dumps(sequence).encode())
+    _create(mapping_path, sequence if isinstance(sequence, bytes) else json.dumps(sequence).encode())
     ext, content = parameters_document(parameters)
     params_path = f"{prefix}parameters-{mapping_uuid}.{ext}"
     _create(params_path, content)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Collection, Iterator, Literal, Union
 from dranspose.backend import first_bad_count
 from dranspose.errors import ControlMessageError, ProtocolError
 from dranspose.core.scan import pairs_by_worker
+from dranspose.core.triggermap import SourceText
 from dranspose.transport import assignments
 from dranspose.transport.jsonio import dumps_compact, loads_checked
 
@@ -209,9 +210,20 @@ def decode_update(raw: bytes | str) -> Update:
     return cls.from_fields(obj)  # type: ignore[no-any-return]
 
 
+def source_json(source: Any) -> bytes:
+    """The JSON text of a compiled map's source: its text where it was kept as text
+    (:class:`SourceText`), else the value written compact."""
+    return bytes(source) if isinstance(source, SourceText) else dumps_compact(source)
+
+
 def encode_mapping(msg: MappingAnnounced) -> bytes:
-    """The current-mapping key's value (the announcement without ``type``)."""
-    return dumps_compact(msg.fields())
+    """The current-mapping key's value (the announcement without ``type``); a source kept as
+    text is spliced in as it is (the same document as writing its value)."""
+    fields = msg.fields()
+    if "source" not in fields:
+        return dumps_compact(fields)
+    source = fields.pop("source")  # the last member
+    return dumps_compact(fields)[:-1] + b',"source":' + source_json(source) + b"}"
 
 
 def decode_mapping(raw: bytes | str) -> MappingAnnounced:

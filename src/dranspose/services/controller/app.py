@@ -29,7 +29,8 @@ from dranspose.services.access import protect, redact
 from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.loop_time import CoreTime
 from dranspose.services.controller.status_page import STATUS_PAGE
-from dranspose.transport.control import ParametersChanged
+from dranspose.transport.control import ParametersChanged, source_json
+from dranspose.transport.jsonio import dumps_compact
 from dranspose.states import ensemble_view
 
 T = TypeVar("T")
@@ -62,14 +63,23 @@ async def _json_body(request: Request) -> Any:
     return _parse_json(await _body_bytes(request))
 
 
-def _start_body(sched: Scheduler, compile_fn: Callable[[Any, bool], CompiledMap], raw: bytes, all_wrap: bool) -> str:
+def _legacy_map(raw: bytes, all_wrap: bool) -> CompiledMap:
+    """A ``/mapping`` body compiled; the body's text kept as its source (``SourceText``)."""
+    return compile_mapping(_parse_json(raw), all_wrap, body=raw)
+
+
+def _sequence(raw: bytes, all_wrap: bool) -> CompiledMap:
+    return compile_request(_parse_json(raw), all_wrap)
+
+
+def _start_body(sched: Scheduler, compile_body: Callable[[bytes, bool], CompiledMap], raw: bytes, all_wrap: bool) -> str:
     """Parse a map body, compile it and start its scan in one step, for :func:`_building`: a
     long map's JSON is a million objects too (parsed with the collector on, a 200,000-event
     map took three times as long), and the collector stays off until the scan's start has
     frozen the new map (``gc_pause.settle``, in the processes of the ``dranspose`` command),
     so it never walks it. Off the event loop, so status requests still answer meanwhile.
     Returns the mapping uuid."""
-    return sched.start_mapping(compile_fn(_parse_json(raw), all_wrap))
+    return sched.start_mapping(compile_body(raw, all_wrap))
 
 
 def _start_sardana(sched: Scheduler, info: Any) -> str:
@@ -116,20 +126,22 @@ def mapping_router() -> APIRouter:
     )
     async def set_mapping(request: Request, all_wrap: bool = True) -> str:
         raw = await _body_bytes(request)
-        return await asyncio.to_thread(_building, _start_body, _scheduler(request), compile_mapping, raw, all_wrap)
+        return await asyncio.to_thread(_building, _start_body, _scheduler(request), _legacy_map, raw, all_wrap)
 
     @r.post(
         "/sequence", summary="Set a sequence {parts, sequence}; returns the mapping uuid", openapi_extra=_json_request(_SEQUENCE_SCHEMA)
     )
     async def set_sequence(request: Request, all_wrap: bool = True) -> str:
         raw = await _body_bytes(request)
-        return await asyncio.to_thread(_building, _start_body, _scheduler(request), compile_request, raw, all_wrap)
+        return await asyncio.to_thread(_building, _start_body, _scheduler(request), _sequence, raw, all_wrap)
 
     @r.get("/sequence", summary="The current sequence as it was set")
     def get_sequence(request: Request) -> Any:
         sched = _scheduler(request)
         with sched.lock:
-            return sched.scan.cmap.source if sched.scan is not None else None
+            if sched.scan is None:
+                return None
+            return Response(source_json(sched.scan.cmap.source), media_type="application/json")
 
     @r.get("/mapping", summary="The current mapping uuid and sequence")
     def get_mapping(request: Request) -> Any:
@@ -137,7 +149,10 @@ def mapping_router() -> APIRouter:
         with sched.lock:
             if sched.scan is None:
                 return None
-            return {"uuid": sched.mapping_uuid, **sched.scan.cmap.source}
+            # {"uuid": ..., "parts": ..., "sequence": ...}: the source document with the uuid first
+            members = source_json(sched.scan.cmap.source)[1:-1]
+            text = b'{"uuid":' + dumps_compact(sched.mapping_uuid) + (b"," + members if members.strip() else b"") + b"}"
+            return Response(text, media_type="application/json")
 
     @r.post("/sardana_hook", summary="Start a scan of nb_points events on the given streams (old Sardana hook)")
     async def sardana_hook(request: Request) -> str:

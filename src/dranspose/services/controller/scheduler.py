@@ -253,7 +253,7 @@ class Scheduler:
         gc_pause.settle()  # the previous scan is garbage now; no full collection during this one
         if dump_prefix:
             try:
-                paths = write_scan_files(dump_prefix, new_uuid, cmap.source, param_values)
+                paths = write_scan_files(dump_prefix, new_uuid, control.source_json(cmap.source), param_values)
                 log.info("mapping and parameters of %s saved to %s", new_uuid, paths)
             except OSError as exc:
                 log.error("cannot write the mapping/parameter dump with prefix %r: %s", dump_prefix, exc)
