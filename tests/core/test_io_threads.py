@@ -31,36 +31,46 @@ def _zmq_threads(pid: int | str = "self") -> dict[int, str]:
     return out
 
 
-def _policies_of_new_threads(ctx: zmq.Context) -> dict[str, int]:
-    """Start ``ctx`` (its first socket) and return the policy of each thread it started, by name."""
-    before = set(_zmq_threads())
+def _policies(pid: int | str, expected: int, wait_s: float = 10.0) -> dict[str, int]:
+    """The policy of each of ZeroMQ's threads of ``pid`` by name, once it has an I/O thread and
+    all are under ``expected``, or as they are after ``wait_s`` (libzmq names and sets up each
+    thread from inside it, just after it starts)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        policies = {name: os.sched_getscheduler(tid) for tid, name in _zmq_threads(pid).items()}
+        started = any(name.startswith("ZMQbg/IO") for name in policies)
+        if (started and set(policies.values()) == {expected}) or time.monotonic() > deadline:
+            return policies
+        time.sleep(0.01)
+
+
+def _started(ctx: zmq.Context) -> zmq.Socket:
+    """``ctx`` started: its first socket (which starts its threads)."""
     sock = ctx.socket(zmq.PULL)
     sock.bind("tcp://127.0.0.1:*")
-    try:
-        deadline = time.monotonic() + 5
-        while True:  # libzmq names each thread from inside it, just after it starts
-            new = {tid: name for tid, name in _zmq_threads().items() if tid not in before}
-            if any(name.startswith("ZMQbg/IO") for name in new.values()) or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        return {name: os.sched_getscheduler(tid) for tid, name in new.items()}
-    finally:
-        sock.close(0)
-        ctx.term()
+    return sock
 
 
 def test_a_context_asked_first_starts_its_io_threads_batch() -> None:
     ctx = zmq.Context()
     assert io_threads.yield_to_data_loops(ctx) is True
-    policies = _policies_of_new_threads(ctx)
-    assert "ZMQbg/IO/0" in policies, policies
-    assert set(policies.values()) == {os.SCHED_BATCH}, policies
+    sock = _started(ctx)
+    try:
+        assert _policies("self", os.SCHED_BATCH)["ZMQbg/IO/0"] == os.SCHED_BATCH
+    finally:
+        sock.close(0)
+        ctx.term()
 
 
 def test_a_context_not_asked_keeps_the_normal_policy() -> None:
-    policies = _policies_of_new_threads(zmq.Context())
-    assert "ZMQbg/IO/0" in policies, policies
-    assert set(policies.values()) == {os.SCHED_OTHER}, policies
+    ctx = zmq.Context()
+    sock = _started(ctx)
+    try:
+        policies = {name: os.sched_getscheduler(tid) for tid, name in _zmq_threads().items()}
+        assert policies.get("ZMQbg/IO/0") == os.SCHED_OTHER, policies  # this process asked no context
+    finally:
+        sock.close(0)
+        ctx.term()
 
 
 @pytest.mark.e2e
@@ -74,14 +84,9 @@ def test_components_started_by_the_cli_run_their_io_threads_batch(redis_url: str
             sup.spawn("ingester", "ingester", "-c", "ZmqPullSingleIngester", "-u", f"tcp://127.0.0.1:{free_tcp_port()}", "-n", "det"),
         ]
         for proc in procs:
-            deadline = time.monotonic() + 30
-            while not any(name.startswith("ZMQbg/IO") for name in _zmq_threads(proc.pid).values()):
-                assert proc.poll() is None, sup.exited()
-                assert time.monotonic() < deadline, "no ZeroMQ I/O thread started"
-                time.sleep(0.1)
-            threads = _zmq_threads(proc.pid)
-            policies = {name: os.sched_getscheduler(tid) for tid, name in threads.items()}
-            assert set(policies.values()) == {os.SCHED_BATCH}, policies
+            policies = _policies(proc.pid, os.SCHED_BATCH, wait_s=60.0)  # the process starts meanwhile
+            assert proc.poll() is None, sup.exited()
+            assert "ZMQbg/IO/0" in policies and set(policies.values()) == {os.SCHED_BATCH}, policies
             main = os.sched_getscheduler(proc.pid)  # the data loop's thread keeps the normal policy
             assert main == os.SCHED_OTHER
     finally:
