@@ -58,9 +58,13 @@ def faults_per_message(mode: str, **env: str) -> tuple[str, float]:
 @pytest.mark.e2e
 @glibc_only
 def test_received_frames_reuse_freed_buffers() -> None:
-    applied, kept = faults_per_message("keep")
-    _, default = faults_per_message("default")
-    assert applied == "True"
+    # three fresh processes each: with glibc's defaults a process sometimes reuses too (about 1
+    # in 13 faulted 0.03-5 times per message, the others 20-36: the dynamic mmap threshold), so
+    # the defaults are judged by their worst process, the kept thresholds by theirs
+    keep = [faults_per_message("keep") for _ in range(3)]
+    default = max(faults_per_message("default")[1] for _ in range(3))
+    kept = max(faults for _applied, faults in keep)
+    assert all(applied == "True" for applied, _faults in keep)
     assert kept < 8, f"{kept} page faults per received 2 MB message"  # 512 pages: almost all reused
     assert default > 3 * max(kept, 1), f"glibc defaults: {default} faults per message, kept: {kept}"
 
