@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dranspose.errors import ControlMessageError
 from dranspose.transport import control
-from dranspose.transport.jsonio import dumps_compact, loads_checked
+from dranspose.transport.jsonio import dumps_compact, join_objects, loads_checked
 
 INT64 = st.integers(-(1 << 63), (1 << 63) - 1)
 VALUES = st.recursive(
@@ -71,3 +71,10 @@ def test_reports_round_trip_through_orjson() -> None:
     assert json.loads(raw)["w"] == "wörker-1"
     back = control.decode_report(raw)
     assert back == report
+
+
+def test_join_objects_keeps_every_member_in_order() -> None:
+    joined = join_objects(b'{"uuid":"u"}', b"{}", b'{"parts":{"main":{"a": [1, 2]}},"sequence":["main"]}')
+    assert joined == b'{"uuid":"u","parts":{"main":{"a": [1, 2]}},"sequence":["main"]}'
+    assert list(json.loads(joined)) == ["uuid", "parts", "sequence"]
+    assert join_objects(b"{}", b"{}") == b"{}"

@@ -27,7 +27,7 @@ from dranspose.errors import ControlMessageError, ProtocolError
 from dranspose.core.scan import pairs_by_worker
 from dranspose.core.triggermap import SourceText
 from dranspose.transport import assignments
-from dranspose.transport.jsonio import dumps_compact, loads_checked
+from dranspose.transport.jsonio import dumps_compact, join_objects, loads_checked
 
 UPDATE_FIELD = "msg"
 ASSIGNED_FIELD = "a"
@@ -223,7 +223,7 @@ def encode_mapping(msg: MappingAnnounced) -> bytes:
     if "source" not in fields:
         return dumps_compact(fields)
     source = fields.pop("source")  # the last member
-    return dumps_compact(fields)[:-1] + b',"source":' + source_json(source) + b"}"
+    return join_objects(dumps_compact(fields), b'{"source":' + source_json(source) + b"}")
 
 
 def decode_mapping(raw: bytes | str) -> MappingAnnounced:

@@ -37,3 +37,11 @@ def dumps_compact(obj: Any) -> bytes:
         return orjson.dumps(obj)
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def join_objects(*objects: bytes) -> bytes:
+    """One JSON object text with the members of each of ``objects`` (JSON object texts, no
+    whitespace around their braces), in order: for splicing a document kept as text into
+    another without parsing it. The caller keeps the member names distinct."""
+    members = [inner for inner in (text[1:-1] for text in objects) if inner.strip()]
+    return b"{" + b",".join(members) + b"}"

@@ -30,7 +30,7 @@ from dranspose.services.controller.scheduler import Scheduler
 from dranspose.services.loop_time import CoreTime
 from dranspose.services.controller.status_page import STATUS_PAGE
 from dranspose.transport.control import ParametersChanged, source_json
-from dranspose.transport.jsonio import dumps_compact
+from dranspose.transport.jsonio import dumps_compact, join_objects
 from dranspose.states import ensemble_view
 
 T = TypeVar("T")
@@ -150,8 +150,7 @@ def mapping_router() -> APIRouter:
             if sched.scan is None:
                 return None
             # {"uuid": ..., "parts": ..., "sequence": ...}: the source document with the uuid first
-            members = source_json(sched.scan.cmap.source)[1:-1]
-            text = b'{"uuid":' + dumps_compact(sched.mapping_uuid) + (b"," + members if members.strip() else b"") + b"}"
+            text = join_objects(dumps_compact({"uuid": sched.mapping_uuid}), source_json(sched.scan.cmap.source))
             return Response(text, media_type="application/json")
 
     @r.post("/sardana_hook", summary="Start a scan of nb_points events on the given streams (old Sardana hook)")
