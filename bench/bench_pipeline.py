@@ -21,12 +21,15 @@ of per-pair ratios), and the p50/p99 latency to the reducer's ``process_result``
 to a chain of three raw ZeroMQ hops, source -> relay -> relay -> sink: the floor on this host)
 and at 80% of the maximum 2 kB rate measured with 2 workers (three 2 s scans, each and pooled):
 from the source's send, and from the ingester's read of the frame (``EventData.created_at``);
-per scan also the p50 of each stage and each stage's mean over the slowest 1% of events; with
+per scan also the p50 of each stage and each stage's mean over the slowest 1% of events, and
+how fast the host ran Python around it (``bench.machine.host_speed``, before and after the scan)
+against its speed while the maximum was taken: on a shared virtual machine it moves by half
+within seconds, and a rate that was 80% of the maximum is more than that when it slows; with
 ``--latency-at``, per scan, how long the ingester held frames for assignments and the share of
 their runnable time the data loops waited for a core (what the components publish), the CPU
 the pipeline's processes used while the frames went through (from ``/proc``: components and
 redis-server, not the source), and the episodes of results later than 10 ms from the
-ingester's read (how many, their peaks, the stages at the peaks).
+ingester's read (how many, their peaks, the stages at the peaks) and the host's speed.
 """
 
 from __future__ import annotations
@@ -53,10 +56,13 @@ import zmq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # bench.machine
 
 from dranspose.local.redis_server import RedisServer  # noqa: E402
 from dranspose.services.loop_time import CoreTime  # noqa: E402
 from dranspose.transport.sockets import free_tcp_port  # noqa: E402
+
+from bench.machine import host_speed, speed_note  # noqa: E402
 
 PEER_ENV = "DRANSPOSE020_VENV"
 
@@ -583,12 +589,15 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
             p99: dict[str, list[float]] = {name: [] for name in pipes}
             for k in range(pairs):
                 for name in (list(pipes) if k % 2 == 0 else list(pipes)[::-1]):
+                    before = host_speed()
                     s = pipes[name].scan(msgs, rate=rate)
+                    speed = (before + host_speed()) / 2
                     p50[name].append((float(np.percentile(s["latency"], 50)), float(np.percentile(s["ingest_latency"], 50))))
                     p99[name].append(float(np.percentile(s["ingest_latency"], 99)))
                     print(f"{rate:>9,.0f} Hz {name:>8}  {percentiles(s['latency'])}    "
                           f"{percentiles(s['ingest_latency'])}{stages(s['split'])}{held_line(pipes[name], held, name)}"
-                          f"{waiting_line(pipes[name], loops, name)}{cpu_line(s)}{episodes(s['split'])}", flush=True)
+                          f"{waiting_line(pipes[name], loops, name)}{cpu_line(s)}{episodes(s['split'])}; host {speed:.1f} ns per loop step",
+                          flush=True)
             if against:
                 ratios = [statistics.median(a[j] / b[j] for a, b in zip(p50["this"], p50["against"])) for j in (0, 1)]
                 tail = statistics.median(a / b for a, b in zip(p99["this"], p99["against"]))
@@ -634,7 +643,10 @@ def main() -> None:
                 pipes["0.2.0"] = peer(venv, nworkers)
             for p in pipes.values():
                 p.scan(stins_messages(200, 2048))  # warm-up
+            before = host_speed()
             rows.append(throughput(f"2 kB, {nworkers} workers", small, 2048, pipes, nworkers, pairs))
+            if nworkers == 2:  # the host's speed while the maximum was taken: the 80% scans are read against it
+                speed_at_max = (before + host_speed()) / 2
             if nworkers == 2:
                 rows.append(throughput("2 MB, 2 workers", large, 2 * 1024 * 1024, pipes, nworkers, pairs))
                 slow = stins_messages(lat_n // 2 if args.quick else lat_n, 2048)
@@ -657,8 +669,10 @@ def main() -> None:
                 held = {"ours": pipes["ours"].assignment_wait_s()}
                 scans = []
                 for _ in range(1 if args.quick else 3):  # each with the ingester's holding (the slow scans hold)
+                    before = host_speed()
                     scans.append(pipes["ours"].scan(busy, rate=rate))
-                    scans[-1]["held"] = held_line(pipes["ours"], held, "ours")
+                    speed = (before + host_speed()) / 2
+                    scans[-1]["held"] = f"{held_line(pipes['ours'], held, 'ours')}; {speed_note(speed, speed_at_max)}"
                 for k, s in enumerate(scans):
                     latency.append((f"ours 80% of max ({rate:,.0f} Hz) #{k + 1}", s))
                 if len(scans) > 1:  # one 2 s scan's p99 rests on its worst ~500 events: pool the scans too

@@ -1,4 +1,5 @@
-"""The floor benchmark's view of the whole machine during a scan (``/proc/stat``)."""
+"""The benchmarks' view of the whole machine: its load during a scan (``/proc/stat``) and how fast
+the host runs Python (``bench.machine.host_speed``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 import pytest
 
 from bench.bench_latency_floor import FULL, MachineLoad, busy_share, full_windows, machine_sample
+from bench.machine import host_speed, speed_note
 
 
 def samples(busy_per_step: list[float], step: float = 0.05, cores: int = 2) -> list[tuple[float, float, float]]:
@@ -47,3 +49,16 @@ def test_the_machine_is_sampled_from_proc_stat() -> None:
     assert share is not None and 0.0 < share <= 1.0
     assert "busy" in load.during(start - 1, time.time() + 1) and "full" in load.during(start - 1, time.time() + 1)
     assert load.during(0.0, 1.0) == "busy    ?, full    ?"
+
+
+def test_the_host_speed_is_nanoseconds_per_loop_step() -> None:
+    t0 = time.perf_counter()
+    ns = host_speed(rounds=2, steps=100_000)
+    took = time.perf_counter() - t0
+    assert 1.0 < ns < 1000.0  # a CPython loop step: tens of ns on any core of these years
+    assert ns * 1e-9 * 100_000 <= took  # the best round is no longer than both together
+
+
+def test_a_speed_is_read_against_the_one_the_maximum_was_taken_at() -> None:
+    assert speed_note(9.1, 7.5) == "host 9.1 ns per loop step (the maximum's 7.5: 21% slower)"
+    assert speed_note(6.75, 7.5) == "host 6.8 ns per loop step (the maximum's 7.5: 10% faster)"
