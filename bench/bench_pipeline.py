@@ -19,7 +19,8 @@ The 0.2.0 venv: ``python -m venv V && V/bin/pip install dranspose==0.2.0 "cbor2<
 Prints events/s for 2 kB frames with 2 and 4 workers and MB/s for 2 MB frames (ratios: median
 of per-pair ratios), and the p50/p99 latency to the reducer's ``process_result`` at 50 Hz (next
 to a chain of three raw ZeroMQ hops, source -> relay -> relay -> sink: the floor on this host)
-and at 80% of the maximum 2 kB rate measured with 2 workers (three 2 s scans, each and pooled):
+and at 80% of the maximum 2 kB rate measured with 2 workers (three 2 s scans, each and pooled;
+then three more, each at 80% of one 2 kB burst taken just before it, as the host's speed moves):
 from the source's send, and from the ingester's read of the frame (``EventData.created_at``);
 per scan also the p50 of each stage and each stage's mean over the slowest 1% of events, and
 how fast the host ran Python around it (``bench.machine.host_speed``, before and after the scan)
@@ -48,7 +49,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import httpx
 import numpy as np
@@ -608,6 +609,36 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
             p.close()
 
 
+def paced_scans(pipe: CliPipeline, count: int, rate_for: Callable[[], float], least: int,
+                speed_at_max: float) -> list[dict[str, Any]]:
+    """``count`` 2 s scans of 2 kB frames (at least ``least``), each at ``rate_for()`` (asked
+    just before it); beside each (``held``) how long the ingester held frames for assignments
+    and the host's speed around it against ``speed_at_max``; each scan's ``rate`` kept."""
+    scans = []
+    for _ in range(count):
+        rate = rate_for()
+        busy = stins_messages(max(least, int(2 * rate)), 2048)
+        time.sleep(HEARTBEAT_LAG_S)  # what came before published: the holding is counted from here
+        held = {"ours": pipe.assignment_wait_s()}
+        before = host_speed()
+        summary = pipe.scan(busy, rate=rate)
+        speed = (before + host_speed()) / 2
+        summary["rate"] = rate
+        summary["held"] = f"{held_line(pipe, held, 'ours')}; {speed_note(speed, speed_at_max)}"
+        scans.append(summary)
+    return scans
+
+
+def labelled(scans: list[dict[str, Any]], what: str) -> list[tuple[str, dict[str, Any]]]:
+    """Table rows ``ours <what> (<rate> Hz) #k`` and, for several scans, one of them pooled
+    (one 2 s scan's p99 rests on its worst ~500 events)."""
+    rows = [(f"ours {what} ({s['rate']:,.0f} Hz) #{k + 1}", s) for k, s in enumerate(scans)]
+    if len(scans) > 1:
+        rows.append((f"ours {what}, {len(scans)} scans pooled",
+                     {key: [x for s in scans for x in s[key]] for key in ("latency", "ingest_latency", "split")}))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small runs, 1 pair (a smoke test)")
@@ -647,7 +678,6 @@ def main() -> None:
             rows.append(throughput(f"2 kB, {nworkers} workers", small, 2048, pipes, nworkers, pairs))
             if nworkers == 2:  # the host's speed while the maximum was taken: the 80% scans are read against it
                 speed_at_max = (before + host_speed()) / 2
-            if nworkers == 2:
                 rows.append(throughput("2 MB, 2 workers", large, 2 * 1024 * 1024, pipes, nworkers, pairs))
                 slow = stins_messages(lat_n // 2 if args.quick else lat_n, 2048)
                 # 0.2.0's 50 Hz scan first, then its processes go: idle, its components still
@@ -662,22 +692,15 @@ def main() -> None:
                 if peer_50 is not None:
                     latency.append(("0.2.0 50 Hz", peer_50))
                 latency.append(("raw 3-hop relay 50 Hz", {"latency": relay_latency(slow, 50.0)}))
-                # 80% of *our* maximum: ours only
+                # 80% of *our* maximum: ours only. Then the same, each scan at 80% of a burst
+                # taken just before it: the host's speed moves within minutes (printed beside)
+                count = 1 if args.quick else 3
                 rate = 0.8 * rows[0]["ours"]
-                busy = stins_messages(max(lat_n, int(2 * rate)), 2048)
-                time.sleep(HEARTBEAT_LAG_S)  # the earlier scans' holding published: counted from here
-                held = {"ours": pipes["ours"].assignment_wait_s()}
-                scans = []
-                for _ in range(1 if args.quick else 3):  # each with the ingester's holding (the slow scans hold)
-                    before = host_speed()
-                    scans.append(pipes["ours"].scan(busy, rate=rate))
-                    speed = (before + host_speed()) / 2
-                    scans[-1]["held"] = f"{held_line(pipes['ours'], held, 'ours')}; {speed_note(speed, speed_at_max)}"
-                for k, s in enumerate(scans):
-                    latency.append((f"ours 80% of max ({rate:,.0f} Hz) #{k + 1}", s))
-                if len(scans) > 1:  # one 2 s scan's p99 rests on its worst ~500 events: pool the scans too
-                    latency.append((f"ours 80% of max, {len(scans)} scans pooled", {
-                        key: [x for s in scans for x in s[key]] for key in ("latency", "ingest_latency", "split")}))
+                scans = paced_scans(pipes["ours"], count, lambda: rate, lat_n, speed_at_max)
+                latency.extend(labelled(scans, "80% of max"))
+                adjacent = paced_scans(pipes["ours"], count, lambda: 0.8 * n_small / pipes["ours"].scan(small)["elapsed"],
+                                       lat_n, speed_at_max)
+                latency.extend(labelled(adjacent, "80% of a max just before"))
         finally:
             for p in pipes.values():
                 p.close()
@@ -688,10 +711,10 @@ def main() -> None:
               f"{row['ours/relay']:>11.2f}x{r020:>12}")
     print("\nlatency to the reducer's process_result (2 kB frames, 2 workers), from the source's send and"
           "\nfrom the ingester's read of the frame (EventData.created_at; 0.2.0's events have none):")
-    print(f"  {'':<40} {'source -> reducer':^30}  {'ingester -> reducer':^30}")
+    print(f"  {'':<46} {'source -> reducer':^30}  {'ingester -> reducer':^30}")
     for label, s in latency:
         ingest = percentiles(s["ingest_latency"]) if s.get("ingest_latency") else "-"
-        print(f"  {label:<40} {percentiles(s['latency'])}  {ingest:^30}{stages(s.get('split', []))}{s.get('held', '')}")
+        print(f"  {label:<46} {percentiles(s['latency'])}  {ingest:^30}{stages(s.get('split', []))}{s.get('held', '')}")
     print(f"\n({pairs} interleaved rounds per workload; ratio = median of per-round time ratios; "
           f"default settings, every component its own CLI process; peer 0.2.0: {'yes' if venv else 'not run'})")
 

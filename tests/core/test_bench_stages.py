@@ -112,3 +112,16 @@ def test_the_pipelines_cpu_is_read_from_proc_and_shown_per_event() -> None:
     assert cpu_line({"cpu_s": 0.6, "cpu_wall_s": 2.0, "results": 20_000}) == (
         "; the pipeline's processes used 30% of a core, 30 µs per event")
     assert cpu_line({"results": 20_000}) == ""  # a scan without the reading
+
+
+def test_paced_scans_are_labelled_by_their_rate_and_pooled() -> None:
+    scans = [{"rate": 26603.2, "latency": [0.001, 0.002], "ingest_latency": [0.001], "split": [[0.1, 0.2, 0.3]]},
+             {"rate": 24000.0, "latency": [0.003], "ingest_latency": [0.002, 0.004], "split": []}]
+    rows = bench_pipeline.labelled(scans, "80% of a max just before")
+    assert [label for label, _ in rows] == ["ours 80% of a max just before (26,603 Hz) #1",
+                                            "ours 80% of a max just before (24,000 Hz) #2",
+                                            "ours 80% of a max just before, 2 scans pooled"]
+    pooled = rows[-1][1]
+    assert pooled["latency"] == [0.001, 0.002, 0.003] and pooled["ingest_latency"] == [0.001, 0.002, 0.004]
+    assert pooled["split"] == [[0.1, 0.2, 0.3]]
+    assert [label for label, _ in bench_pipeline.labelled(scans[:1], "80% of max")] == ["ours 80% of max (26,603 Hz) #1"]
