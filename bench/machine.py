@@ -18,15 +18,15 @@ def machine_sample() -> MachineSample:
     return time.time(), sum(ticks) / tick, (ticks[3] + ticks[4]) / tick
 
 
-#: loop steps one reading of :func:`host_speed` times (about 1.5-2.5 ms on this kind of host)
+#: loop steps one round of :func:`host_speed` times (5-10 ms a round on this kind of host)
 SPEED_STEPS = 200_000
 
 
 def host_speed(rounds: int = 3, steps: int = SPEED_STEPS) -> float:
     """How fast this host runs Python now: nanoseconds per step of a plain Python loop, the
     best of ``rounds`` (the least disturbed). On a shared virtual machine this moves with what
-    the host's other tenants do: idle, one two-core machine read 7.3 and 12.6 ns per step ten
-    seconds apart. A latency taken at a fixed rate is only comparable between readings of about
+    the host's other tenants do: read every 5 s on an idle two-core machine, 26-30 ns per step
+    in some readings and 40-47 in others, changing within seconds. A latency taken at a fixed rate is only comparable between readings of about
     the same speed."""
     best = float("inf")
     for _ in range(max(1, rounds)):
