@@ -196,9 +196,12 @@ class CliPipeline:
             try:
                 cfg = self.client.get("/api/v1/config").json()
                 ing = cfg.get("ingesters") or []
-                if cfg.get("reducer") and len(cfg.get("workers", [])) == self.nworkers and ing:
-                    # ours: wait until the ingester sees every worker (old: workers connect at once)
-                    if "workers" not in ing[0] or len(ing[0]["workers"]) == self.nworkers:
+                workers = cfg.get("workers", [])
+                if cfg.get("reducer") and len(workers) == self.nworkers and ing:
+                    # both versions: the ingester has seen every worker and every worker lists the
+                    # ingester (0.2.0's workers sometimes never found it: its scan then hung)
+                    seen = ing[0].get("workers", ing[0].get("connected_workers", ()))
+                    if len(seen) == self.nworkers and all(w.get("ingesters") for w in workers):
                         return
             except (httpx.HTTPError, ValueError):
                 pass
@@ -232,7 +235,7 @@ class CliPipeline:
             time.sleep(SCAN_TAIL_S)
             cpu.append((self.cpu_seconds(), time.perf_counter()))
 
-        sender = threading.Thread(target=send_and_count)
+        sender = threading.Thread(target=send_and_count, daemon=True)  # a failed scan must not keep the process
         sender.start()
         deadline = time.monotonic() + max(120.0, 10 * n / (rate or 500))
         while True:
