@@ -1,4 +1,5 @@
-"""One look at the whole machine's CPU time (``/proc/stat``, Linux), shared by the benchmarks."""
+"""The whole machine as the benchmarks see it: its CPU time (``/proc/stat``, Linux) and how fast
+it runs a plain Python loop now (:func:`host_speed`, the same loop :func:`spend` burns CPU with)."""
 
 from __future__ import annotations
 
@@ -31,11 +32,17 @@ def host_speed(rounds: int = 3, steps: int = SPEED_STEPS) -> float:
     best = float("inf")
     for _ in range(max(1, rounds)):
         t0 = time.perf_counter()
-        x = 0
-        for i in range(steps):
-            x += i
+        spend(steps)
         best = min(best, time.perf_counter() - t0)
     return best / steps * 1e9
+
+
+def spend(steps: int) -> int:
+    """Burn CPU: ``steps`` steps of the loop :func:`host_speed` times."""
+    x = 0
+    for i in range(steps):
+        x += i
+    return x
 
 
 def speed_note(now: float, reference: float) -> str:

@@ -33,6 +33,7 @@ from typing import Any, Iterator
 import zmq
 
 from bench.bench_pipeline import send  # the same paced source as the dranspose pipelines
+from bench.machine import host_speed, spend
 from dranspose.transport.sockets import free_tcp_port
 
 STOP = b"STOP"
@@ -40,21 +41,8 @@ READ_BURST = 64
 
 
 def iterations_per_us(rounds: int = 15) -> float:
-    """Loop iterations :func:`_spend` runs per microsecond on this core (best of ``rounds``)."""
-    best = 0.0
-    for _ in range(rounds):
-        n = 100_000
-        t0 = time.perf_counter()
-        _spend(n)
-        best = max(best, n / ((time.perf_counter() - t0) * 1e6))
-    return best
-
-
-def _spend(iterations: int) -> int:
-    x = 0
-    for i in range(iterations):
-        x += i
-    return x
+    """Loop iterations :func:`spend` runs per microsecond on this core (best of ``rounds``)."""
+    return 1e3 / host_speed(rounds, steps=100_000)
 
 
 class _PassReader:
@@ -112,7 +100,7 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int)
             if len(parts) < 2:  # the series' start and end messages
                 continue
             sent_at = json.loads(parts[0]).get("t", read_at)
-            _spend(iters)
+            spend(iters)
             w = k % len(outs)
             k += 1
             stamps[w].append((sent_at, read_at))
@@ -140,7 +128,7 @@ def _worker(in_url: str, out_url: str, iters: int) -> None:
         results: list[Any] = []
         for parts in reader:
             for stamp in json.loads(parts[0]):
-                _spend(iters)
+                spend(iters)
                 results.append(stamp)
         if results:
             push.send(json.dumps(results).encode())
@@ -165,7 +153,7 @@ def _reducer(url: str, nworkers: int, iters: int, out: Any) -> None:
                 latency, ingest, stops = [], [], 0
             continue
         for sent_at, read_at in json.loads(msg):
-            _spend(iters)
+            spend(iters)
             now = time.time()
             latency.append(now - sent_at)
             ingest.append(now - read_at)
@@ -183,7 +171,7 @@ def _control(url: str, iters_per_event: float) -> None:
                 n += int(pull.recv(zmq.NOBLOCK))
             except zmq.Again:
                 break
-        _spend(int(n * iters_per_event))
+        spend(int(n * iters_per_event))
 
 
 class ShapedPipeline:
