@@ -274,6 +274,19 @@ class CliPipeline:
         numbers = [float(x) for x in values if isinstance(x, (int, float))]
         return sum(numbers) if numbers else None
 
+    def worker_assignment_waits(self) -> tuple[int, float] | None:
+        """Events whose frames reached a worker before their assignment, and the seconds they
+        waited for it, summed over the workers, cumulative, as last published; None where the
+        version does not count them."""
+        try:
+            workers = self.client.get("/api/v1/status").json().get("workers") or {}
+        except (httpx.HTTPError, ValueError):
+            return None
+        counted = [w for w in workers.values() if isinstance(w, dict) and isinstance(w.get("assignment_waits"), int)]
+        if not counted:
+            return None
+        return sum(w["assignment_waits"] for w in counted), sum(float(w.get("assignment_wait_s") or 0.0) for w in counted)
+
     def data_loop_times(self) -> dict[str, tuple[float, float]] | None:
         """Each component's data loop (``kind:name``): seconds on a core and seconds waiting
         for one, cumulative, as last published; None where the version does not publish them."""
@@ -548,6 +561,18 @@ def held_line(pipe: CliPipeline, held: dict[str, float | None], name: str) -> st
     return f"; the ingester held frames for assignments {(now - before) * 1e3:.0f} ms"
 
 
+def worker_wait_line(pipe: CliPipeline, seen: dict[str, tuple[int, float] | None], name: str) -> str:
+    """``; frames before their assignment at the workers: N events, X ms in all`` since
+    ``seen[name]`` (then updated; read after :func:`held_line` waited for a heartbeat): the
+    other side of the ingester's holding, events the worker could not start for want of
+    their assignment. Empty where the version does not count them."""
+    before, now = seen.get(name), pipe.worker_assignment_waits()
+    seen[name] = now
+    if before is None or now is None:
+        return ""
+    return f"; frames before their assignment at the workers: {now[0] - before[0]} events, {(now[1] - before[1]) * 1e3:.0f} ms in all"
+
+
 def waiting_line(pipe: CliPipeline, seen: dict[str, dict[str, tuple[float, float]] | None], name: str) -> str:
     """``; data loops waiting for a core: ingester ..%, worker ..%, reducer ..% of their
     runnable time`` over what the components published since ``seen[name]`` (then updated;
@@ -585,6 +610,7 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
             p.scan(stins_messages(2000, 2048))  # warm-up
         time.sleep(HEARTBEAT_LAG_S)
         held = {name: p.assignment_wait_s() for name, p in pipes.items()}
+        early = {name: p.worker_assignment_waits() for name, p in pipes.items()}
         loops = {name: p.data_loop_times() for name, p in pipes.items()}
         print(f"{'':22}{'source -> reducer':^32}{'ingester -> reducer':^32}")
         for rate in rates:
@@ -600,6 +626,7 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
                     p99[name].append(float(np.percentile(s["ingest_latency"], 99)))
                     print(f"{rate:>9,.0f} Hz {name:>8}  {percentiles(s['latency'])}    "
                           f"{percentiles(s['ingest_latency'])}{stages(s['split'])}{held_line(pipes[name], held, name)}"
+                          f"{worker_wait_line(pipes[name], early, name)}"
                           f"{waiting_line(pipes[name], loops, name)}{cpu_line(s)}{episodes(s['split'])}; host {speed:.1f} ns per loop step",
                           flush=True)
             if against:
@@ -623,11 +650,12 @@ def paced_scans(pipe: CliPipeline, count: int, rate_for: Callable[[], float], le
         busy = stins_messages(max(least, int(2 * rate)), 2048)
         time.sleep(HEARTBEAT_LAG_S)  # what came before published: the holding is counted from here
         held = {"ours": pipe.assignment_wait_s()}
+        early = {"ours": pipe.worker_assignment_waits()}
         before = host_speed()
         summary = pipe.scan(busy, rate=rate)
         speed = (before + host_speed()) / 2
         summary["rate"] = rate
-        summary["held"] = f"{held_line(pipe, held, 'ours')}; {speed_note(speed, speed_at_max)}"
+        summary["held"] = f"{held_line(pipe, held, 'ours')}{worker_wait_line(pipe, early, 'ours')}; {speed_note(speed, speed_at_max)}"
         scans.append(summary)
     return scans
 

@@ -45,3 +45,25 @@ def test_clear_returns_what_never_completed() -> None:
     a.expect(3, frozenset({"det"}))
     a.add(7, _sd("det"))
     assert a.clear() == [3, 5] and not a.partial and not a.created
+
+
+def test_frames_before_their_assignment_are_counted_with_their_wait() -> None:
+    a = Assembler()
+    assert a.expect(1, frozenset({"det"}), now=10.0) is None  # announced first: no wait
+    assert a.add(1, _sd("det"), now=10.5) is not None
+    assert a.add(2, _sd("det"), now=11.0) is None  # came first: waits from 11.0 ...
+    assert a.add(2, _sd("pcap"), now=11.2) is None  # ... a second part does not restart the wait
+    assert a.add(3, _sd("det"), now=11.1) is None
+    assert (a.assignment_waits, a.assignment_wait_s) == (0, 0.0)
+    ev = a.expect(2, frozenset({"det", "pcap"}), now=11.25)
+    assert ev is not None and set(ev.streams) == {"det", "pcap"}
+    assert a.assignment_waits == 1 and abs(a.assignment_wait_s - 0.25) < 1e-12
+    assert a.expect(3, frozenset({"det"}), now=11.6) is not None
+    assert a.assignment_waits == 2 and abs(a.assignment_wait_s - 0.75) < 1e-12
+    a.add(4, _sd("det"), now=12.0)
+    assert a.clear() == [] and a.unannounced_since == {}  # a new mapping: its wait is not counted
+    a.expect(4, frozenset({"det"}), now=13.0)
+    assert a.assignment_waits == 2  # the counters are cumulative across mappings
+    a.add(5, _sd("det"))  # without a clock nothing is timed
+    a.expect(5, frozenset({"det"}))
+    assert a.assignment_waits == 2 and a.unannounced_since == {}

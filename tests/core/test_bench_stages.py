@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from bench import bench_pipeline
-from bench.bench_pipeline import cpu_line, episodes, held_line, process_cpu_s, stages, waiting_line
+from bench.bench_pipeline import cpu_line, episodes, held_line, process_cpu_s, stages, waiting_line, worker_wait_line
 
 
 def slowest(report: str) -> dict[str, float]:
@@ -57,6 +57,27 @@ def test_each_scan_shows_what_the_ingester_held_frames_for_assignments(monkeypat
     assert held_line(pipe, held, "this") == "; the ingester held frames for assignments 0 ms"  # type: ignore[arg-type]
     assert held_line(pipe, held, "against") == ""  # type: ignore[arg-type]  # a version that does not count it
     assert held_line(_Counter([None]), {"this": 1.0}, "this") == ""  # type: ignore[arg-type]
+
+
+class _Waits:
+    """Stands in for a pipeline's published count of frames that waited at its workers for their assignment."""
+
+    def __init__(self, values: list[tuple[int, float] | None]) -> None:
+        self.values = values
+
+    def worker_assignment_waits(self) -> tuple[int, float] | None:
+        return self.values.pop(0)
+
+
+def test_each_scan_shows_the_frames_that_waited_at_the_workers_for_their_assignment() -> None:
+    seen: dict[str, tuple[int, float] | None] = {"this": (10, 0.5), "against": None}
+    pipe = _Waits([(537, 6.0), (537, 6.0), (540, 6.0)])
+    line = worker_wait_line(pipe, seen, "this")  # type: ignore[arg-type]
+    assert line == "; frames before their assignment at the workers: 527 events, 5500 ms in all"
+    assert seen["this"] == (537, 6.0)
+    assert worker_wait_line(pipe, seen, "this") == "; frames before their assignment at the workers: 0 events, 0 ms in all"  # type: ignore[arg-type]
+    assert worker_wait_line(pipe, seen, "against") == ""  # type: ignore[arg-type]  # a version that does not count them
+    assert seen["against"] == (540, 6.0)  # counted from here on
 
 
 class _Loops:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
-from dranspose.services.controller.dashboard import StuckTracker, _eta, rate_series
+from dranspose.services.controller.dashboard import StuckTracker, _detail, _eta, rate_series
 from tests.cluster import Cluster, passthrough
 
 
@@ -26,6 +26,13 @@ def test_rate_series_per_worker() -> None:
     assert rate_series(history[:1], now=100) == {"t": [], "workers": {}}
     restarted = [(0.0, {"w": 100}), (1.0, {"w": 3})]
     assert rate_series(restarted, now=1.0, seconds=10, step=1)["workers"]["w"] == [0.0]
+
+
+def test_worker_detail_names_events_that_waited_for_their_assignment() -> None:
+    st = {"processed": 12, "tags": ["generic"], "assignment_waits": 0, "assignment_wait_s": 0.0}
+    assert _detail("worker", st) == "12 events processed, tags generic"
+    st.update(assignment_waits=3, assignment_wait_s=0.0042)
+    assert _detail("worker", st) == "12 events processed, 3 waited 0.0042 s for their assignment, tags generic"
 
 
 def test_eta_from_recent_rate_or_average() -> None:

@@ -67,6 +67,11 @@ def test_controller_and_reducer_metrics_after_a_scan(cluster: tuple[Cluster, zmq
         assert value(m, "dranspose_worker_queue_depth_events", worker=name) == 0
         assert value(m, "dranspose_worker_events_per_second", worker=name) >= 0
     assert sum(value(m, "dranspose_worker_processed_events_total", worker=w) for w in ("w0", "w1")) == 5
+    workers = c.get("/api/v1/status")["workers"]
+    for name in ("w0", "w1"):  # frames that came before their assignment: as the worker published them
+        waits = value(m, "dranspose_worker_assignment_waits_total", worker=name)
+        assert 0 <= waits <= 5 and waits <= workers[name]["assignment_waits"]  # the status read later
+        assert value(m, "dranspose_worker_assignment_wait_seconds_total", worker=name) >= 0
     ups = {(lab["kind"], lab["component"]) for lab, _ in m["dranspose_component_up"]}
     assert ups == {("ingester", "cam-ingester"), ("worker", "w0"), ("worker", "w1"), ("reducer", "reducer")}
     ages = [v for _, v in m["dranspose_component_heartbeat_age_seconds"]]

@@ -1,8 +1,14 @@
-"""Worker-side event assembly (pure, no I/O).
+"""Worker-side event assembly (pure, no I/O, no clock: callers pass ``now``).
 
 Partial events arrive from every ingester in any order, possibly before the worker has read the
 assignment that announces them. An event is complete when every stream the assignment lists
 for this worker has arrived; then it is handed out once, in completion order.
+
+Frames that came before their assignment wait for it here: with a monotonic ``now`` passed to
+:meth:`Assembler.add` and :meth:`Assembler.expect`, those events are counted
+(``assignment_waits``) and the time from their first frame to their assignment is summed
+(``assignment_wait_s``). The ingester counts the other side (frames it read and held with no
+assignment); this is what reached the worker before the worker heard of it.
 """
 
 from __future__ import annotations
@@ -19,21 +25,34 @@ class Assembler:
     partial: dict[int, dict[str, StreamData]] = field(default_factory=dict)
     created: dict[int, str] = field(default_factory=dict)  # event -> first ingester timestamp
     unexpected: int = 0  # streams that arrived for an event but were not announced for it
+    assignment_waits: int = 0  # events whose frames came before their assignment (cumulative)
+    assignment_wait_s: float = 0.0  # ... and the seconds they waited for it, summed (cumulative)
+    unannounced_since: dict[int, float] = field(default_factory=dict)  # event -> ``now`` of its first frame, no assignment yet
     _last_stamp: tuple[str | None, datetime.datetime | None] = (None, None)  # (stamp, its datetime)
 
-    def expect(self, event: int, streams: frozenset[str]) -> EventData | None:
-        """Record the assignment of ``event`` (with ``streams`` for this worker)."""
+    def expect(self, event: int, streams: frozenset[str], now: float | None = None) -> EventData | None:
+        """Record the assignment of ``event`` (with ``streams`` for this worker); ``now``
+        (monotonic seconds) times the wait of frames that came first."""
         self.expected[event] = streams
+        since = self.unannounced_since.pop(event, None)
+        if since is not None and now is not None:
+            self.assignment_waits += 1
+            self.assignment_wait_s += max(0.0, now - since)
         return self._complete(event)
 
-    def add(self, event: int, streams: dict[str, StreamData], created_at: str | None = None) -> EventData | None:
+    def add(
+        self, event: int, streams: dict[str, StreamData], created_at: str | None = None, now: float | None = None
+    ) -> EventData | None:
         """Record streams received for ``event``; returns the event when it became complete.
-        ``created_at`` (ISO 8601) is the ingester's receive time; the earliest is kept."""
+        ``created_at`` (ISO 8601) is the ingester's receive time; the earliest is kept.
+        ``now`` (monotonic seconds): when the event is not announced yet, its wait starts."""
         if created_at is not None and (event not in self.created or created_at < self.created[event]):
             self.created[event] = created_at
         have = self.partial.get(event)
         if have is None:
             self.partial[event] = dict(streams)
+            if now is not None and event not in self.expected:
+                self.unannounced_since[event] = now
         else:
             have.update(streams)
         return self._complete(event)
@@ -82,4 +101,5 @@ class Assembler:
         self.expected.clear()
         self.partial.clear()
         self.created.clear()
+        self.unannounced_since.clear()
         return left

@@ -103,13 +103,19 @@ class ControllerCollector(Collector):
                                   "Events assigned to a worker and not yet completed (its queue)", labels=["worker"])
         processed = CounterMetricFamily("dranspose_worker_processed_events",
                                         "Events a worker processed since it started", labels=["worker"])
+        waits = CounterMetricFamily("dranspose_worker_assignment_waits",
+                                    "Events whose frames reached a worker before their assignment did", labels=["worker"])
+        waited = CounterMetricFamily("dranspose_worker_assignment_wait_seconds",
+                                     "Seconds such frames waited at a worker for their assignment, summed", labels=["worker"])
         for name in sorted(set(workers) | set(queue)):
             rate.add_metric([name], float(load.get(name, {}).get("events_per_s", {}).get(str(RATE_WINDOW), 0.0)))
             depth.add_metric([name], float(queue.get(name, (0, True))[0]))
-            count = _num(workers.get(name, {}).get("processed"))
-            if count is not None:
-                processed.add_metric([name], count)
-        yield from (rate, depth, processed)
+            st = workers.get(name, {})
+            for family, key in ((processed, "processed"), (waits, "assignment_waits"), (waited, "assignment_wait_s")):
+                value = _num(st.get(key))
+                if value is not None:
+                    family.add_metric([name], value)
+        yield from (rate, depth, processed, waits, waited)
 
     def _components(self, comps: dict[str, dict[str, dict[str, Any]]], now: float) -> Iterator[Metric]:
         up = GaugeMetricFamily("dranspose_component_up", "1 for every component with a live presence in Redis",

@@ -128,6 +128,9 @@ class Worker(Component):
             results_sent=self.results_sent,
             tick_interval=self.tick_interval,
             busy=self.busy,
+            # events whose frames came before their assignment, and the seconds they waited for it
+            assignment_waits=self.assembler.assignment_waits,
+            assignment_wait_s=round(self.assembler.assignment_wait_s, 4),
             results_queued=len(self.outbox),
             results_queued_bytes=self.outbox.nbytes,
             reducer_stalled_s=round(self.outbox.stalled_for(), 1),
@@ -245,9 +248,10 @@ class Worker(Component):
                 self.count_error("hook", "cannot create the worker object: %s", exc, exc_info=True)
         self._share_cores()  # after the user's constructor: Numba is loaded by then if it is used
         early, self.early, self._early_bytes = self.early, [], 0
+        now = time.monotonic()
         for mapping, event, streams, created in early:
             if mapping == self.mapping_uuid:
-                self._add_partial(event, streams, created)
+                self._add_partial(event, streams, created, now)
 
     def _share_cores(self) -> None:
         """Size codec/kernel thread pools from the worker processes on this host."""
@@ -261,17 +265,19 @@ class Worker(Component):
     def _on_assignment(self, batch: control.AssignmentBatch | control.AssignmentRun) -> None:
         """The events assigned to this worker and their streams (an event whose parts came
         first is processed now)."""
+        now = time.monotonic()  # frames that came first waited until now
         for event, mine in batch.for_worker(self.name):
-            ev = self.assembler.expect(event, mine)
+            ev = self.assembler.expect(event, mine, now)
             if ev is not None:
                 self._process(ev)
 
     def _on_reroute(self, batch: control.RerouteBatch) -> None:
         """Events of a dead worker this worker takes over (frames follow from the ingesters)."""
+        now = time.monotonic()
         for event, targets, added in batch.events:
             if self.name in added:
                 mine = frozenset(stream for stream, workers in targets.items() if self.name in workers)
-                ev = self.assembler.expect(event, mine)
+                ev = self.assembler.expect(event, mine, now)
                 if ev is not None:
                     self._process(ev)
 
@@ -303,8 +309,8 @@ class Worker(Component):
         }
 
     # ---- events
-    def _add_partial(self, event: int, streams: dict[str, StreamData], created: str | None = None) -> None:
-        ev = self.assembler.add(event, streams, created)
+    def _add_partial(self, event: int, streams: dict[str, StreamData], created: str | None, now: float) -> None:
+        ev = self.assembler.add(event, streams, created, now)
         if ev is not None:
             self._process(ev)
 
@@ -319,6 +325,7 @@ class Worker(Component):
             self.count_error("receive_failed", "message of %d frames from an ingester dropped: %r", len(parts), exc, exc_info=True)
 
     def _accept(self, parts: list[Any]) -> None:
+        now = time.monotonic()  # when this message came, for events not announced yet
         for event, mapping, streams, created in framing.decode_all(parts):  # one event, or a batch
             if mapping is not None and mapping != self.mapping_uuid:
                 size = sum(len(f) for sd in streams.values() for f in sd.frames)
@@ -328,7 +335,7 @@ class Worker(Component):
                 else:
                     self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)
                 continue
-            self._add_partial(event, streams, created)
+            self._add_partial(event, streams, created, now)
 
     def _process(self, event: EventData) -> None:
         result: Any = None

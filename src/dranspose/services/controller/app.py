@@ -237,7 +237,15 @@ def status_router() -> APIRouter:
             "error_count": sum(sum(e.values()) for e in errors.values()),
             "components": {kind: sorted(group) for kind, group in comps.items()},
             "ingesters": {n: st.get("stream_stats", {}) for n, st in comps["ingester"].items()},
-            "workers": {n: {"processed": st.get("processed", 0), "tags": st.get("tags")} for n, st in comps["worker"].items()},
+            "workers": {
+                n: {
+                    "processed": st.get("processed", 0),
+                    "tags": st.get("tags"),
+                    "assignment_waits": st.get("assignment_waits", 0),  # events whose frames came before their assignment
+                    "assignment_wait_s": st.get("assignment_wait_s", 0.0),  # ... and the seconds they waited for it
+                }
+                for n, st in comps["worker"].items()
+            },
             "reducer": {n: {"processed": st.get("total_processed", 0), "http": st.get("http")} for n, st in comps["reducer"].items()},
             # each component's data loop: seconds on a core and waiting for one (oversubscribed cores)
             "data_loops": {

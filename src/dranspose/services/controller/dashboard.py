@@ -163,7 +163,8 @@ def dashboard_router() -> APIRouter:
 
 def _detail(kind: str, st: dict[str, Any]) -> str:
     if kind == "worker":
-        return f"{st.get('processed', 0)} events processed, tags {','.join(st.get('tags') or [])}"
+        waits = f", {st['assignment_waits']} waited {st.get('assignment_wait_s', 0)} s for their assignment" if st.get("assignment_waits") else ""
+        return f"{st.get('processed', 0)} events processed{waits}, tags {','.join(st.get('tags') or [])}"
     if kind == "reducer":
         return f"{st.get('total_processed', 0)} results processed"
     parts = []
