@@ -261,14 +261,18 @@ class CliPipeline:
         procs = [*self.procs, *([self.redis.proc] if self.redis.proc is not None else [])]
         return process_cpu_s([p.pid for p in procs])
 
+    def _status(self, key: str) -> Any:
+        """``key`` of the controller's ``/api/v1/status`` (None when it does not answer)."""
+        try:
+            return self.client.get("/api/v1/status").json().get(key)
+        except (httpx.HTTPError, ValueError):
+            return None
+
     def assignment_wait_s(self) -> float | None:
         """Seconds the ingester held frames it had read with no assignment for them, summed
         over its streams, cumulative, as last published (one heartbeat behind); None where the
         version does not count it."""
-        try:
-            ingesters = self.client.get("/api/v1/status").json().get("ingesters") or {}
-        except (httpx.HTTPError, ValueError):
-            return None
+        ingesters = self._status("ingesters") or {}
         values = [v.get("assignment_wait_s") for streams in ingesters.values() if isinstance(streams, dict)
                   for v in streams.values() if isinstance(v, dict)]
         numbers = [float(x) for x in values if isinstance(x, (int, float))]
@@ -278,10 +282,7 @@ class CliPipeline:
         """Events whose frames reached a worker before their assignment, and the seconds they
         waited for it, summed over the workers, cumulative, as last published; None where the
         version does not count them."""
-        try:
-            workers = self.client.get("/api/v1/status").json().get("workers") or {}
-        except (httpx.HTTPError, ValueError):
-            return None
+        workers = self._status("workers") or {}
         counted = [w for w in workers.values() if isinstance(w, dict) and isinstance(w.get("assignment_waits"), int)]
         if not counted:
             return None
@@ -290,10 +291,7 @@ class CliPipeline:
     def data_loop_times(self) -> dict[str, tuple[float, float]] | None:
         """Each component's data loop (``kind:name``): seconds on a core and seconds waiting
         for one, cumulative, as last published; None where the version does not publish them."""
-        try:
-            loops = self.client.get("/api/v1/status").json().get("data_loops")
-        except (httpx.HTTPError, ValueError):
-            return None
+        loops = self._status("data_loops")
         if not isinstance(loops, dict):
             return None
         spent = {str(key): CoreTime.from_state(v) for key, v in loops.items()}
