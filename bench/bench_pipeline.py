@@ -63,7 +63,7 @@ from dranspose.local.redis_server import RedisServer  # noqa: E402
 from dranspose.services.loop_time import CoreTime  # noqa: E402
 from dranspose.transport.sockets import free_tcp_port  # noqa: E402
 
-from bench.machine import host_speed, speed_note  # noqa: E402
+from bench.machine import MachineSample, host_speed, machine_sample, speed_note  # noqa: E402
 
 PEER_ENV = "DRANSPOSE020_VENV"
 
@@ -134,6 +134,20 @@ def send(sock: zmq.Socket, msgs: list[list[bytes]], rate: float | None) -> None:
 # events on their way; the reducer's ``finish`` comes later and is not counted)
 SCAN_TAIL_S = 0.05
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _machine_now() -> list[MachineSample]:
+    """The machine's CPU time now, or nothing where ``/proc/stat`` cannot be read."""
+    try:
+        return [machine_sample()]
+    except OSError:
+        return []
+
+
+def machine_busy(before: MachineSample, after: MachineSample) -> float | None:
+    """Share of all cores' time not idle between two readings (None: no time passed)."""
+    total, idle = after[1] - before[1], after[2] - before[2]
+    return 1.0 - idle / total if total > 0 else None
 
 
 def process_cpu_s(pids: Iterable[int]) -> float:
@@ -228,12 +242,15 @@ class CliPipeline:
         time.sleep(0.5)  # let every component switch to the new mapping
         t0 = time.time()
         cpu: list[tuple[float, float]] = []  # (CPU seconds, wall clock) at the first frame and after the last
+        machine: list[MachineSample] = []  # the whole machine's CPU time at the same two moments
 
         def send_and_count() -> None:  # the pipeline's CPU while the frames go through it
             cpu.append((self.cpu_seconds(), time.perf_counter()))
+            machine.extend(_machine_now())
             send(self.src, msgs, rate)
             time.sleep(SCAN_TAIL_S)
             cpu.append((self.cpu_seconds(), time.perf_counter()))
+            machine.extend(_machine_now())
 
         sender = threading.Thread(target=send_and_count, daemon=True)  # a failed scan must not keep the process
         sender.start()
@@ -241,6 +258,7 @@ class CliPipeline:
         while True:
             files = [f for f in os.listdir(self.out) if f.endswith(".json")]
             if files:
+                cpu_at_finish = self.cpu_seconds()
                 with open(os.path.join(self.out, files[0])) as fh:
                     summary = json.load(fh)
                 break
@@ -253,6 +271,10 @@ class CliPipeline:
         summary["elapsed"] = summary["finished"] - t0
         if len(cpu) == 2:
             summary["cpu_s"], summary["cpu_wall_s"] = cpu[1][0] - cpu[0][0], cpu[1][1] - cpu[0][1]
+        if cpu:  # the first frame's reading is taken before any result can come
+            summary["cpu_to_finish_s"] = cpu_at_finish - cpu[0][0]
+        if len(machine) == 2:
+            summary["machine_busy"] = machine_busy(machine[0], machine[1])
         return summary
 
     def cpu_seconds(self) -> float:
@@ -453,16 +475,23 @@ def relay_latency(msgs: list[list[bytes]], rate: float) -> list[float]:
 
 def throughput(label: str, msgs: list[list[bytes]], nbytes: int, pipes: dict[str, CliPipeline], nsinks: int,
                pairs: int) -> dict[str, Any]:
-    """Interleaved rounds relay, ours, 0.2.0; medians and median per-round ratios."""
+    """Interleaved rounds relay, ours, 0.2.0; medians and median per-round ratios, and
+    (``ours_us_per_event``) the median CPU per event our pipeline spent in its rounds."""
     n = len(msgs) - 2
     times: dict[str, list[float]] = {"relay": []}
+    ours_us: list[float] = []  # our pipeline's CPU per event, first frame -> finish, per round
     for name in pipes:
         times[name] = []
     for _ in range(pairs):
         times["relay"].append(relay_run(msgs, nsinks))
         for name, p in pipes.items():
-            times[name].append(p.scan(msgs)["elapsed"])
+            summary = p.scan(msgs)
+            times[name].append(summary["elapsed"])
+            if name == "ours" and "cpu_to_finish_s" in summary:
+                ours_us.append(summary["cpu_to_finish_s"] / n * 1e6)
     row: dict[str, Any] = {"label": label, "n": n, "nbytes": nbytes}
+    if ours_us:
+        row["ours_us_per_event"] = statistics.median(ours_us)
     for name, ts in times.items():
         row[name] = n / statistics.median(ts)
     row["ours/relay"] = statistics.median(r / o for o, r in zip(times["ours"], times["relay"]))
@@ -539,6 +568,26 @@ def cpu_line(summary: dict[str, Any]) -> str:
     if cpu is None or not wall or not n:
         return ""
     return f"; the pipeline's processes used {cpu / wall:.0%} of a core, {cpu / n * 1e6:.0f} µs per event"
+
+
+def load_line(summary: dict[str, Any], us_at_max: float | None = None) -> str:
+    """``; 61 µs per event to the finish, 1.32x the maximum's 46; the machine 97% busy``: the
+    pipeline's CPU per event from the first frame to the reducer's finish (a scan's backlog
+    included), against what it spent per event in the burst its maximum was taken from, and
+    the share of both cores (every process, the source's too) not idle while the frames
+    came. Paced, every process wakes for fewer events at a time than in a burst and spends
+    more per event: 80% of the maximum's rate can fill the machine."""
+    out = ""
+    spent, n = summary.get("cpu_to_finish_s"), summary.get("results")
+    if spent is not None and n:
+        us = spent / n * 1e6
+        out = f"; {us:.0f} µs per event to the finish"
+        if us_at_max:
+            out += f", {us / us_at_max:.2f}x the maximum's {us_at_max:.0f}"
+    busy = summary.get("machine_busy")
+    if busy is not None:
+        out += f"; the machine {busy:.0%} busy"
+    return out
 
 
 HEARTBEAT_LAG_S = 0.6  # components publish their state every 0.5 s (the default heartbeat)
@@ -625,7 +674,8 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
                     print(f"{rate:>9,.0f} Hz {name:>8}  {percentiles(s['latency'])}    "
                           f"{percentiles(s['ingest_latency'])}{stages(s['split'])}{held_line(pipes[name], held, name)}"
                           f"{worker_wait_line(pipes[name], early, name)}"
-                          f"{waiting_line(pipes[name], loops, name)}{cpu_line(s)}{episodes(s['split'])}; host {speed:.1f} ns per loop step",
+                          f"{waiting_line(pipes[name], loops, name)}{cpu_line(s)}{load_line(s)}{episodes(s['split'])}"
+                          f"; host {speed:.1f} ns per loop step",
                           flush=True)
             if against:
                 ratios = [statistics.median(a[j] / b[j] for a, b in zip(p50["this"], p50["against"])) for j in (0, 1)]
@@ -638,9 +688,10 @@ def latency_only(rates: list[float], against: str | None = None, pairs: int = 1)
 
 
 def paced_scans(pipe: CliPipeline, count: int, rate_for: Callable[[], float], least: int,
-                speed_at_max: float) -> list[dict[str, Any]]:
+                speed_at_max: float, us_at_max: float | None = None) -> list[dict[str, Any]]:
     """``count`` 2 s scans of 2 kB frames (at least ``least``), each at ``rate_for()`` (asked
-    just before it); beside each (``held``) how long the ingester held frames for assignments
+    just before it); beside each (``held``) how long the ingester held frames for assignments,
+    its CPU per event against ``us_at_max`` and how busy the machine was (:func:`load_line`),
     and the host's speed around it against ``speed_at_max``; each scan's ``rate`` kept."""
     scans = []
     for _ in range(count):
@@ -653,7 +704,8 @@ def paced_scans(pipe: CliPipeline, count: int, rate_for: Callable[[], float], le
         summary = pipe.scan(busy, rate=rate)
         speed = (before + host_speed()) / 2
         summary["rate"] = rate
-        summary["held"] = f"{held_line(pipe, held, 'ours')}{worker_wait_line(pipe, early, 'ours')}; {speed_note(speed, speed_at_max)}"
+        summary["held"] = (f"{held_line(pipe, held, 'ours')}{worker_wait_line(pipe, early, 'ours')}"
+                           f"{load_line(summary, us_at_max)}; {speed_note(speed, speed_at_max)}")
         scans.append(summary)
     return scans
 
@@ -705,7 +757,8 @@ def main() -> None:
                 p.scan(stins_messages(200, 2048))  # warm-up
             # with 2 workers: the host's speed while the maximum is taken, the 80% scans read against it
             before = host_speed() if nworkers == 2 else 0.0
-            rows.append(throughput(f"2 kB, {nworkers} workers", small, 2048, pipes, nworkers, pairs))
+            at_max = throughput(f"2 kB, {nworkers} workers", small, 2048, pipes, nworkers, pairs)
+            rows.append(at_max)
             if nworkers == 2:
                 speed_at_max = (before + host_speed()) / 2
                 rows.append(throughput("2 MB, 2 workers", large, 2 * 1024 * 1024, pipes, nworkers, pairs))
@@ -725,11 +778,12 @@ def main() -> None:
                 # 80% of *our* maximum: ours only. Then the same, each scan at 80% of a burst
                 # taken just before it: the host's speed moves within minutes (printed beside)
                 count = 1 if args.quick else 3
-                rate = 0.8 * rows[0]["ours"]
-                scans = paced_scans(pipes["ours"], count, lambda: rate, lat_n, speed_at_max)
+                rate = 0.8 * at_max["ours"]
+                us_at_max = at_max.get("ours_us_per_event")
+                scans = paced_scans(pipes["ours"], count, lambda: rate, lat_n, speed_at_max, us_at_max)
                 latency.extend(labelled(scans, "80% of max"))
                 adjacent = paced_scans(pipes["ours"], count, lambda: 0.8 * n_small / pipes["ours"].scan(small)["elapsed"],
-                                       lat_n, speed_at_max)
+                                       lat_n, speed_at_max, us_at_max)
                 latency.extend(labelled(adjacent, "80% of a max just before"))
         finally:
             for p in pipes.values():

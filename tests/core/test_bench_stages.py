@@ -8,7 +8,9 @@ import time
 from typing import Any
 
 from bench import bench_pipeline
-from bench.bench_pipeline import cpu_line, episodes, held_line, process_cpu_s, stages, waiting_line, worker_wait_line
+from bench.bench_pipeline import (cpu_line, episodes, held_line, load_line, machine_busy, process_cpu_s, stages, waiting_line,
+                                  worker_wait_line)
+from bench.machine import machine_sample
 
 
 def slowest(report: str) -> dict[str, float]:
@@ -133,6 +135,25 @@ def test_the_pipelines_cpu_is_read_from_proc_and_shown_per_event() -> None:
     assert cpu_line({"cpu_s": 0.6, "cpu_wall_s": 2.0, "results": 20_000}) == (
         "; the pipeline's processes used 30% of a core, 30 µs per event")
     assert cpu_line({"results": 20_000}) == ""  # a scan without the reading
+
+
+def test_a_paced_scan_shows_its_cpu_per_event_against_the_maximums_and_how_busy_the_machine_was() -> None:
+    summary = {"cpu_to_finish_s": 1.22, "results": 20_000, "machine_busy": 0.9666}
+    assert load_line(summary, 46.0) == "; 61 µs per event to the finish, 1.33x the maximum's 46; the machine 97% busy"
+    assert load_line(summary) == "; 61 µs per event to the finish; the machine 97% busy"  # no maximum taken (--latency-at)
+    assert load_line({"results": 20_000}) == ""  # a scan without the readings
+    assert load_line({"machine_busy": 0.5}) == "; the machine 50% busy"
+
+
+def test_the_machine_is_busier_while_this_process_spends_cpu() -> None:
+    """Read from ``/proc/stat``: one core kept busy for 0.3 s shows on the whole machine."""
+    before = machine_sample()
+    t = time.process_time()
+    while time.process_time() - t < 0.3:
+        pass
+    busy = machine_busy(before, machine_sample())
+    assert busy is not None and busy >= 0.9 / os.cpu_count()  # type: ignore[operator]
+    assert machine_busy(before, before) is None  # no time passed: no share
 
 
 def test_paced_scans_are_labelled_by_their_rate_and_pooled() -> None:
