@@ -6,7 +6,8 @@ returns a small dict; the reducer keeps the latency source -> ``process_result``
 The source stamps its send time into the header (``"t"``), so latency is measured on one clock
 (every process runs on this machine). Where the event says when the ingester read its frame
 (``event.created_at``; dranspose 0.2.0's events do not), the latency ingester -> reducer is kept
-too.
+too, and per result the monotonic clock at its ``process_result`` and its worker (the clock
+``bench/sched_trace.py`` lines the kernel's scheduler events up with).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class BenchReducer:
         self.latency: list[float] = []
         self.ingest_latency: list[float] = []  # ingester read -> process_result
         self.split: list[tuple[float, ...]] = []  # source -> [ingester read ->] process_event -> process_result
+        self.arrived: list[float] = []  # time.monotonic() at each process_result (for a scheduler trace's clock)
+        self.workers: list[str] = []  # the worker of each result
         self.results = 0
         self.publish: dict[str, Any] = {"results": 0}
 
@@ -58,6 +61,8 @@ class BenchReducer:
         t = payload.get("t")
         if t is not None:
             now = time.time()
+            self.arrived.append(time.monotonic())
+            self.workers.append(str(getattr(result, "worker", "")))
             self.latency.append(now - t)
             ti, tw = payload.get("ti"), payload["tw"]
             if ti is not None:
@@ -74,5 +79,5 @@ class BenchReducer:
         path = os.path.join(out, f"{uuid.uuid4().hex}.json")
         with open(path + ".tmp", "w") as f:
             json.dump({"finished": time.time(), "results": self.results, "latency": self.latency, "ingest_latency": self.ingest_latency,
-                       "split": self.split}, f)
+                       "split": self.split, "arrived": self.arrived, "workers": self.workers}, f)
         os.rename(path + ".tmp", path)
