@@ -30,7 +30,10 @@ within seconds, and a rate that was 80% of the maximum is more than that when it
 their runnable time the data loops waited for a core (what the components publish), the CPU
 the pipeline's processes used while the frames went through (from ``/proc``: components and
 redis-server, not the source), and the episodes of results later than 10 ms from the
-ingester's read (how many, their peaks, the stages at the peaks) and the host's speed.
+ingester's read (how many, their peaks, the stages at the peaks) and the host's speed. Beside
+each paced scan also its CPU per event up to the reducer's finish and how busy the whole
+machine was while its frames came; in a full run, beside each 80% scan, that CPU per event
+against what the pipeline spent per event in the bursts its maximum came from.
 """
 
 from __future__ import annotations
