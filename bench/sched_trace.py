@@ -254,11 +254,14 @@ def main() -> None:
         for k in range(args.scans):
             data = os.path.join(out, f"scan{k}.data")
             summary, (labels, codes) = traced_scan(pipe, msgs, args.rate, data, processes)
+            if not os.path.exists(data):
+                raise SystemExit("perf sched record wrote nothing: it needs root or kernel.perf_event_paranoid <= 1")
             lines = subprocess.run(["perf", "sched", "script", "-i", data], capture_output=True, text=True).stdout.splitlines()
             trace = parse_sched_script(lines)
+            # split, per result as arrived: (source -> ingester read, -> process_event, -> process_result)
             arrived = np.array(summary["arrived"])
-            ingest = np.array(summary["ingest_latency"])
             to_worker = np.array([s[1] for s in summary["split"]])
+            ingest = to_worker + np.array([s[2] for s in summary["split"]])
             read = arrived - ingest
             worked = read + to_worker
             use = core_use(trace, float(read.min()), float(arrived.max()))
