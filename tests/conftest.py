@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -140,6 +141,15 @@ def serve_replay() -> Iterator[ServeReplay]:
     yield start
     for s in served:
         s.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Processes the tests start must stop on SIGINT as they do from a terminal (the tests of
+    Ctrl-C send it). A shell without job control starts a background command (``make test &``)
+    with SIGINT ignored, and an ignored signal stays ignored in every child: take it back here,
+    in the test run only, so that the children start with the default action."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # ---- pure tests apart from end-to-end ones
