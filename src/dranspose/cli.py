@@ -19,7 +19,7 @@ from dranspose.services.cli import debugworker as debugworker_cli
 from dranspose.services.cli import http_ingester as http_ingester_cli
 from dranspose.services.cli import ingester as ingester_cli
 from dranspose.services.cli import reducer as reducer_cli
-from dranspose.services import frame_memory, gc_pause, io_threads
+from dranspose.services import frame_memory, gc_pause, io_threads, parent_watch
 from dranspose.services.cli import worker as worker_cli
 from dranspose.sources import streamer as source_cli
 
@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     _setup_logging(args.log_level)
+    parent_watch.end_with_supervisor()  # started by `dranspose combined`: end with it, even if it is killed
     gc_pause.enable()  # this process runs components: full collections between scans only
     frame_memory.keep_frame_buffers()  # freed frame buffers are reused, not faulted in anew
     io_threads.yield_to_data_loops()  # before the first socket: ZeroMQ's I/O threads do not preempt the loops

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
         connect(redis_url)  # one clear message when the given Redis is not there
     else:
-        redis_server = RedisServer().start()
+        redis_server = RedisServer(end_with_this_process=True).start()  # gone with this process, even killed
         redis_url = redis_server.url
         print(f"dranspose: private redis-server at {redis_url}")
     ctl_port = args.controller_port or free_tcp_port()

@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 
 from dranspose.errors import ConfigError
+from dranspose.services import parent_watch
 from dranspose.transport.sockets import free_tcp_port
 
 
@@ -43,8 +44,11 @@ def find_redis_server() -> str:
 class RedisServer:
     """Start ``redis-server`` without persistence on 127.0.0.1 and a free port; stop on exit."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, end_with_this_process: bool = False) -> None:
+        """``end_with_this_process``: the server ends when this process does, even killed
+        outright (Linux; start it from the main thread): ``dranspose combined``'s own Redis."""
         self.port = port or free_tcp_port()
+        self.end_with_this_process = end_with_this_process
         self.dir = tempfile.mkdtemp(prefix="dranspose-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -55,6 +59,8 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> "RedisServer":
         binary = find_redis_server()
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir]
+        if self.end_with_this_process:
+            args = parent_watch.ending_with_me(args)
         # its own session: a Ctrl-C in the terminal must not end Redis before the components that use it
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)

@@ -10,6 +10,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from dranspose.services import parent_watch
+
 log = logging.getLogger(__name__)
 
 
@@ -22,8 +24,11 @@ class Supervisor:
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start a component; call from the thread that lives as long as this process (the
+        main thread): the child ends when that thread does (services/parent_watch.py)."""
         cmd = [sys.executable, "-m", "dranspose.cli", "--log-level", self.log_level, *args]
-        proc = subprocess.Popen(cmd, env=self.env, start_new_session=True)
+        env = dict(self.env, **{parent_watch.ENV: str(os.getpid())})
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
         self.procs.append((name, proc))
         log.debug("started %s (pid %d): %s", name, proc.pid, " ".join(cmd))
         return proc

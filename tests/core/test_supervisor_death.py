@@ -1,0 +1,133 @@
+"""Components started by ``dranspose combined`` end with it, even when it is killed outright
+(services/parent_watch.py): real processes, SIGKILL, the kernel's parent-death signal."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dranspose.services import parent_watch
+
+pytestmark = pytest.mark.e2e  # starts processes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet reaped by its new parent, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def wait_until(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def test_only_a_named_supervisor_is_followed_and_the_name_is_not_passed_on() -> None:
+    assert parent_watch.end_with_supervisor({}) is False
+    env = {parent_watch.ENV: "not a pid"}
+    assert parent_watch.end_with_supervisor(env) is False
+    assert parent_watch.ENV not in env
+
+
+CHILD = """
+import sys, time
+sys.path.insert(0, {src!r})
+from dranspose.services import parent_watch
+print("armed" if parent_watch.end_with_supervisor() else "not armed", flush=True)
+time.sleep(120)
+"""
+
+PARENT = """
+import os, subprocess, sys, time
+from dranspose.services import parent_watch
+env = dict(os.environ, **{{parent_watch.ENV: str(os.getpid())}})
+child = subprocess.Popen([sys.executable, "-c", {child!r}], env=env, stdout=subprocess.PIPE, text=True)
+print(child.pid, child.stdout.readline().strip(), flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_child_ends_when_its_supervisor_is_killed() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(child=CHILD.format(src=str(ROOT / "src")))],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert parent.stdout is not None
+        pid, state = parent.stdout.readline().split()
+        child = int(pid)
+        assert state == "armed" and alive(child)
+        parent.kill()
+        parent.wait(10)
+        assert wait_until(lambda: not alive(child), 10), "the child outlived its supervisor"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        try:  # a child that outlived it is still in its process group
+            os.killpg(parent.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_killing_dranspose_combined_ends_its_components() -> None:
+    cmd = [sys.executable, "-m", "dranspose.cli", "combined", "--demo", "--demo-frames", "100000", "--demo-rate", "50",
+           "--demo-shape", "16x16", "--controller-port", "0", "--reducer-port", "0", "--nworkers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    components: list[int] = []
+    others: list[int] = []
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not any(re.search(r"live viewer http://", line) for line in lines):
+            line = proc.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        kids = children(proc.pid)
+        components = [p for p in kids if "dranspose.cli" in cmdline(p)]
+        others = [p for p in kids if p not in components]  # the private redis-server
+        assert ["redis-server" in cmdline(p) for p in others] == [True]
+        assert len(components) == 4, [cmdline(p) for p in kids]  # controller, reducer, ingester, worker
+        proc.kill()  # no chance to stop its children itself
+        proc.wait(10)
+        assert wait_until(lambda: not any(alive(p) for p in components + others), 20), \
+            [cmdline(p) for p in components + others if alive(p)]
+        assert others and all("redis-server" in cmdline(p) or not alive(p) for p in others)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in components + others:  # what outlived it
+            if alive(p):
+                os.kill(p, signal.SIGKILL)
