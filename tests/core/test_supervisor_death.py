@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -45,7 +46,7 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def wait_until(check, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(check: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
