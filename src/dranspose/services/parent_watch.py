@@ -27,8 +27,7 @@ _PR_SET_PDEATHSIG = 1
 def end_with_supervisor(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Called once at start: if :data:`ENV` names this process's supervisor, end (SIGTERM)
     when it does; returns whether that is arranged. The variable is removed from ``environ``
-    so that processes this one starts do not take it for theirs. A supervisor that ended
-    before the request was made ends this process at once."""
+    so that processes this one starts do not take it for theirs."""
     raw = environ.pop(ENV, None)
     if raw is None:
         return False
@@ -37,6 +36,12 @@ def end_with_supervisor(environ: MutableMapping[str, str] = os.environ) -> bool:
     except ValueError:
         log.warning("%s=%r is not a process id; this process does not end with its supervisor", ENV, raw)
         return False
+    return _follow(supervisor)
+
+
+def _follow(supervisor: int) -> bool:
+    """Ask Linux for SIGTERM when this process's parent ends; a ``supervisor`` that ended before
+    the request was made (this process's parent is another by now) ends this process at once."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -52,20 +57,14 @@ def end_with_supervisor(environ: MutableMapping[str, str] = os.environ) -> bool:
     return True
 
 
-# Run by ``python -c`` with argv: the supervisor's pid, then the program (a path, or a name found
-# on PATH) and its arguments: the
-# same request as end_with_supervisor (it survives exec), then the program in this process.
-_EXEC_ENDING_WITH_PARENT = """\
-import ctypes, os, signal, sys
-if sys.platform.startswith("linux"):
-    ctypes.CDLL(None).prctl({option}, int(signal.SIGTERM), 0, 0, 0)
-if os.getppid() != int(sys.argv[1]):
-    sys.exit(0)
-os.execvp(sys.argv[2], sys.argv[2:])
-""".format(option=_PR_SET_PDEATHSIG)
-
-
 def ending_with_me(argv: list[str]) -> list[str]:
-    """The command that runs ``argv`` (a program path and its arguments) as a process that ends
-    (SIGTERM) when the calling thread's process does; start it from the main thread."""
-    return [sys.executable, "-c", _EXEC_ENDING_WITH_PARENT, str(os.getpid()), *argv]
+    """The command that runs ``argv`` (a program, as a path or a name on PATH, and its
+    arguments) as a process that ends (SIGTERM) when this one does: this module run as a
+    script makes the same request, which survives ``exec``, then becomes the program. Start it
+    from the main thread."""
+    return [sys.executable, "-m", __name__, str(os.getpid()), *argv]
+
+
+if __name__ == "__main__":  # ending_with_me's wrapper: supervisor pid, program, its arguments
+    _follow(int(sys.argv[1]))
+    os.execvp(sys.argv[2], sys.argv[2:])
