@@ -28,10 +28,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Hashable, Iterable, TypeVar
 
 import numpy as np
 
@@ -119,12 +119,12 @@ def core_use(trace: Trace, start: float, end: float, min_wait_s: float = 0.0002)
     for some microseconds before it runs: that is the wake-up, not work left queued on a busy
     core while another idles)."""
     points: list[tuple[float, int, int]] = []  # (time, +1/-1, kind: 0 busy core, 1 runnable thread)
-    for spans in trace.cores.values():
-        for a, b, tid in spans:
+    for occupants in trace.cores.values():
+        for a, b, tid in occupants:
             if tid and b > start and a < end:
                 points += [(max(a, start), 1, 0), (min(b, end), -1, 0)]
-    for spans in trace.states.values():
-        for a, b, st in spans:
+    for states in trace.states.values():
+        for a, b, st in states:
             if st == RUNNABLE and b > start and a < end:
                 points += [(max(a, start), 1, 1), (min(b, end), -1, 1)]
     points.sort()
@@ -132,7 +132,7 @@ def core_use(trace: Trace, start: float, end: float, min_wait_s: float = 0.0002)
     busy = waiting = 0
     last = start
     since: float | None = None  # start of the current stretch of a core idle while a thread waits
-    out: Counter[str] = Counter()
+    out: defaultdict[str, float] = defaultdict(float)
 
     def close(t: float) -> None:
         nonlocal since
@@ -160,8 +160,12 @@ def core_use(trace: Trace, start: float, end: float, min_wait_s: float = 0.0002)
     return {k: v / span for k, v in out.items()} if span > 0 else {}
 
 
-def _dominant(spans: list[tuple[float, float, str]] | list[tuple[float, float, int]], a: float, b: float) -> object:
-    acc: Counter[object] = Counter()
+T = TypeVar("T", bound=Hashable)
+
+
+def _dominant(spans: list[tuple[float, float, T]], a: float, b: float) -> T | None:
+    """What held the longest share of ``a .. b`` among ``spans`` (None: nothing recorded)."""
+    acc: defaultdict[T, float] = defaultdict(float)
     for x, y, what in spans:
         if y > a and x < b:
             acc[what] += min(y, b) - max(x, a)
@@ -171,7 +175,7 @@ def _dominant(spans: list[tuple[float, float, str]] | list[tuple[float, float, i
 def thread_row(trace: Trace, tid: int, start: float, end: float, step: float) -> str:
     """One character per ``step``: the state the thread was in longest (blank: no record)."""
     spans = trace.states.get(tid, [])
-    return "".join(str(_dominant(spans, start + k * step, start + (k + 1) * step) or " ") for k in range(round((end - start) / step)))
+    return "".join(_dominant(spans, start + k * step, start + (k + 1) * step) or " " for k in range(round((end - start) / step)))
 
 
 def core_row(trace: Trace, core: int, start: float, end: float, step: float, code: dict[int, str]) -> str:
@@ -181,7 +185,7 @@ def core_row(trace: Trace, core: int, start: float, end: float, step: float, cod
     out = []
     for k in range(round((end - start) / step)):
         tid = _dominant(spans, start + k * step, start + (k + 1) * step)
-        out.append(" " if tid is None else "." if tid == 0 else code.get(int(str(tid)), "k"))
+        out.append(" " if tid is None else "." if tid == 0 else code.get(tid, "k"))
     return "".join(out)
 
 
