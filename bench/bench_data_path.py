@@ -53,6 +53,7 @@ def measure(reps: int = 300) -> dict[str, float]:
 
     # dranspose first: bench_pipeline puts this tree's src/ in front of sys.path when imported
     from dranspose.core.assembly import Assembler
+    from dranspose.core import pairing as pairing_module
     from dranspose.core.pairing import StreamPairing
     from dranspose.event import ResultData, construct
     from dranspose.protocols.stins import StinsCutter
@@ -69,7 +70,10 @@ def measure(reps: int = 300) -> dict[str, float]:
 
     def ingester() -> list[Any]:
         pairing = StreamPairing(False, byte_limit=1 << 30)
-        pairing.add_routes((i, ("w0",)) for i in range(BATCH))
+        if len(pairing_module.Route.__args__) == 3:  # (event, workers, whole); earlier trees: (event, workers)
+            pairing.add_routes((i, ("w0",), False) for i in range(BATCH))
+        else:
+            pairing.add_routes((i, ("w0",)) for i in range(BATCH))  # type: ignore[misc]
         outbox = batching.Outbox()
         for parts in images:
             for unit in cutter.feed(parts):
@@ -96,7 +100,8 @@ def measure(reps: int = 300) -> dict[str, float]:
         assembler = Assembler()
         outbox = batching.Outbox()
         sent = []
-        for event, _mapping, streams, created in framing.decode_all(received):
+        for decoded in framing.decode_all(received):  # (event, mapping, streams, created[, whole])
+            event, _mapping, streams, created = decoded[:4]
             assembler.expect(event, frozenset(("det",)))
             ev = assembler.add(event, streams, created)
             result = payload.process_event(ev)

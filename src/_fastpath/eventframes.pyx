@@ -11,8 +11,8 @@ Contract (shared with ``dranspose._reference.eventframes``):
   to come out identical to ``cls.model_construct(**values)`` (``dranspose.event.construct``).
 * ``split_events(headers, frames, stream_cls, frame_cls)``: the events of a batch whose
   parsed JSON headers are ``headers`` (a list) and whose frames after the header frame are
-  ``frames`` (a list, in order): a list of ``(event_number, mapping, streams, created_at)``
-  with ``streams`` a dict ``{name: build(stream_cls, {"typ": typ, "frames": [...]})}`` in
+  ``frames`` (a list, in order): a list of ``(event_number, mapping, streams, created_at,
+  whole)`` (``whole``: the header's boolean ``"whole"``, False when absent) with ``streams`` a dict ``{name: build(stream_cls, {"typ": typ, "frames": [...]})}`` in
   header order. A frame that is a ``memoryview`` (a view into a packed frame) becomes
   ``frame_cls(view)``; other frames are passed on as they are (not copied). Every header is
   checked as a single message's header; the first bad one, or a frame count that does not match
@@ -56,8 +56,8 @@ def build(object cls, dict values not None):
 
 
 cdef tuple _checked_header(object header):
-    """(event_number, mapping, declared streams, created_at) of one batch header."""
-    cdef object event_number, declared, mapping, created
+    """(event_number, mapping, declared streams, created_at, whole) of one batch header."""
+    cdef object event_number, declared, mapping, created, whole
     try:
         if not isinstance(header, dict):
             raise TypeError("not an object")
@@ -73,20 +73,23 @@ cdef tuple _checked_header(object header):
             raise TypeError(f"mapping is {mapping!r}")
         if created is not None and not isinstance(created, str):
             raise TypeError(f"created_at is {created!r}")
+        whole = header.get("whole", False)
+        if whole is not True and whole is not False:
+            raise TypeError(f"whole is {whole!r}")
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ValueError(f"bad ingester header {repr(header)[:80]!r}: {exc}") from None
-    return event_number, mapping, declared, created
+    return event_number, mapping, declared, created, whole
 
 
 def split_events(list headers not None, list frames not None, object stream_cls, object frame_cls):
     """Every event of a batch (see the module's contract)."""
     cdef list out = []
     cdef Py_ssize_t pos = 0, n = PyList_GET_SIZE(frames), length_c, i
-    cdef object header, event_number, mapping, declared, created, name, info, length, typ, frame
+    cdef object header, event_number, mapping, declared, created, whole, name, info, length, typ, frame
     cdef dict streams
     cdef list mine
     for header in headers:
-        event_number, mapping, declared, created = _checked_header(header)
+        event_number, mapping, declared, created, whole = _checked_header(header)
         streams = {}
         for name, info in (<dict>declared).items():
             try:
@@ -108,7 +111,7 @@ def split_events(list headers not None, list frames not None, object stream_cls,
                 mine.append(frame_cls(frame) if PyMemoryView_Check(frame) else frame)
             streams[name] = _build(stream_cls, {"typ": typ, "frames": mine})
             pos += length_c
-        out.append((event_number, mapping, streams, created))
+        out.append((event_number, mapping, streams, created, whole))
     if pos != n:
         raise ValueError(f"batch declares {pos} frames, message has {n}")
     return out

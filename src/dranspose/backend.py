@@ -105,13 +105,13 @@ class BuildModel(Protocol):
 
 class SplitEvents(Protocol):
     """``(headers, frames, stream_cls, frame_cls)``: ``[(event_number, mapping, {stream:
-    stream_cls instance}, created_at), ...]`` of a batch's parsed headers and its frames in
+    stream_cls instance}, created_at, whole), ...]`` of a batch's parsed headers and its frames in
     order (memoryviews become ``frame_cls`` copies, other frames are passed on); raises
     ValueError with the message of the first bad header or a frame count that does not match."""
 
     def __call__(
         self, headers: list[Any], frames: list[Any], stream_cls: type[Any], frame_cls: type[Any]
-    ) -> list[tuple[int, str | None, dict[str, Any], str | None]]: ...
+    ) -> list[tuple[int, str | None, dict[str, Any], str | None, bool]]: ...
 
 
 class JoinMessages(Protocol):

@@ -67,3 +67,39 @@ def test_frames_before_their_assignment_are_counted_with_their_wait() -> None:
     a.add(5, _sd("det"))  # without a clock nothing is timed
     a.expect(5, frozenset({"det"}))
     assert a.assignment_waits == 2 and a.unannounced_since == {}
+
+
+def test_a_whole_part_completes_its_event_before_the_assignment() -> None:
+    """A part its ingester calls whole is handed out at once; the assignment that follows is
+    dropped (not announced again), and nothing counts as waiting for it."""
+    a = Assembler()
+    ev = a.add(7, _sd("det"), "2026-12-04T10:00:02Z", now=1.0, whole=True)
+    assert ev is not None and ev.event_number == 7 and set(ev.streams) == {"det"}
+    assert ev.created_at == datetime.datetime(2026, 12, 4, 10, 0, 2, tzinfo=datetime.timezone.utc)
+    assert a.ahead == {7: None} and a.outstanding() == []
+    assert a.expect(7, frozenset({"det"}), now=2.0) is None  # its assignment, late: dropped
+    assert a.outstanding() == [] and not a.ahead and a.assignment_waits == 0
+    assert a.add(8, _sd("det"), now=3.0) is None  # not whole: waits for its assignment as before
+    assert a.expect(8, frozenset({"det"}), now=3.5) is not None and a.assignment_waits == 1
+
+
+def test_a_whole_part_after_the_assignment_or_beside_other_parts_takes_the_usual_path() -> None:
+    a = Assembler()
+    assert a.expect(1, frozenset({"det", "pcap"})) is None  # announced with two streams
+    assert a.add(1, _sd("det"), whole=True) is None  # a wrong claim cannot end it early: pcap is due
+    ev = a.add(1, _sd("pcap"))
+    assert ev is not None and set(ev.streams) == {"det", "pcap"} and not a.ahead
+    assert a.add(2, _sd("pcap")) is None  # another part is here already
+    assert a.add(2, _sd("det"), whole=True) is None and not a.ahead
+    assert a.expect(2, frozenset({"det", "pcap"})) is not None
+
+
+def test_events_ahead_of_their_assignment_are_bounded_and_cleared() -> None:
+    from dranspose.core import assembly
+
+    a = Assembler()
+    for event in range(assembly.MAX_AHEAD + 10):
+        assert a.add(event, _sd("det"), whole=True) is not None
+    assert len(a.ahead) == assembly.MAX_AHEAD and 0 not in a.ahead and assembly.MAX_AHEAD + 9 in a.ahead  # oldest dropped
+    a.clear()
+    assert not a.ahead

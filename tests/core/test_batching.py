@@ -25,7 +25,7 @@ def test_event_batches_round_trip(frame_counts: list[int]) -> None:
     assert batching.is_batch(joined[0]) == (len(messages) > 1)
     decoded = framing.decode_all(joined)
     assert [d[0] for d in decoded] == list(range(len(messages)))
-    for (event, mapping, streams, _created), n in zip(decoded, frame_counts):
+    for (event, mapping, streams, _created, _whole), n in zip(decoded, frame_counts):
         assert mapping == "m" and [bytes(f) for f in streams["det"].frames] == [b"%d-%d" % (event, k) for k in range(n)]
 
 
@@ -83,7 +83,7 @@ def test_small_frames_share_one_packed_frame_large_ones_pass_through() -> None:
     assert len(joined) == 3  # header, the packed frame, the one large frame
     assert joined[2] is big  # passed on, not copied
     decoded = framing.decode_all(joined)
-    for event, _mapping, streams, _created in decoded:
+    for event, _mapping, streams, _created, _whole in decoded:
         frames = streams["det"].frames
         assert isinstance(frames[0], zmq.Frame)  # COMPAT: live frames are zmq.Frame (as received)
         assert frames[0].bytes == b"meta%d" % event

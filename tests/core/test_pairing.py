@@ -29,7 +29,7 @@ def test_units_pair_with_routes_by_position(junk: int, steps: list[int], order: 
         f += step
         frames.append(f)
     units = [Unit(Kind.DATA, [b"junk"], frame_number=99) for _ in range(junk)] + series(frames)
-    routes = [(e, (f"w{e % 3}",)) for e in range(len(frames) + 2)]
+    routes = [(e, (f"w{e % 3}",), e % 2 == 0) for e in range(len(frames) + 2)]
     p = StreamPairing(has_start=True)
     p.new_mapping(len(routes))
     out = []
@@ -43,7 +43,7 @@ def test_units_pair_with_routes_by_position(junk: int, steps: list[int], order: 
             ri += 1
         out.extend(p.pairs())
     assert p.discarded == junk  # everything before the start is dropped
-    assert [(x.event, x.workers) for x in out] == routes  # positional, in order, each once
+    assert [(x.event, x.workers, x.whole) for x in out] == routes  # positional, in order, each once
     assert [x.unit for x in out] == units[junk:]
     assert p.complete() and p.waiting_for_start  # the end unit waits for the next series
     gaps = sum(1 for a, b in zip(frames, frames[1:]) if b != a + 1)
@@ -64,9 +64,9 @@ def test_new_mapping_keeps_a_queued_series_start() -> None:
 def test_streams_without_start_take_everything() -> None:
     p = StreamPairing(has_start=False)
     assert p.add_unit(Unit(Kind.DATA, [b"x"])) and p.wants_input(64) is False
-    p.add_routes([(0, ())])
+    p.add_routes([(0, (), False)])
     assert [x.event for x in p.pairs()] == [0] and p.wants_input(64) is False
-    p.add_routes([(1, ("w",))])
+    p.add_routes([(1, ("w",), False)])
     assert p.wants_input(64) and not p.wants_input(0)
 
 
@@ -109,8 +109,8 @@ def test_queued_bytes_are_counted_once_per_unit() -> None:
         assert p.add_unit(u)
     assert [u.nbytes for u in units] == [6, 6, 6] and p.units_bytes == 18
     assert not p.wants_input(64)  # over the byte limit
-    p.add_routes([(0, ("w",))])
-    p.add_routes([(1, ("w",))])
+    p.add_routes([(0, ("w",), False)])
+    p.add_routes([(1, ("w",), False)])
     assert [x.unit.nbytes for x in p.pairs()] == [6, 6] and p.units_bytes == 6
 
 
@@ -125,15 +125,29 @@ def test_the_time_units_wait_with_no_route_adds_up_pass_by_pass() -> None:
     assert p.assignment_wait_s == 0.0
     p.note_waiting(2.5)
     assert p.assignment_wait_s == 0.5
-    p.add_routes([(0, ("w0",))])
+    p.add_routes([(0, ("w0",), False)])
     p.note_waiting(3.0)  # the route came: the wait ended at this pass
     assert p.assignment_wait_s == 1.0
     assert [pair.event for pair in p.pairs()] == [0]
     p.note_waiting(4.0)  # nothing queued
-    p.add_routes([(1, ("w0",))])
+    p.add_routes([(1, ("w0",), False)])
     p.add_unit(Unit(Kind.DATA, [b"y"]))
     p.note_waiting(5.0)  # queued with its route: not waiting for an assignment
     p.note_waiting(6.0)
     assert p.assignment_wait_s == 1.0
     p.new_mapping(10)  # a new map keeps the count (a counter over the process's life)
     assert p.assignment_wait_s == 1.0
+
+
+def test_a_rerouted_event_is_no_longer_whole() -> None:
+    """A worker died: the routes not used yet take the new workers, and those events lose
+    ``whole`` (the new worker may hold other streams of them); the others keep theirs."""
+    p = StreamPairing(has_start=False)
+    p.add_routes([(0, ("w0",), True), (1, ("w1",), True), (2, ("w0",), True)])
+    p.add_unit(Unit(Kind.DATA, [b"a"]))
+    assert [(x.event, x.workers, x.whole) for x in p.pairs()] == [(0, ("w0",), True)]
+    used = p.reroute({0: ("w1",), 2: ("w1",)})
+    assert used == {0: ("w1",)}  # its frames went out already
+    for f in (b"b", b"c"):
+        p.add_unit(Unit(Kind.DATA, [f]))
+    assert [(x.event, x.workers, x.whole) for x in p.pairs()] == [(1, ("w1",), True), (2, ("w1",), False)]

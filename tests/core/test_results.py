@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 
@@ -102,8 +103,12 @@ def test_malformed_results_raise_protocol_error(parts: list) -> None:
 
 def test_ingester_framing_roundtrip_and_errors() -> None:
     header = framing.encode_header(4, [("a", "STINS", 2), ("b", "raw", 1)], "m")
-    event, mapping, streams, created = framing.decode([header, b"a0", b"a1", b"b0"])
-    assert (event, mapping) == (4, "m") and created and created.endswith("Z")
+    event, mapping, streams, created, whole = framing.decode([header, b"a0", b"a1", b"b0"])
+    assert (event, mapping, whole) == (4, "m", False) and created and created.endswith("Z")
+    whole_header = framing.encode_header(5, [("a", "STINS", 1)], "m", whole=True)
+    assert json.loads(whole_header)["whole"] is True and framing.decode([whole_header, b"a0"])[4] is True
+    with pytest.raises(ProtocolError, match="whole is 'yes'"):
+        framing.decode([whole_header.replace(b"true", b'"yes"'), b"a0"])
     assert streams["a"].frames == [b"a0", b"a1"] and streams["a"].typ == "STINS" and streams["b"].length == 1
     with pytest.raises(ProtocolError, match="declares 2 frames"):
         framing.decode([header, b"a0"])

@@ -51,12 +51,12 @@ def _split(be: backend.Backend, headers: list[Any], frames: list[Any]) -> Any:
     except ValueError as exc:
         return ("error", str(exc))
     out = []
-    for event, mapping, streams, created in events:
+    for event, mapping, streams, created, whole in events:
         shown = []
         for name, sd in streams.items():
             assert type(sd) is StreamData
             shown.append((name, sd.typ, [(type(f).__name__, bytes(f)) for f in sd.frames]))
-        out.append((event, mapping, shown, created))
+        out.append((event, mapping, shown, created, whole))
     return ("events", out)
 
 
@@ -77,6 +77,7 @@ GOOD_HEADER = st.fixed_dictionaries(
     optional={
         "mapping": st.one_of(st.none(), st.text(max_size=5), st.integers()),
         "created_at": st.one_of(st.none(), st.just("2026-12-06T06:00:00.000001Z"), st.floats()),
+        "whole": st.one_of(st.booleans(), st.booleans(), st.none(), st.integers(0, 1), st.just("true")),
     },
 )
 HEADER = st.one_of(
@@ -104,11 +105,11 @@ def test_split_makes_frames_of_views_and_passes_the_rest(be: backend.Backend) ->
     kept = zmq.Frame(b"large")
     packed = memoryview(b"abcdef")
     headers = [
-        {"event_number": 4, "streams": {"det": {"typ": "STINS", "length": 2}}, "mapping": "m", "created_at": "t"},
+        {"event_number": 4, "streams": {"det": {"typ": "STINS", "length": 2}}, "mapping": "m", "created_at": "t", "whole": True},
         {"event_number": 5, "streams": {"det": {"typ": "STINS", "length": 1}, "pcap": {"typ": "PCAP", "length": 0}}},
     ]
     events = be.split_events(headers, [packed[:2], kept, packed[2:]], StreamData, zmq.Frame)
-    assert [(e, m, c) for e, m, _s, c in events] == [(4, "m", "t"), (5, None, None)]
+    assert [(e, m, c, w) for e, m, _s, c, w in events] == [(4, "m", "t", True), (5, None, None, False)]
     first = events[0][2]["det"].frames
     assert type(first[0]) is zmq.Frame and first[0].bytes == b"ab"
     assert first[1] is kept  # not copied
@@ -122,6 +123,7 @@ def test_split_makes_frames_of_views_and_passes_the_rest(be: backend.Backend) ->
         ([{"event_number": 1, "streams": {"det": {"typ": "STINS", "length": 1}}}], 2, "batch declares 1 frames, message has 2"),
         ([{"event_number": -1, "streams": {}}], 0, "bad ingester header"),
         ([{"event_number": 1, "streams": {"det": {"typ": 5, "length": 1}}}], 1, "event 1: bad stream entry 'det'"),
+        ([{"event_number": 1, "streams": {}, "whole": 1}], 0, "whole is 1"),
     ],
 )
 def test_bad_batches_name_the_fault(be: backend.Backend, headers: list[Any], nframes: int, message: str) -> None:
@@ -133,13 +135,15 @@ def test_decode_all_of_a_joined_batch() -> None:
     """The worker's decoding of a batch the ingester's outbox joined: events, frames and the
     ProtocolError of a corrupted one (through whichever backend is active)."""
     messages = [
-        [framing.encode_header(i, (("det", "STINS", 2),), "m-1", "2026-12-06T06:00:00.000001Z"), b'{"htype":"image"}', bytes([i]) * 100]
+        [framing.encode_header(i, (("det", "STINS", 2),), "m-1", "2026-12-06T06:00:00.000001Z", whole=i != 1),
+         b'{"htype":"image"}', bytes([i]) * 100]
         for i in range(3)
     ]
     parts = batching.join(messages)
     events = framing.decode_all(parts)
     assert [e for e, *_ in events] == [0, 1, 2]
-    for i, (_e, mapping, streams, created) in enumerate(events):
+    assert [whole for *_, whole in events] == [True, False, True]
+    for i, (_e, mapping, streams, created, _whole) in enumerate(events):
         assert mapping == "m-1" and created == "2026-12-06T06:00:00.000001Z"
         frames = streams["det"].frames
         assert all(type(f) is zmq.Frame for f in frames)

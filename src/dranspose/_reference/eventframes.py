@@ -23,7 +23,7 @@ def build(cls: type[Any], values: dict[str, Any]) -> Any:
 
 def split_events(
     headers: list[Any], frames: list[Any], stream_cls: type[Any], frame_cls: type[Any]
-) -> list[tuple[int, str | None, dict[str, Any], str | None]]:
+) -> list[tuple[int, str | None, dict[str, Any], str | None, bool]]:
     """The Python loop the worker takes without the compiled backend
     (:func:`dranspose.transport.framing.split_checked`), its streams made by :func:`build`."""
     from dranspose.transport.framing import split_checked  # framing imports the backend

@@ -2,7 +2,10 @@
 
 Partial events arrive from every ingester in any order, possibly before the worker has read the
 assignment that announces them. An event is complete when every stream the assignment lists
-for this worker has arrived; then it is handed out once, in completion order.
+for this worker has arrived; then it is handed out once, in completion order. A part its
+ingester calls *whole* (its streams are all this worker gets of the event: the ingester read the
+same assignment) completes the event at once, without the worker's own copy of the assignment;
+that copy, when it comes, is then dropped (:attr:`Assembler.ahead`).
 
 Frames that came before their assignment wait for it here: with a monotonic ``now`` passed to
 :meth:`Assembler.add` and :meth:`Assembler.expect`, those events are counted
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 
 from dranspose.event import EventData, StreamData, construct
 
+MAX_AHEAD = 1 << 16  # events completed from a whole part whose assignment is still to come, at most
+
 
 @dataclass
 class Assembler:
@@ -28,11 +33,16 @@ class Assembler:
     assignment_waits: int = 0  # events whose frames came before their assignment (cumulative)
     assignment_wait_s: float = 0.0  # ... and the seconds they waited for it, summed (cumulative)
     unannounced_since: dict[int, float] = field(default_factory=dict)  # event -> ``now`` of its first frame, no assignment yet
+    ahead: dict[int, None] = field(default_factory=dict)  # completed from a whole part, assignment not read yet (oldest first)
     _last_stamp: tuple[str | None, datetime.datetime | None] = (None, None)  # (stamp, its datetime)
 
     def expect(self, event: int, streams: frozenset[str], now: float | None = None) -> EventData | None:
         """Record the assignment of ``event`` (with ``streams`` for this worker); ``now``
-        (monotonic seconds) times the wait of frames that came first."""
+        (monotonic seconds) times the wait of frames that came first. The assignment of an
+        event completed already from a whole part is dropped (None)."""
+        if self.ahead and event in self.ahead:
+            del self.ahead[event]
+            return None
         self.expected[event] = streams
         since = self.unannounced_since.pop(event, None)
         if since is not None and now is not None:
@@ -41,11 +51,19 @@ class Assembler:
         return self._complete(event)
 
     def add(
-        self, event: int, streams: dict[str, StreamData], created_at: str | None = None, now: float | None = None
+        self, event: int, streams: dict[str, StreamData], created_at: str | None = None, now: float | None = None,
+        whole: bool = False,
     ) -> EventData | None:
         """Record streams received for ``event``; returns the event when it became complete.
         ``created_at`` (ISO 8601) is the ingester's receive time; the earliest is kept.
-        ``now`` (monotonic seconds): when the event is not announced yet, its wait starts."""
+        ``now`` (monotonic seconds): when the event is not announced yet, its wait starts.
+        ``whole``: ``streams`` are all this worker gets of the event; when nothing else of it
+        is here (no assignment, no other part) it is complete now."""
+        if whole and event not in self.expected and event not in self.partial and event not in self.ahead:
+            self.ahead[event] = None
+            if len(self.ahead) > MAX_AHEAD:  # assignments that never come must not grow it
+                del self.ahead[next(iter(self.ahead))]
+            return construct(EventData, event_number=event, streams=dict(streams), created_at=self._parse_stamp(created_at))
         if created_at is not None and (event not in self.created or created_at < self.created[event]):
             self.created[event] = created_at
         have = self.partial.get(event)
@@ -102,4 +120,5 @@ class Assembler:
         self.partial.clear()
         self.created.clear()
         self.unannounced_since.clear()
+        self.ahead.clear()
         return left

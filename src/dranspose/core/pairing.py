@@ -2,7 +2,7 @@
 assignment, and the one frame-number check.
 
 Units (the frames of one event, cut from the upstream stream) and routes (``(event,
-workers)`` from the assignment batches that mention the stream) queue separately and are
+workers, whole)`` from the assignment batches that mention the stream) queue separately and are
 paired strictly by position (COMPAT §3: the n-th unit of a stream is the n-th event that
 mentions it). Before a series starts (protocols with start messages) everything but a start
 unit is discarded; an end unit makes the stream wait for the next start.
@@ -23,7 +23,8 @@ from typing import Any, Iterable, Iterator
 
 from dranspose.protocols.base import Kind, Unit
 
-Route = tuple[int, tuple[str, ...]]  # (event number, worker names; empty: discard)
+# (event number, worker names (empty: discard), whole: this stream is all that each of them gets of the event)
+Route = tuple[int, tuple[str, ...], bool]
 
 
 _BY_LEN, _BY_NBYTES, _BY_VIEW, _NOTHING = 0, 1, 2, 3
@@ -90,12 +91,14 @@ class FrameCheck:
 
 @dataclass
 class Pair:
-    """A unit with its route; ``expected_frame`` is set when the frame check found a gap."""
+    """A unit with its route; ``expected_frame`` is set when the frame check found a gap;
+    ``whole``: the unit is all that each of ``workers`` gets of the event."""
 
     event: int
     workers: tuple[str, ...]
     unit: Unit
     expected_frame: int | None = None
+    whole: bool = False
 
 
 @dataclass
@@ -150,7 +153,7 @@ class StreamPairing:
         self.units_bytes += unit.nbytes
         return True
 
-    def add_routes(self, routes: Iterable[tuple[int, tuple[str, ...]]]) -> None:
+    def add_routes(self, routes: Iterable[Route]) -> None:
         """Several routes, in event order (one assignment batch)."""
         self.routes.extend(routes)
 
@@ -167,9 +170,13 @@ class StreamPairing:
 
     def reroute(self, new: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
         """A worker died: routes not used yet take their new workers; returns the entries
-        of ``new`` whose route was used already (the frames went out)."""
+        of ``new`` whose route was used already (the frames went out). A re-routed event is no
+        longer ``whole`` (its new worker may hold other streams of it)."""
         remaining = dict(new)
-        self.routes = collections.deque((event, remaining.pop(event, workers)) for event, workers in self.routes)
+        self.routes = collections.deque(
+            (event, remaining.pop(event), False) if event in remaining else (event, workers, whole)
+            for event, workers, whole in self.routes
+        )
         return remaining
 
     def _align(self) -> bool:
@@ -181,7 +188,7 @@ class StreamPairing:
             return True
         target = unit.frame_number + (1 if self.has_start else 0)
         while self.units_taken < target and self.routes:
-            event, workers = self.routes.popleft()
+            event, workers, _whole = self.routes.popleft()
             self.units_taken += 1
             self.lost.extend((w, event) for w in workers)
             self.skipped.append(event)
@@ -201,7 +208,7 @@ class StreamPairing:
                 break
             unit = self.units.popleft()
             self.units_bytes -= unit.nbytes  # set by add_unit, the only way into the queue
-            event, workers = self.routes.popleft()
+            event, workers, whole = self.routes.popleft()
             self.units_taken += 1
             expected = None
             if unit.kind is Kind.START:
@@ -210,7 +217,7 @@ class StreamPairing:
                 expected = self.frames.check(unit.frame_number)
             if unit.kind is Kind.END and self.has_start:
                 self.waiting_for_start = True
-            yield Pair(event, workers, unit, expected)
+            yield Pair(event, workers, unit, expected, whole)
 
     def note_waiting(self, now: float) -> None:
         """Call after each pairing pass with a monotonic clock: while units are queued and no

@@ -65,7 +65,7 @@ class _Stream:
     forwarded: int = 0
     discarded: int = 0  # units routed to no worker
     malformed: int = 0
-    header_key: tuple[str, int, str | None] | None = None  # (typ, frames, mapping) of header_parts
+    header_key: tuple[str, int, str | None, bool] | None = None  # (typ, frames, mapping, whole) of header_parts
     header_parts: tuple[bytes, bytes] = (b"", b"")  # framing.header_parts of that key
 
 
@@ -276,7 +276,7 @@ class Ingester(Component):
                 s.pairing.rejoined_at = None
                 s.pairing.skipped.clear()
             if pair.workers:
-                self._send(s, pair.event, pair.workers, pair.unit, created_at=self._created_at(pair.unit.received_at))
+                self._send(s, pair.event, pair.workers, pair.unit, created_at=self._created_at(pair.unit.received_at), whole=pair.whole)
             else:
                 s.discarded += 1
             if self.recorder is not None and s.pairing.complete():
@@ -307,12 +307,16 @@ class Ingester(Component):
             self.count_error("undeliverable", "event %d: worker %s unreachable; its part of the event failed", event, worker)
 
     def _send(
-        self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True, created_at: str | None = None
+        self, s: _Stream, event: int, workers: tuple[str, ...], unit: Unit, record: bool = True, created_at: str | None = None,
+        whole: bool = False,
     ) -> None:
+        """``whole``: the unit is all that each of ``workers`` gets of the event (said in the
+        header: the worker need not wait for its own copy of the assignment)."""
         typ = unit.meta.get("typ") or s.cutter.typ if unit.meta else s.cutter.typ
-        key = (typ, len(unit.frames), self.mapping_uuid)
+        key = (typ, len(unit.frames), self.mapping_uuid, whole)
         if key != s.header_key:  # the header's JSON but for event number and stamp, kept per stream
-            s.header_key, s.header_parts = key, framing.header_parts(((s.spec.name, typ, len(unit.frames)),), self.mapping_uuid)
+            s.header_key = key
+            s.header_parts = framing.header_parts(((s.spec.name, typ, len(unit.frames)),), self.mapping_uuid, whole)
         header = framing.fill_header(event, s.header_parts, created_at or framing.now_iso())
         now = time.monotonic()
         nbytes = unit.nbytes if unit.nbytes >= 0 else None

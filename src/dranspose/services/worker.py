@@ -108,7 +108,7 @@ class Worker(Component):
         self.results_sent = 0
         self.processed = 0
         self.finished_mapping: str | None = None
-        self.early: list[tuple[str, int, dict[str, StreamData], str | None]] = []
+        self.early: list[tuple[str, int, dict[str, StreamData], str | None, bool]] = []  # (mapping, event, streams, created, whole)
         self._early_bytes = 0
         self.tick_interval: float | None = None
         self.ticker = TickClock(None)
@@ -249,9 +249,9 @@ class Worker(Component):
         self._share_cores()  # after the user's constructor: Numba is loaded by then if it is used
         early, self.early, self._early_bytes = self.early, [], 0
         now = time.monotonic()
-        for mapping, event, streams, created in early:
+        for mapping, event, streams, created, whole in early:
             if mapping == self.mapping_uuid:
-                self._add_partial(event, streams, created, now)
+                self._add_partial(event, streams, created, now, whole)
 
     def _share_cores(self) -> None:
         """Size codec/kernel thread pools from the worker processes on this host."""
@@ -309,8 +309,8 @@ class Worker(Component):
         }
 
     # ---- events
-    def _add_partial(self, event: int, streams: dict[str, StreamData], created: str | None, now: float) -> None:
-        ev = self.assembler.add(event, streams, created, now)
+    def _add_partial(self, event: int, streams: dict[str, StreamData], created: str | None, now: float, whole: bool = False) -> None:
+        ev = self.assembler.add(event, streams, created, now, whole)
         if ev is not None:
             self._process(ev)
 
@@ -326,16 +326,16 @@ class Worker(Component):
 
     def _accept(self, parts: list[Any]) -> None:
         now = time.monotonic()  # when this message came, for events not announced yet
-        for event, mapping, streams, created in framing.decode_all(parts):  # one event, or a batch
+        for event, mapping, streams, created, whole in framing.decode_all(parts):  # one event, or a batch
             if mapping is not None and mapping != self.mapping_uuid:
                 size = sum(len(f) for sd in streams.values() for f in sd.frames)
                 if len(self.early) < MAX_EARLY and self._early_bytes + size <= MAX_EARLY_BYTES:
                     self._early_bytes += size
-                    self.early.append((mapping, event, streams, created))
+                    self.early.append((mapping, event, streams, created, whole))
                 else:
                     self.count_error("stale", "event %d of unknown mapping %s dropped", event, mapping)
                 continue
-            self._add_partial(event, streams, created, now)
+            self._add_partial(event, streams, created, now, whole)
 
     def _process(self, event: EventData) -> None:
         result: Any = None

@@ -22,7 +22,8 @@ from dranspose.core.scan import Assignment, FastRun, Run
 from dranspose.errors import ProtocolError
 from dranspose.transport.jsonio import dumps_compact
 
-Route = tuple[int, tuple[str, ...]]  # (event, the workers that get one stream's frames of it)
+# (event, the workers that get one stream's frames of it, whole: that stream is all each of them gets of the event)
+Route = tuple[int, tuple[str, ...], bool]
 
 
 def _index(values: np.ndarray, bound: int) -> tuple[list[int], list[int] | None]:
@@ -99,19 +100,31 @@ def decode(batch: dict[str, Any]) -> Iterator[Assignment]:
         raise ProtocolError(f"bad assignment batch: {exc}") from None
 
 
+def _whole(targets: dict[str, tuple[str, ...]], receivers: tuple[str, ...]) -> bool:
+    """Whether each of ``receivers`` gets no stream of the event but the one it receives."""
+    if len(targets) == 1:
+        return True
+    for w in receivers:
+        if sum(1 for ws in targets.values() if w in ws) > 1:
+            return False
+    return True
+
+
 def routes_by_stream(events: Iterable[Assignment], streams: Collection[str]) -> dict[str, list[Route]]:
     """The routes of each of ``streams`` that has any, in the order of ``events``."""
     out: dict[str, list[Route]] = {}
     for event, targets in events:
         for stream, receivers in targets.items():
             if stream in streams:
-                out.setdefault(stream, []).append((event, receivers))
+                out.setdefault(stream, []).append((event, receivers, _whole(targets, receivers)))
     return out
 
 
 def for_streams(batch: dict[str, Any], streams: Collection[str]) -> dict[str, list[Route]]:
-    """The routes (event, workers) of one batch for each of ``streams`` that has any, in
-    event order: what an ingester serving ``streams`` needs (a run: without a dict per event)."""
+    """The routes (event, workers, whole) of one batch for each of ``streams`` that has any,
+    in event order: what an ingester serving ``streams`` needs (a run: without a dict per
+    event; an event of a run goes to one worker on every stream of its set, so it is whole
+    there when its set has one stream)."""
     if "first" not in batch:
         return routes_by_stream(decode(batch), streams)
     out: dict[str, list[Route]] = {}
@@ -123,7 +136,8 @@ def for_streams(batch: dict[str, Any], streams: Collection[str]) -> dict[str, li
             continue
         mine = np.flatnonzero(in_set[s])
         if len(mine):
-            out[stream] = list(zip((mine + first).tolist(), map(names.__getitem__, t[mine].tolist())))
+            alone = np.array([len(set(members)) == 1 for members in sets], dtype=bool)[s[mine]].tolist()
+            out[stream] = list(zip((mine + first).tolist(), map(names.__getitem__, t[mine].tolist()), alone))
     return out
 
 

@@ -2,9 +2,12 @@
 
 A message is ``[header_json, *frames]`` where the header is compact JSON
 ``{"event_number": n, "streams": {name: {"typ": t, "length": k}}, "created_at": iso,
-"mapping": uuid}`` and the frames of each stream follow in the order of ``streams``
-(``length`` frames each). ``mapping`` is our addition (absent from other ingesters: then the
-current mapping is assumed). Frames are passed through untouched (``zmq.Frame``, zero-copy).
+"mapping": uuid, "whole": true}`` and the frames of each stream follow in the order of
+``streams`` (``length`` frames each). ``mapping`` and ``whole`` are our additions (absent from
+other ingesters: then the current mapping is assumed, and the event waits for the worker's
+own copy of its assignment). ``whole`` (a boolean) says that these streams are all the worker
+gets of the event: it may process the event before its assignment reaches it. Frames are passed
+through untouched (``zmq.Frame``, zero-copy).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ def _mapping_field(mapping: str | None) -> str:
     return "" if mapping is None else f",\"mapping\":{json.dumps(mapping)}"
 
 
+_WHOLE_FIELD = ',"whole":true'
+
+
 @functools.lru_cache(maxsize=1)
 def _minute_prefix(minute: int) -> str:
     """``YYYY-MM-DDTHH:MM:`` of the minute starting at ``minute`` (seconds since the epoch)."""
@@ -54,11 +60,13 @@ def now_iso(at: float | None = None) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def header_parts(streams: tuple[tuple[str, str, int], ...], mapping: str | None) -> tuple[bytes, bytes]:
+def header_parts(streams: tuple[tuple[str, str, int], ...], mapping: str | None, whole: bool = False) -> tuple[bytes, bytes]:
     """A header's JSON around its ``created_at`` value, after the event number (for
-    :func:`fill_header`; a caller sending many events of one stream set keeps them)."""
+    :func:`fill_header`; a caller sending many events of one stream set keeps them).
+    ``whole``: the streams are all the receiving worker gets of the event."""
     body = ",".join(f"{_stream_entry(name, typ)}{int(length)}}}" for name, typ, length in streams)
-    return f',"streams":{{{body}}},"created_at":"'.encode(), f'"{_mapping_field(mapping)}}}'.encode()
+    tail = f'"{_mapping_field(mapping)}{_WHOLE_FIELD if whole else ""}}}'
+    return f',"streams":{{{body}}},"created_at":"'.encode(), tail.encode()
 
 
 def fill_header(event_number: int, parts: tuple[bytes, bytes], created_at: str) -> bytes:
@@ -67,15 +75,17 @@ def fill_header(event_number: int, parts: tuple[bytes, bytes], created_at: str) 
 
 
 def encode_header(
-    event_number: int, streams: Sequence[tuple[str, str, int]], mapping: str | None, created_at: str | None = None
+    event_number: int, streams: Sequence[tuple[str, str, int]], mapping: str | None, created_at: str | None = None,
+    whole: bool = False,
 ) -> bytes:
     """Header for ``streams`` given as (name, typ, number of frames); compact JSON. The JSON
     around the event number and ``created_at`` (an ISO 8601 string from :func:`now_iso`;
     default: now) is built once per stream set."""
-    return fill_header(int(event_number), header_parts(tuple(streams), mapping), created_at or now_iso())
+    return fill_header(int(event_number), header_parts(tuple(streams), mapping, whole), created_at or now_iso())
 
 
-Decoded = tuple[int, "str | None", dict[str, StreamData], "str | None"]
+# (event number, mapping, streams, created_at, whole: the streams are all the worker gets of the event)
+Decoded = tuple[int, "str | None", dict[str, StreamData], "str | None", bool]
 
 
 def decode_all(parts: Sequence[Any]) -> list[Decoded]:
@@ -108,17 +118,17 @@ def split_checked(
     out: list[Decoded] = []
     pos = 0
     for header in headers:
-        event_number, mapping, declared, created = _checked_header(header, b"")
+        event_number, mapping, declared, created, whole = _checked_header(header, b"")
         streams, pos = _take_streams(event_number, declared, frames, pos, make_stream, frame_cls)
-        out.append((event_number, mapping, streams, created))
+        out.append((event_number, mapping, streams, created, whole))
     if pos != len(frames):
         raise ProtocolError(f"batch declares {pos} frames, message has {len(frames)}")
     return out
 
 
-def _checked_header(header: Any, raw: bytes) -> tuple[int, str | None, dict[str, Any], str | None]:
-    """(event number, mapping, declared streams, created_at) of a parsed header; ``raw`` is its
-    text for the error (empty for a batch's header). Raises ProtocolError."""
+def _checked_header(header: Any, raw: bytes) -> tuple[int, str | None, dict[str, Any], str | None, bool]:
+    """(event number, mapping, declared streams, created_at, whole) of a parsed header; ``raw``
+    is its text for the error (empty for a batch's header). Raises ProtocolError."""
     try:
         if not isinstance(header, dict):
             raise TypeError("not an object")
@@ -133,10 +143,13 @@ def _checked_header(header: Any, raw: bytes) -> tuple[int, str | None, dict[str,
             raise TypeError(f"mapping is {mapping!r}")
         if not isinstance(created, (str, type(None))):
             raise TypeError(f"created_at is {created!r}")
+        whole = header.get("whole", False)
+        if type(whole) is not bool:
+            raise TypeError(f"whole is {whole!r}")
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         shown = raw[:80] if raw else repr(header)[:80]
         raise ProtocolError(f"bad ingester header {shown!r}: {exc}") from None
-    return event_number, mapping, declared, created
+    return event_number, mapping, declared, created, whole
 
 
 def _take_streams(
@@ -166,7 +179,8 @@ def _take_streams(
 
 
 def decode(parts: Sequence[Any]) -> Decoded:
-    """Split a received single-event message into (event number, mapping, streams, created_at).
+    """Split a received single-event message into (event number, mapping, streams, created_at,
+    whole).
 
     Raises ProtocolError when the header is not valid JSON of the expected shape or the frame
     count does not match the declared lengths."""
@@ -179,8 +193,8 @@ def decode(parts: Sequence[Any]) -> Decoded:
         header = loads_json(raw)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"bad ingester header {raw[:80]!r}: {exc}") from None
-    event_number, mapping, declared, created = _checked_header(header, raw)
+    event_number, mapping, declared, created, whole = _checked_header(header, raw)
     streams, pos = _take_streams(event_number, declared, parts, 1)
     if pos != len(parts):
         raise ProtocolError(f"event {event_number}: {len(parts) - pos} frames beyond the declared streams")
-    return event_number, mapping, streams, created
+    return event_number, mapping, streams, created, whole
