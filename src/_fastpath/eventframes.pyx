@@ -12,9 +12,10 @@ Contract (shared with ``dranspose._reference.eventframes``):
 * ``split_events(headers, frames, stream_cls, frame_cls)``: the events of a batch whose
   parsed JSON headers are ``headers`` (a list) and whose frames after the header frame are
   ``frames`` (a list, in order): a list of ``(event_number, mapping, streams, created_at,
-  whole)`` (``whole``: the header's boolean ``"whole"``, False when absent) with ``streams`` a dict ``{name: build(stream_cls, {"typ": typ, "frames": [...]})}`` in
-  header order. A frame that is a ``memoryview`` (a view into a packed frame) becomes
-  ``frame_cls(view)``; other frames are passed on as they are (not copied). Every header is
+  whole)`` (``whole``: the header's boolean ``"whole"``, False when absent) with ``streams``
+  a dict ``{name: build(stream_cls, {"typ": typ, "frames": [...]})}`` in header order. A
+  frame that is a ``memoryview`` (a view into a packed frame) becomes ``frame_cls(view)``;
+  other frames are passed on as they are (not copied). Every header is
   checked as a single message's header; the first bad one, or a frame count that does not match
   ``frames`` exactly, raises ValueError with the message ``dranspose.transport.framing``
   gives. Inputs are only read; RuntimeError when ``frames`` changed under the call (through
