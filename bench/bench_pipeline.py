@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))  # bench.machine
 
 from dranspose.local.redis_server import RedisServer  # noqa: E402
+from dranspose.services import parent_watch  # noqa: E402
 from dranspose.services.loop_time import CoreTime  # noqa: E402
 from dranspose.transport.sockets import free_tcp_port  # noqa: E402
 
@@ -169,14 +170,17 @@ def process_cpu_s(pids: Iterable[int]) -> float:
 
 class CliPipeline:
     """controller, reducer, one STINS ingester and ``nworkers`` workers, each started by the
-    CLI of one dranspose version, with a private redis-server; reused for every scan."""
+    CLI of one dranspose version, with a private redis-server; reused for every scan. Create it
+    from the main thread: this project's components and the redis-server end with this process
+    even when it is killed (``services/parent_watch.py``; 0.2.0's components do not know it)."""
 
     def __init__(self, label: str, dranspose_cmd: list[str], env: dict[str, str], nworkers: int) -> None:
         self.label, self.nworkers = label, nworkers
-        self.redis = RedisServer().start()
+        self.redis = RedisServer(end_with_this_process=True).start()
         self.out = tempfile.mkdtemp(prefix=f"bench-{label}-")
         self.env = dict(env, REDIS_URL=self.redis.url, REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}",
-                        BENCH_OUT=self.out, LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+                        BENCH_OUT=self.out, LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1",
+                        **{parent_watch.ENV: str(os.getpid())})  # a benchmark killed by a timeout leaves nothing running
         self.procs: list[subprocess.Popen[bytes]] = []
         self.log = open(os.path.join(self.out, "components.log"), "wb")
         self.src = zmq.Context.instance().socket(zmq.PUSH)
