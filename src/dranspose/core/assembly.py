@@ -58,12 +58,13 @@ class Assembler:
         ``created_at`` (ISO 8601) is the ingester's receive time; the earliest is kept.
         ``now`` (monotonic seconds): when the event is not announced yet, its wait starts.
         ``whole``: ``streams`` are all this worker gets of the event; when nothing else of it
-        is here (no assignment, no other part) it is complete now."""
+        is here (no assignment, no other part) it is complete now, and the event takes
+        ``streams`` as it is (not copied: the caller hands it over)."""
         if whole and event not in self.expected and event not in self.partial and event not in self.ahead:
             self.ahead[event] = None
             if len(self.ahead) > MAX_AHEAD:  # assignments that never come must not grow it
                 del self.ahead[next(iter(self.ahead))]
-            return construct(EventData, event_number=event, streams=dict(streams), created_at=self._parse_stamp(created_at))
+            return construct(EventData, event_number=event, streams=streams, created_at=self._parse_stamp(created_at))
         if created_at is not None and (event not in self.created or created_at < self.created[event]):
             self.created[event] = created_at
         have = self.partial.get(event)

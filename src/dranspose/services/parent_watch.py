@@ -1,5 +1,6 @@
-"""A component started by ``dranspose combined`` ends with it, even when the supervising process
-is killed outright (SIGKILL, the OOM killer) and cannot stop its children itself.
+"""A component started by ``dranspose combined`` (or by the pipeline benchmark) ends with it, even
+when the supervising process is killed outright (SIGKILL, the OOM killer) and cannot stop its
+children itself.
 
 The supervisor names itself in the child's environment (:data:`ENV`); the child, at start, asks
 Linux to send it SIGTERM when its parent ends (``prctl(PR_SET_PDEATHSIG)``), which stops it as

@@ -130,14 +130,15 @@ def for_streams(batch: dict[str, Any], streams: Collection[str]) -> dict[str, li
     out: dict[str, list[Route]] = {}
     first, workers, sets, t, s = _run_arrays(batch)
     names = [(w,) for w in workers]
+    single = np.array([len(set(members)) == 1 for members in sets], dtype=bool)  # per stream set: whole
     for stream in streams:
         in_set = np.array([stream in members for members in sets], dtype=bool)
         if not in_set.any():
             continue
         mine = np.flatnonzero(in_set[s])
         if len(mine):
-            alone = np.array([len(set(members)) == 1 for members in sets], dtype=bool)[s[mine]].tolist()
-            out[stream] = list(zip((mine + first).tolist(), map(names.__getitem__, t[mine].tolist()), alone))
+            whole = single[s[mine]].tolist()
+            out[stream] = list(zip((mine + first).tolist(), map(names.__getitem__, t[mine].tolist()), whole))
     return out
 
 
