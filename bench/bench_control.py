@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from dranspose.core.flow import ReportPolicy  # noqa: E402
-from dranspose.core.scan import FastRun, Phase, Scan  # noqa: E402
+from dranspose.core.runs import FastRun  # noqa: E402
+from dranspose.core.scan import Phase, Scan  # noqa: E402
 from dranspose.core.triggermap import compile_mapping  # noqa: E402
 from dranspose.services.controller.credits import CreditBook  # noqa: E402
 from dranspose.services.controller.scheduler import ASSIGN_BATCH  # noqa: E402

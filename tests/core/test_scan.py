@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dranspose.core.scan import FastRun, Phase, Scan
+from dranspose.core.runs import FastRun
+from dranspose.core.scan import Phase, Scan
 from dranspose.core.triggermap import compile_mapping
 from dranspose.transport.control import AssignmentBatch
 

@@ -32,10 +32,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from dranspose.core.ledger import Ledger, WorkerSlot
+from dranspose.core.maptables import MapTables
+from dranspose.core.runs import Assignment, FastRun, Reroute, Run, spread
 from dranspose.core.triggermap import CompiledMap, ConstraintKey, Slot
 
 
@@ -44,178 +47,6 @@ class Phase(enum.Enum):
     FINISHING = "finishing"  # every event done; workers run finish()
     REDUCING = "reducing"  # workers finished; waiting for the reducer's results and finish()
     FINISHED = "finished"
-
-
-class Ledger:
-    """Credits and in-flight counts of every worker of a scan, by worker index, as arrays: the
-    fast path reads the free credits of all workers in one operation. Owned by the scan; each
-    :class:`WorkerSlot` reads and writes its own entry."""
-
-    def __init__(self) -> None:
-        self.capacity = np.zeros(8, dtype=np.int64)
-        self.in_flight = np.zeros(8, dtype=np.int64)
-
-    def ensure(self, n: int) -> None:
-        """Room for worker indices ``0 .. n-1`` (grown by doubling; entries kept)."""
-        if n > len(self.capacity):
-            size = max(n, 2 * len(self.capacity))
-            self.capacity = np.concatenate([self.capacity, np.zeros(size - len(self.capacity), dtype=np.int64)])
-            self.in_flight = np.concatenate([self.in_flight, np.zeros(size - len(self.in_flight), dtype=np.int64)])
-
-    def free(self, live: np.ndarray) -> np.ndarray:
-        """Free credits of workers ``0 .. len(live)-1`` (0 where not ``live``)."""
-        n = len(live)
-        free: np.ndarray = np.where(live, np.maximum(self.capacity[:n] - self.in_flight[:n], 0), 0)
-        return free
-
-
-class _InLedger:
-    """An int of a :class:`WorkerSlot` kept in its ledger's array of the same name."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.array = name
-
-    def __get__(self, slot: "WorkerSlot", owner: type | None = None) -> int:
-        return int(getattr(slot._ledger, self.array)[slot._i])
-
-    def __set__(self, slot: "WorkerSlot", value: int) -> None:
-        getattr(slot._ledger, self.array)[slot._i] = value
-
-
-class WorkerSlot:
-    """One worker's place in a scan; ``capacity`` (credits) and ``in_flight`` live in the
-    scan's :class:`Ledger` at the worker's index."""
-
-    __slots__ = ("name", "tags", "alive", "finished", "results_sent", "service_uuid", "missing", "_ledger", "_i")
-
-    def __init__(self, name: str, tags: frozenset[str], capacity: int, ledger: Ledger, index: int, *,
-                 alive: bool = True, service_uuid: str | None = None) -> None:
-        ledger.ensure(index + 1)
-        self._ledger, self._i = ledger, index
-        self.name, self.tags, self.alive = name, tags, alive
-        self.capacity, self.in_flight = capacity, 0
-        self.finished = False
-        self.results_sent = 0
-        self.service_uuid = service_uuid  # tells a restarted worker from a late heartbeat of a dead one
-        self.missing = False  # heartbeat lost, within the grace time: keeps its place
-
-    capacity = _InLedger()  # credits
-    in_flight = _InLedger()  # events assigned and not yet reported done
-
-    def free(self) -> int:
-        return self.capacity - self.in_flight
-
-    def __repr__(self) -> str:
-        return (f"WorkerSlot({self.name!r}, capacity={self.capacity}, in_flight={self.in_flight}, alive={self.alive}, "
-                f"finished={self.finished}, missing={self.missing})")
-
-
-# One assigned event: (event number, {stream: worker names}); an empty tuple means discard.
-Assignment = tuple[int, dict[str, tuple[str, ...]]]
-# One re-routed event: (event, {stream: new worker names} for the streams the dead worker had,
-# workers added by the re-route).
-Reroute = tuple[int, dict[str, tuple[str, ...]], tuple[str, ...]]
-
-
-def _spread(avail: np.ndarray, need: int) -> np.ndarray:
-    """Up to ``need`` worker indices taking credits from ``avail`` (free credits per worker):
-    round by round, in each round the workers with more free credits first."""
-    total = int(avail.sum())
-    need = min(need, total)
-    if need <= 0:
-        return np.empty(0, dtype=np.int64)
-    rounds = 1
-    while int(np.minimum(avail, rounds).sum()) < need:
-        rounds *= 2
-    reps = np.minimum(avail, rounds)
-    w_of = np.repeat(np.arange(len(avail)), reps)
-    rank = np.arange(len(w_of)) - np.repeat(np.cumsum(reps) - reps, reps)
-    order = np.lexsort((-avail[w_of], rank))
-    return w_of[order[:need]]
-
-
-@dataclass
-class FastRun:
-    """Events ``first .. first + len(target) - 1`` assigned in one go: event ``first + i`` goes
-    to worker ``workers[target[i]]`` on every stream of ``stream_sets[sset[i]]``."""
-
-    first: int
-    target: np.ndarray  # int32 index into workers
-    sset: np.ndarray  # int32 index into stream_sets
-    workers: list[str]
-    stream_sets: list[tuple[str, ...]]
-
-    def __len__(self) -> int:
-        return len(self.target)
-
-    def expand(self) -> list[Assignment]:
-        names, sets = self.workers, self.stream_sets
-        return [
-            (self.first + i, {s: (names[w],) for s in sets[k]})
-            for i, (w, k) in enumerate(zip(self.target.tolist(), self.sset.tolist()))
-        ]
-
-
-Run = Union[FastRun, list[Assignment]]  # one assignment batch: a fast run or single events
-
-
-class _Tables:
-    """The compiled map as arrays for the fast path. An event is *simple* when every stream it
-    has goes to one constrained virtual worker, the same for all its streams (the common
-    "event i -> constraint i" map); other events (broadcasts, discards, several virtual
-    workers) take the general path. Every constraint key gets a code (its binding's index)."""
-
-    def __init__(self, cmap: CompiledMap) -> None:
-        n = len(cmap)
-        self.code_of: dict[ConstraintKey, int] = {}
-        self.tags: list[frozenset[str]] = []  # tag-set index -> tags
-        tag_index: dict[frozenset[str], int] = {}
-        self.stream_sets: list[tuple[str, ...]] = []
-        set_index: dict[tuple[str, ...], int] = {}
-        simple, sset, tagset = [-1] * n, [0] * n, [0] * n  # lists while filled (a numpy item costs 3x a list's)
-        code_of = self.code_of
-        for e, event in enumerate(cmap.events):
-            first: Slot | None = None
-            ok = bool(event)
-            for slots in event.values():
-                for slot in slots:
-                    if slot.constraint is not None and slot.constraint not in code_of:
-                        code_of[slot.constraint] = len(code_of)
-                if ok and (len(slots) != 1 or slots[0].constraint is None or (first is not None and slots[0] is not first)):
-                    ok = False
-                elif ok:
-                    first = slots[0]
-            if ok and first is not None and first.constraint is not None:
-                key = tuple(event)
-                k = set_index.get(key)
-                if k is None:
-                    k = set_index[key] = len(self.stream_sets)
-                    self.stream_sets.append(key)
-                t = tag_index.get(first.tags)
-                if t is None:
-                    t = tag_index[first.tags] = len(self.tags)
-                    self.tags.append(first.tags)
-                simple[e], sset[e], tagset[e] = code_of[first.constraint], k, t
-        self.simple, self.sset, self.tagset = (np.array(a, dtype=np.int32) for a in (simple, sset, tagset))
-        self.bound = np.full(max(1, len(code_of)), -1, dtype=np.int32)  # code -> worker index
-        self.owner = np.full(n, -1, dtype=np.int32)  # open fast event -> worker index
-        self.mark = np.zeros(n, dtype=bool)  # scratch of Scan.workers_done, all False between calls
-        self.slot = np.empty(n, dtype=np.int32)  # scratch of distinct(): any content between calls
-        # results of fast events, reported without a pass through the per-event bookkeeping:
-        self.wait = np.full(n, -1, dtype=np.int32)  # done by this worker, its result not confirmed yet
-        self.early = np.zeros(n, dtype=bool)  # open, but the reducer already confirmed its result
-        self.reduced = np.zeros(n, dtype=bool)  # the current reducer holds a result of this event
-
-    def distinct(self, events: np.ndarray) -> np.ndarray:
-        """``events`` (numbers of this scan) with repeats dropped, in no particular order: each
-        position writes its index to ``slot``; of repeated numbers exactly the one position
-        whose write stayed reads its own index back (whichever write numpy keeps)."""
-        if len(events) < 2:
-            return events
-        pos = np.arange(len(events), dtype=np.int32)
-        self.slot[events] = pos
-        kept: np.ndarray = events[self.slot[events] == pos]
-        return kept
 
 
 @dataclass
@@ -248,7 +79,7 @@ class Scan:
     reasons: list[str] = field(default_factory=list)  # why events failed, for the status
 
     def __post_init__(self) -> None:
-        self._t = _Tables(self.cmap)
+        self._t = MapTables(self.cmap)
         self._names: list[str] = []  # worker index -> name (indices are never reused)
         self._index: dict[str, int] = {}
         self._ledger = Ledger()  # credits and in-flight counts by worker index
@@ -551,7 +382,7 @@ class Scan:
             order = np.argsort(first_pos, kind="stable")  # constraints in order of appearance
             used = np.bincount(tgt[~unbound], minlength=nw)
             avail = np.maximum(free - used, 0)
-            alloc = _spread(avail, len(ucodes))  # workers with the most free credits first
+            alloc = spread(avail, len(ucodes))  # workers with the most free credits first
             chosen = np.full(len(ucodes), -1, dtype=np.int64)
             chosen[order[: len(alloc)]] = alloc
             tgt[unbound] = chosen[inverse.reshape(-1)]

@@ -18,7 +18,7 @@ from typing import Any, Collection, Iterable, Iterator
 
 import numpy as np
 
-from dranspose.core.scan import Assignment, FastRun, Run
+from dranspose.core.runs import Assignment, FastRun, Run
 from dranspose.errors import ProtocolError
 from dranspose.transport.jsonio import dumps_compact
 

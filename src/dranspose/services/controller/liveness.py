@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dranspose.config import Settings
-from dranspose.core.scan import Phase, Reroute, Scan
+from dranspose.core.runs import Reroute
+from dranspose.core.scan import Phase, Scan
 
 log = logging.getLogger(__name__)
 

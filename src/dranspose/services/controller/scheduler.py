@@ -19,7 +19,8 @@ import redis
 
 from dranspose.config import Settings
 from dranspose.core.flow import FlowLimits
-from dranspose.core.scan import Phase, Reroute, Scan
+from dranspose.core.runs import Reroute
+from dranspose.core.scan import Phase, Scan
 from dranspose.core.triggermap import CompiledMap
 from dranspose.dumps.paths import check_prefix, dump_root
 from dranspose.dumps.scanfiles import write_scan_files
