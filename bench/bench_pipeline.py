@@ -480,6 +480,11 @@ def relay_latency(msgs: list[list[bytes]], rate: float) -> list[float]:
 # ---------------------------------------------------------------- report
 
 
+def progress(message: str) -> None:
+    """One line on stderr as a full run goes (its table comes at the end, on stdout)."""
+    print(f"[bench_pipeline {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def throughput(label: str, msgs: list[list[bytes]], nbytes: int, pipes: dict[str, CliPipeline], nsinks: int,
                pairs: int) -> dict[str, Any]:
     """Interleaved rounds relay, ours, 0.2.0; medians and median per-round ratios, and
@@ -489,13 +494,15 @@ def throughput(label: str, msgs: list[list[bytes]], nbytes: int, pipes: dict[str
     ours_us: list[float] = []  # our pipeline's CPU per event, first frame -> finish, per round
     for name in pipes:
         times[name] = []
-    for _ in range(pairs):
+    for k in range(pairs):
         times["relay"].append(relay_run(msgs, nsinks))
         for name, p in pipes.items():
             summary = p.scan(msgs)
             times[name].append(summary["elapsed"])
             if name == "ours" and "cpu_to_finish_s" in summary:
                 ours_us.append(summary["cpu_to_finish_s"] / n * 1e6)
+        rates = (f"{n * nbytes / ts[-1] / 1e6:,.0f} MB/s" if nbytes >= 1 << 20 else f"{n / ts[-1]:,.0f} events/s" for ts in times.values())
+        progress(f"{label}, round {k + 1} of {pairs}: " + ", ".join(f"{name} {r}" for name, r in zip(times, rates)))
     row: dict[str, Any] = {"label": label, "n": n, "nbytes": nbytes}
     if ours_us:
         row["ours_us_per_event"] = statistics.median(ours_us)
@@ -714,6 +721,7 @@ def paced_scans(pipe: CliPipeline, count: int, rate_for: Callable[[], float], le
         summary["held"] = (f"{held_line(pipe, held, 'ours')}{worker_wait_line(pipe, early, 'ours')}"
                            f"{load_line(summary, us_at_max)}; {speed_note(speed, speed_at_max)}")
         scans.append(summary)
+        progress(f"paced scan at {rate:,.0f} Hz: p99 ingester -> reducer {np.percentile(summary['ingest_latency'], 99) * 1e3:.1f} ms")
     return scans
 
 
@@ -778,6 +786,7 @@ def main() -> None:
                 if "0.2.0" in pipes:
                     peer_50 = pipes["0.2.0"].scan(slow, rate=50.0)
                     pipes.pop("0.2.0").close()
+                progress("latency at 50 Hz")
                 latency.append(("ours 50 Hz", pipes["ours"].scan(slow, rate=50.0)))
                 if peer_50 is not None:
                     latency.append(("0.2.0 50 Hz", peer_50))
