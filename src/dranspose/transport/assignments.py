@@ -18,12 +18,10 @@ from typing import Any, Collection, Iterable, Iterator
 
 import numpy as np
 
+from dranspose.core.pairing import Route
 from dranspose.core.runs import Assignment, FastRun, Run
 from dranspose.errors import ProtocolError
 from dranspose.transport.jsonio import dumps_compact
-
-# (event, the workers that get one stream's frames of it, whole: that stream is all each of them gets of the event)
-Route = tuple[int, tuple[str, ...], bool]
 
 
 def _index(values: np.ndarray, bound: int) -> tuple[list[int], list[int] | None]:

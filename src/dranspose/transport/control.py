@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Collection, Iterator, Literal, Union
 
 from dranspose.backend import first_bad_count
 from dranspose.errors import ControlMessageError, ProtocolError
+from dranspose.core.pairing import Route
 from dranspose.core.scan import pairs_by_worker
 from dranspose.core.triggermap import SourceText
 from dranspose.transport import assignments
@@ -239,7 +240,7 @@ class AssignmentBatch:
     mapping: str
     events: list[tuple[int, Targets]]
 
-    def for_streams(self, streams: Collection[str]) -> dict[str, list[assignments.Route]]:
+    def for_streams(self, streams: Collection[str]) -> dict[str, list[Route]]:
         """The routes of each of ``streams`` that has any (see :func:`assignments.for_streams`)."""
         return assignments.routes_by_stream(self.events, streams)
 
@@ -264,7 +265,7 @@ class AssignmentRun:
     def events(self) -> list[tuple[int, Targets]]:
         return list(assignments.decode(self.body))
 
-    def for_streams(self, streams: Collection[str]) -> dict[str, list[assignments.Route]]:
+    def for_streams(self, streams: Collection[str]) -> dict[str, list[Route]]:
         return assignments.for_streams(self.body, streams)
 
     def for_worker(self, name: str) -> Iterator[tuple[int, frozenset[str]]]:
