@@ -6,10 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
-from bench.bench_latency_floor import sched_stats, thread_kind
+from bench.bench_latency_floor import Scan, own_rates, sched_stats, thread_kind
 from bench.bench_pipeline import process_cpu_s, stins_messages
 from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us
 
@@ -78,3 +79,31 @@ def test_the_scheduler_view_sums_the_threads_of_a_process_by_kind() -> None:
     # the threads add up to the process (its utime + stime, counted in 10 ms ticks)
     assert abs(sum(r[0] for r in stats.values()) / 1e9 - total) < 0.05
     assert thread_kind("ZMQbg/IO/0") == "io" and thread_kind("python") == "main"
+
+
+@pytest.mark.e2e
+def test_each_pipeline_is_paced_at_the_load_of_its_own_burst_maximum(capsys: pytest.CaptureFixture[str]) -> None:
+    iters = iterations_per_us(rounds=3)
+    burst = stins_messages(400, 2048)
+    bare, slow = ShapedPipeline(Costs(), 2, iters), ShapedPipeline(Costs(worker_us=500.0), 2, iters)
+    elapsed: dict[str, list[float]] = {"bare": [], "slow": []}
+
+    def timed(name: str, pipe: ShapedPipeline) -> Scan:
+        def scan(msgs: list[list[bytes]], rate: float | None) -> dict[str, Any]:
+            assert rate is None  # a burst
+            s = pipe.scan(msgs, rate)
+            elapsed[name].append(s["elapsed"])
+            return s
+        return scan
+
+    try:
+        rates = own_rates({"bare": timed("bare", bare), "slow": timed("slow", slow)}, burst, 0.8)
+    finally:
+        bare.close()
+        slow.close()
+    assert [len(e) for e in elapsed.values()] == [3, 3]  # three bursts each
+    for name, es in elapsed.items():  # 0.8 of the median of the three maxima
+        assert rates[name] == pytest.approx(0.8 * sorted(400 / e for e in es)[1])
+    # 500 µs per event on two workers: at most ~4,000 events/s, far below the bare pipeline
+    assert rates["slow"] < 0.8 * 4100 < rates["bare"]
+    assert "slow burst maximum" in capsys.readouterr().out
