@@ -37,9 +37,6 @@ class BackgroundServer:
         # connection waits ~40 ms for the client's delayed ACK (Nagle), e.g. each h5pyd request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = int(sock.getsockname()[1])
-        # accepted connections inherit it: without, a small response waits ~40 ms for the
-        # client's delayed ACK (Nagle) on every request
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         from dranspose.services.access import warn_if_exposed
 
         warn_if_exposed(getattr(self.config.app, "title", "HTTP server"), self.host)

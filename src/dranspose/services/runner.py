@@ -1,10 +1,13 @@
-"""Running one service process until SIGINT/SIGTERM."""
+"""Running one service process until SIGINT/SIGTERM, and never much longer."""
 
 from __future__ import annotations
 
+import faulthandler
+import logging
+import os
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from dranspose.services.component import (
     Component,
@@ -13,17 +16,41 @@ from dranspose.services.component import (
     run_until_stopped,
 )
 
+log = logging.getLogger(__name__)
+
+# seconds a signalled process has to stop cleanly (its data loop, threads, HTTP server, the
+# user's close hook) before it prints every thread's stack to stderr and exits with status 1:
+# a stop stuck in a call that never returns must not leave a process behind (Kubernetes kills
+# it after 30 s; a supervisor or a benchmark killed outright has no one to do that)
+STOP_GRACE_S = 15.0
+
+
+def stop_on_signals(stop: Callable[[], None], grace_s: float = STOP_GRACE_S) -> None:
+    """From the main thread: SIGINT and SIGTERM call ``stop`` (a clean stop) and arm a
+    watchdog that needs no Python thread (``faulthandler``): ``grace_s`` later a process still
+    running prints every thread's stack and exits (status 1). A second signal exits at once."""
+    signalled: list[int] = []
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        if signalled:
+            os.write(2, b"dranspose: second signal; exiting now\n")
+            os._exit(128 + signum)
+        signalled.append(signum)
+        faulthandler.dump_traceback_later(grace_s, exit=True)
+        log.info("%s: stopping (at most %.0f s, then every thread's stack on stderr and exit)",
+                 signal.Signals(signum).name, grace_s)
+        stop()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
 
 def serve(component: Component) -> None:
-    """Run ``component``'s data loop in this (main) thread; a signal stops it cleanly.
-    The process's warnings and errors are forwarded to the shared log stream."""
-
-    def _stop(signum: int, frame: Any) -> None:
-        component.stop()
-
+    """Run ``component``'s data loop in this (main) thread; a signal stops it cleanly (see
+    :func:`stop_on_signals`). The process's warnings and errors are forwarded to the shared
+    log stream."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
+        stop_on_signals(component.stop)
     install_log_forwarding(component.settings, f"{component.kind}:{component.name}")
     try:
         run_until_stopped(component, component.run)
