@@ -165,3 +165,33 @@ def test_scan_through_cli_processes_read_with_h5pyd(cli_pipeline: tuple[str, str
         np.testing.assert_array_equal(f["peak_x"][:], [(2 * i) % 8 for i in range(n)])
     status = httpx.get(f"{api}/api/v1/status").json()
     assert status["error_count"] == 0
+
+
+def test_the_controller_stops_on_sigterm_while_a_client_follows_its_log_stream(redis_url: str) -> None:
+    """Its log stream never ends by itself: the server must end it when told to stop (it used to
+    wait for the client for good)."""
+    port = free_tcp_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dranspose.cli", "controller", "--host", "127.0.0.1", "--port", str(port)],
+                            env=dict(os.environ, REDIS_URL=redis_url), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/config").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "the controller did not start"
+            time.sleep(0.1)
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/v1/log_stream", timeout=30) as stream:
+            assert stream.status_code == 200  # the server holds the request open now
+            proc.send_signal(signal.SIGTERM)
+            assert list(stream.iter_lines()) is not None  # the stream ends (no read timeout, no error)
+        out, _ = proc.communicate(timeout=10)  # at most a read's second, far under the 5 s grace
+        assert proc.returncode == 0, out
+        assert "timeout graceful shutdown exceeded" not in out  # ended, not cancelled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -10,6 +12,43 @@ from typing import Any
 import uvicorn
 
 from dranspose.errors import ConfigError
+
+#: seconds uvicorn waits, once told to stop, for responses still streaming (a client following
+#: the controller's log stream or the reducer's feedback never ends its request): then it
+#: cancels them and stops. Without it such a client kept a signalled server up for good.
+SHUTDOWN_GRACE_S = 5.0
+
+
+class _TellingServer(uvicorn.Server):
+    """uvicorn's server that also sets ``stopping`` the moment a signal comes, so that the
+    app's endless responses (the controller's log stream) end before the server waits for them."""
+
+    def __init__(self, config: uvicorn.Config, stopping: threading.Event | None) -> None:
+        super().__init__(config)
+        self.stopping = stopping
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.stopping is not None:
+            self.stopping.set()
+        super().handle_exit(sig, frame)
+
+
+def run_app(app: Any, host: str, port: int, log_level: str) -> None:
+    """Serve ``app`` in this (main) thread until SIGINT or SIGTERM, then exit with status 0
+    (uvicorn stops gracefully, then re-raises the signal to the handler set here). An app with
+    ``app.state.stopping`` (a ``threading.Event``) is told at once; responses still streaming
+    after :data:`SHUTDOWN_GRACE_S` are cancelled. A server that cannot start exits with 3, as
+    ``uvicorn.run`` does."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    server = _TellingServer(config, getattr(getattr(app, "state", None), "stopping", None))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(3)
 
 
 class BackgroundServer:
@@ -21,7 +60,8 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         # log_config=None: a background server must not reset the process's logging (uvicorn's
         # dictConfig would close every handler already installed, e.g. the log forwarding)
-        self.config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False, log_config=None)
+        self.config = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False, log_config=None,
+                                     timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         self.server = uvicorn.Server(self.config)
         self.thread: threading.Thread | None = None
         self.host = host

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 
 from dranspose.services.cli import add_common, settings_from
 
@@ -20,17 +18,15 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
 
     from dranspose.services.controller import create_app
     from dranspose.store.connection import connect
 
     settings = settings_from(redis_url=args.redis_url, event_timeout=args.event_timeout)
     connect(settings.redis_url)  # one clear error before uvicorn starts
-    # uvicorn shuts down gracefully, then re-raises the signal to the previous handler: exit 0
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from dranspose.services.access import warn_if_exposed
+    from dranspose.services.http import run_app
 
     warn_if_exposed("controller", args.host)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False)
+    run_app(create_app(settings), args.host, args.port, args.log_level.lower())
     return 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import sys
 
 from dranspose.services.cli import add_common
 
@@ -19,10 +17,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from dranspose.config import Settings
     from dranspose.services.apps import create_debug_worker_app
+    from dranspose.services.http import run_app
     from dranspose.store.connection import connect
 
     overrides = {"worker_name": args.name or os.environ.get("WORKER_NAME") or "debugworker"}
@@ -30,7 +27,5 @@ def run(args: argparse.Namespace) -> int:
         overrides["redis_url"] = args.redis_url
     settings = Settings(**overrides)
     connect(settings.redis_url)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(create_debug_worker_app(settings), host=args.host, port=args.port, log_level=args.log_level.lower(),
-                access_log=False)
+    run_app(create_debug_worker_app(settings), args.host, args.port, args.log_level.lower())
     return 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 
 from dranspose.services.cli import add_common
@@ -25,8 +24,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from dranspose.services.http import run_app
     from dranspose.store.connection import connect
 
     os.environ["INGESTER_STREAMS"] = json.dumps(args.stream)
@@ -37,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from dranspose.config import Settings
 
     connect(Settings().redis_url)  # one clear error before uvicorn starts
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(_import_app(args.app), host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False)
+    run_app(_import_app(args.app), args.host, args.port, args.log_level.lower())
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, TypeVar
 
@@ -283,9 +284,12 @@ def status_router() -> APIRouter:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
+        stopping: threading.Event = request.app.state.stopping
+
         async def lines() -> AsyncIterator[bytes]:
+            """Until the client goes or the server stops (within a read's second)."""
             last = "$"
-            while not await request.is_disconnected():
+            while not stopping.is_set() and not await request.is_disconnected():
                 replies = await asyncio.to_thread(sched.redis.xread, {sched.keys.logs(): last}, 100, 1000)
                 for _key, entries in replies or []:
                     for entry_id, fields in entries:
@@ -361,6 +365,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logstream.uninstall(handler)
 
     app = FastAPI(title="dranspose controller", version=dranspose.__version__, lifespan=lifespan)
+    app.state.stopping = threading.Event()  # set by the server at a signal: endless responses end (log_stream)
     # token, Host, body size, JSON type; added before CORS so that its refusals carry CORS headers
     protect(app, json_routes=[r"^/api/v1/(mapping|sequence|sardana_hook)$"])
     if settings.cors_origins:  # browsers on other origins may call the API (as before; "*" by default)
