@@ -18,7 +18,6 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from dranspose.services.controller import create_app
     from dranspose.store.connection import connect
 
