@@ -1,7 +1,8 @@
 """Fault matrix, deployed as the Helm chart starts it (one CLI process per component, only its
 own environment, default settings), on loopback and each component on its own network-namespace
 host: SIGKILL of a worker (no restart), of the reducer, the ingester, the controller and Redis
-each followed by a restart, all mid-scan, and a worker paused longer than the presence TTL.
+each followed by a restart, all mid-scan, and a worker and Redis each paused longer than the
+presence TTL.
 
 Each scan must end within 30 s of the last frame with exact accounting: completed + failed ==
 total, and the completed events are exactly the events whose results the (current) reducer
@@ -148,3 +149,15 @@ def test_redis_killed_and_restarted_empty(deployment: FaultDeployment) -> None:
     progress = run_with_fault(deployment, restart)
     assert progress["failed_events"] < FRAMES // 2, progress
     assert any(f["component"] == "redis" for f in deployment.get("/api/v1/status")["faults"])
+
+
+def test_redis_paused_then_resumed(deployment: FaultDeployment) -> None:
+    """Redis stops answering without closing a connection (SIGSTOP: a stalled or partitioned
+    server) for longer than the presence TTL, then answers again: nothing is lost."""
+    def pause(d: FaultDeployment) -> None:
+        d.pause("redis")
+        time.sleep(5.0)  # presence TTL 3 s: every heartbeat waits meanwhile
+        d.resume("redis")
+
+    progress = run_with_fault(deployment, pause)
+    assert progress["failed_events"] == 0, progress
