@@ -51,7 +51,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pipeline import CliPipeline, ours, percentiles, process_cpu_s, stins_messages  # noqa: E402
+from bench.bench_pipeline import CliPipeline, image_count, ours, percentiles, process_cpu_s, stins_messages  # noqa: E402
 from bench.machine import MachineSample, machine_sample  # noqa: E402
 from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us  # noqa: E402
 
@@ -206,7 +206,7 @@ Scan = Callable[[list[list[bytes]], "float | None"], dict[str, Any]]
 def own_rates(arms: dict[str, Scan], burst: list[list[bytes]], load: float) -> dict[str, float]:
     """``load`` of each pipeline's own burst maximum: the median of three bursts each,
     the pipelines alternating, so that all are taken in the same minutes (printed)."""
-    images = sum(1 for m in burst if len(m) >= 2)  # the series' header and end are single parts
+    images = image_count(burst)
     maxima: dict[str, list[float]] = {name: [] for name in arms}
     for _ in range(3):
         for name, scan in arms.items():

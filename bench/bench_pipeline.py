@@ -92,6 +92,12 @@ def stins_messages(n: int, nbytes: int) -> list[list[bytes]]:
     return msgs
 
 
+def image_count(msgs: list[list[bytes]]) -> int:
+    """The images of a series (a header and a payload each; the series' header and end are one
+    part)."""
+    return sum(1 for m in msgs if len(m) >= 2)
+
+
 # shortest sleep of the paced source: frames due within it go out together. A sleep per
 # frame (a timer, a wake-up, a context switch every 42 us at 24 kHz) cost this process more
 # CPU than the pipeline's ingester, on the same two cores as the pipeline under test.
@@ -231,7 +237,7 @@ class CliPipeline:
 
     def scan(self, msgs: list[list[bytes]], rate: float | None = None) -> dict[str, Any]:
         """Run one scan; returns the reducer's summary plus ``elapsed`` (first send -> finish)."""
-        n = len(msgs) - 2
+        n = image_count(msgs)
         for f in os.listdir(self.out):
             if f.endswith(".json"):
                 os.unlink(os.path.join(self.out, f))
@@ -489,7 +495,7 @@ def throughput(label: str, msgs: list[list[bytes]], nbytes: int, pipes: dict[str
                pairs: int) -> dict[str, Any]:
     """Interleaved rounds relay, ours, 0.2.0; medians and median per-round ratios, and
     (``ours_us_per_event``) the median CPU per event our pipeline spent in its rounds."""
-    n = len(msgs) - 2
+    n = image_count(msgs)
     times: dict[str, list[float]] = {"relay": []}
     ours_us: list[float] = []  # our pipeline's CPU per event, first frame -> finish, per round
     for name in pipes:

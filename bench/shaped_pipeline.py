@@ -32,7 +32,7 @@ from typing import Any, Iterator
 
 import zmq
 
-from bench.bench_pipeline import send  # the same paced source as the dranspose pipelines
+from bench.bench_pipeline import image_count, send  # the same paced source as the dranspose pipelines
 from bench.machine import host_speed, spend
 from dranspose.transport.sockets import free_tcp_port
 
@@ -215,7 +215,7 @@ class ShapedPipeline:
         send(self.src, msgs, rate)
         self.src.send(STOP)
         latency, ingest = self.out.get(timeout=max(120.0, 10 * len(msgs) / (rate or 500)))
-        n = sum(1 for m in msgs if len(m) >= 2)
+        n = image_count(msgs)
         if len(latency) != n:
             raise RuntimeError(f"shaped pipeline: {len(latency)} results for {n} images")
         return {"latency": latency, "ingest_latency": ingest, "elapsed": time.time() - t0}
