@@ -85,7 +85,7 @@ def test_the_scheduler_view_sums_the_threads_of_a_process_by_kind() -> None:
 def test_each_pipeline_is_paced_at_the_load_of_its_own_burst_maximum(capsys: pytest.CaptureFixture[str]) -> None:
     iters = iterations_per_us(rounds=3)
     burst = stins_messages(400, 2048)
-    bare, slow = ShapedPipeline(Costs(), 2, iters), ShapedPipeline(Costs(worker_us=500.0), 2, iters)
+    bare, slow = ShapedPipeline(Costs(), 2, iters), ShapedPipeline(Costs(worker_us=1000.0), 2, iters)
     elapsed: dict[str, list[float]] = {"bare": [], "slow": []}
 
     def timed(name: str, pipe: ShapedPipeline) -> Scan:
@@ -104,6 +104,7 @@ def test_each_pipeline_is_paced_at_the_load_of_its_own_burst_maximum(capsys: pyt
     assert [len(e) for e in elapsed.values()] == [3, 3]  # three bursts each
     for name, es in elapsed.items():  # 0.8 of the median of the three maxima
         assert rates[name] == pytest.approx(0.8 * sorted(400 / e for e in es)[1])
-    # 500 µs per event on two workers: at most ~4,000 events/s, far below the bare pipeline
-    assert rates["slow"] < 0.8 * 4100 < rates["bare"]
+    # each at its own: ~1 ms per event on two workers is a fraction of the bare pipeline's rate
+    # (not an absolute bound: calibrated on a busy machine, the loop spends less than asked)
+    assert rates["slow"] < rates["bare"] / 3
     assert "slow burst maximum" in capsys.readouterr().out
