@@ -9,7 +9,7 @@ a completion report when a batch of the worker's ``DONE_BATCH`` events is full o
 worker's :class:`~dranspose.core.flow.ReportPolicy` (out of work, age); each controller round
 stands for 1 ms. Every event returns a result
 (as analysis code does; ``--no-results``: none), which the simulated reducer confirms by
-worker every ``REPORT_INTERVAL``, as the reducer reports them. Reports are encoded and decoded as on
+worker every ``REPORT_INTERVAL`` or ``REPORT_BATCH`` results, as the reducer reports them. Reports are encoded and decoded as on
 the done stream (:mod:`dranspose.transport.control`). Only the controller's part is timed
 (``time.process_time``); the simulation's own work is not counted.
 
@@ -43,7 +43,7 @@ from dranspose.core.scan import Phase, Scan  # noqa: E402
 from dranspose.core.triggermap import compile_mapping  # noqa: E402
 from dranspose.services.controller.credits import CreditBook  # noqa: E402
 from dranspose.services.controller.scheduler import ASSIGN_BATCH  # noqa: E402
-from dranspose.services.reducer import REPORT_INTERVAL  # noqa: E402
+from dranspose.services.reducer import REPORT_BATCH, REPORT_INTERVAL  # noqa: E402
 from dranspose.services.worker import DONE_BATCH, report_age_limit  # noqa: E402
 from dranspose.transport import assignments, control  # noqa: E402
 
@@ -151,7 +151,8 @@ def run(nworkers: int, nevents: int, report: int, capacity: int | None, with_res
                     nbytes=sim.nbytes)))
                 if with_results:
                     reduced.setdefault(sim.name, []).extend(done)
-        if reduced and now - reducer_sent >= REPORT_INTERVAL - 1e-9:  # the reducer's progress report
+        waiting = sum(len(events) for events in reduced.values())
+        if waiting and (now - reducer_sent >= REPORT_INTERVAL - 1e-9 or waiting >= REPORT_BATCH):  # as the reducer reports
             total = {sim.name: sim.n for sim in sims.values()}
             msgs.append(control.encode_report(control.ReducerReport("reducer", total, False, "r1", reduced)))
             reduced, reducer_sent = {}, now
