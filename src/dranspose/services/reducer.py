@@ -231,7 +231,7 @@ class Reducer(Component):
             return
         if msg.target == "workers":
             # every event is done: the controller now waits for this reducer's counts before
-            # it asks for finish, so they go out after every pass, not on the 20 ms clock
+            # it asks for finish, so they go out after every pass, not on the report clock
             self._data_ended = msg.uuid
             self._drain()
             self._report()
