@@ -8,6 +8,7 @@ concurrently with itself). HTTP reads take ``publish_rlock`` when the user provi
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import traceback
@@ -330,8 +331,9 @@ class Reducer(Component):
             self._receive()
 
     def _report(self, force: bool = False) -> None:
-        if not self.mapping_uuid:
+        if not self.mapping_uuid:  # no scan to report to
             self.received.clear()
+            self._dirty = False
             return
         if not (self._dirty or force):
             return
@@ -364,6 +366,14 @@ class Reducer(Component):
             return True
         return time.monotonic() - self._last_report >= REPORT_INTERVAL
 
+    def _poll_timeout_ms(self) -> int:
+        """How long the loop may wait for results: until the next report is due when results
+        wait to be reported (so that a report is at most ``REPORT_INTERVAL`` late), else 100 ms."""
+        if not self._dirty:
+            return 100
+        left = REPORT_INTERVAL - (time.monotonic() - self._last_report)
+        return max(1, min(100, math.ceil(left * 1000)))
+
     def look_up(self, client: redis.Redis) -> None:
         """Heartbeat thread: whether Redis was replaced (the data loop does not ask)."""
         self.look_for_redis_replaced(client)
@@ -392,7 +402,7 @@ class Reducer(Component):
             pause = coalesce.pause()
             if pause:
                 time.sleep(pause)
-            ready = dict(poller.poll(REPORT_INTERVAL * 1000 if self._dirty else 100))
+            ready = dict(poller.poll(self._poll_timeout_ms()))
             self.loop_beat = time.monotonic()
             received = 0
             if self.pull in ready:
