@@ -1,10 +1,10 @@
 """What every service process shares: presence in Redis, error counting, log forwarding and
 the control listener (controller announcements and assignment batches).
 
-Threads: the service's own data loop (ZeroMQ, user code), one heartbeat thread writing the
-component's state with a TTL (its presence), and one control thread blocking on Redis streams
-and forwarding what it reads to the data loop over an inproc ZeroMQ socket, so the data loop
-never waits on Redis.
+Threads: the service's own data loop (ZeroMQ, user code, and the control feed: it polls the
+feed's Redis connection beside its sockets and reads a reply once it has come, so it never
+waits on Redis; see ``control_feed``), and one heartbeat thread writing the component's state
+with a TTL (its presence) and reconnecting the feed when it lost Redis.
 """
 
 from __future__ import annotations
@@ -24,15 +24,14 @@ import zmq
 
 import dranspose
 from dranspose.config import Settings
-from dranspose.errors import ControlMessageError
 from dranspose.services import gc_pause, logs
+from dranspose.services.control_feed import ControlFeed
 from dranspose.services.loop_time import core_time
 from dranspose.states import build_meta, read_build_meta
 from dranspose.store.connection import connect
 from dranspose.store.keys import Keys
 from dranspose.transport import control
 from dranspose.transport.resend import RedisRestarts
-from dranspose.transport.sockets import readable
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +60,7 @@ class Component:
         self.loop_beat = time.monotonic()  # the data loop sets it each turn (advertised as loop_age)
         self.loop_tid: int | None = None  # the data loop's thread (enter_data_loop): its core time is advertised
         self._build_meta = self._read_build_meta(settings.build_meta_file)
-        self.control_url = f"inproc://control-{self.kind}-{self.service_uuid.hex}"
-        self._control_pull: zmq.Socket | None = None
+        self._control: ControlFeed | None = None  # made by start()
         self._started = False
         self.redis_restarts = RedisRestarts()  # asked by the heartbeat thread (look_for_redis_replaced)
         self.redis_replacements = 0  # Redis servers seen replaced: the heartbeat thread counts, the data loop reads
@@ -160,6 +158,11 @@ class Component:
     def _heartbeat_loop(self) -> None:
         client = connect(self.settings.redis_url, check=False)
         while not self.stopping.is_set():
+            if self._control is not None:
+                try:
+                    self._control.maintain()  # reconnects the control feed if it lost Redis
+                except Exception:
+                    log.exception("%s %s: reconnecting the control feed failed; retrying", self.kind, self.name)
             try:
                 self.publish_state(client)
             except redis.RedisError as exc:
@@ -262,88 +265,23 @@ class Component:
         """The assignment stream this component follows for a mapping (None: only updates)."""
         return self.keys.assigned(mapping_uuid)
 
-    def _control_loop(self) -> None:
-        """Blocks on the updates stream (and the current mapping's assignments) and forwards
-        each entry to the data loop as ``(kind, payload)`` Python objects."""
-        client = connect(self.settings.redis_url, check=False)
-        push = self.ctx.socket(zmq.PUSH)
-        push.connect(self.control_url)
-        updates = self.keys.updates()
-        try:
-            last = client.xrevrange(updates, count=1)
-            update_id = last[0][0] if last else b"0-0"
-            current = client.get(self.keys.mapping())
-            streams: dict[str, bytes] = {updates: update_id}
-            if current is not None:
-                try:
-                    info = control.decode_mapping(current)
-                except ControlMessageError as exc:
-                    self.count_error("control", "current mapping ignored: %s", exc)
-                else:  # a scan that may be running: this process (re)joins it
-                    push.send_pyobj(("mapping_resumed", info))
-                    key = self.assigned_key(info.uuid)
-                    if key:
-                        streams[key] = b"0-0"
-            while not self.stopping.is_set():
-                try:
-                    replies = client.xread(streams, block=200)
-                except redis.RedisError as exc:
-                    log.warning("%s %s: control stream read failed: %s; retrying", self.kind, self.name, exc)
-                    self.stopping.wait(1.0)
-                    continue
-                for key_b, entries in replies or []:
-                    key = key_b.decode()
-                    streams[key] = entries[-1][0]
-                    if key == updates:
-                        self._forward_updates(push, streams, updates, entries)
-                    else:
-                        push.send_pyobj(("assigned", self._decode_assignments(entries)))
-        finally:
-            push.close(linger=0)
-
-    def _forward_updates(self, push: zmq.Socket, streams: dict[str, bytes], updates: str, entries: list[Any]) -> None:
-        """Decode updates-stream entries, follow a new mapping's assignment stream, forward."""
-        for _id, fields in entries:
-            try:
-                msg = control.decode_update(fields.get(control.UPDATE_FIELD.encode(), b""))
-            except ControlMessageError as exc:
-                self.count_error("control", "update ignored: %s", exc)
-                continue
-            if isinstance(msg, control.MappingAnnounced):
-                for k in [k for k in streams if k != updates]:
-                    del streams[k]
-                akey = self.assigned_key(msg.uuid)
-                if akey:
-                    streams[akey] = b"0-0"
-            push.send_pyobj((msg.kind, msg))
-
-    def _decode_assignments(self, entries: list[Any]) -> list[control.AssignmentBatch | control.AssignmentRun | control.RerouteBatch]:
-        out = []
-        for _id, fields in entries:
-            try:
-                out.append(control.decode_assignment(fields.get(control.ASSIGNED_FIELD.encode(), b"")))
-            except ControlMessageError as exc:
-                self.count_error("control", "assignment batch ignored: %s", exc)
-        return out
-
     # ---- lifecycle
     def open(self) -> None:
         """Bind and connect the component's own sockets (called by :meth:`start`); services extend it."""
 
     def start(self) -> None:
-        """Check Redis, open the sockets, start the heartbeat and control threads, advertise.
+        """Check Redis, open the control feed and the sockets, start the heartbeat thread, advertise.
         Raises :class:`RedisUnavailable` with a clear message when Redis is not there."""
         if self._started:
             return
         connect(self.settings.redis_url)  # one ping: a clear error before anything starts
-        self._control_pull = self.ctx.socket(zmq.PULL)
-        self._control_pull.bind(self.control_url)
+        self._control = ControlFeed(self.settings.redis_url, self.keys, self.assigned_key, self.count_error, f"{self.kind} {self.name}")
+        self._control.start()
         self.open()
         self._started = True
-        for target, name in ((self._heartbeat_loop, "heartbeat"), (self._control_loop, "control")):
-            t = threading.Thread(target=target, name=f"{self.kind}-{name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        t = threading.Thread(target=self._heartbeat_loop, name=f"{self.kind}-heartbeat", daemon=True)
+        t.start()
+        self._threads.append(t)
         self.publish_state()
         gc_pause.settle()
 
@@ -359,6 +297,8 @@ class Component:
     def join_background(self, timeout: float = 3.0) -> None:
         for t in self._threads:
             t.join(timeout)
+        if self._control is not None:
+            self._control.close()
 
     def control_handlers(self) -> dict[str, Callable[[Any], None]]:
         """Control message kind -> handler; services override (unknown kinds are ignored)."""
@@ -383,18 +323,18 @@ class Component:
                 gc_pause.settle()  # between scans: no full collection stalls this one
 
     def recv_control(self) -> list[tuple[str, Any]]:
-        """All control messages waiting (non-blocking)."""
-        out = []
-        sock = self.control_socket
-        while readable(sock):  # not recv until zmq.Again: raising costs more than asking
-            out.append(sock.recv_pyobj(zmq.NOBLOCK))
-        return out
+        """The control messages that came (call when :attr:`control_socket` is readable)."""
+        return self._feed().take()
 
     @property
-    def control_socket(self) -> zmq.Socket:
-        if self._control_pull is None:
+    def control_socket(self) -> int:
+        """The descriptor a data loop polls for control messages (the same for the component's life)."""
+        return self._feed().fd
+
+    def _feed(self) -> ControlFeed:
+        if self._control is None:
             raise RuntimeError(f"{self.kind} {self.name}: start() before run()")
-        return self._control_pull
+        return self._control
 
 
 _forwarding: logs.RedisLogHandler | None = None
