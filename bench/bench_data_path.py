@@ -155,6 +155,10 @@ def main() -> int:
     if args.against is None:
         return 0
     other = args.against / "src" if (args.against / "src").is_dir() else args.against
+    sys.path.insert(0, str(ROOT))
+    from bench.trees import require_built
+
+    require_built(other)  # else the other tree's reference twins would be measured
     ratios: dict[str, list[float]] = {}
     for i in range(args.pairs):
         pair = [(ROOT / "src", "this"), (other, "other")]

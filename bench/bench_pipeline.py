@@ -68,6 +68,7 @@ from dranspose.services.loop_time import CoreTime  # noqa: E402
 from dranspose.transport.sockets import free_tcp_port  # noqa: E402
 
 from bench.machine import MachineSample, host_speed, machine_sample, speed_note  # noqa: E402
+from bench.trees import require_built  # noqa: E402
 
 PEER_ENV = "DRANSPOSE020_VENV"
 
@@ -359,7 +360,9 @@ class CliPipeline:
 
 def ours(nworkers: int, src: str | None = None, label: str = "ours") -> CliPipeline:
     """This project's pipeline; ``src``: another tree's ``src`` folder to run instead (e.g. a
-    checkout of an earlier commit, its ``_fastpath`` built in place)."""
+    checkout of an earlier commit, its ``_fastpath`` built in place: checked)."""
+    if src is not None:
+        require_built(src)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src or str(ROOT / "src"), str(ROOT)]))
     return CliPipeline(label, [sys.executable, "-m", "dranspose.cli"], env, nworkers)
 
@@ -755,6 +758,8 @@ def main() -> None:
                     help="with --latency-at: also another tree's src folder (e.g. an earlier commit's), "
                          "scans alternating, --pairs per rate; prints the median per-pair p50 ratio")
     args = ap.parse_args()
+    if args.against:
+        require_built(args.against)  # before any pipeline starts
     if args.latency_at:
         latency_only([float(r) for r in args.latency_at.split(",")], args.against, args.pairs or 1)
         return
