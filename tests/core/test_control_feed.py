@@ -177,3 +177,47 @@ def test_an_answer_not_read_yet_is_no_silence(server: RedisServer, loop: Loop, m
     loop.feed.maintain()
     assert loop.feed.reconnects == 0
     assert [(k, m.uuid) for k, m in loop.take()] == [("mapping", "m6")]
+
+
+def test_a_scan_replaced_within_one_answer_is_no_longer_followed(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer that holds a new scan's announcement and, after it, the previous scan's last
+    assignments (written before the announcement; Redis lists the streams in the order asked)."""
+    monkeypatch.setattr(control_feed, "BLOCK_MS", 100)
+    client = redis.Redis.from_url(server.url)
+    feed = ControlFeed(server.url, KEYS, KEYS.assigned, lambda *a: None, "test")
+    feed.start()
+    loop = Loop(feed)
+    try:
+        _announce(client, "m7")
+        assert [(k, m.uuid) for k, m in loop.take()] == [("mapping", "m7")]
+        time.sleep(0.3)  # the read in flight answers empty; not taken yet: no read is waiting
+        _assign(client, "m7", [9])
+        _announce(client, "m8")
+        assert feed.take() == []  # the empty answer; the next read finds both streams at once
+        got = loop.take()
+        assert [(k, m.uuid) for k, m in got] == [("mapping", "m8")]  # m7's batch came after it: dropped
+        _assign(client, "m7", [10])  # and the old scan's stream is not read again
+        _assign(client, "m8", [0])
+        assert _events(loop.take(events=1)) == [0]
+        assert loop.take(until=0.3) == []
+    finally:
+        loop.close()
+
+
+def test_an_answer_of_the_wrong_shape_is_counted_and_reading_goes_on(server: RedisServer, loop: Loop) -> None:
+    """Redis is trusted to answer as Redis does; if it does not, the data loop goes on."""
+    client = redis.Redis.from_url(server.url)
+    ERRORS.clear()
+    _announce(client, "m9")
+    assert [k for k, _m in loop.take()] == ["mapping"]
+    conn = loop.feed._conn
+    real = conn.read_response
+    conn.read_response = lambda: [[b"not", b"entries"], 7]  # as a broken server might answer
+    try:
+        assert loop.feed.take() == []
+    finally:
+        conn.read_response = real
+    assert [c for c, _m in ERRORS] == ["control"] and not loop.readable()
+    loop.feed.maintain()
+    _assign(client, "m9", [3])
+    assert _events(loop.take(events=1)) == [3]

@@ -141,25 +141,43 @@ class ControlFeed:
             self._client.connection_pool.release(conn)  # reconnects when taken again
 
     def take(self) -> list[Message]:
-        """Data loop, when :attr:`fd` is readable: the messages that came, in order."""
+        """Data loop, when :attr:`fd` is readable: the messages that came, in order. Never
+        raises: a failed read drops the connection (the heartbeat makes a new one)."""
         with self._lock:
             out, self._queued = self._queued, []
             if self._conn is None:
                 return out
             try:
                 reply = self._conn.read_response()
-                for key_b, entries in reply or []:
-                    key = key_b.decode()
-                    self._streams[key] = entries[-1][0]  # type: ignore[index]
-                    if key == self._updates:
-                        out.extend(self._updates_of(entries))
-                    else:
-                        out.append(("assigned", self._assignments_of(entries)))
+            except (redis.RedisError, OSError) as exc:
+                log.warning("%s: control stream read failed: %s; reconnecting", self._label, exc)
+                self._drop()
+                return out
+            try:
+                out.extend(self._messages_of(reply))
                 self._send_read()
             except (redis.RedisError, OSError) as exc:
                 log.warning("%s: control stream read failed: %s; reconnecting", self._label, exc)
                 self._drop()
+            except Exception as exc:  # not the shape of an XREAD answer: never the data loop's end
+                self._count_error("control", "control stream answer not understood (%r); reconnecting", exc)
+                self._drop()
             return out
+
+    def _messages_of(self, reply: Any) -> list[Message]:
+        """The messages of one XREAD answer (RESP2: ``[[stream, [[id, [field, value, ...]], ...]], ...]``)."""
+        assert self._streams is not None
+        out: list[Message] = []
+        for key_b, entries in reply or []:
+            key = key_b.decode()
+            if key not in self._streams:
+                continue  # a scan's assignments that an update earlier in this answer replaced
+            self._streams[key] = entries[-1][0]
+            if key == self._updates:
+                out.extend(self._updates_of(entries))
+            else:
+                out.append(("assigned", self._assignments_of(entries)))
+        return out
 
     def _updates_of(self, entries: list[Any]) -> list[Message]:
         """Decoded update entries; a new mapping's assignment stream is followed from its start."""
