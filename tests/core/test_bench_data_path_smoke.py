@@ -1,5 +1,6 @@
 """The data-path benchmark still runs, against a second tree too, and refuses to compare a tree
-whose ``dranspose`` it did not actually import (figures come from the bench, not from here)."""
+whose compiled hot path is not built or whose ``dranspose`` it did not actually import (figures
+come from the bench, not from here)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
@@ -29,10 +31,18 @@ def test_bench_data_path_smoke(tmp_path: Path) -> None:
     assert set(figures) == {"ingester", "worker", "reducer"} and all(0 < float(v) < 1000 for v in figures.values())
     assert "median of 1 per-pair ratios this / other: ingester" in out.stdout
 
-    not_a_tree = tmp_path / "empty"  # no dranspose there: the installed one would be measured instead
-    not_a_tree.mkdir()
-    bad = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_data_path.py"), "--against", str(not_a_tree), "--pairs", "1", "--reps", "3"],
-        capture_output=True, text=True, timeout=300, env=env,
-    )
-    assert bad.returncode != 0 and "imported dranspose from" in bad.stderr
+    def refusal(tree: Path) -> str:
+        bad = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "bench_data_path.py"), "--against", str(tree), "--pairs", "1", "--reps", "3"],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+        assert bad.returncode != 0
+        return bad.stderr
+
+    not_built = tmp_path / "empty"  # nothing compiled there: its reference twins would be measured
+    not_built.mkdir()
+    assert "no compiled _fastpath extensions" in refusal(not_built)
+    not_a_tree = tmp_path / "no-dranspose"  # built, but no dranspose there: the installed one would be measured
+    (not_a_tree / "_fastpath").mkdir(parents=True)
+    (not_a_tree / "_fastpath" / f"eventframes{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+    assert "imported dranspose from" in refusal(not_a_tree)
