@@ -412,9 +412,9 @@ def test_the_wait_for_redis_to_take_a_completion_report_is_not_counted_as_work(
     assert isinstance(worker, Worker)
     original, waited = worker.redis.xadd, []
 
-    def late_xadd(*args: Any, **kwargs: Any) -> Any:  # Redis is real; its reply comes 50 ms late
-        time.sleep(0.05)
-        waited.append(0.05)
+    def late_xadd(*args: Any, **kwargs: Any) -> Any:  # Redis is real; its reply comes 0.2 s late
+        time.sleep(0.2)  # long beside the passes' own time (~0.1 s in all, 0.36 s on a slow host)
+        waited.append(0.2)
         return original(*args, **kwargs)
 
     worker.redis.xadd = late_xadd  # type: ignore[method-assign]
