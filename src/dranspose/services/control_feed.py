@@ -59,7 +59,7 @@ class ControlFeed:
         self.reconnects = 0  # connections replaced after a failure or a silence
         self._ever_connected = False
         self._closed = False
-        self._never_r, self._never_w = os.pipe()  # nothing is written: the fd while disconnected
+        self._never_r, self._never_w = os.pipe()  # the fd while disconnected: nothing is written and the write end stays open, so it never reads EOF
         self.fd = os.dup(self._never_r)  # what the data loop polls
 
     def start(self) -> None:
@@ -148,13 +148,7 @@ class ControlFeed:
             if self._conn is None:
                 return out
             try:
-                reply = self._conn.read_response()
-            except (redis.RedisError, OSError) as exc:
-                log.warning("%s: control stream read failed: %s; reconnecting", self._label, exc)
-                self._drop()
-                return out
-            try:
-                out.extend(self._messages_of(reply))
+                out.extend(self._messages_of(self._conn.read_response()))
                 self._send_read()
             except (redis.RedisError, OSError) as exc:
                 log.warning("%s: control stream read failed: %s; reconnecting", self._label, exc)
