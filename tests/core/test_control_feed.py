@@ -5,7 +5,7 @@ a connection gone silent, hostile entries."""
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import redis
@@ -28,13 +28,26 @@ def server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def loop(server: RedisServer) -> Iterator[Loop]:
-    """A started feed on the test's Redis, polled as a data loop polls it."""
-    feed = ControlFeed(server.url, KEYS, KEYS.assigned, lambda category, message, *args: ERRORS.append((category, message % args)), "test")
-    feed.start()
-    polled = Loop(feed)
-    yield polled
-    polled.close()
+def open_loop(server: RedisServer) -> Iterator[Callable[[], Loop]]:
+    """``open_loop()``: a feed started on the test's Redis now (after the test's own set-up),
+    polled as a data loop polls it; closed at teardown."""
+    made: list[Loop] = []
+
+    def start() -> Loop:
+        feed = ControlFeed(server.url, KEYS, KEYS.assigned, lambda category, message, *args: ERRORS.append((category, message % args)), "test")
+        feed.start()
+        made.append(Loop(feed))
+        return made[-1]
+
+    yield start
+    for polled in made:
+        polled.close()
+
+
+@pytest.fixture
+def loop(open_loop: Callable[[], Loop]) -> Loop:
+    """A feed started before the test, polled as a data loop polls it."""
+    return open_loop()
 
 
 ERRORS: list[tuple[str, str]] = []  # what the feeds counted (cleared by each test that reads it)
@@ -98,21 +111,16 @@ def test_updates_then_the_new_mappings_assignments_in_order(server: RedisServer,
     assert all(b.mapping == "m1" for _k, batches in got for b in batches)
 
 
-def test_a_process_that_starts_during_a_scan_rejoins_it(server: RedisServer) -> None:
+def test_a_process_that_starts_during_a_scan_rejoins_it(server: RedisServer, open_loop: Callable[[], Loop]) -> None:
     client = redis.Redis.from_url(server.url)
     _announce(client, "m2")
     _assign(client, "m2", [0, 1])
-    feed = ControlFeed(server.url, KEYS, KEYS.assigned, lambda *a: None, "test")
-    feed.start()
-    loop = Loop(feed)
-    try:
-        got = loop.take(want=2, events=2)
-        assert [k for k, _m in got] == ["mapping_resumed", "assigned"]
-        assert got[0][1].uuid == "m2" and _events(got) == [0, 1]
-        _assign(client, "m2", [2])  # and it goes on reading that scan's assignments
-        assert _events(loop.take(events=1)) == [2]
-    finally:
-        loop.close()
+    loop = open_loop()
+    got = loop.take(want=2, events=2)
+    assert [k for k, _m in got] == ["mapping_resumed", "assigned"]
+    assert got[0][1].uuid == "m2" and _events(got) == [0, 1]
+    _assign(client, "m2", [2])  # and it goes on reading that scan's assignments
+    assert _events(loop.take(events=1)) == [2]
 
 
 def test_hostile_entries_are_counted_and_the_feed_goes_on(server: RedisServer, loop: Loop) -> None:
@@ -143,29 +151,24 @@ def test_redis_restarted_the_heartbeat_reconnects_and_reading_goes_on(server: Re
         assert loop.feed.reconnects == 1
 
 
-def test_a_silent_connection_is_replaced(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_silent_connection_is_replaced(server: RedisServer, open_loop: Callable[[], Loop], monkeypatch: pytest.MonkeyPatch) -> None:
     """A connection whose answers stop coming (a peer gone without closing it): stood in for
     by a server that answers an empty read only after 30 s while the feed expects one within
     0.5 s."""
     monkeypatch.setattr(control_feed, "BLOCK_MS", 30_000)
     monkeypatch.setattr(control_feed, "SILENT_S", 0.5)
-    feed = ControlFeed(server.url, KEYS, KEYS.assigned, lambda *a: None, "test")
-    feed.start()
-    loop = Loop(feed)
-    try:
-        feed.maintain()  # just sent: nothing to do
-        assert feed.reconnects == 0
-        time.sleep(0.7)
-        assert not loop.readable()
-        feed.maintain()  # no answer for longer than SILENT_S: a new connection
-        assert feed.reconnects == 1
-        client = redis.Redis.from_url(server.url)
-        _announce(client, "m5")
-        assert [(k, m.uuid) for k, m in loop.take()] == [("mapping", "m5")]
-        _assign(client, "m5", [4, 5])
-        assert _events(loop.take(events=2)) == [4, 5]
-    finally:
-        loop.close()
+    loop = open_loop()
+    loop.feed.maintain()  # just sent: nothing to do
+    assert loop.feed.reconnects == 0
+    time.sleep(0.7)
+    assert not loop.readable()
+    loop.feed.maintain()  # no answer for longer than SILENT_S: a new connection
+    assert loop.feed.reconnects == 1
+    client = redis.Redis.from_url(server.url)
+    _announce(client, "m5")
+    assert [(k, m.uuid) for k, m in loop.take()] == [("mapping", "m5")]
+    _assign(client, "m5", [4, 5])
+    assert _events(loop.take(events=2)) == [4, 5]
 
 
 def test_an_answer_not_read_yet_is_no_silence(server: RedisServer, loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,29 +182,26 @@ def test_an_answer_not_read_yet_is_no_silence(server: RedisServer, loop: Loop, m
     assert [(k, m.uuid) for k, m in loop.take()] == [("mapping", "m6")]
 
 
-def test_a_scan_replaced_within_one_answer_is_no_longer_followed(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_scan_replaced_within_one_answer_is_no_longer_followed(
+    server: RedisServer, open_loop: Callable[[], Loop], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An answer that holds a new scan's announcement and, after it, the previous scan's last
     assignments (written before the announcement; Redis lists the streams in the order asked)."""
     monkeypatch.setattr(control_feed, "BLOCK_MS", 100)
     client = redis.Redis.from_url(server.url)
-    feed = ControlFeed(server.url, KEYS, KEYS.assigned, lambda *a: None, "test")
-    feed.start()
-    loop = Loop(feed)
-    try:
-        _announce(client, "m7")
-        assert [(k, m.uuid) for k, m in loop.take()] == [("mapping", "m7")]
-        time.sleep(0.3)  # the read in flight answers empty; not taken yet: no read is waiting
-        _assign(client, "m7", [9])
-        _announce(client, "m8")
-        assert feed.take() == []  # the empty answer; the next read finds both streams at once
-        got = loop.take()
-        assert [(k, m.uuid) for k, m in got] == [("mapping", "m8")]  # m7's batch came after it: dropped
-        _assign(client, "m7", [10])  # and the old scan's stream is not read again
-        _assign(client, "m8", [0])
-        assert _events(loop.take(events=1)) == [0]
-        assert loop.take(until=0.3) == []
-    finally:
-        loop.close()
+    loop = open_loop()
+    _announce(client, "m7")
+    assert [(k, m.uuid) for k, m in loop.take()] == [("mapping", "m7")]
+    time.sleep(0.3)  # the read in flight answers empty; not taken yet: no read is waiting
+    _assign(client, "m7", [9])
+    _announce(client, "m8")
+    assert loop.feed.take() == []  # the empty answer; the next read finds both streams at once
+    got = loop.take()
+    assert [(k, m.uuid) for k, m in got] == [("mapping", "m8")]  # m7's batch came after it: dropped
+    _assign(client, "m7", [10])  # and the old scan's stream is not read again
+    _assign(client, "m8", [0])
+    assert _events(loop.take(events=1)) == [0]
+    assert loop.take(until=0.3) == []
 
 
 def test_an_answer_of_the_wrong_shape_is_counted_and_reading_goes_on(server: RedisServer, loop: Loop) -> None:
