@@ -6,6 +6,7 @@ role (``bench/shaped_pipeline.py``), at the same rate, scans alternating.
     python bench/bench_latency_floor.py              # 5 pairs of 2 s scans
     python bench/bench_latency_floor.py --pairs 8 --load 0.8
     python bench/bench_latency_floor.py --own-maximum   # each pipeline at 80% of its own maximum
+    python bench/bench_latency_floor.py --own-maximum --work objects --coalesce   # spending as Python code does
 
 1. dranspose's maximum: the median events/s of three 20,000-frame bursts.
 2. The rate: ``--load`` (0.8) of it. One paced scan of dranspose at that rate, its CPU per event
@@ -33,7 +34,17 @@ What the shaped pipeline does not have: flow control, assignment, Redis round tr
 beside the data loop, Python objects per event. Where its p99 is near dranspose's, the host
 (two cores this full) sets the tail; the difference is what the framework adds. The pipeline
 that is not scanning stays up, idle, beside the other (dranspose's idle components take about
-5% of a core)."""
+5% of a core).
+
+How the shaped pipeline spends (``--work``): by default in a loop that stays in the L1 cache,
+whose cost does not depend on what ran on the core before; dranspose's data loops run Python
+code through their objects, which costs more after other processes used the core's caches.
+``--work objects`` spends by reading through ``--walk-kib`` (1,024) KiB of Python objects per
+process instead (:class:`bench.machine.ObjectWalk`): calibrated warm, it costs more paced, so
+its spend is scaled once after the first check to match dranspose's CPU per role (printed;
+on a host whose speed moves between the two scans the match is rough). ``--coalesce`` gives the
+shaped ingester and reducer dranspose's wait for more messages (its ``Coalescer``), so that
+their passes are as large as dranspose's."""
 
 from __future__ import annotations
 
@@ -52,8 +63,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_pipeline import CliPipeline, image_count, ours, percentiles, process_cpu_s, stins_messages  # noqa: E402
-from bench.machine import MachineSample, machine_sample  # noqa: E402
-from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us  # noqa: E402
+from bench.machine import WALK_BYTES, MachineSample, machine_sample  # noqa: E402
+from bench.shaped_pipeline import WORK_KINDS, Costs, ShapedPipeline, iterations_per_us  # noqa: E402
 
 ROLES = ("ingester", "workers", "reducer", "control")
 WINDOW_S = 1.5  # CPU is sampled over this much of a 3 s scan, after its first 0.65 s
@@ -223,8 +234,18 @@ def main() -> None:
     ap.add_argument("--own-maximum", action="store_true",
                     help="pace each pipeline at --load of its own burst maximum (both measured again, "
                          "alternating, once the shaped pipeline spends dranspose's CPU), not both at dranspose's")
+    ap.add_argument("--work", choices=WORK_KINDS, default="loop",
+                    help="how the shaped pipeline spends its CPU: loop (a loop that stays in the L1 cache, "
+                         "default) or objects (reads through 1 MiB of Python objects per process: slower "
+                         "after other processes used the core, as dranspose's data loops are)")
+    ap.add_argument("--walk-kib", type=int, default=WALK_BYTES >> 10,
+                    help=f"with --work objects: KiB of objects each process reads through (default {WALK_BYTES >> 10})")
+    ap.add_argument("--coalesce", action="store_true",
+                    help="the shaped pipeline's ingester and reducer wait for more messages as dranspose's do "
+                         "(its Coalescer) instead of taking what has come")
     args = ap.parse_args()
-    iters = iterations_per_us()
+    walk = args.walk_kib << 10
+    iters = iterations_per_us(work=args.work, walk_bytes=walk)
     pipe = ours(2)
     shaped: ShapedPipeline | None = None
     bare: ShapedPipeline | None = None
@@ -239,15 +260,21 @@ def main() -> None:
         # dranspose's scan sends after posting the mapping and 0.5 s more: sample later
         target, target_sched, _ = profile(dranspose_roles(pipe), lambda: pipe.scan(long_scan, rate=rate), rate, 0.55 + 0.65)
         show_cpu("dranspose", target)
-        shaped = ShapedPipeline(Costs(), 2, iters)
+        shaped = ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce)
         overhead, _, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending nothing", overhead)
         shaped.close()
         spend = {r: max(0.0, target[r] - overhead[r]) for r in ROLES}
         costs = Costs(spend["ingester"], spend["workers"], spend["reducer"], spend["control"])
-        shaped = ShapedPipeline(costs, 2, iters)
+        shaped = ShapedPipeline(costs, 2, iters, args.work, args.coalesce, walk)
         check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending the difference", check)
+        if args.work != "loop":  # calibrated warm, the walk costs more paced: scaled once to match
+            spend = {r: spend[r] * spend[r] / max(check[r] - overhead[r], 1e-3) if spend[r] else 0.0 for r in ROLES}
+            shaped.close()
+            shaped = ShapedPipeline(Costs(spend["ingester"], spend["workers"], spend["reducer"], spend["control"]), 2, iters, args.work, args.coalesce, walk)
+            check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)
+            show_cpu("shaped, the spend scaled to match", check)
         print(f"\nthe scheduler's view at {rate:,.0f} Hz (main: the data loop and the threads beside it; io: ZeroMQ's):")
         show_sched("dranspose", target_sched)
         show_sched("shaped, spending the difference", check_sched)
@@ -256,7 +283,7 @@ def main() -> None:
                                  "shaped": shaped.scan}
         rates = {"dranspose": rate, "shaped": rate}
         if args.own_maximum:  # and the floor: the shaped pipeline spending nothing
-            bare = ShapedPipeline(Costs(), 2, iters)
+            bare = ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce)
             arms["bare"] = bare.scan
             rates = own_rates(arms, burst, args.load)
         scans = {name: stins_messages(int(2 * r), 2048) for name, r in rates.items()}

@@ -4,6 +4,8 @@ it runs a plain Python loop now (:func:`host_speed`, the same loop :func:`spend`
 from __future__ import annotations
 
 import os
+import random
+import sys
 import time
 
 #: (wall time, CPU time of all cores so far, of which idle or waiting for I/O), in seconds
@@ -43,6 +45,38 @@ def spend(steps: int) -> int:
     for i in range(steps):
         x += i
     return x
+
+
+#: bytes of Python objects an :class:`ObjectWalk` reads through by default: as much as one
+#: core's L2 cache here (1 MiB), so that the walk runs from it when its process kept the core
+#: and from L3 or memory when other processes ran there meanwhile
+WALK_BYTES = 1 << 20
+
+
+class ObjectWalk:
+    """Burn CPU the way Python code working through its data does, not in a loop that stays in
+    the L1 cache like :func:`spend`: each step reads the next of ``nbytes`` worth of small
+    dicts, linked in a shuffled cycle (one dict and its keys a step, at a place the previous
+    step chose). What a step costs depends on what the core's caches still hold, as a data
+    loop's pass does after other processes ran on its core. Made in the process that walks."""
+
+    def __init__(self, nbytes: int = WALK_BYTES, seed: int = 1) -> None:
+        n = max(2, nbytes // sys.getsizeof({"v": 0, "next": 0}))
+        order = list(range(n))
+        random.Random(seed).shuffle(order)
+        self.nodes = [{"v": i, "next": 0} for i in range(n)]
+        for a, b in zip(order, order[1:] + order[:1]):
+            self.nodes[a]["next"] = b
+        self.at = 0
+
+    def __call__(self, steps: int) -> int:
+        nodes, j, x = self.nodes, self.at, 0
+        for _ in range(steps):
+            node = nodes[j]
+            x += node["v"]
+            j = node["next"]
+        self.at = j
+        return x
 
 
 def speed_note(now: float, reference: float) -> str:

@@ -3,8 +3,8 @@ for latency under load on this host (used by ``bench_latency_floor.py``).
 
 source (the benchmark's PUSH) -> ingester -> N workers -> reducer, plus a control process,
 each its own process, plain pyzmq over TCP on 127.0.0.1, one message per pass and hop as
-dranspose sends them, but a pass takes what has come and never waits for more (dranspose's
-ingester waits up to 2 ms to fill one):
+dranspose sends them, but a pass takes what has come and, unless ``coalescing``, never waits
+for more (dranspose's ingester and reducer wait up to 2 ms to fill one):
 
 - ingester: reads what has come (at most 64 frames a pass), stamps each frame's read time,
   parses each frame's JSON header (for the source's send time), spends ``ingester_us``, and at
@@ -20,7 +20,11 @@ ingester waits up to 2 ms to fill one):
 No flow control, no assignment, no Redis, no Python objects per event beyond a tuple: what is
 left is the hops, the batching and the CPU. A cost is spent by a loop calibrated by
 :func:`iterations_per_us` in the parent (the same count of iterations in every process, so a
-slower core spends more time on it, as it would on real work)."""
+slower core spends more time on it, as it would on real work): by default a loop that stays in
+the L1 cache; with ``work="objects"`` a walk through a megabyte of Python objects per process,
+whose steps cost more when other processes used the core's caches meanwhile, as a Python data
+loop's do. With ``coalescing=True`` the ingester and the reducer wait for more messages before
+a pass as dranspose's do (its :class:`~dranspose.core.flow.Coalescer`)."""
 
 from __future__ import annotations
 
@@ -28,21 +32,44 @@ import json
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import zmq
 
 from bench.bench_pipeline import image_count, send  # the same paced source as the dranspose pipelines
-from bench.machine import host_speed, spend
+from bench.machine import WALK_BYTES, ObjectWalk, host_speed, spend
+from dranspose.core.flow import Coalescer
 from dranspose.transport.sockets import free_tcp_port
 
 STOP = b"STOP"
 READ_BURST = 64
+RESULT_BURST = 64  # results a coalescing reducer's pass aims at (dranspose's reducer's target)
 
 
-def iterations_per_us(rounds: int = 15) -> float:
-    """Loop iterations :func:`spend` runs per microsecond on this core (best of ``rounds``)."""
-    return 1e3 / host_speed(rounds, steps=100_000)
+#: how the pipeline spends its CPU: ``loop``, :func:`spend` (stays in the L1 cache); ``objects``,
+#: an :class:`ObjectWalk` (reads through 1 MiB of dicts: slower when other processes used the
+#: core's caches meanwhile, as a Python data loop is)
+WORK_KINDS = ("loop", "objects")
+
+
+def spender(work: str, walk_bytes: int = WALK_BYTES) -> Callable[[int], int]:
+    """The function that burns ``steps`` steps of ``work`` (see :data:`WORK_KINDS`; ``objects``
+    reads through ``walk_bytes``), made in the calling process."""
+    if work not in WORK_KINDS:
+        raise ValueError(f"work must be one of {WORK_KINDS}, not {work!r}")
+    return spend if work == "loop" else ObjectWalk(walk_bytes)
+
+
+def iterations_per_us(rounds: int = 15, work: str = "loop", walk_bytes: int = WALK_BYTES) -> float:
+    """Steps of ``work`` this core runs per microsecond, warm (best of ``rounds``)."""
+    if work == "loop":
+        return 1e3 / host_speed(rounds, steps=100_000)
+    burn, best = spender(work, walk_bytes), float("inf")
+    for _ in range(max(1, rounds)):
+        t0 = time.perf_counter()
+        burn(100_000)
+        best = min(best, time.perf_counter() - t0)
+    return 100_000 / (best * 1e6)
 
 
 class _PassReader:
@@ -76,7 +103,8 @@ class Costs:
     control_us: float = 0.0
 
 
-def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int) -> None:
+def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int, work: tuple[str, int], coalescing: bool) -> None:
+    burn = spender(*work)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.connect(in_url)
@@ -88,23 +116,32 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int)
     control = ctx.socket(zmq.PUSH)
     control.connect(control_url)
     reader = _PassReader(pull)
+    coalesce = Coalescer(target=READ_BURST) if coalescing else None
+    last_pass = time.perf_counter()
     k = 0
     while True:
+        if coalesce is not None and (pause := coalesce.pause()):
+            time.sleep(pause)
         pull.poll()
         stamps: list[list[tuple[float, float]]] = [[] for _ in outs]
         frames: list[list[bytes]] = [[] for _ in outs]
+        received = 0
         for parts in reader:
+            received += 1
             # stamped as read: a pass reads what arrives while it works, so its wake-up time
             # could precede a frame's send
             read_at = time.time()
             if len(parts) < 2:  # the series' start and end messages
                 continue
             sent_at = json.loads(parts[0]).get("t", read_at)
-            spend(iters)
+            burn(iters)
             w = k % len(outs)
             k += 1
             stamps[w].append((sent_at, read_at))
             frames[w].append(parts[1])
+        if coalesce is not None:
+            started, last_pass = last_pass, time.perf_counter()
+            coalesce.observe(received, last_pass - started)
         n = 0
         for w, s in enumerate(outs):
             if stamps[w]:
@@ -117,7 +154,8 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int)
                 s.send(STOP)
 
 
-def _worker(in_url: str, out_url: str, iters: int) -> None:
+def _worker(in_url: str, out_url: str, iters: int, work: tuple[str, int]) -> None:
+    burn = spender(*work)
     ctx = zmq.Context()
     pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     pull.connect(in_url)
@@ -128,7 +166,7 @@ def _worker(in_url: str, out_url: str, iters: int) -> None:
         results: list[Any] = []
         for parts in reader:
             for stamp in json.loads(parts[0]):
-                spend(iters)
+                burn(iters)
                 results.append(stamp)
         if results:
             push.send(json.dumps(results).encode())
@@ -136,7 +174,8 @@ def _worker(in_url: str, out_url: str, iters: int) -> None:
             push.send(STOP)
 
 
-def _reducer(url: str, nworkers: int, iters: int, out: Any) -> None:
+def _reducer(url: str, nworkers: int, iters: int, out: Any, work: tuple[str, int], coalescing: bool) -> None:
+    burn = spender(*work)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.bind(url)
@@ -144,22 +183,37 @@ def _reducer(url: str, nworkers: int, iters: int, out: Any) -> None:
     latency: list[float] = []
     ingest: list[float] = []
     stops = 0
+    coalesce = Coalescer(target=RESULT_BURST) if coalescing else None
+    last_pass = time.perf_counter()
     while True:
-        msg = pull.recv()
-        if msg == STOP:
-            stops += 1
-            if stops == nworkers:
-                out.put((latency, ingest))
-                latency, ingest, stops = [], [], 0
-            continue
-        for sent_at, read_at in json.loads(msg):
-            spend(iters)
-            now = time.time()
-            latency.append(now - sent_at)
-            ingest.append(now - read_at)
+        if coalesce is not None and (pause := coalesce.pause()):
+            time.sleep(pause)
+        pull.poll()
+        received = 0
+        while True:  # what has come
+            try:
+                msg = pull.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if msg == STOP:
+                stops += 1
+                if stops == nworkers:
+                    out.put((latency, ingest))
+                    latency, ingest, stops = [], [], 0
+                continue
+            for sent_at, read_at in json.loads(msg):
+                received += 1
+                burn(iters)
+                now = time.time()
+                latency.append(now - sent_at)
+                ingest.append(now - read_at)
+        if coalesce is not None:
+            started, last_pass = last_pass, time.perf_counter()
+            coalesce.observe(received, last_pass - started)
 
 
-def _control(url: str, iters_per_event: float) -> None:
+def _control(url: str, iters_per_event: float, work: tuple[str, int]) -> None:
+    burn = spender(*work)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.bind(url)
@@ -171,14 +225,19 @@ def _control(url: str, iters_per_event: float) -> None:
                 n += int(pull.recv(zmq.NOBLOCK))
             except zmq.Again:
                 break
-        spend(int(n * iters_per_event))
+        burn(int(n * iters_per_event))
 
 
 class ShapedPipeline:
     """The processes above, started once and reused for every scan (like a CLI pipeline)."""
 
-    def __init__(self, costs: Costs, nworkers: int, iters_per_us: float) -> None:
-        self.costs, self.nworkers = costs, nworkers
+    def __init__(self, costs: Costs, nworkers: int, iters_per_us: float, work: str = "loop", coalescing: bool = False,
+                 walk_bytes: int = WALK_BYTES) -> None:
+        """``iters_per_us``: :func:`iterations_per_us` of the same ``work`` (and ``walk_bytes``). ``coalescing``: the
+        ingester and the reducer wait for more messages as dranspose's do (its
+        :class:`~dranspose.core.flow.Coalescer`, same targets) instead of taking what has come."""
+        self.costs, self.nworkers, self.work = costs, nworkers, work
+        spending = (work, walk_bytes)  # what each process makes its spender from
         ctx = zmq.Context.instance()
         self.src = ctx.socket(zmq.PUSH)
         self.src.setsockopt(zmq.SNDHWM, 1_000_000)
@@ -191,11 +250,11 @@ class ShapedPipeline:
             return int(us * iters_per_us)
 
         self.roles: dict[str, list[mp.Process]] = {
-            "reducer": [mp.Process(target=_reducer, args=(reducer_url, nworkers, it(costs.reducer_us), self.out))],
-            "control": [mp.Process(target=_control, args=(control_url, costs.control_us * iters_per_us))],
-            "workers": [mp.Process(target=_worker, args=(u, reducer_url, it(costs.worker_us))) for u in worker_urls],
+            "reducer": [mp.Process(target=_reducer, args=(reducer_url, nworkers, it(costs.reducer_us), self.out, spending, coalescing))],
+            "control": [mp.Process(target=_control, args=(control_url, costs.control_us * iters_per_us, spending))],
+            "workers": [mp.Process(target=_worker, args=(u, reducer_url, it(costs.worker_us), spending)) for u in worker_urls],
             "ingester": [mp.Process(target=_ingester, args=(f"tcp://127.0.0.1:{in_port}", worker_urls, control_url,
-                                                            it(costs.ingester_us)))],
+                                                            it(costs.ingester_us), spending, coalescing))],
         }
         for procs in self.roles.values():
             for p in procs:

@@ -12,7 +12,8 @@ import pytest
 
 from bench.bench_latency_floor import Scan, own_rates, sched_stats, thread_kind
 from bench.bench_pipeline import process_cpu_s, stins_messages
-from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us
+from bench.machine import ObjectWalk
+from bench.shaped_pipeline import Costs, ShapedPipeline, iterations_per_us, spender
 
 
 @pytest.mark.e2e
@@ -43,6 +44,48 @@ def test_the_workers_spend_what_they_are_given() -> None:
             pipe.close()
     # the loop is calibrated at its fastest: a slower core spends more, never much less
     assert spent[2000.0] - spent[0.0] > 0.5 * 400 * 2000e-6
+
+
+def test_the_object_walk_reads_every_object_once_a_round_in_a_shuffled_order() -> None:
+    walk = ObjectWalk(64 * 1024)
+    n = len(walk.nodes)
+    assert n > 200  # sized in bytes of dicts, not a count
+    assert len(ObjectWalk(256 * 1024).nodes) == pytest.approx(4 * n, rel=0.01)
+    # one round is a cycle through every object: each value summed once, back where it began
+    assert walk(n) == n * (n - 1) // 2 and walk.at == 0
+    # and it goes on from where a call stopped: two half rounds are one round
+    assert walk(n // 2) + walk(n - n // 2) == n * (n - 1) // 2 and walk.at == 0
+    order = [walk.at]
+    for _ in range(20):
+        walk(1)
+        order.append(walk.at)
+    assert order != sorted(order)  # not the objects in the order they were made
+
+
+def test_the_work_kinds_are_checked_and_calibrated() -> None:
+    with pytest.raises(ValueError, match="work must be one of"):
+        spender("sleep")
+    assert isinstance(spender("objects", 32 * 1024), ObjectWalk)
+    assert iterations_per_us(rounds=1, work="objects", walk_bytes=32 * 1024) > 0
+
+
+@pytest.mark.e2e
+def test_a_pipeline_spending_on_objects_and_coalescing_delivers_every_event_and_spends_what_it_is_given() -> None:
+    walk = 128 * 1024
+    iters = iterations_per_us(rounds=3, work="objects", walk_bytes=walk)
+    msgs = stins_messages(400, 2048)
+    spent = {}
+    for worker_us in (0.0, 2000.0):
+        pipe = ShapedPipeline(Costs(worker_us=worker_us), 2, iters, "objects", coalescing=True, walk_bytes=walk)
+        try:
+            before = process_cpu_s(pipe.pids()["workers"])
+            for rate in (None, 4000.0):  # bursts, and paced fast enough for the coalescers to wait
+                s = pipe.scan(msgs, rate)
+                assert len(s["latency"]) == len(s["ingest_latency"]) == 400
+            spent[worker_us] = process_cpu_s(pipe.pids()["workers"]) - before
+        finally:
+            pipe.close()
+    assert spent[2000.0] - spent[0.0] > 0.5 * 2 * 400 * 2000e-6  # two scans of 400 events, 2 ms each
 
 
 _CHILD = """
