@@ -41,8 +41,9 @@ whose cost does not depend on what ran on the core before; dranspose's data loop
 code through their objects, which costs more after other processes used the core's caches.
 ``--work objects`` spends by reading through ``--walk-kib`` (1,024) KiB of Python objects per
 process instead (:class:`bench.machine.ObjectWalk`): calibrated warm, it costs more paced, so
-its spend is scaled once after the first check to match dranspose's CPU per role (printed;
-on a host whose speed moves between the two scans the match is rough). ``--coalesce`` gives the
+its spend is scaled once after the first check towards dranspose's CPU per role (printed). The
+match is rough: the walk also pushes the rest of each process's work out of the caches, and the
+host's speed moves between the two scans. ``--coalesce`` gives the
 shaped ingester and reducer dranspose's wait for more messages (its ``Coalescer``), so that
 their passes are as large as dranspose's."""
 
@@ -236,7 +237,7 @@ def main() -> None:
                          "alternating, once the shaped pipeline spends dranspose's CPU), not both at dranspose's")
     ap.add_argument("--work", choices=WORK_KINDS, default="loop",
                     help="how the shaped pipeline spends its CPU: loop (a loop that stays in the L1 cache, "
-                         "default) or objects (reads through 1 MiB of Python objects per process: slower "
+                         "default) or objects (reads through --walk-kib of Python objects per process: slower "
                          "after other processes used the core, as dranspose's data loops are)")
     ap.add_argument("--walk-kib", type=int, default=WALK_BYTES >> 10,
                     help=f"with --work objects: KiB of objects each process reads through (default {WALK_BYTES >> 10})")

@@ -47,8 +47,8 @@ RESULT_BURST = 64  # results a coalescing reducer's pass aims at (dranspose's re
 
 
 #: how the pipeline spends its CPU: ``loop``, :func:`spend` (stays in the L1 cache); ``objects``,
-#: an :class:`ObjectWalk` (reads through 1 MiB of dicts: slower when other processes used the
-#: core's caches meanwhile, as a Python data loop is)
+#: an :class:`ObjectWalk` (reads through a megabyte of dicts by default: slower when other
+#: processes used the core's caches meanwhile, as a Python data loop is)
 WORK_KINDS = ("loop", "objects")
 
 
@@ -103,8 +103,8 @@ class Costs:
     control_us: float = 0.0
 
 
-def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int, work: tuple[str, int], coalescing: bool) -> None:
-    burn = spender(*work)
+def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int, spending: tuple[str, int], coalescing: bool) -> None:
+    burn = spender(*spending)  # (work, walk_bytes)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.connect(in_url)
@@ -154,8 +154,8 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int,
                 s.send(STOP)
 
 
-def _worker(in_url: str, out_url: str, iters: int, work: tuple[str, int]) -> None:
-    burn = spender(*work)
+def _worker(in_url: str, out_url: str, iters: int, spending: tuple[str, int]) -> None:
+    burn = spender(*spending)  # (work, walk_bytes)
     ctx = zmq.Context()
     pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     pull.connect(in_url)
@@ -174,8 +174,8 @@ def _worker(in_url: str, out_url: str, iters: int, work: tuple[str, int]) -> Non
             push.send(STOP)
 
 
-def _reducer(url: str, nworkers: int, iters: int, out: Any, work: tuple[str, int], coalescing: bool) -> None:
-    burn = spender(*work)
+def _reducer(url: str, nworkers: int, iters: int, out: Any, spending: tuple[str, int], coalescing: bool) -> None:
+    burn = spender(*spending)  # (work, walk_bytes)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.bind(url)
@@ -212,8 +212,8 @@ def _reducer(url: str, nworkers: int, iters: int, out: Any, work: tuple[str, int
             coalesce.observe(received, last_pass - started)
 
 
-def _control(url: str, iters_per_event: float, work: tuple[str, int]) -> None:
-    burn = spender(*work)
+def _control(url: str, iters_per_event: float, spending: tuple[str, int]) -> None:
+    burn = spender(*spending)  # (work, walk_bytes)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.bind(url)
@@ -237,7 +237,7 @@ class ShapedPipeline:
         ingester and the reducer wait for more messages as dranspose's do (its
         :class:`~dranspose.core.flow.Coalescer`, same targets) instead of taking what has come."""
         self.costs, self.nworkers, self.work = costs, nworkers, work
-        spending = (work, walk_bytes)  # what each process makes its spender from
+        spending = (work, walk_bytes)  # what each process makes its spender from (spender(*spending))
         ctx = zmq.Context.instance()
         self.src = ctx.socket(zmq.PUSH)
         self.src.setsockopt(zmq.SNDHWM, 1_000_000)
