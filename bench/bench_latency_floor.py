@@ -215,6 +215,11 @@ def show_cpu(label: str, cpu: dict[str, float]) -> None:
 Scan = Callable[[list[list[bytes]], "float | None"], dict[str, Any]]
 
 
+def costs_of(spend: dict[str, float]) -> Costs:
+    """The shaped pipeline's costs from µs per event per role (:data:`ROLES`)."""
+    return Costs(spend["ingester"], spend["workers"], spend["reducer"], spend["control"])
+
+
 def own_rates(arms: dict[str, Scan], burst: list[list[bytes]], load: float) -> dict[str, float]:
     """``load`` of each pipeline's own burst maximum: the median of three bursts each,
     the pipelines alternating, so that all are taken in the same minutes (printed)."""
@@ -266,14 +271,13 @@ def main() -> None:
         show_cpu("shaped, spending nothing", overhead)
         shaped.close()
         spend = {r: max(0.0, target[r] - overhead[r]) for r in ROLES}
-        costs = Costs(spend["ingester"], spend["workers"], spend["reducer"], spend["control"])
-        shaped = ShapedPipeline(costs, 2, iters, args.work, args.coalesce, walk)
+        shaped = ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk)
         check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending the difference", check)
         if args.work != "loop":  # calibrated warm, the walk costs more paced: scaled once to match
             spend = {r: spend[r] * spend[r] / max(check[r] - overhead[r], 1e-3) if spend[r] else 0.0 for r in ROLES}
             shaped.close()
-            shaped = ShapedPipeline(Costs(spend["ingester"], spend["workers"], spend["reducer"], spend["control"]), 2, iters, args.work, args.coalesce, walk)
+            shaped = ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk)
             check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)
             show_cpu("shaped, the spend scaled to match", check)
         print(f"\nthe scheduler's view at {rate:,.0f} Hz (main: the data loop and the threads beside it; io: ZeroMQ's):")

@@ -7,6 +7,7 @@ import os
 import random
 import sys
 import time
+from typing import Callable
 
 #: (wall time, CPU time of all cores so far, of which idle or waiting for I/O), in seconds
 MachineSample = tuple[float, float, float]
@@ -31,10 +32,15 @@ def host_speed(rounds: int = 3, steps: int = SPEED_STEPS) -> float:
     the host's other tenants do: read every 5 s on an idle two-core machine, 26-30 ns per step
     in some readings and 40-47 in others, changing within seconds. A latency taken at a fixed rate is only comparable between readings of about
     the same speed."""
+    return ns_per_step(spend, rounds, steps)
+
+
+def ns_per_step(burn: Callable[[int], object], rounds: int, steps: int) -> float:
+    """Nanoseconds per step of ``burn(steps)``, the best of ``rounds`` (the least disturbed)."""
     best = float("inf")
     for _ in range(max(1, rounds)):
         t0 = time.perf_counter()
-        spend(steps)
+        burn(steps)
         best = min(best, time.perf_counter() - t0)
     return best / steps * 1e9
 

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator
 import zmq
 
 from bench.bench_pipeline import image_count, send  # the same paced source as the dranspose pipelines
-from bench.machine import WALK_BYTES, ObjectWalk, host_speed, spend
+from bench.machine import WALK_BYTES, ObjectWalk, ns_per_step, spend
 from dranspose.core.flow import Coalescer
 from dranspose.transport.sockets import free_tcp_port
 
@@ -62,14 +62,7 @@ def spender(work: str, walk_bytes: int = WALK_BYTES) -> Callable[[int], int]:
 
 def iterations_per_us(rounds: int = 15, work: str = "loop", walk_bytes: int = WALK_BYTES) -> float:
     """Steps of ``work`` this core runs per microsecond, warm (best of ``rounds``)."""
-    if work == "loop":
-        return 1e3 / host_speed(rounds, steps=100_000)
-    burn, best = spender(work, walk_bytes), float("inf")
-    for _ in range(max(1, rounds)):
-        t0 = time.perf_counter()
-        burn(100_000)
-        best = min(best, time.perf_counter() - t0)
-    return 100_000 / (best * 1e6)
+    return 1e3 / ns_per_step(spender(work, walk_bytes), rounds, 100_000)
 
 
 class _PassReader:
@@ -236,7 +229,7 @@ class ShapedPipeline:
         """``iters_per_us``: :func:`iterations_per_us` of the same ``work`` (and ``walk_bytes``). ``coalescing``: the
         ingester and the reducer wait for more messages as dranspose's do (its
         :class:`~dranspose.core.flow.Coalescer`, same targets) instead of taking what has come."""
-        self.costs, self.nworkers, self.work = costs, nworkers, work
+        self.costs, self.nworkers = costs, nworkers
         spending = (work, walk_bytes)  # what each process makes its spender from (spender(*spending))
         ctx = zmq.Context.instance()
         self.src = ctx.socket(zmq.PUSH)
