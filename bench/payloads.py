@@ -77,7 +77,11 @@ class BenchReducer:
         if not out:
             return
         path = os.path.join(out, f"{uuid.uuid4().hex}.json")
+        summary = {"finished": time.time(), "results": self.results, "latency": self.latency, "ingest_latency": self.ingest_latency,
+                   "split": self.split, "arrived": self.arrived, "workers": self.workers}
+        # json.dumps, not json.dump: dump to a file takes the pure-Python encoder, 2x the CPU
+        # (0.4 s for a 54,000-event paced scan), which the scan's CPU per event to the finish counts
+        text = json.dumps(summary)
         with open(path + ".tmp", "w") as f:
-            json.dump({"finished": time.time(), "results": self.results, "latency": self.latency, "ingest_latency": self.ingest_latency,
-                       "split": self.split, "arrived": self.arrived, "workers": self.workers}, f)
+            f.write(text)
         os.rename(path + ".tmp", path)
