@@ -45,7 +45,12 @@ its spend is scaled once after the first check towards dranspose's CPU per role 
 match is rough: the walk also pushes the rest of each process's work out of the caches, and the
 host's speed moves between the two scans. ``--coalesce`` gives the
 shaped ingester and reducer dranspose's wait for more messages (its ``Coalescer``), so that
-their passes are as large as dranspose's."""
+their passes are as large as dranspose's. ``--payload`` makes every shaped pipeline also run the
+benchmark's analysis per event as dranspose does (``BenchWorker.process_event`` on the header and
+frame, the result pickled, ``BenchReducer.process_result`` on it unpickled): ``bare`` is then the
+user's code and the hops without the framework.
+
+    python bench/bench_latency_floor.py --own-maximum --payload --coalesce"""
 
 from __future__ import annotations
 
@@ -246,6 +251,10 @@ def main() -> None:
                          "after other processes used the core, as dranspose's data loops are)")
     ap.add_argument("--walk-kib", type=int, default=WALK_BYTES >> 10,
                     help=f"with --work objects: KiB of objects each process reads through (default {WALK_BYTES >> 10})")
+    ap.add_argument("--payload", action="store_true",
+                    help="every event of the shaped pipelines also runs the benchmark's analysis (the worker's "
+                         "process_event, a pickled result, the reducer's process_result), as dranspose runs it: "
+                         "then bare is that analysis without the framework")
     ap.add_argument("--coalesce", action="store_true",
                     help="the shaped pipeline's ingester and reducer wait for more messages as dranspose's do "
                          "(its Coalescer) instead of taking what has come")
@@ -266,18 +275,18 @@ def main() -> None:
         # dranspose's scan sends after posting the mapping and 0.5 s more: sample later
         target, target_sched, _ = profile(dranspose_roles(pipe), lambda: pipe.scan(long_scan, rate=rate), rate, 0.55 + 0.65)
         show_cpu("dranspose", target)
-        shaped = ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce)
+        shaped = ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce, payload=args.payload)
         overhead, _, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending nothing", overhead)
         shaped.close()
         spend = {r: max(0.0, target[r] - overhead[r]) for r in ROLES}
-        shaped = ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk)
+        shaped = ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk, args.payload)
         check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending the difference", check)
         if args.work != "loop":  # calibrated warm, the walk costs more paced: scaled once to match
             spend = {r: spend[r] * spend[r] / max(check[r] - overhead[r], 1e-3) if spend[r] else 0.0 for r in ROLES}
             shaped.close()
-            shaped = ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk)
+            shaped = ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk, args.payload)
             check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)
             show_cpu("shaped, the spend scaled to match", check)
         print(f"\nthe scheduler's view at {rate:,.0f} Hz (main: the data loop and the threads beside it; io: ZeroMQ's):")
@@ -288,7 +297,7 @@ def main() -> None:
                                  "shaped": shaped.scan}
         rates = {"dranspose": rate, "shaped": rate}
         if args.own_maximum:  # and the floor: the shaped pipeline spending nothing
-            bare = ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce)
+            bare = ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce, payload=args.payload)
             arms["bare"] = bare.scan
             rates = own_rates(arms, burst, args.load)
         scans = {name: stins_messages(int(2 * r), 2048) for name, r in rates.items()}

@@ -24,20 +24,27 @@ slower core spends more time on it, as it would on real work): by default a loop
 the L1 cache; with ``work="objects"`` a walk through a megabyte of Python objects per process,
 whose steps cost more when other processes used the core's caches meanwhile, as a Python data
 loop's do. With ``coalescing=True`` the ingester and the reducer wait for more messages before
-a pass as dranspose's do (its :class:`~dranspose.core.flow.Coalescer`)."""
+a pass as dranspose's do (its :class:`~dranspose.core.flow.Coalescer`). With ``payload=True``
+every event also runs the benchmark's own analysis, the code a user brings, as dranspose runs it
+for ``bench_pipeline.py``: each worker calls ``BenchWorker.process_event`` on the event's header
+and frame (with its read time as a ``datetime``) and pickles the result (protocol 5), the reducer
+unpickles each and calls ``BenchReducer.process_result``; then only the framework is left out."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import pickle
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 import zmq
 
 from bench.bench_pipeline import image_count, send  # the same paced source as the dranspose pipelines
 from bench.machine import WALK_BYTES, ObjectWalk, ns_per_step, spend
+from bench.payloads import BenchReducer, BenchWorker
 from dranspose.core.flow import Coalescer
 from dranspose.transport.sockets import free_tcp_port
 
@@ -86,6 +93,33 @@ class _PassReader:
             yield parts
 
 
+class _Stream:
+    """What ``BenchWorker.process_event`` reads of a stream: its frames."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = frames
+
+
+class _Event:
+    """What ``BenchWorker.process_event`` reads of an event: its streams and read time."""
+
+    __slots__ = ("streams", "created_at")
+
+    def __init__(self, streams: dict[str, _Stream], created_at: datetime) -> None:
+        self.streams, self.created_at = streams, created_at
+
+
+class _Result:
+    """What ``BenchReducer.process_result`` reads of a result: its payload and worker."""
+
+    __slots__ = ("payload", "worker")
+
+    def __init__(self, payload: Any, worker: str) -> None:
+        self.payload, self.worker = payload, worker
+
+
 @dataclass(frozen=True)
 class Costs:
     """CPU to spend per event in each role, in microseconds of this host's calibrated loop."""
@@ -96,7 +130,8 @@ class Costs:
     control_us: float = 0.0
 
 
-def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int, spending: tuple[str, int], coalescing: bool) -> None:
+def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int, spending: tuple[str, int], coalescing: bool,
+              payload: bool) -> None:
     burn = spender(*spending)  # (work, walk_bytes)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
@@ -131,6 +166,8 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int,
             w = k % len(outs)
             k += 1
             stamps[w].append((sent_at, read_at))
+            if payload:  # the worker runs the analysis on the header and the frame
+                frames[w].append(parts[0])
             frames[w].append(parts[1])
         if coalesce is not None:
             started, last_pass = last_pass, time.perf_counter()
@@ -138,7 +175,8 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int,
         n = 0
         for w, s in enumerate(outs):
             if stamps[w]:
-                s.send_multipart([json.dumps(stamps[w]).encode(), b"".join(frames[w])])
+                stamp = json.dumps(stamps[w]).encode()
+                s.send_multipart([stamp, *frames[w]] if payload else [stamp, b"".join(frames[w])])
                 n += len(stamps[w])
         if n:
             control.send(b"%d" % n)
@@ -147,8 +185,9 @@ def _ingester(in_url: str, worker_urls: list[str], control_url: str, iters: int,
                 s.send(STOP)
 
 
-def _worker(in_url: str, out_url: str, iters: int, spending: tuple[str, int]) -> None:
+def _worker(in_url: str, out_url: str, iters: int, spending: tuple[str, int], payload: bool) -> None:
     burn = spender(*spending)  # (work, walk_bytes)
+    analysis = BenchWorker()
     ctx = zmq.Context()
     pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     pull.connect(in_url)
@@ -157,18 +196,23 @@ def _worker(in_url: str, out_url: str, iters: int, spending: tuple[str, int]) ->
     while True:
         pull.poll()
         results: list[Any] = []
+        pickles: list[bytes] = []
         for parts in reader:
-            for stamp in json.loads(parts[0]):
+            for k, stamp in enumerate(json.loads(parts[0])):
                 burn(iters)
                 results.append(stamp)
+                if payload:  # parts: the stamps, then header and frame of each event
+                    event = _Event({"det": _Stream(parts[1 + 2 * k:3 + 2 * k])}, datetime.fromtimestamp(stamp[1], timezone.utc))
+                    pickles.append(pickle.dumps(analysis.process_event(event), protocol=5))
         if results:
-            push.send(json.dumps(results).encode())
+            push.send_multipart([json.dumps(results).encode(), *pickles])
         if reader.stopped:
             push.send(STOP)
 
 
-def _reducer(url: str, nworkers: int, iters: int, out: Any, spending: tuple[str, int], coalescing: bool) -> None:
+def _reducer(url: str, nworkers: int, iters: int, out: Any, spending: tuple[str, int], coalescing: bool, payload: bool) -> None:
     burn = spender(*spending)  # (work, walk_bytes)
+    analysis = BenchReducer()
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.bind(url)
@@ -185,18 +229,21 @@ def _reducer(url: str, nworkers: int, iters: int, out: Any, spending: tuple[str,
         received = 0
         while True:  # what has come
             try:
-                msg = pull.recv(zmq.NOBLOCK)
+                msg, *pickles = pull.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
             if msg == STOP:
                 stops += 1
                 if stops == nworkers:
-                    out.put((latency, ingest))
+                    out.put((latency, ingest, analysis.results))
                     latency, ingest, stops = [], [], 0
+                    analysis = BenchReducer()  # what it kept is per scan
                 continue
-            for sent_at, read_at in json.loads(msg):
+            for k, (sent_at, read_at) in enumerate(json.loads(msg)):
                 received += 1
                 burn(iters)
+                if payload:  # one pickled result per event, after the stamps
+                    analysis.process_result(_Result(pickle.loads(pickles[k]), "w"))
                 now = time.time()
                 latency.append(now - sent_at)
                 ingest.append(now - read_at)
@@ -225,10 +272,11 @@ class ShapedPipeline:
     """The processes above, started once and reused for every scan (like a CLI pipeline)."""
 
     def __init__(self, costs: Costs, nworkers: int, iters_per_us: float, work: str = "loop", coalescing: bool = False,
-                 walk_bytes: int = WALK_BYTES) -> None:
+                 walk_bytes: int = WALK_BYTES, payload: bool = False) -> None:
         """``iters_per_us``: :func:`iterations_per_us` of the same ``work`` (and ``walk_bytes``). ``coalescing``: the
         ingester and the reducer wait for more messages as dranspose's do (its
-        :class:`~dranspose.core.flow.Coalescer`, same targets) instead of taking what has come."""
+        :class:`~dranspose.core.flow.Coalescer`, same targets) instead of taking what has come.
+        ``payload``: every event also runs the benchmark's analysis (see the module's docstring)."""
         self.costs, self.nworkers = costs, nworkers
         spending = (work, walk_bytes)  # what each process makes its spender from (spender(*spending))
         ctx = zmq.Context.instance()
@@ -243,11 +291,12 @@ class ShapedPipeline:
             return int(us * iters_per_us)
 
         self.roles: dict[str, list[mp.Process]] = {
-            "reducer": [mp.Process(target=_reducer, args=(reducer_url, nworkers, it(costs.reducer_us), self.out, spending, coalescing))],
+            "reducer": [mp.Process(target=_reducer, args=(reducer_url, nworkers, it(costs.reducer_us), self.out, spending, coalescing,
+                                                          payload))],
             "control": [mp.Process(target=_control, args=(control_url, costs.control_us * iters_per_us, spending))],
-            "workers": [mp.Process(target=_worker, args=(u, reducer_url, it(costs.worker_us), spending)) for u in worker_urls],
+            "workers": [mp.Process(target=_worker, args=(u, reducer_url, it(costs.worker_us), spending, payload)) for u in worker_urls],
             "ingester": [mp.Process(target=_ingester, args=(f"tcp://127.0.0.1:{in_port}", worker_urls, control_url,
-                                                            it(costs.ingester_us), spending, coalescing))],
+                                                            it(costs.ingester_us), spending, coalescing, payload))],
         }
         for procs in self.roles.values():
             for p in procs:
@@ -262,15 +311,16 @@ class ShapedPipeline:
 
     def scan(self, msgs: list[list[bytes]], rate: float | None) -> dict[str, Any]:
         """Send ``msgs`` (paced at ``rate``) then STOP; returns ``latency`` and ``ingest_latency``
-        (seconds, per event) and ``elapsed`` (first send -> the reducer's last result)."""
+        (seconds, per event), ``elapsed`` (first send -> the reducer's last result) and
+        ``analysed`` (results the reducer's analysis took: 0 without ``payload``)."""
         t0 = time.time()
         send(self.src, msgs, rate)
         self.src.send(STOP)
-        latency, ingest = self.out.get(timeout=max(120.0, 10 * len(msgs) / (rate or 500)))
+        latency, ingest, analysed = self.out.get(timeout=max(120.0, 10 * len(msgs) / (rate or 500)))
         n = image_count(msgs)
         if len(latency) != n:
             raise RuntimeError(f"shaped pipeline: {len(latency)} results for {n} images")
-        return {"latency": latency, "ingest_latency": ingest, "elapsed": time.time() - t0}
+        return {"latency": latency, "ingest_latency": ingest, "elapsed": time.time() - t0, "analysed": analysed}
 
     def close(self) -> None:
         for procs in self.roles.values():

@@ -88,6 +88,21 @@ def test_a_pipeline_spending_on_objects_and_coalescing_delivers_every_event_and_
     assert spent[2000.0] - spent[0.0] > 0.5 * 2 * 400 * 2000e-6  # two scans of 400 events, 2 ms each
 
 
+@pytest.mark.e2e
+def test_a_pipeline_running_the_analysis_hands_every_event_through_it() -> None:
+    msgs = stins_messages(300, 2048)
+    for payload in (False, True):
+        pipe = ShapedPipeline(Costs(), 2, iterations_per_us(rounds=3), coalescing=True, payload=payload)
+        try:
+            for rate in (None, 3000.0):
+                s = pipe.scan(msgs, rate)
+                assert len(s["latency"]) == 300
+                # the reducer's process_result took every worker's pickled process_event result
+                assert s["analysed"] == (300 if payload else 0)
+        finally:
+            pipe.close()
+
+
 _CHILD = """
 import threading, time, zmq
 ctx = zmq.Context()
