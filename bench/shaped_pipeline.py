@@ -17,8 +17,8 @@ for more (dranspose's ingester and reducer wait up to 2 ms to fill one):
 - control: stands in for the controller and Redis: ``control_us`` per event the ingester
   read, in passes like a controller's rounds.
 
-No flow control, no assignment, no Redis, no Python objects per event beyond a tuple: what is
-left is the hops, the batching and the CPU. A cost is spent by a loop calibrated by
+No flow control, no assignment, no Redis, no Python objects per event beyond a tuple (but for the
+analysis, with ``payload``): what is left is the hops, the batching and the CPU. A cost is spent by a loop calibrated by
 :func:`iterations_per_us` in the parent (the same count of iterations in every process, so a
 slower core spends more time on it, as it would on real work): by default a loop that stays in
 the L1 cache; with ``work="objects"`` a walk through a megabyte of Python objects per process,
