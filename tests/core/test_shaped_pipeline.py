@@ -162,7 +162,8 @@ def test_each_pipeline_is_paced_at_the_load_of_its_own_burst_maximum(capsys: pyt
     assert [len(e) for e in elapsed.values()] == [3, 3]  # three bursts each
     for name, es in elapsed.items():  # 0.8 of the median of the three maxima
         assert rates[name] == pytest.approx(0.8 * sorted(400 / e for e in es)[1])
-    # each at its own: ~1 ms per event on two workers is a fraction of the bare pipeline's rate
-    # (not an absolute bound: calibrated on a busy machine, the loop spends less than asked)
-    assert rates["slow"] < rates["bare"] / 3
+    # each at its own: ~1 ms per event on two workers is below the bare pipeline's rate (the
+    # margin is not asserted: under load a 400-event burst of the bare pipeline took 0.65 s of
+    # fixed costs, half the slow one's time, where an idle machine gives it a fifth or less)
+    assert rates["slow"] < rates["bare"]
     assert "slow burst maximum" in capsys.readouterr().out
