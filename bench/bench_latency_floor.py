@@ -261,6 +261,13 @@ def main() -> None:
     args = ap.parse_args()
     walk = args.walk_kib << 10
     iters = iterations_per_us(work=args.work, walk_bytes=walk)
+
+    def shaped_pipeline(spend: dict[str, float] | None = None) -> ShapedPipeline:
+        """A framework-free pipeline as the options ask: spending ``spend`` (µs per event per
+        role) as ``--work`` says, or nothing (then no walk is built)."""
+        if spend is None:
+            return ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce, payload=args.payload)
+        return ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk, args.payload)
     pipe = ours(2)
     shaped: ShapedPipeline | None = None
     bare: ShapedPipeline | None = None
@@ -275,18 +282,18 @@ def main() -> None:
         # dranspose's scan sends after posting the mapping and 0.5 s more: sample later
         target, target_sched, _ = profile(dranspose_roles(pipe), lambda: pipe.scan(long_scan, rate=rate), rate, 0.55 + 0.65)
         show_cpu("dranspose", target)
-        shaped = ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce, payload=args.payload)
+        shaped = shaped_pipeline()
         overhead, _, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending nothing", overhead)
         shaped.close()
         spend = {r: max(0.0, target[r] - overhead[r]) for r in ROLES}
-        shaped = ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk, args.payload)
+        shaped = shaped_pipeline(spend)
         check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)  # type: ignore[union-attr]
         show_cpu("shaped, spending the difference", check)
         if args.work != "loop":  # calibrated warm, the walk costs more paced: scaled once to match
             spend = {r: spend[r] * spend[r] / max(check[r] - overhead[r], 1e-3) if spend[r] else 0.0 for r in ROLES}
             shaped.close()
-            shaped = ShapedPipeline(costs_of(spend), 2, iters, args.work, args.coalesce, walk, args.payload)
+            shaped = shaped_pipeline(spend)
             check, check_sched, _ = profile(shaped.pids(), lambda: shaped.scan(long_scan, rate), rate, 0.65)
             show_cpu("shaped, the spend scaled to match", check)
         print(f"\nthe scheduler's view at {rate:,.0f} Hz (main: the data loop and the threads beside it; io: ZeroMQ's):")
@@ -297,7 +304,7 @@ def main() -> None:
                                  "shaped": shaped.scan}
         rates = {"dranspose": rate, "shaped": rate}
         if args.own_maximum:  # and the floor: the shaped pipeline spending nothing
-            bare = ShapedPipeline(Costs(), 2, iters, coalescing=args.coalesce, payload=args.payload)
+            bare = shaped_pipeline()
             arms["bare"] = bare.scan
             rates = own_rates(arms, burst, args.load)
         scans = {name: stins_messages(int(2 * r), 2048) for name, r in rates.items()}
