@@ -5,6 +5,10 @@ Layout of both dranspose versions: every component its own process started throu
 CLI (``dranspose controller|ingester|worker|reducer``), default settings (no ``--capacity``),
 REDUCER_URL given to every component, a private redis-server per pipeline, and the payload of
 ``bench/payloads.py`` (the worker parses each image's STINS header and returns a dict). The
+components run in this process's session, each in a process group of its own, as
+``dranspose combined`` starts them (``--own-sessions``: each in a session of its own, as when
+started from separate terminals; where the kernel schedules by session, "autogroup", each is
+then a scheduling group of its own: docs/performance.md, *Scheduling groups*). The
 source is this process (PUSH). Done = the reducer's ``finish`` ran (it stamps the time).
 Relay peer: source -> relay process -> N sink processes (PUSH/PULL, ``copy=False``): the same
 hops and data processes as source -> ingester -> N workers, with no framework.
@@ -13,6 +17,7 @@ hops and data processes as source -> ingester -> N workers, with no framework.
     python bench/bench_pipeline.py --quick          # a smoke run, about a minute
     python bench/bench_pipeline.py --peer-venv ~/venvs/dranspose020   # or DRANSPOSE020_VENV
     python bench/bench_pipeline.py --latency-at 50 --against /tmp/old/src --pairs 8   # A/B of two commits
+    python bench/bench_pipeline.py --latency-at 20000 --own-sessions   # components in sessions of their own
 
 The 0.2.0 venv: ``python -m venv V && V/bin/pip install dranspose==0.2.0 "cbor2<5.8"``.
 
@@ -181,8 +186,12 @@ class CliPipeline:
     from the main thread: this project's components and the redis-server end with this process
     even when it is killed (``services/parent_watch.py``; 0.2.0's components do not know it)."""
 
-    def __init__(self, label: str, dranspose_cmd: list[str], env: dict[str, str], nworkers: int) -> None:
-        self.label, self.nworkers = label, nworkers
+    def __init__(self, label: str, dranspose_cmd: list[str], env: dict[str, str], nworkers: int,
+                 own_sessions: bool = False) -> None:
+        """``own_sessions``: each component in a session of its own (else in this process's
+        session, each in a process group of its own; either way one signal to the group of a
+        component's pid reaches it and what it started)."""
+        self.label, self.nworkers, self.own_sessions = label, nworkers, own_sessions
         self.redis = RedisServer(end_with_this_process=True).start()
         self.out = tempfile.mkdtemp(prefix=f"bench-{label}-")
         self.env = dict(env, REDIS_URL=self.redis.url, REDUCER_URL=f"tcp://127.0.0.1:{free_tcp_port()}",
@@ -213,7 +222,9 @@ class CliPipeline:
 
     def _spawn(self, cmd: list[str], **extra: str) -> None:
         env = dict(self.env, **extra)
-        self.procs.append(subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True))
+        group: dict[str, Any] = {"start_new_session": True} if self.own_sessions else {"process_group": 0}
+        self.procs.append(subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                           **group))
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 90
@@ -358,19 +369,19 @@ class CliPipeline:
         shutil.rmtree(self.out, ignore_errors=True)
 
 
-def ours(nworkers: int, src: str | None = None, label: str = "ours") -> CliPipeline:
+def ours(nworkers: int, src: str | None = None, label: str = "ours", own_sessions: bool = False) -> CliPipeline:
     """This project's pipeline; ``src``: another tree's ``src`` folder to run instead (e.g. a
     checkout of an earlier commit, its ``_fastpath`` built in place: checked)."""
     if src is not None:
         require_built(src)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src or str(ROOT / "src"), str(ROOT)]))
-    return CliPipeline(label, [sys.executable, "-m", "dranspose.cli"], env, nworkers)
+    return CliPipeline(label, [sys.executable, "-m", "dranspose.cli"], env, nworkers, own_sessions)
 
 
-def peer(venv: str, nworkers: int) -> CliPipeline:
+def peer(venv: str, nworkers: int, own_sessions: bool = False) -> CliPipeline:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRANSPOSE", "PYTHON"))}
     env.update(PYTHONPATH=str(ROOT), PEER_PYTHON=os.path.join(venv, "bin", "python"))  # bench.payloads, not our dranspose
-    return CliPipeline("0.2.0", [os.path.join(venv, "bin", "dranspose")], env, nworkers)
+    return CliPipeline("0.2.0", [os.path.join(venv, "bin", "dranspose")], env, nworkers, own_sessions)
 
 
 # ---------------------------------------------------------------- the raw relay peer
@@ -664,17 +675,17 @@ def waiting_line(pipe: CliPipeline, seen: dict[str, dict[str, tuple[float, float
     return "; data loops waiting for a core: " + ", ".join(shares) + " of their runnable time" if shares else ""
 
 
-def latency_only(rates: list[float], against: str | None = None, pairs: int = 1) -> None:
+def latency_only(rates: list[float], against: str | None = None, pairs: int = 1, own_sessions: bool = False) -> None:
     """p50/p99 source -> reducer and ingester -> reducer at each rate, 2 workers, 3 s of frames
     per scan. With ``against`` (another tree's ``src``) both pipelines run side by side and
     their scans alternate (``pairs`` per rate, the first of each pair switching), and the
     medians of the per-pair ratios this / against are printed (p50 both ways, p99 from the
     ingester's read). (Trees older than ``created_at`` as the read time, before 2026-12-05,
     stamp it when the ingester sends: their ingester -> reducer figure starts later; compare
-    source -> reducer with them.)"""
-    pipes = {"this": ours(2)}
+    source -> reducer with them.) ``own_sessions``: see :class:`CliPipeline`."""
+    pipes = {"this": ours(2, own_sessions=own_sessions)}
     if against:
-        pipes["against"] = ours(2, against, "against")
+        pipes["against"] = ours(2, against, "against", own_sessions)
     try:
         for p in pipes.values():
             p.scan(stins_messages(2000, 2048))  # warm-up
@@ -757,11 +768,14 @@ def main() -> None:
     ap.add_argument("--against", default=None, metavar="SRC",
                     help="with --latency-at: also another tree's src folder (e.g. an earlier commit's), "
                          "scans alternating, --pairs per rate; prints the median per-pair p50 ratio")
+    ap.add_argument("--own-sessions", action="store_true",
+                    help="start every component in a session of its own (as from separate terminals) instead of "
+                         "in this one, each in a process group of its own (as dranspose combined starts them)")
     args = ap.parse_args()
     if args.against:
         require_built(args.against)  # before any pipeline starts
     if args.latency_at:
-        latency_only([float(r) for r in args.latency_at.split(",")], args.against, args.pairs or 1)
+        latency_only([float(r) for r in args.latency_at.split(",")], args.against, args.pairs or 1, args.own_sessions)
         return
     pairs = args.pairs or (1 if args.quick else 3)
     n_small = args.events or (2000 if args.quick else 20000)
@@ -776,9 +790,9 @@ def main() -> None:
     for nworkers in [int(w) for w in args.workers.split(",")]:
         pipes: dict[str, CliPipeline] = {}
         try:
-            pipes["ours"] = ours(nworkers)
+            pipes["ours"] = ours(nworkers, own_sessions=args.own_sessions)
             if venv:
-                pipes["0.2.0"] = peer(venv, nworkers)
+                pipes["0.2.0"] = peer(venv, nworkers, args.own_sessions)
             for p in pipes.values():
                 p.scan(stins_messages(200, 2048))  # warm-up
             # with 2 workers: the host's speed while the maximum is taken, the 80% scans read against it

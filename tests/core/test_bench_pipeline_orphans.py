@@ -16,12 +16,15 @@ from tests.core.test_supervisor_death import ROOT, alive, children, cmdline, wai
 pytestmark = pytest.mark.e2e  # starts processes
 
 
-def test_a_killed_benchmark_takes_its_pipeline_with_it() -> None:
-    script = textwrap.dedent("""
+@pytest.mark.parametrize("own_sessions", [False, True])
+def test_a_killed_benchmark_takes_its_pipeline_with_it(own_sessions: bool) -> None:
+    """Also: the components run in the benchmark's session, each in a process group of its own
+    (as ``dranspose combined`` starts them), or with ``own_sessions`` each in a session of its own."""
+    script = textwrap.dedent(f"""
         import os, sys, time
         sys.path.insert(0, os.getcwd())
         from bench.bench_pipeline import ours
-        pipe = ours(1)
+        pipe = ours(1, own_sessions={own_sessions})
         print("ready", flush=True)
         time.sleep(120)
     """)
@@ -34,6 +37,10 @@ def test_a_killed_benchmark_takes_its_pipeline_with_it() -> None:
         kinds = " ".join(cmdline(p) for p in spawned)
         for part in ("controller", "reducer", "ingester", "worker", "redis-server"):
             assert part in kinds, kinds  # every component and the pipeline's own Redis
+        components = [p for p in spawned if "redis-server" not in cmdline(p)]
+        assert len(components) == 4 and [os.getpgid(p) for p in components] == components
+        sessions = [os.getsid(p) for p in components]
+        assert sessions == (components if own_sessions else [os.getsid(bench.pid)] * 4)
         os.kill(bench.pid, signal.SIGKILL)
         bench.wait(10)
         assert wait_until(lambda: not any(alive(p) for p in spawned), 20), [cmdline(p) for p in spawned if alive(p)]

@@ -101,13 +101,13 @@ def test_a_child_ends_when_its_supervisor_is_killed() -> None:
             pass
 
 
-def test_killing_dranspose_combined_ends_its_components() -> None:
+def start_combined() -> tuple[subprocess.Popen[str], list[int], list[int]]:
+    """``dranspose combined --demo`` in a session of its own, running: (process, component
+    pids, other children: its redis-server)."""
     cmd = [sys.executable, "-m", "dranspose.cli", "combined", "--demo", "--demo-frames", "100000", "--demo-rate", "50",
            "--demo-shape", "16x16", "--controller-port", "0", "--reducer-port", "0", "--nworkers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    components: list[int] = []
-    others: list[int] = []
     try:
         assert proc.stdout is not None
         lines: list[str] = []
@@ -116,19 +116,59 @@ def test_killing_dranspose_combined_ends_its_components() -> None:
             assert line, "".join(lines)
             lines.append(line)
         kids = children(proc.pid)
-        components = [p for p in kids if "dranspose.cli" in cmdline(p)]
-        others = [p for p in kids if p not in components]  # the private redis-server
-        assert ["redis-server" in cmdline(p) for p in others] == [True]
-        assert len(components) == 4, [cmdline(p) for p in kids]  # controller, reducer, ingester, worker
+    except BaseException:
+        end_combined(proc, [])
+        raise
+    components = [p for p in kids if "dranspose.cli" in cmdline(p)]
+    return proc, components, [p for p in kids if p not in components]
+
+
+def end_combined(proc: subprocess.Popen[str], pids: list[int]) -> None:
+    """Kill ``proc`` and whatever of ``pids`` outlived it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for p in pids:
+        if alive(p):
+            os.kill(p, signal.SIGKILL)
+
+
+def test_killing_dranspose_combined_ends_its_components() -> None:
+    proc, components, others = start_combined()
+    try:
+        assert ["redis-server" in cmdline(p) for p in others] == [True]  # the private redis-server
+        assert len(components) == 4, [cmdline(p) for p in components]  # controller, reducer, ingester, worker
         proc.kill()  # no chance to stop its children itself
         proc.wait(10)
         assert wait_until(lambda: not any(alive(p) for p in components + others), 20), \
             [cmdline(p) for p in components + others if alive(p)]
         assert others and all("redis-server" in cmdline(p) or not alive(p) for p in others)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for p in components + others:  # what outlived it
-            if alive(p):
-                os.kill(p, signal.SIGKILL)
+        end_combined(proc, components + others)
+
+
+def autogroup(pid: int) -> str | None:
+    """The scheduling group the kernel put ``pid`` in by session (None: no autogroups here)."""
+    try:
+        with open(f"/proc/{pid}/autogroup") as fh:
+            return fh.read().split()[0]
+    except OSError:
+        return None
+
+
+def test_dranspose_combined_keeps_its_components_in_its_session_each_in_a_process_group_of_its_own() -> None:
+    """One session: one scheduling group where the kernel groups by session (a session per
+    component raised the 80%-load tail on two cores); a process group of its own: a Ctrl-C in
+    the terminal reaches only the launcher, which stops the components in order."""
+    proc, components, others = start_combined()
+    try:
+        kids = components + others
+        assert len(kids) == 5, [cmdline(p) for p in kids]
+        assert [os.getsid(p) for p in kids] == [proc.pid] * 5  # the launcher's session (it leads it)
+        assert [os.getpgid(p) for p in kids] == kids  # each leads a process group of its own
+        assert len({autogroup(p) for p in [proc.pid, *kids]}) == 1
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to the foreground group
+        assert proc.wait(30) == 0
+        assert wait_until(lambda: not any(alive(p) for p in kids), 10), [cmdline(p) for p in kids if alive(p)]
+    finally:
+        end_combined(proc, components + others)

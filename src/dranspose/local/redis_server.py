@@ -61,8 +61,10 @@ class RedisServer:
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir]
         if self.end_with_this_process:
             args = parent_watch.ending_with_me(args)
-        # its own session: a Ctrl-C in the terminal must not end Redis before the components that use it
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        # its own process group: a Ctrl-C in the terminal must not end Redis before the components
+        # that use it; the same session: the same scheduling group as them (local/supervisor.py)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     process_group=0)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         while True:
