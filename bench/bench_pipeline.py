@@ -841,7 +841,9 @@ def main() -> None:
         ingest = percentiles(s["ingest_latency"]) if s.get("ingest_latency") else "-"
         print(f"  {label:<46} {percentiles(s['latency'])}  {ingest:^30}{stages(s.get('split', []))}{s.get('held', '')}")
     print(f"\n({pairs} interleaved rounds per workload; ratio = median of per-round time ratios; "
-          f"default settings, every component its own CLI process; peer 0.2.0: {'yes' if venv else 'not run'})")
+          f"default settings, every component its own CLI process, "
+          f"{'each in a session of its own' if args.own_sessions else 'all in this session'}; "
+          f"peer 0.2.0: {'yes' if venv else 'not run'})")
 
 
 if __name__ == "__main__":
