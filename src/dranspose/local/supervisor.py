@@ -5,7 +5,7 @@ launcher, which stops the components in order) but stays in the launcher's sessi
 the kernel groups processes by session for scheduling (``kernel.sched_autogroup_enabled``, on
 in many distributions' kernels), one session per component made each a scheduling group of
 its own, sharing the cores group by group instead of thread by thread: on two busy cores that
-raised the p99 latency at 80% load by about a third (docs/performance.md, *Scheduling groups*).
+raised the p99 latency at 80% load by a third or more (docs/performance.md, *Scheduling groups*).
 """
 
 from __future__ import annotations
