@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from dranspose.errors import ConfigError
+from dranspose.services import stop_deadline
 
 #: seconds uvicorn waits, once told to stop, for responses still streaming (a client following
 #: the controller's log stream or the reducer's feedback never ends its request): then it
@@ -21,32 +22,42 @@ SHUTDOWN_GRACE_S = 5.0
 
 class _TellingServer(uvicorn.Server):
     """uvicorn's server that also sets ``stopping`` the moment a signal comes, so that the
-    app's endless responses (the controller's log stream) end before the server waits for them."""
+    app's endless responses (the controller's log stream) end before the server waits for them,
+    and arms the stop deadline (``services/stop_deadline.py``)."""
 
-    def __init__(self, config: uvicorn.Config, stopping: threading.Event | None) -> None:
+    def __init__(self, config: uvicorn.Config, stopping: threading.Event | None, grace_s: float) -> None:
         super().__init__(config)
         self.stopping = stopping
+        self.grace_s = grace_s
 
     def handle_exit(self, sig: int, frame: Any) -> None:
+        stop_deadline.arm(self.grace_s)
         if self.stopping is not None:
             self.stopping.set()
         super().handle_exit(sig, frame)
 
 
-def run_app(app: Any, host: str, port: int, log_level: str) -> None:
+def run_app(app: Any, host: str, port: int, log_level: str, grace_s: float = stop_deadline.STOP_GRACE_S) -> None:
     """Serve ``app`` in this (main) thread until SIGINT or SIGTERM, then exit with status 0
     (uvicorn stops gracefully, then re-raises the signal to the handler set here). An app with
     ``app.state.stopping`` (a ``threading.Event``) is told at once; responses still streaming
     after :data:`SHUTDOWN_GRACE_S` are cancelled. A server that cannot start exits with 3, as
-    ``uvicorn.run`` does."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    ``uvicorn.run`` does. Whatever the stop gets stuck in (the app's shutdown, a thread that
+    never ends and keeps the interpreter from exiting), the process ends ``grace_s`` after the
+    first signal, every thread's stack on stderr, status 1."""
+
+    def _exit(*_: Any) -> None:  # a signal before uvicorn took them, or re-raised after it stopped
+        stop_deadline.arm(grace_s)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, _exit)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
-    server = _TellingServer(config, getattr(getattr(app, "state", None), "stopping", None))
+    server = _TellingServer(config, getattr(getattr(app, "state", None), "stopping", None), grace_s)
     try:
         server.run()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # SIGINT before uvicorn took the signals, or re-raised after it stopped
+        stop_deadline.arm(grace_s)
     if not server.started:
         sys.exit(3)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import faulthandler
 import logging
 import os
 import signal
 import threading
 from typing import Any, Callable
 
+from dranspose.services import stop_deadline
 from dranspose.services.component import (
     Component,
     install_log_forwarding,
@@ -18,17 +18,12 @@ from dranspose.services.component import (
 
 log = logging.getLogger(__name__)
 
-# seconds a signalled process has to stop cleanly (its data loop, threads, HTTP server, the
-# user's close hook) before it prints every thread's stack to stderr and exits with status 1:
-# a stop stuck in a call that never returns must not leave a process behind (Kubernetes kills
-# it after 30 s; a supervisor or a benchmark killed outright has no one to do that)
-STOP_GRACE_S = 15.0
 
-
-def stop_on_signals(stop: Callable[[], None], grace_s: float = STOP_GRACE_S) -> None:
+def stop_on_signals(stop: Callable[[], None], grace_s: float = stop_deadline.STOP_GRACE_S) -> None:
     """From the main thread: SIGINT and SIGTERM call ``stop`` (a clean stop) and arm a
     watchdog that needs no Python thread (``faulthandler``): ``grace_s`` later a process still
-    running prints every thread's stack and exits (status 1). A second signal exits at once."""
+    running prints every thread's stack and exits (status 1: ``services/stop_deadline.py``). A
+    second signal exits at once."""
     signalled: list[int] = []
 
     def _on_signal(signum: int, frame: Any) -> None:
@@ -36,7 +31,7 @@ def stop_on_signals(stop: Callable[[], None], grace_s: float = STOP_GRACE_S) -> 
             os.write(2, b"dranspose: second signal; exiting now\n")
             os._exit(128 + signum)
         signalled.append(signum)
-        faulthandler.dump_traceback_later(grace_s, exit=True)
+        stop_deadline.arm(grace_s)
         log.info("%s: stopping (at most %.0f s, then every thread's stack on stderr and exit)",
                  signal.Signals(signum).name, grace_s)
         stop()
