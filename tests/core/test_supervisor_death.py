@@ -80,8 +80,22 @@ time.sleep(120)
 """
 
 
-def test_a_child_ends_when_its_supervisor_is_killed() -> None:
-    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(child=CHILD.format(src=str(ROOT / "src")))],
+# the same child with the kernel's request taken back after it was made: only the fallback
+# thread of parent_watch is left to notice that its supervisor is gone
+CHILD_WITHOUT_KERNEL_SIGNAL = """
+import ctypes, sys, time
+sys.path.insert(0, {src!r})
+from dranspose.services import parent_watch
+armed = parent_watch.end_with_supervisor()
+ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG 0: no signal from the kernel
+print("armed" if armed else "not armed", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("child_script", [CHILD, CHILD_WITHOUT_KERNEL_SIGNAL], ids=["kernel", "fallback"])
+def test_a_child_ends_when_its_supervisor_is_killed(child_script: str) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(child=child_script.format(src=str(ROOT / "src")))],
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert parent.stdout is not None
@@ -96,6 +110,48 @@ def test_a_child_ends_when_its_supervisor_is_killed() -> None:
             parent.kill()
             parent.wait()
         try:  # a child that outlived it is still in its process group
+            os.killpg(parent.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# a component-like child whose clean stop takes a while: the fallback must not send a second
+# signal once the kernel's came (a second one ends a component at once: services/runner.py)
+CHILD_SLOW_CLEAN_STOP = """
+import sys, time
+sys.path.insert(0, {src!r})
+from dranspose.services import parent_watch
+from dranspose.services.runner import stop_on_signals
+stopped = []
+stop_on_signals(lambda: stopped.append(True), grace_s=30)
+print("armed" if parent_watch.end_with_supervisor() else "not armed", flush=True)
+while not stopped:
+    time.sleep(0.05)
+time.sleep(3 * parent_watch.POLL_S)  # the clean stop, longer than the fallback's wait
+with open({out!r}, "w") as fh:
+    fh.write("stopped cleanly")
+"""
+
+
+def test_a_child_that_got_the_kernels_signal_stops_cleanly_without_a_second(tmp_path: Path) -> None:
+    out = tmp_path / "outcome"
+    child_script = CHILD_SLOW_CLEAN_STOP.format(src=str(ROOT / "src"), out=str(out))
+    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(child=child_script)], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        assert parent.stdout is not None
+        pid, state = parent.stdout.readline().split()
+        child = int(pid)
+        assert state == "armed"
+        parent.kill()
+        parent.wait(10)
+        assert wait_until(lambda: not alive(child), 15), "the child outlived its supervisor"
+        assert out.exists() and out.read_text() == "stopped cleanly"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        try:
             os.killpg(parent.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass

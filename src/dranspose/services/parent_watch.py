@@ -5,9 +5,13 @@ children itself.
 The supervisor names itself in the child's environment (:data:`ENV`); the child, at start, asks
 Linux to send it SIGTERM when its parent ends (``prctl(PR_SET_PDEATHSIG)``), which stops it as
 a Ctrl-C would (scan state and reports as on any stop). The request follows the parent
-*thread*: the supervisor spawns from its main thread, which lives as long as it does. Anywhere
-else (another OS, a process started by anything but the supervisor) nothing changes. A program
-that is not ours (the private ``redis-server``) is started through :func:`ending_with_me`.
+*thread*: the supervisor spawns from its main thread, which lives as long as it does. A daemon
+thread also looks every :data:`POLL_S` whether the process was handed to another parent, and
+sends the same SIGTERM if the process is not stopping a poll later (a controller once kept
+running for over 20 s after its benchmark was killed). Anywhere else (another OS, a process started by anything
+but the supervisor) nothing changes. A program that is not ours (the private ``redis-server``)
+is started through :func:`ending_with_me` (there the kernel's request alone: it survives
+``exec``, the thread does not).
 """
 
 from __future__ import annotations
@@ -17,12 +21,17 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from typing import MutableMapping
+
+from dranspose.services import stop_deadline
 
 log = logging.getLogger(__name__)
 
 ENV = "DRANSPOSE_SUPERVISOR_PID"
 _PR_SET_PDEATHSIG = 1
+POLL_S = 1.0  # how often the fallback thread looks at the parent
 
 
 def end_with_supervisor(environ: MutableMapping[str, str] = os.environ) -> bool:
@@ -55,7 +64,23 @@ def _follow(supervisor: int) -> bool:
         return False
     if os.getppid() != supervisor:  # it ended before the request: nothing would tell us now
         os.kill(os.getpid(), signal.SIGTERM)
+        return True
+    threading.Thread(target=_watch, args=(supervisor,), name="parent-watch", daemon=True).start()
     return True
+
+
+def _watch(supervisor: int, poll_s: float = POLL_S) -> None:
+    """Fallback thread: once this process has another parent (the supervisor ended) and, a poll
+    later, is still not stopping (no signal handler armed the stop deadline), SIGTERM it, as
+    the kernel's parent-death signal would have. Not when that signal came: a second one
+    would end the process at once instead of cleanly (``services/runner.py``)."""
+    while os.getppid() == supervisor:
+        time.sleep(poll_s)
+    time.sleep(poll_s)
+    if stop_deadline.armed():
+        return
+    log.warning("the supervisor (pid %d) ended and no signal came; stopping", supervisor)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def ending_with_me(argv: list[str]) -> list[str]:

@@ -19,6 +19,11 @@ STOP_GRACE_S = 15.0
 _armed = False
 
 
+def armed() -> bool:
+    """Whether this process was asked to stop (a signal's handler armed the deadline)."""
+    return _armed
+
+
 def arm(grace_s: float = STOP_GRACE_S) -> bool:
     """Start the watchdog, once per process (a later call does not move the deadline);
     returns whether this call started it."""
