@@ -74,8 +74,8 @@ def test_a_second_signal_ends_a_stuck_stop_at_once() -> None:
 
 # An HTTP service (the controller, the HTTP ingester) runs under uvicorn through ``run_app``:
 # the same deadline once a signal came, whether the stop sticks in the app's shutdown or in a
-# thread that never ends (the interpreter waits for it at exit: a controller whose scheduler
-# thread outlived its shutdown kept running, retrying a Redis that was gone).
+# thread that never ends (the interpreter waits for it at exit). A controller once kept running
+# for over 20 s after its benchmark was killed, its scheduler retrying a Redis that was gone.
 _APP_SCRIPT = """
 import threading, time
 from contextlib import asynccontextmanager

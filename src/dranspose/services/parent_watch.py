@@ -8,10 +8,10 @@ a Ctrl-C would (scan state and reports as on any stop). The request follows the 
 *thread*: the supervisor spawns from its main thread, which lives as long as it does. A daemon
 thread also looks every :data:`POLL_S` whether the process was handed to another parent, and
 sends the same SIGTERM if the process is not stopping a poll later (a controller once kept
-running for over 20 s after its benchmark was killed). Anywhere else (another OS, a process started by anything
-but the supervisor) nothing changes. A program that is not ours (the private ``redis-server``)
-is started through :func:`ending_with_me` (there the kernel's request alone: it survives
-``exec``, the thread does not).
+running for over 20 s after its benchmark was killed). Anywhere else (another OS, a process
+started by anything but the supervisor) nothing changes. A program that is not ours (the
+private ``redis-server``) is started through :func:`ending_with_me` (there the kernel's request
+alone: it survives ``exec``, the thread does not).
 """
 
 from __future__ import annotations
