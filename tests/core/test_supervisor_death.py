@@ -80,6 +80,30 @@ time.sleep(120)
 """
 
 
+def outlives_its_killed_supervisor(child_script: str, timeout: float) -> bool:
+    """Run ``child_script`` (it prints whether it follows its supervisor) under PARENT, SIGKILL
+    the supervisor, and tell whether the child was still running ``timeout`` s later (whatever
+    outlived it is killed then)."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(child=child_script)], stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        assert parent.stdout is not None
+        pid, state = parent.stdout.readline().split()
+        child = int(pid)
+        assert state == "armed" and alive(child)
+        parent.kill()
+        parent.wait(10)
+        return not wait_until(lambda: not alive(child), timeout)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        try:  # a child that outlived it is still in its process group
+            os.killpg(parent.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 # the same child with the kernel's request taken back after it was made: only the fallback
 # thread of parent_watch is left to notice that its supervisor is gone
 CHILD_WITHOUT_KERNEL_SIGNAL = """
@@ -95,24 +119,8 @@ time.sleep(120)
 
 @pytest.mark.parametrize("child_script", [CHILD, CHILD_WITHOUT_KERNEL_SIGNAL], ids=["kernel", "fallback"])
 def test_a_child_ends_when_its_supervisor_is_killed(child_script: str) -> None:
-    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(child=child_script.format(src=str(ROOT / "src")))],
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        assert parent.stdout is not None
-        pid, state = parent.stdout.readline().split()
-        child = int(pid)
-        assert state == "armed" and alive(child)
-        parent.kill()
-        parent.wait(10)
-        assert wait_until(lambda: not alive(child), 10), "the child outlived its supervisor"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        try:  # a child that outlived it is still in its process group
-            os.killpg(parent.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    assert not outlives_its_killed_supervisor(child_script.format(src=str(ROOT / "src")), 10), \
+        "the child outlived its supervisor"
 
 
 # a component-like child whose clean stop takes a while: the fallback must not send a second
@@ -136,25 +144,8 @@ with open({out!r}, "w") as fh:
 def test_a_child_that_got_the_kernels_signal_stops_cleanly_without_a_second(tmp_path: Path) -> None:
     out = tmp_path / "outcome"
     child_script = CHILD_SLOW_CLEAN_STOP.format(src=str(ROOT / "src"), out=str(out))
-    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(child=child_script)], stdout=subprocess.PIPE,
-                              text=True, start_new_session=True)
-    try:
-        assert parent.stdout is not None
-        pid, state = parent.stdout.readline().split()
-        child = int(pid)
-        assert state == "armed"
-        parent.kill()
-        parent.wait(10)
-        assert wait_until(lambda: not alive(child), 15), "the child outlived its supervisor"
-        assert out.exists() and out.read_text() == "stopped cleanly"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        try:
-            os.killpg(parent.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    assert not outlives_its_killed_supervisor(child_script, 15), "the child outlived its supervisor"
+    assert out.exists() and out.read_text() == "stopped cleanly"
 
 
 def start_combined() -> tuple[subprocess.Popen[str], list[int], list[int]]:
