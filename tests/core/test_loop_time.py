@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from dranspose.services.loop_time import CoreTime, core_time, describe
+from dranspose.services.loop_time import CoreTime, CoreWaits, core_time, describe
 
 SPIN = "import os, sys\nos.sched_setaffinity(0, {%d})\nprint('spinning', flush=True)\nwhile True:\n    pass\n"
 
@@ -49,6 +49,48 @@ def test_a_thread_behind_a_busy_process_on_its_core_is_counted_waiting() -> None
     assert waiting > 2 * on  # behind the busy process most of it
     share = CoreTime(on, waiting).waiting_share()
     assert share is not None and share > 0.66
+
+
+@pytest.mark.e2e
+def test_core_waits_are_those_of_the_thread_that_first_read_them() -> None:
+    """What a worker's data loop leaves out of its busy time: a thread spinning behind a busy
+    process on its core waits most of the time; one that sleeps (off the core: I/O, a device)
+    does not wait for a core, and its reading does not take the other thread's waits."""
+    cpu = min(os.sched_getaffinity(0))
+    spinner = subprocess.Popen([sys.executable, "-c", SPIN % cpu], stdout=subprocess.PIPE, text=True)
+    waited: dict[str, float] = {}
+
+    def spinning() -> None:
+        tid = threading.get_native_id()
+        os.sched_setaffinity(tid, {cpu})
+        os.setpriority(os.PRIO_PROCESS, tid, 10)
+        waits = CoreWaits()
+        before = waits.read()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.8:
+            pass
+        waited["spinning"] = waits.read() - before
+        waits.close()
+
+    def sleeping(waits: CoreWaits) -> None:
+        before = waits.read()  # the first reading: this thread's counts from now on
+        time.sleep(0.8)
+        waited["sleeping"] = waits.read() - before
+        waits.close()
+
+    try:
+        assert spinner.stdout is not None and spinner.stdout.readline().strip() == "spinning"
+        threads = [threading.Thread(target=spinning), threading.Thread(target=sleeping, args=(CoreWaits(),))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert waited["spinning"] >= 0.5  # of 0.8 s runnable behind the spinner
+    assert waited["sleeping"] < 0.05
+    assert CoreWaits().read() >= 0.0 and CoreWaits().read() < 60  # this thread's: seconds, not nanoseconds
 
 
 def test_the_counts_of_this_thread_grow_and_a_gone_thread_has_none() -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from dranspose.core.flow import FlowLimits
 from dranspose.services import reducer as reducer_service
-from dranspose.services.controller.credits import CARRY_MAX
 from dranspose.services.worker import Worker
 from tests.cluster import Cluster, NewUpstream, StartCluster, Upstream, passthrough
 
@@ -134,8 +133,8 @@ def test_reducer_report_is_due_a_clock_period_after_the_last_one_not_after_the_l
 
 
 def test_next_scan_starts_knowing_each_workers_round_trip(make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]) -> None:
-    """Credits adapt (no capacity advertised); the round trip a worker's credits were sized
-    from in one scan is where its next scan's credits start from (shown in the progress)."""
+    """Credits adapt (no capacity advertised); the round trip measured for a worker in one scan
+    is known, and shown in the progress, from the start of its next scan."""
     cluster = make_cluster(capacity=None)
     cluster.set_mapping({"a": [vw(i) for i in range(4)]})
     for i in range(6):
@@ -177,7 +176,7 @@ def test_next_scan_over_the_same_streams_starts_at_the_credits_the_last_one_ende
     with scheduler.lock:  # as a fast scan's measurements would have left them
         for name, credits in (("w0", 5000), ("w1", 100)):
             scheduler.credits.gauges[name].credits, scheduler.credits.gauges[name].event_bytes = credits, 5.0
-    assert {w: c["credits"] for w, c in scan(("a",)).items()} == {"w0": initial * CARRY_MAX, "w1": 100}
+    assert {w: c["credits"] for w, c in scan(("a",)).items()} == {"w0": 5000, "w1": 100}
     with scheduler.lock:
         scheduler.credits.gauges["w0"].credits, scheduler.credits.gauges["w0"].event_bytes = 5000, 5.0
     assert {w: c["credits"] for w, c in scan(("a", "b")).items()} == {"w0": initial, "w1": initial}
@@ -426,6 +425,25 @@ def test_the_wait_for_redis_to_take_a_completion_report_is_not_counted_as_work(
     assert cluster.wait_finished()["completed_events"] == n + 2
     assert len(waited) >= 10  # the reports did wait
     assert worker.busy_s - busy_before < 0.3 * sum(waited)
+
+
+def test_time_the_analysis_waits_off_the_core_counts_as_work(start_cluster: StartCluster, upstreams: dict[str, Upstream]) -> None:
+    """A worker's busy time leaves out its data loop's waits for a core, not the time its
+    analysis waits off the core (I/O, a device, a thread pool): that is its work, and the
+    backlog bound must see it (counted as the process's CPU time, a 5 ms wait per event read
+    as a few microseconds, and the bounds would have allowed 4,096 events: 20 s of work)."""
+    from tests.payloads.variants import WaitingWorker
+
+    cluster = start_cluster("tests.payloads.variants:WaitingWorker", REDUCER, {"a": (upstreams["a"].url, passthrough())}, nworkers=1)
+    worker = cluster.running["worker-w0"].component
+    assert isinstance(worker, Worker)
+    n = 20
+    cluster.set_mapping({"a": [vw(i) for i in range(n)]})
+    busy_before = worker.busy_s
+    for i in range(n + 2):  # the map's events and the two the wrapped map adds
+        upstreams["a"].send(f"msg{i}".encode())
+    assert cluster.wait_finished()["completed_events"] == n + 2
+    assert worker.busy_s - busy_before >= 0.9 * (n + 2) * WaitingWorker.WAIT_S
 
 
 def test_the_ingester_counts_the_time_frames_wait_for_assignments(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 
@@ -73,3 +74,16 @@ class BrokenTimerReducer:
 
     def timer(self) -> float:
         raise ValueError("timer bug")
+
+
+class WaitingWorker:
+    """An analysis that waits off the core for each event (I/O, a device, a thread pool)."""
+
+    WAIT_S = 0.005
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def process_event(self, event: Any, parameters: Any = None, tick: bool = False) -> Any:
+        time.sleep(self.WAIT_S)
+        return event.event_number

@@ -2,39 +2,39 @@
 
 Credits: how many events the controller may have in flight at one worker. Too few and the
 worker idles while its completion report travels to the controller and the next assignment
-travels to the ingester and on to the worker (the control round trip); too many and data
-queues in front of the worker (memory, latency, and more events at risk if it dies).
+travels to the ingester and on to the worker (the control round trip), while the ingester
+holds frames for their routes; too many and data queues in front of the worker (memory,
+latency, and more events at risk if it dies).
 
-:class:`CreditGauge` sizes the credits of one worker from what the worker reports with its
-completion batches (cumulative: events processed, seconds busy, payload bytes) and from
-whether the controller had to hold back assignment because this worker had no credit left:
+:class:`CreditGauge` gives a worker as many credits as it can hold, from what the worker
+reports with its completion batches (cumulative: events processed, seconds busy, payload
+bytes), recomputed at every report:
 
-- Over an interval the controller sees the completion rate ``r`` and the worker's busy
-  fraction ``b`` (busy seconds / wall seconds); ``svc = busy / events`` is its time per event
-  (for the bounds, averaged with the previous estimate weighted as ``svc_prior_events``
-  events: a report of a few events, mostly a pass's fixed cost, moves it little).
-- Held back by credits with ``b < 1``, a worker reports when half its ``C`` credits wait in
-  the report (``Worker._credits_wait``), works through the other half while the report
-  travels, then holds no assigned event until the control round trip ``R`` brings more: a
-  cycle completes ``C / 2`` events and starves ``C * s / (2 * r)``, with ``s`` the fraction
-  of the interval it held none (its reported seconds *starved* of assignments). So
-  ``R = C / 2 * (s / r + svc)``: the starved time alone is only the part of ``R`` that the
-  unreported half left open. A worker that waited only for data (assigned events whose
-  frames had not come yet: a paced detector) has ``s = 0``: its credits are not what limits
-  it and no round trip is measured. Workers that do not report ``s`` count all their idle
-  time: ``s = 1 - b``.
-- Credits that cover that round trip at the worker's own speed: ``C' = gain * R / svc + 1``
-  (with ``gain`` 2: ``C' = C * (1 + s / b) + 1``, more credits for as long as it starves).
+- the memory bound: ``memory_bytes`` / payload bytes per event;
+- the backlog bound: ``max_backlog_s`` / the worker's time per event ``svc`` (busy seconds per
+  event, averaged with the previous estimate weighted as ``svc_prior_events`` events: a report
+  of a few events, mostly a pass's fixed cost, moves it little): never more queued work than
+  that in front of it;
+- ``ceiling``.
 
-Between measurements (reports closer than ``min_interval_s``) the credits double while
-assignment waits on an unsaturated worker (slow start: a scan that starts at full rate reaches
-its credits within a few reports); when a round trip is known already (measured earlier in the
-scan, or carried over from the worker's previous scan: the control path is the same) they
-jump to cover it at once. Credits only grow within a scan (a scan starts again from
-``initial``, its event size not known yet, or over the same streams as the previous scan from
-the credits that scan ended with: see ``controller/credits.py``) and are capped, at every
-report, by a memory bound (``memory_bytes / bytes per event``), by a backlog in time (``max_backlog_s /
-svc``: never more queued work than that) and by ``ceiling``.
+Before its events are measured (a report of at least ``min_events`` after its first) a worker
+has ``initial`` credits, or those it ended its previous scan over the same streams with
+(``controller/credits.py``). A quarter of a second of the worker's own work covers the control
+round trip many times over (a few milliseconds, tens on two loaded cores), so the credits are not sized
+from the round trip: sized from it (earlier releases: twice the measured round trip at the
+worker's speed, growing from 32 by doubling, within 50 ms of its work), they ran short whenever
+the round trip stretched under load, and at 80% of the maximum rate the ingester held frames for
+their routes in most paced scans (docs/performance.md, *Credits at their bound*).
+
+The round trip is still measured, for the status page: held back by credits with a busy
+fraction ``b < 1`` (busy seconds / wall seconds over an interval of at least ``min_interval_s``),
+a worker reports when half its ``C`` credits wait in the report (``Worker._credits_wait``),
+works through the other half while the report travels, then holds no assigned event until the
+round trip ``R`` brings more: a cycle completes ``C / 2`` events and starves ``C * s / (2 * r)``,
+with ``r`` its completion rate and ``s`` the fraction of the interval it held none (its reported
+seconds *starved* of assignments). So ``R = C / 2 * (s / r + svc)``. A worker that waited only
+for data (assigned events whose frames had not come yet: a paced detector) has ``s = 0``: no
+round trip is measured. Workers that do not report ``s`` count all their idle time: ``s = 1 - b``.
 
 :class:`ReportPolicy` decides when a worker sends its completion batch: when the batch is
 full, as soon as the worker runs out of work (the controller can assign at once), and at the
@@ -55,18 +55,17 @@ class FlowLimits:
     floor: int = 4
     ceiling: int = 4096
     memory_bytes: int = 256 << 20  # payload bytes in flight per worker at most
-    max_backlog_s: float = 0.05  # queued work per worker at most, in seconds of its own time (latency)
-    gain: float = 2.0  # multiple of the measured round trip covered
-    min_interval_s: float = 0.02  # shortest interval a measurement is taken over
+    max_backlog_s: float = 0.25  # queued work per worker at most, in seconds of its own time (latency)
+    min_interval_s: float = 0.02  # shortest interval a round trip is measured over
     min_events: int = 4  # fewest completions a measurement is taken over
-    saturated: float = 0.9  # busy fraction above which the worker is the bottleneck
+    saturated: float = 0.9  # busy fraction above which the worker is the bottleneck (no round trip measured)
     svc_prior_events: int = 64  # weight, in events, of the time per event measured so far against a new report's
 
     def __post_init__(self) -> None:
         if not 1 <= self.floor <= self.initial <= self.ceiling:
             raise ValueError(f"need 1 <= floor <= initial <= ceiling, got {self.floor}, {self.initial}, {self.ceiling}")
-        if self.memory_bytes < 1 or self.max_backlog_s <= 0 or self.gain < 1 or self.min_interval_s < 0:
-            raise ValueError("memory_bytes, max_backlog_s must be positive and gain >= 1")
+        if self.memory_bytes < 1 or self.max_backlog_s <= 0 or self.min_interval_s < 0:
+            raise ValueError("memory_bytes and max_backlog_s must be positive, min_interval_s not negative")
         if self.svc_prior_events < 0:
             raise ValueError(f"svc_prior_events must be >= 0 (0: every report measured alone), got {self.svc_prior_events}")
 
@@ -92,7 +91,7 @@ class CreditGauge:
     blocked: bool = False  # assignment was held back by this worker since the last measurement
     svc_s: float | None = None  # measured seconds per event
     event_bytes: float | None = None  # measured payload bytes per event
-    round_trip_s: float | None = None  # last estimate of the control round trip (may come from an earlier scan)
+    round_trip_s: float | None = None  # last estimate of the control round trip, for the status (may come from an earlier scan)
     _base: Sample | None = None
     _svc_at_base: float | None = None  # svc_s as of ``_base`` (short reports re-measure from there)
 
@@ -101,7 +100,8 @@ class CreditGauge:
             self.credits = self.limits.initial
 
     def held_back(self) -> None:
-        """The controller wanted to assign to this worker but its credits were used up."""
+        """The controller wanted to assign to this worker but its credits were used up (the
+        round trip is measured over such intervals)."""
         self.blocked = True
 
     def cap(self) -> int:
@@ -114,11 +114,6 @@ class CreditGauge:
             cap = min(cap, int(lim.max_backlog_s / self.svc_s))
         return max(lim.floor, cap)
 
-    def _covering(self, round_trip_s: float) -> int:
-        """Credits that keep the worker busy through ``gain`` round trips at its measured speed."""
-        assert self.svc_s is not None
-        return math.ceil(self.limits.gain * round_trip_s / self.svc_s) + 1
-
     def _blended_svc(self, measured: float, events: int) -> float:
         """The time per event the bounds use: the estimate of the last full measurement
         (``_base``; none: ``measured`` alone) worth ``svc_prior_events`` events, averaged with
@@ -126,15 +121,17 @@ class CreditGauge:
         little. Such a report's busy time is mostly a pass's fixed work (the poll, control
         messages, the report itself): in a paced 24 kHz scan 5 events over 2.3 ms read 312 us
         each against 30-55 us over the hundreds of the reports around it, and that one report
-        cut the worker's credits from 906 to 160 (the backlog bound); the ingester then held
-        frames for their assignments until slow start restored them."""
+        cut the worker's credits from 906 to 160 (the backlog bound of that release, 50 ms); the
+        ingester then held frames for their assignments until the credits grew back."""
         previous, weight = self._svc_at_base, self.limits.svc_prior_events
         if previous is None:
             return measured
         return (weight * previous + events * measured) / (weight + events)
 
     def observe(self, sample: Sample) -> int:
-        """Take one report (cumulative counters); returns the credits from now on."""
+        """Take one report (cumulative counters); returns the credits from now on: the bound
+        at the measured event size and speed (``initial`` or the carried credits until a
+        measurement)."""
         base = self._base
         if base is None or sample.events < base.events or sample.busy_s < base.busy_s or sample.nbytes < base.nbytes or (
             sample.starved_s is not None and base.starved_s is not None and sample.starved_s < base.starved_s
@@ -149,26 +146,15 @@ class CreditGauge:
         svc = max(busy / dn, 1e-7)  # this interval's own time per event
         self.svc_s = self._blended_svc(svc, dn)
         self.event_bytes = max((sample.nbytes - base.nbytes) / dn, 1.0)
-        fraction = min(1.0, busy / dt) if dt > 0 else 1.0
-        if dt < self.limits.min_interval_s:
-            # too short to measure the round trip (the interval keeps accumulating): slow
-            # start, doubling while assignment waits on an unsaturated worker, so a scan
-            # reaches its credits within a few reports instead of a few measurements
+        if dt >= self.limits.min_interval_s:  # long enough to measure the round trip over
+            fraction = min(1.0, busy / dt) if dt > 0 else 1.0
             if self.blocked and fraction < self.limits.saturated:
-                self.credits *= 2
-                if self.round_trip_s is not None:  # known: no need to find it by doubling
-                    self.credits = max(self.credits, self._covering(self.round_trip_s))
-                self.blocked = False
-            self.credits = max(self.limits.floor, min(self.credits, self.cap()))
-            return self.credits
-        if self.blocked and fraction < self.limits.saturated:
-            waiting = _starved_fraction(base, sample, dt, 1.0 - fraction)
-            if waiting > 0:  # it ran out of assigned events: the credits are what it waits for
-                self.round_trip_s = self.credits / 2 * (waiting / (dn / dt) + svc)
-                self.credits = max(self.credits, self._covering(self.round_trip_s))
-        self.credits = max(self.limits.floor, min(self.credits, self.cap()))
-        self.blocked = False
-        self._base, self._svc_at_base = sample, self.svc_s
+                waiting = _starved_fraction(base, sample, dt, 1.0 - fraction)
+                if waiting > 0:  # it ran out of assigned events: the credits are what it waited for
+                    self.round_trip_s = self.credits / 2 * (waiting / (dn / dt) + svc)
+            self.blocked = False
+            self._base, self._svc_at_base = sample, self.svc_s
+        self.credits = self.cap()
         return self.credits
 
 

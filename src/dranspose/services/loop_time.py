@@ -4,11 +4,13 @@ The kernel keeps both per thread (``/proc/self/task/<tid>/schedstat``: nanosecon
 nanoseconds runnable but waiting for a CPU, time slices). A component publishes them for its
 data loop: a loop that waits for a core about as long as it runs is on a node whose cores are
 oversubscribed, and its events wait for the scheduler, not for dranspose (README,
-Performance). Read by the heartbeat thread; reading costs one small file read.
+Performance). Read by the heartbeat thread; reading costs one small file read. A worker's data
+loop also reads its own waits (:class:`CoreWaits`) to leave them out of its busy time.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,36 @@ def core_time(tid: int) -> CoreTime | None:
         return CoreTime(int(fields[0]) / 1e9, int(fields[1]) / 1e9)
     except (OSError, ValueError, IndexError):
         return None
+
+
+class CoreWaits:
+    """Seconds the thread that first reads this object has waited for a core since it started,
+    as the kernel counts them (``/proc/thread-self/schedstat``, opened at that first reading and
+    kept open: a reading is one ``pread``, about 1.5 µs). Read it in that thread only. Reads
+    0.0 where the kernel keeps no count (not Linux, no schedstat): nothing is left out then."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._opened = False
+
+    def read(self) -> float:
+        if not self._opened:
+            self._opened = True
+            try:
+                self._fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+            except OSError:
+                self._fd = None
+        if self._fd is None:
+            return 0.0
+        try:
+            return int(os.pread(self._fd, 64, 0).split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def describe(state: Any) -> str:

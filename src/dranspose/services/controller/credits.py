@@ -9,20 +9,11 @@ from typing import Any, Iterable
 from dranspose.core.flow import CreditGauge, FlowLimits, Sample
 
 
-#: A scan over the same streams as the previous one starts each worker at the credits it ended
-#: that scan with, but at most this many times ``FlowLimits.initial`` before the new scan's
-#: events are measured: the same detectors make events of about the same size, and a worker
-#: that starts at 32 credits at 9 kHz waits for several doubling round trips while frames
-#: queue in the ingester (at 80% load the first 100-200 ms of a scan ran 10-40 ms late).
-CARRY_MAX = 8
-
-
 class CreditBook:
     """``round_trips``: control round trips measured in the previous scan, by worker name (a
-    worker of that name starts this scan knowing it: its credits cover it at its second report
-    instead of after several doublings). ``carried``: credits to start a worker of that name
-    at instead of ``limits.initial`` (:meth:`carried_credits` of the previous scan's book when
-    the new scan reads the same streams)."""
+    worker of that name starts this scan showing it). ``carried``: credits to start a worker of
+    that name at instead of ``limits.initial`` (:meth:`carried_credits` of the previous scan's
+    book when the new scan reads the same streams)."""
 
     def __init__(self, limits: FlowLimits | None = None, round_trips: dict[str, float] | None = None,
                  carried: dict[str, int] | None = None) -> None:
@@ -38,11 +29,13 @@ class CreditBook:
         return {name: g.round_trip_s for name, g in self.gauges.items() if g.round_trip_s is not None}
 
     def carried_credits(self) -> dict[str, int]:
-        """Credits the next scan over the same streams starts each adaptive worker at: what
-        it holds now, once this scan measured its events (not more than ``CARRY_MAX`` times
-        ``initial``, never less than ``initial``)."""
-        most = self.limits.initial * CARRY_MAX
-        return {name: max(self.limits.initial, min(g.credits, most)) for name, g in self.gauges.items() if g.event_bytes is not None}
+        """Credits the next scan over the same streams starts each adaptive worker at: what it
+        holds now (its bound at this scan's event size and speed), once this scan measured its
+        events, never less than ``initial``. The same detectors make events of about the same
+        size, so the new scan's first frames need not wait for reports to measure them (from 32
+        credits, a scan's first 100-200 ms at 80% load ran 10-40 ms late while the ingester held
+        frames for credits); its first measured report applies its own bounds."""
+        return {name: max(self.limits.initial, g.credits) for name, g in self.gauges.items() if g.event_bytes is not None}
 
     def admit(self, name: str, advertised: Any) -> int:
         """Credits of a worker joining the scan; ``advertised`` is its state's ``capacity``."""
