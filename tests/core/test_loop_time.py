@@ -90,7 +90,9 @@ def test_core_waits_are_those_of_the_thread_that_first_read_them() -> None:
         spinner.wait()
     assert waited["spinning"] >= 0.5  # of 0.8 s runnable behind the spinner
     assert waited["sleeping"] < 0.05
-    assert CoreWaits().read() >= 0.0 and CoreWaits().read() < 60  # this thread's: seconds, not nanoseconds
+    mine = CoreWaits()
+    assert 0.0 <= mine.read() < 60  # this thread's, in seconds (not nanoseconds)
+    mine.close()
 
 
 def test_the_counts_of_this_thread_grow_and_a_gone_thread_has_none() -> None:
