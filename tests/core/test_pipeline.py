@@ -400,6 +400,17 @@ def test_hook_variants_run_through_the_services(start_cluster: StartCluster, ups
         assert hooks.instance.seen and "scale" not in hooks.instance.seen[0]  # timer(parameters)
 
 
+def busy_over_a_scan(cluster: Cluster, worker: Worker, upstream: Upstream, n: int) -> float:
+    """Scan ``n`` events of stream ``a`` (and the two the wrapped map adds) through ``cluster``;
+    returns the seconds ``worker`` counted busy over it."""
+    cluster.set_mapping({"a": [vw(i) for i in range(n)]})
+    busy_before = worker.busy_s
+    for i in range(n + 2):
+        upstream.send(f"msg{i}".encode())
+    assert cluster.wait_finished()["completed_events"] == n + 2
+    return worker.busy_s - busy_before
+
+
 def test_the_wait_for_redis_to_take_a_completion_report_is_not_counted_as_work(
     make_cluster: Callable[..., Cluster], upstreams: dict[str, Upstream]
 ) -> None:
@@ -417,14 +428,9 @@ def test_the_wait_for_redis_to_take_a_completion_report_is_not_counted_as_work(
         return original(*args, **kwargs)
 
     worker.redis.xadd = late_xadd  # type: ignore[method-assign]
-    n = 30
-    cluster.set_mapping({"a": [vw(i) for i in range(n)]})
-    busy_before = worker.busy_s
-    for i in range(n + 2):  # the map's events and the two the wrapped map adds
-        upstreams["a"].send(f"msg{i}".encode())
-    assert cluster.wait_finished()["completed_events"] == n + 2
+    busy = busy_over_a_scan(cluster, worker, upstreams["a"], 30)
     assert len(waited) >= 10  # the reports did wait
-    assert worker.busy_s - busy_before < 0.3 * sum(waited)
+    assert busy < 0.3 * sum(waited)
 
 
 def test_time_the_analysis_waits_off_the_core_counts_as_work(start_cluster: StartCluster, upstreams: dict[str, Upstream]) -> None:
@@ -438,12 +444,7 @@ def test_time_the_analysis_waits_off_the_core_counts_as_work(start_cluster: Star
     worker = cluster.running["worker-w0"].component
     assert isinstance(worker, Worker)
     n = 20
-    cluster.set_mapping({"a": [vw(i) for i in range(n)]})
-    busy_before = worker.busy_s
-    for i in range(n + 2):  # the map's events and the two the wrapped map adds
-        upstreams["a"].send(f"msg{i}".encode())
-    assert cluster.wait_finished()["completed_events"] == n + 2
-    assert worker.busy_s - busy_before >= 0.9 * (n + 2) * WaitingWorker.WAIT_S
+    assert busy_over_a_scan(cluster, worker, upstreams["a"], n) >= 0.9 * (n + 2) * WaitingWorker.WAIT_S
 
 
 def test_the_ingester_counts_the_time_frames_wait_for_assignments(
