@@ -43,13 +43,19 @@ class CoreTime:
         return cls(float(on), float(waiting))
 
 
+def _schedstat_seconds(raw: bytes) -> tuple[float, float]:
+    """(seconds on a core, seconds waiting for one) from a ``schedstat`` file's text (its
+    first two fields, nanoseconds); ValueError or IndexError when it is not such text."""
+    fields = raw.split()
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
 def core_time(tid: int) -> CoreTime | None:
     """The kernel's counts for thread ``tid`` of this process; None where the kernel does not
     keep them (not Linux, no schedstat) or the thread is gone."""
     try:
         with open(f"/proc/self/task/{int(tid)}/schedstat", "rb") as f:
-            fields = f.read().split()
-        return CoreTime(int(fields[0]) / 1e9, int(fields[1]) / 1e9)
+            return CoreTime(*_schedstat_seconds(f.read()))
     except (OSError, ValueError, IndexError):
         return None
 
@@ -74,7 +80,7 @@ class CoreWaits:
         if self._fd is None:
             return 0.0
         try:
-            return int(os.pread(self._fd, 64, 0).split()[1]) / 1e9
+            return _schedstat_seconds(os.pread(self._fd, 64, 0))[1]
         except (OSError, ValueError, IndexError):
             return 0.0
 
